@@ -1,0 +1,128 @@
+//! The consumer trait: read partitions as a member of a consumer group.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use crate::{BrokerError, BrokerValue, CommitRequest, Partition, Payload, Topic};
+
+/// What a consumer's [`poll`](Consumer::poll) returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// The group gave this consumer these partitions, each with the offset
+    /// reading starts from (the committed one, or the reset policy's).
+    Assigned(BTreeMap<Partition, u64>),
+    /// The group takes these partitions away. Until the next call to `poll` the
+    /// consumer still owns them and may commit finished work; the next `poll`
+    /// hands them over.
+    Revoked(BTreeSet<Partition>),
+    /// Messages, in offset order per partition (never empty).
+    Messages(Vec<BrokerValue<Payload>>),
+}
+
+/// Where a consumer starts on a partition that has no committed offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// At the oldest message still stored.
+    #[default]
+    Earliest,
+    /// After the newest message: only what is produced from now on.
+    Latest,
+}
+
+/// How a consumer joins its group (backends add their own settings beside these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// The consumer group: members of one group share its partitions and offsets.
+    pub group_id: String,
+    /// A name for this member, shown in logs and broker tools.
+    pub client_id: Option<String>,
+    /// Where to start without a committed offset.
+    pub offset_reset: OffsetReset,
+    /// The most messages one `poll` returns.
+    pub max_poll_records: usize,
+}
+
+impl ConsumerConfig {
+    /// A member of group `group_id`, starting from the earliest offset.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            group_id: group_id.into(),
+            client_id: None,
+            offset_reset: OffsetReset::Earliest,
+            max_poll_records: 500,
+        }
+    }
+
+    /// Sets the client id.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// Sets the reset policy.
+    pub fn offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.offset_reset = reset;
+        self
+    }
+
+    /// Sets the most messages one poll returns (at least 1).
+    pub fn max_poll_records(mut self, n: usize) -> Self {
+        self.max_poll_records = n.max(1);
+        self
+    }
+}
+
+/// A member of a consumer group, reading the partitions the group assigns it.
+///
+/// The life of a consumer: [`subscribe`](Consumer::subscribe), then call
+/// [`poll`](Consumer::poll) in a loop. Poll waits (without spinning) until there
+/// is something to report: an assignment, a revocation, or messages. A commit
+/// stores, per partition, the offset of the next message to read; after a
+/// restart or a rebalance, reading resumes there.
+///
+/// `poll` must be cancel-safe: dropping its future loses no message, so callers
+/// may `select!` on it.
+pub trait Consumer: Send + 'static {
+    /// Joins the group for these topics (replacing any earlier subscription).
+    fn subscribe(&mut self, topics: &[Topic]) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Waits for the next event.
+    fn poll(&mut self) -> impl Future<Output = Result<ConsumerEvent, BrokerError>> + Send;
+
+    /// Stops returning messages from these partitions (membership is kept).
+    fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError>;
+
+    /// Returns messages from these partitions again.
+    fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError>;
+
+    /// The paused partitions.
+    fn paused(&self) -> BTreeSet<Partition>;
+
+    /// Moves the read position of an assigned partition to `offset`.
+    fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError>;
+
+    /// The partitions this consumer owns now.
+    fn assignment(&self) -> BTreeSet<Partition>;
+
+    /// The next offset this consumer would read from `partition`.
+    fn position(&self, partition: &Partition) -> Option<u64>;
+
+    /// Stores the offsets for the group. Fails with
+    /// [`BrokerError::NotAssigned`] for a partition this consumer does not own.
+    fn commit(&mut self, offsets: &CommitRequest) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// The group's committed offsets for these partitions (`None`: nothing committed).
+    fn committed(
+        &mut self,
+        partitions: &[Partition],
+    ) -> impl Future<Output = Result<BTreeMap<Partition, Option<u64>>, BrokerError>> + Send;
+
+    /// How many messages of `partition` lie past this consumer's position, if the backend knows.
+    fn lag(&self, partition: &Partition) -> Option<u64> {
+        let _ = partition;
+        None
+    }
+
+    /// Leaves the group, handing its partitions to the other members.
+    fn close(&mut self) -> impl Future<Output = Result<(), BrokerError>> + Send;
+}

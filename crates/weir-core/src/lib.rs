@@ -1,0 +1,58 @@
+//! # weir-core
+//!
+//! The model every part of Weir shares, and the traits a broker backend implements.
+//!
+//! - A broker holds [`Topic`]s; a topic has [`Partition`]s; a partition is an
+//!   ordered log with dense `u64` offsets.
+//! - A [`Message`] is a payload plus what finishing it commits: one broker
+//!   position ([`BrokerValue`]) or a map of them ([`Value`], e.g. a batch).
+//!   A [`Filterable::Filtered`] message still carries its positions.
+//! - A [`CommitRequest`] names, per partition, the next offset to read; requests
+//!   merge by keeping the highest offset.
+//! - A [`Codec`] turns typed values into [`Payload`] bytes: [`MsgPack`] by
+//!   default, `Json` with the `json` feature; a decode failure names the partition
+//!   and offset.
+//! - Backends implement [`Broker`], [`Producer`], [`Consumer`] and [`Admin`];
+//!   the `weir-testkit` crate checks they behave alike.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use weir_core::{Codec, CommitRequest, Message, MsgPack, Partition, Payload};
+//!
+//! let p = Partition::new("orders", 0);
+//! let bytes = MsgPack.encode(&("apple", 3u32)).unwrap();
+//! let raw = Message::broker(Payload::new(bytes), p.clone(), 7, SystemTime::now());
+//! let typed = MsgPack.decode_message::<(String, u32)>(raw).unwrap();
+//! assert_eq!(typed.payload().1, 3);
+//! let commit: CommitRequest = typed.commit_request();
+//! assert_eq!(commit.get(&p), Some(8));
+//! ```
+//!
+//! Feature flags: `json` adds the JSON codec.
+//!
+//! Beside it: `weir-memory` (the embedded backend), `weir-testkit` (the
+//! conformance suite), `weir` (the facade). See `docs/` for the model in depth.
+
+mod admin;
+mod broker;
+mod codec;
+mod commit;
+mod consumer;
+mod error;
+mod message;
+mod payload;
+mod producer;
+mod topic;
+
+pub use admin::{Admin, TopicInfo};
+pub use broker::Broker;
+#[cfg(feature = "json")]
+pub use codec::Json;
+pub use codec::{Codec, CodecError, DecodeError, MsgPack};
+pub use commit::CommitRequest;
+pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, OffsetReset};
+pub use error::BrokerError;
+pub use message::{BrokerValue, Committable, Filterable, Message, Value};
+pub use payload::{Headers, Payload};
+pub use producer::{Destination, Produced, Producer};
+pub use topic::{Partition, Topic};

@@ -1,0 +1,303 @@
+//! Messages: a payload plus the offsets it would commit.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::{CommitRequest, Partition};
+
+/// One message as a broker delivered it: its partition, offset and timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerValue<T> {
+    /// What the message carries.
+    pub payload: T,
+    /// Where it was read from.
+    pub partition: Partition,
+    /// Its offset in the partition.
+    pub offset: u64,
+    /// When the broker stored it.
+    pub timestamp: SystemTime,
+}
+
+impl<T> BrokerValue<T> {
+    /// A broker message.
+    pub fn new(payload: T, partition: Partition, offset: u64, timestamp: SystemTime) -> Self {
+        BrokerValue {
+            payload,
+            partition,
+            offset,
+            timestamp,
+        }
+    }
+
+    /// The offset a consumer commits once this message is done: `offset + 1`.
+    pub fn next_offset(&self) -> u64 {
+        self.offset + 1
+    }
+}
+
+/// A value that does not map one to one onto a broker message (a batch, say):
+/// it carries the map `Partition -> next offset` it commits once done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value<T> {
+    /// What the message carries.
+    pub payload: T,
+    /// What finishing it commits: per partition, the next offset to read.
+    pub committable: BTreeMap<Partition, u64>,
+    /// A timestamp, if one applies (for a batch, usually its newest message's).
+    pub timestamp: Option<SystemTime>,
+}
+
+/// A payload plus the commit positions it stands for.
+///
+/// Either one broker message, or a [`Value`] that may span many of them. Every
+/// strategy passes these positions along (even for a filtered message, see
+/// [`Filterable`]) so commits follow the work.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use weir_core::{Message, Partition};
+///
+/// let p = Partition::new("events", 0);
+/// let m = Message::broker("hello", p.clone(), 41, SystemTime::now());
+/// let upper = m.map(|s| s.to_uppercase());
+/// assert_eq!(upper.payload(), "HELLO");
+/// assert_eq!(upper.committable().collect::<Vec<_>>(), vec![(&p, 42)]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message<T> {
+    /// One message from a broker.
+    Broker(BrokerValue<T>),
+    /// Any other value, with the offsets it commits.
+    Value(Value<T>),
+}
+
+impl<T> Message<T> {
+    /// A message as a broker delivered it.
+    pub fn broker(payload: T, partition: Partition, offset: u64, timestamp: SystemTime) -> Self {
+        Message::Broker(BrokerValue::new(payload, partition, offset, timestamp))
+    }
+
+    /// A value committing `committable` once done.
+    pub fn value(payload: T, committable: BTreeMap<Partition, u64>) -> Self {
+        Message::Value(Value {
+            payload,
+            committable,
+            timestamp: None,
+        })
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &T {
+        match self {
+            Message::Broker(b) => &b.payload,
+            Message::Value(v) => &v.payload,
+        }
+    }
+
+    /// The payload, mutably.
+    pub fn payload_mut(&mut self) -> &mut T {
+        match self {
+            Message::Broker(b) => &mut b.payload,
+            Message::Value(v) => &mut v.payload,
+        }
+    }
+
+    /// Takes the payload, dropping the commit positions.
+    pub fn into_payload(self) -> T {
+        match self {
+            Message::Broker(b) => b.payload,
+            Message::Value(v) => v.payload,
+        }
+    }
+
+    /// The timestamp, if known.
+    pub fn timestamp(&self) -> Option<SystemTime> {
+        match self {
+            Message::Broker(b) => Some(b.timestamp),
+            Message::Value(v) => v.timestamp,
+        }
+    }
+
+    /// The broker position `(partition, offset)` of a message read from a broker.
+    pub fn position(&self) -> Option<(&Partition, u64)> {
+        match self {
+            Message::Broker(b) => Some((&b.partition, b.offset)),
+            Message::Value(_) => None,
+        }
+    }
+
+    /// What finishing this message commits: per partition, the next offset to read.
+    pub fn committable(&self) -> Committable<'_> {
+        match self {
+            Message::Broker(b) => Committable::One(Some((&b.partition, b.next_offset()))),
+            Message::Value(v) => Committable::Many(v.committable.iter()),
+        }
+    }
+
+    /// The commit request finishing this message makes.
+    pub fn commit_request(&self) -> CommitRequest {
+        self.committable()
+            .map(|(p, o)| (p.clone(), o))
+            .collect()
+    }
+
+    /// The same commit positions around a new payload.
+    pub fn replace<U>(self, payload: U) -> Message<U> {
+        self.map(|_| payload)
+    }
+
+    /// The same commit positions around `f(payload)`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Message<U> {
+        match self {
+            Message::Broker(b) => Message::Broker(BrokerValue {
+                payload: f(b.payload),
+                partition: b.partition,
+                offset: b.offset,
+                timestamp: b.timestamp,
+            }),
+            Message::Value(v) => Message::Value(Value {
+                payload: f(v.payload),
+                committable: v.committable,
+                timestamp: v.timestamp,
+            }),
+        }
+    }
+
+    /// Like [`Message::map`] for a fallible `f`; on error the positions are handed
+    /// back with the error so nothing about where it came from is lost.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Message<U>, (Message<()>, E)> {
+        match self {
+            Message::Broker(b) => match f(b.payload) {
+                Ok(payload) => Ok(Message::Broker(BrokerValue {
+                    payload,
+                    partition: b.partition,
+                    offset: b.offset,
+                    timestamp: b.timestamp,
+                })),
+                Err(e) => Err((Message::broker((), b.partition, b.offset, b.timestamp), e)),
+            },
+            Message::Value(v) => match f(v.payload) {
+                Ok(payload) => Ok(Message::Value(Value {
+                    payload,
+                    committable: v.committable,
+                    timestamp: v.timestamp,
+                })),
+                Err(e) => Err((
+                    Message::Value(Value {
+                        payload: (),
+                        committable: v.committable,
+                        timestamp: v.timestamp,
+                    }),
+                    e,
+                )),
+            },
+        }
+    }
+
+    /// This message marked as filtered out: its payload is dropped, its commit
+    /// positions still travel downstream.
+    pub fn into_filtered<U>(self) -> Message<Filterable<U>> {
+        self.map(|_| Filterable::Filtered)
+    }
+
+    /// This message as a kept (not filtered) one.
+    pub fn into_kept(self) -> Message<Filterable<T>> {
+        self.map(Filterable::Payload)
+    }
+}
+
+/// The commit positions of one message, see [`Message::committable`].
+#[derive(Debug)]
+pub enum Committable<'a> {
+    /// A broker message: one position.
+    One(Option<(&'a Partition, u64)>),
+    /// A value: a map of positions.
+    Many(std::collections::btree_map::Iter<'a, Partition, u64>),
+}
+
+impl<'a> Iterator for Committable<'a> {
+    type Item = (&'a Partition, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Committable::One(one) => one.take(),
+            Committable::Many(it) => it.next().map(|(p, o)| (p, *o)),
+        }
+    }
+}
+
+/// A payload, or the marker a filter leaves in its place.
+///
+/// A filtered message keeps travelling through the pipeline with its commit
+/// positions, so filtering never stalls commits.
+///
+/// ```
+/// use weir_core::Filterable;
+/// let kept = Filterable::Payload(3);
+/// let gone: Filterable<i32> = Filterable::Filtered;
+/// assert_eq!(kept.payload(), Some(&3));
+/// assert!(gone.is_filtered());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filterable<T> {
+    /// A payload that passed.
+    Payload(T),
+    /// A filter removed the payload here.
+    Filtered,
+}
+
+impl<T> Filterable<T> {
+    /// Whether a filter removed the payload.
+    pub fn is_filtered(&self) -> bool {
+        matches!(self, Filterable::Filtered)
+    }
+
+    /// The payload, if kept.
+    pub fn payload(&self) -> Option<&T> {
+        match self {
+            Filterable::Payload(p) => Some(p),
+            Filterable::Filtered => None,
+        }
+    }
+
+    /// The payload, if kept.
+    pub fn into_payload(self) -> Option<T> {
+        match self {
+            Filterable::Payload(p) => Some(p),
+            Filterable::Filtered => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_message_commits_next_offset() {
+        let p = Partition::new("t", 2);
+        let m = Message::broker(1u8, p.clone(), 9, SystemTime::UNIX_EPOCH);
+        assert_eq!(m.commit_request().get(&p), Some(10));
+    }
+
+    #[test]
+    fn filtered_message_keeps_positions() {
+        let p = Partition::new("t", 0);
+        let q = Partition::new("t", 1);
+        let m = Message::value("batch", BTreeMap::from([(p.clone(), 5), (q.clone(), 7)]));
+        let f: Message<Filterable<u8>> = m.into_filtered();
+        assert!(f.payload().is_filtered());
+        let req = f.commit_request();
+        assert_eq!(req.get(&p), Some(5));
+        assert_eq!(req.get(&q), Some(7));
+    }
+
+    #[test]
+    fn try_map_error_keeps_position() {
+        let p = Partition::new("t", 0);
+        let m = Message::broker("x", p.clone(), 3, SystemTime::UNIX_EPOCH);
+        let (back, err) = m.try_map(|_| Err::<u8, _>("bad")).unwrap_err();
+        assert_eq!(err, "bad");
+        assert_eq!(back.position(), Some((&p, 3)));
+    }
+}

@@ -1,0 +1,124 @@
+//! Raw message payloads: bytes, an optional key, and headers.
+
+use bytes::Bytes;
+
+/// Message headers: an ordered list of `(name, value)` pairs; names may repeat.
+///
+/// ```
+/// use weir_core::Headers;
+/// let h = Headers::new().with("trace-id", "abc").with("attempt", "2");
+/// assert_eq!(h.get("attempt").map(|v| &v[..]), Some(&b"2"[..]));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, Bytes)>);
+
+impl Headers {
+    /// No headers.
+    pub fn new() -> Self {
+        Headers(Vec::new())
+    }
+
+    /// These headers with one more pair appended.
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.insert(name, value);
+        self
+    }
+
+    /// Appends a pair.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// The last value stored under `name`.
+    pub fn get(&self, name: &str) -> Option<&Bytes> {
+        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Removes every pair named `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| n != name);
+    }
+
+    /// The pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Bytes)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// How many pairs there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Bytes taken by names and values, for size limits.
+    pub fn byte_size(&self) -> usize {
+        self.0.iter().map(|(n, v)| n.len() + v.len()).sum()
+    }
+}
+
+impl<N: Into<String>, V: Into<Bytes>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        Headers(
+            iter.into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        )
+    }
+}
+
+/// What a broker stores for one message: the value bytes, an optional key
+/// (used to choose a partition and, by keyed strategies, to order work) and headers.
+///
+/// ```
+/// use weir_core::Payload;
+/// let p = Payload::new("hello").with_key("user-1").with_header("kind", "greeting");
+/// assert_eq!(&p.value[..], b"hello");
+/// assert_eq!(p.key.as_deref(), Some(&b"user-1"[..]));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Payload {
+    /// The key, if any.
+    pub key: Option<Bytes>,
+    /// The value bytes (may be empty).
+    pub value: Bytes,
+    /// The headers.
+    pub headers: Headers,
+}
+
+impl Payload {
+    /// A payload with this value, no key and no headers.
+    pub fn new(value: impl Into<Bytes>) -> Self {
+        Payload {
+            key: None,
+            value: value.into(),
+            headers: Headers::new(),
+        }
+    }
+
+    /// This payload with a key.
+    pub fn with_key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// This payload with one more header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// This payload with these headers.
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Bytes this payload takes: value, key and headers.
+    pub fn byte_size(&self) -> usize {
+        self.value.len() + self.key.as_ref().map_or(0, Bytes::len) + self.headers.byte_size()
+    }
+}
