@@ -17,7 +17,11 @@ pub struct TopicInfo {
 pub trait Admin: Send + Sync + 'static {
     /// Creates `topic` with `partitions` partitions; fails with
     /// [`BrokerError::TopicExists`] if it exists.
-    fn create_topic(&self, topic: &Topic, partitions: u32) -> impl Future<Output = Result<(), BrokerError>> + Send;
+    fn create_topic(
+        &self,
+        topic: &Topic,
+        partitions: u32,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
 
     /// Every topic, sorted by name.
     fn list_topics(&self) -> impl Future<Output = Result<Vec<TopicInfo>, BrokerError>> + Send;

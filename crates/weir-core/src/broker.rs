@@ -23,7 +23,10 @@ pub trait Broker: Clone + Send + Sync + 'static {
     fn producer(&self) -> impl Future<Output = Result<Self::Producer, BrokerError>> + Send;
 
     /// A consumer joining `config.group_id` (it reads nothing until it subscribes).
-    fn consumer(&self, config: ConsumerConfig) -> impl Future<Output = Result<Self::Consumer, BrokerError>> + Send;
+    fn consumer(
+        &self,
+        config: ConsumerConfig,
+    ) -> impl Future<Output = Result<Self::Consumer, BrokerError>> + Send;
 
     /// The topic admin.
     fn admin(&self) -> impl Future<Output = Result<Self::Admin, BrokerError>> + Send;

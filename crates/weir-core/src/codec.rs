@@ -77,7 +77,10 @@ pub trait Codec: Send + Sync + 'static {
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError>;
 
     /// Decodes the value of a broker message, naming its partition and offset on failure.
-    fn decode_message<T: DeserializeOwned>(&self, message: Message<Payload>) -> Result<Message<T>, (Message<Payload>, DecodeError)> {
+    fn decode_message<T: DeserializeOwned>(
+        &self,
+        message: Message<Payload>,
+    ) -> Result<Message<T>, (Message<Payload>, DecodeError)> {
         let decoded = self.decode::<T>(&message.payload().value);
         match decoded {
             Ok(value) => Ok(message.replace(value)),
@@ -169,7 +172,10 @@ mod tests {
 
     #[test]
     fn msgpack_round_trips() {
-        let job = Job { name: "a".into(), n: 3 };
+        let job = Job {
+            name: "a".into(),
+            n: 3,
+        };
         let bytes = MsgPack.encode(&job).expect("encodes");
         assert_eq!(MsgPack.decode::<Job>(&bytes).expect("decodes"), job);
     }
@@ -177,23 +183,41 @@ mod tests {
     #[test]
     fn corrupt_payload_names_partition_and_offset() {
         let p = Partition::new("orders", 3);
-        let m = Message::broker(Payload::new(&b"\xff\x00garbage"[..]), p.clone(), 17, SystemTime::UNIX_EPOCH);
+        let m = Message::broker(
+            Payload::new(&b"\xff\x00garbage"[..]),
+            p.clone(),
+            17,
+            SystemTime::UNIX_EPOCH,
+        );
         let (back, err) = MsgPack.decode_message::<Job>(m).expect_err("must fail");
         let text = err.to_string();
-        assert!(text.contains("orders/3") && text.contains("offset 17"), "{text}");
-        assert_eq!(&back.payload().value[..], b"\xff\x00garbage", "original bytes kept");
+        assert!(
+            text.contains("orders/3") && text.contains("offset 17"),
+            "{text}"
+        );
+        assert_eq!(
+            &back.payload().value[..],
+            b"\xff\x00garbage",
+            "original bytes kept"
+        );
     }
 
     #[test]
     fn wrong_type_is_a_decode_error() {
         let bytes = MsgPack.encode(&"just a string").expect("encodes");
-        assert!(matches!(MsgPack.decode::<Job>(&bytes), Err(CodecError::Decode { .. })));
+        assert!(matches!(
+            MsgPack.decode::<Job>(&bytes),
+            Err(CodecError::Decode { .. })
+        ));
     }
 
     #[cfg(feature = "json")]
     #[test]
     fn json_round_trips() {
-        let job = Job { name: "b".into(), n: 1 };
+        let job = Job {
+            name: "b".into(),
+            n: 1,
+        };
         let bytes = Json.encode(&job).expect("encodes");
         assert_eq!(&bytes[..], br#"{"name":"b","n":1}"#);
         assert_eq!(Json.decode::<Job>(&bytes).expect("decodes"), job);

@@ -84,7 +84,10 @@ impl ConsumerConfig {
 /// may `select!` on it.
 pub trait Consumer: Send + 'static {
     /// Joins the group for these topics (replacing any earlier subscription).
-    fn subscribe(&mut self, topics: &[Topic]) -> impl Future<Output = Result<(), BrokerError>> + Send;
+    fn subscribe(
+        &mut self,
+        topics: &[Topic],
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
 
     /// Waits for the next event.
     fn poll(&mut self) -> impl Future<Output = Result<ConsumerEvent, BrokerError>> + Send;
@@ -109,7 +112,10 @@ pub trait Consumer: Send + 'static {
 
     /// Stores the offsets for the group. Fails with
     /// [`BrokerError::NotAssigned`] for a partition this consumer does not own.
-    fn commit(&mut self, offsets: &CommitRequest) -> impl Future<Output = Result<(), BrokerError>> + Send;
+    fn commit(
+        &mut self,
+        offsets: &CommitRequest,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
 
     /// The group's committed offsets for these partitions (`None`: nothing committed).
     fn committed(

@@ -93,7 +93,10 @@ pub enum BrokerError {
 
 impl BrokerError {
     /// Wraps a backend's own error.
-    pub fn backend(backend: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub fn backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         BrokerError::Backend {
             backend,
             source: source.into(),

@@ -136,9 +136,7 @@ impl<T> Message<T> {
 
     /// The commit request finishing this message makes.
     pub fn commit_request(&self) -> CommitRequest {
-        self.committable()
-            .map(|(p, o)| (p.clone(), o))
-            .collect()
+        self.committable().map(|(p, o)| (p.clone(), o)).collect()
     }
 
     /// The same commit positions around a new payload.
@@ -165,7 +163,10 @@ impl<T> Message<T> {
 
     /// Like [`Message::map`] for a fallible `f`; on error the positions are handed
     /// back with the error so nothing about where it came from is lost.
-    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Message<U>, (Message<()>, E)> {
+    pub fn try_map<U, E>(
+        self,
+        f: impl FnOnce(T) -> Result<U, E>,
+    ) -> Result<Message<U>, (Message<()>, E)> {
         match self {
             Message::Broker(b) => match f(b.payload) {
                 Ok(payload) => Ok(Message::Broker(BrokerValue {

@@ -63,7 +63,11 @@ pub struct Produced {
 /// producer serves many tasks.
 pub trait Producer: Send + Sync + 'static {
     /// Appends `payload` and resolves once the broker stored it, with where.
-    fn produce(&self, destination: Destination, payload: Payload) -> impl Future<Output = Result<Produced, BrokerError>> + Send;
+    fn produce(
+        &self,
+        destination: Destination,
+        payload: Payload,
+    ) -> impl Future<Output = Result<Produced, BrokerError>> + Send;
 
     /// Appends many payloads, in order per destination partition, and resolves
     /// with each one's position (or error), in the order given.

@@ -1,1 +1,73 @@
-//! placeholder
+//! # weir-testkit
+//!
+//! The conformance suite every Weir broker backend passes, plus the helpers
+//! its scenarios use (unique topics, subscribed consumers, collecting with a
+//! deadline, members polling in the background).
+//!
+//! ## Plugging in a backend
+//!
+//! A backend crate adds `weir-testkit` and `tokio` (features `macros`,
+//! `rt-multi-thread`) to its dev-dependencies, writes an async function that
+//! returns a ready broker handle, and expands the suite in a test file:
+//!
+//! ```
+//! use weir_memory::MemoryBroker;
+//!
+//! async fn broker() -> MemoryBroker {
+//!     MemoryBroker::new()
+//! }
+//!
+//! weir_testkit::conformance_suite!(broker);
+//! # fn main() {}
+//! ```
+//!
+//! Each scenario becomes one `#[tokio::test]` named for the behaviour it
+//! checks. Scenarios create uniquely named topics and groups, so many may run
+//! against one server at once. For the property test, call
+//! [`interleave::check_interleavings`] from a `#[test]`.
+//!
+//! Beside it: `weir-core` (the traits checked), `weir-memory` (the reference backend).
+
+pub mod conformance;
+pub mod interleave;
+mod member;
+mod support;
+
+pub use member::{RunningMember, wait_until};
+pub use support::{
+    Seen, WAIT, collect, new_topic, numbered, poll_quietly, produce_numbered, subscribed,
+    unique_name, until_assigned,
+};
+
+/// Expands the conformance suite into one test per scenario, each given a
+/// broker by the async function `$factory`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases $factory,
+            per_partition_order,
+            commit_then_resume_after_restart,
+            uncommitted_messages_are_redelivered,
+            group_members_split_partitions_and_take_over,
+            pause_and_resume,
+            seek_moves_the_position,
+            headers_and_binary_payloads_round_trip,
+            unknown_topic_is_a_clear_error,
+            concurrent_producers_lose_nothing,
+            same_key_same_partition,
+            separate_groups_each_see_everything,
+            admin_creates_lists_and_deletes_topics,
+            commit_of_unowned_partition_is_refused,
+            assignment_comes_before_messages,
+        );
+    };
+    (@cases $factory:path, $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let broker = $factory().await;
+                $crate::conformance::$name(&broker).await;
+            }
+        )+
+    };
+}

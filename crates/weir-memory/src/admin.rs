@@ -1,0 +1,31 @@
+//! Topic administration on the memory broker.
+
+use weir_core::{Admin, BrokerError, Topic, TopicInfo};
+
+use crate::MemoryBroker;
+
+/// Creates, lists and deletes the memory broker's topics.
+#[derive(Clone, Debug)]
+pub struct MemoryAdmin {
+    broker: MemoryBroker,
+}
+
+impl MemoryAdmin {
+    pub(crate) fn new(broker: MemoryBroker) -> Self {
+        MemoryAdmin { broker }
+    }
+}
+
+impl Admin for MemoryAdmin {
+    async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+        self.broker.create_topic(topic, partitions)
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicInfo>, BrokerError> {
+        Ok(self.broker.inner.topic_infos())
+    }
+
+    async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
+        self.broker.delete_topic(topic)
+    }
+}

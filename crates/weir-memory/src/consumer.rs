@@ -1,0 +1,338 @@
+//! Consuming from the memory broker as a member of a group.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use weir_core::{
+    BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, OffsetReset,
+    Partition, Topic,
+};
+
+use crate::MemoryBroker;
+use crate::group::{GroupEvent, Signal};
+use crate::topic::{TopicState, lock};
+
+/// A member of a consumer group on the memory broker.
+///
+/// Dropping it leaves the group (like a crashed process): its partitions go
+/// to the other members and reading resumes from the committed offsets.
+#[derive(Debug)]
+pub struct MemoryConsumer {
+    broker: MemoryBroker,
+    config: ConsumerConfig,
+    id: u64,
+    signal: Arc<Signal>,
+    topics: Vec<Arc<TopicState>>,
+    cursors: BTreeMap<Partition, Cursor>,
+    /// Partitions announced as revoked whose hand-over the next poll acknowledges.
+    awaiting_ack: bool,
+    /// Where the next fetch starts, so every partition gets its turn.
+    turn: usize,
+    joined: bool,
+}
+
+#[derive(Debug)]
+struct Cursor {
+    topic: Arc<TopicState>,
+    position: u64,
+    paused: bool,
+}
+
+impl MemoryConsumer {
+    pub(crate) fn new(broker: MemoryBroker, config: ConsumerConfig) -> Self {
+        let id = broker.inner.new_member_id();
+        MemoryConsumer {
+            broker,
+            config,
+            id,
+            signal: Arc::new(Signal::default()),
+            topics: Vec::new(),
+            cursors: BTreeMap::new(),
+            awaiting_ack: false,
+            turn: 0,
+            joined: false,
+        }
+    }
+
+    /// Handles the hand-over and collects one group event, if any.
+    fn group_event(&mut self) -> Option<ConsumerEvent> {
+        let mut groups = lock(&self.broker.inner.groups);
+        let group = groups.get_mut(&self.config.group_id)?;
+        if self.awaiting_ack {
+            group.ack_revoked(self.id);
+            self.awaiting_ack = false;
+        }
+        if let Some(deadline) = group.next_deadline() {
+            if deadline <= tokio::time::Instant::now() {
+                group.expire(tokio::time::Instant::now());
+            }
+        }
+        self.signal.event.store(false, Ordering::Release);
+        match group.next_event(self.id)? {
+            GroupEvent::Revoked(set) => {
+                for p in &set {
+                    self.cursors.remove(p);
+                }
+                self.awaiting_ack = true;
+                Some(ConsumerEvent::Revoked(set))
+            }
+            GroupEvent::Assigned(set) => {
+                let mut starts = BTreeMap::new();
+                for p in set {
+                    let Ok(topic) = self.broker.inner.topic(&p.topic) else {
+                        continue;
+                    };
+                    let Some((start, end)) = topic.log(p.index).map(|l| (l.start(), l.end()))
+                    else {
+                        continue;
+                    };
+                    let position = match (group.committed(&p), self.config.offset_reset) {
+                        (Some(c), _) => c.max(start),
+                        (None, OffsetReset::Earliest) => start,
+                        (None, OffsetReset::Latest) => end,
+                    };
+                    self.cursors.insert(
+                        p.clone(),
+                        Cursor {
+                            topic,
+                            position,
+                            paused: false,
+                        },
+                    );
+                    starts.insert(p, position);
+                }
+                Some(ConsumerEvent::Assigned(starts))
+            }
+        }
+    }
+
+    /// Reads up to `max_poll_records` from the assigned, unpaused partitions.
+    fn fetch(&mut self) -> Vec<BrokerValue<weir_core::Payload>> {
+        let max = self.config.max_poll_records;
+        let mut out = Vec::new();
+        let n = self.cursors.len();
+        if n == 0 {
+            return out;
+        }
+        self.turn = (self.turn + 1) % n;
+        let turn = self.turn;
+        // Partitions from `turn` on first, then the ones before it.
+        for pass in 0..2 {
+            for (i, (p, c)) in self.cursors.iter_mut().enumerate() {
+                if (pass == 0) != (i >= turn) || c.paused || out.len() >= max {
+                    continue;
+                }
+                let Some(log) = c.topic.log(p.index) else {
+                    continue;
+                };
+                let (first, entries) = log.read(c.position, max - out.len());
+                let mut offset = first;
+                for e in entries {
+                    out.push(BrokerValue::new(
+                        e.payload.clone(),
+                        p.clone(),
+                        offset,
+                        e.timestamp,
+                    ));
+                    offset += 1;
+                }
+                c.position = offset;
+            }
+        }
+        out
+    }
+
+    fn owned(&self, p: &Partition) -> Result<(), BrokerError> {
+        if self.cursors.contains_key(p) {
+            Ok(())
+        } else {
+            Err(BrokerError::NotAssigned {
+                partition: p.clone(),
+            })
+        }
+    }
+
+    fn leave(&mut self) {
+        if !self.joined {
+            return;
+        }
+        self.joined = false;
+        for t in &self.topics {
+            t.remove_waiter(&self.signal);
+        }
+        let counts = self.broker.inner.partition_counts();
+        let mut groups = lock(&self.broker.inner.groups);
+        if let Some(g) = groups.get_mut(&self.config.group_id) {
+            g.leave(self.id, &counts);
+            if g.is_empty() {
+                // Keep the group's committed offsets: a restarted member resumes from them.
+            }
+        }
+        self.cursors.clear();
+    }
+}
+
+impl Consumer for MemoryConsumer {
+    async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
+        let states = topics
+            .iter()
+            .map(|t| self.broker.inner.topic(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        for t in &self.topics {
+            t.remove_waiter(&self.signal);
+        }
+        for t in &states {
+            t.add_waiter(&self.signal);
+        }
+        self.topics = states;
+        let counts = self.broker.inner.partition_counts();
+        let mut groups = lock(&self.broker.inner.groups);
+        let group = groups
+            .entry(self.config.group_id.clone())
+            .or_insert_with(|| self.broker.inner.new_group());
+        if !self.joined {
+            group.join(self.id, Arc::clone(&self.signal));
+            self.joined = true;
+        }
+        group.subscribe(self.id, topics.iter().cloned().collect(), &counts);
+        Ok(())
+    }
+
+    async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
+        if !self.joined {
+            return Err(BrokerError::NotSubscribed);
+        }
+        loop {
+            // Register interest before looking, so a wake-up between the look
+            // and the wait is not lost (the permit is stored).
+            let signal = Arc::clone(&self.signal);
+            let notified = signal.notify.notified();
+            if self.awaiting_ack || self.signal.event.load(Ordering::Acquire) {
+                if let Some(event) = self.group_event() {
+                    return Ok(event);
+                }
+            }
+            let messages = self.fetch();
+            if !messages.is_empty() {
+                return Ok(ConsumerEvent::Messages(messages));
+            }
+            let deadline = lock(&self.broker.inner.groups)
+                .get(&self.config.group_id)
+                .and_then(|g| g.next_deadline());
+            match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(d) => {
+                            let mut groups = lock(&self.broker.inner.groups);
+                            if let Some(g) = groups.get_mut(&self.config.group_id) {
+                                g.expire(tokio::time::Instant::now());
+                            }
+                        }
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        for p in partitions {
+            self.owned(p)?;
+        }
+        for p in partitions {
+            if let Some(c) = self.cursors.get_mut(p) {
+                c.paused = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        for p in partitions {
+            self.owned(p)?;
+        }
+        for p in partitions {
+            if let Some(c) = self.cursors.get_mut(p) {
+                c.paused = false;
+            }
+        }
+        // Paused partitions may hold data that arrived meanwhile.
+        self.signal.notify.notify_one();
+        Ok(())
+    }
+
+    fn paused(&self) -> BTreeSet<Partition> {
+        self.cursors
+            .iter()
+            .filter(|(_, c)| c.paused)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
+        let c = self
+            .cursors
+            .get_mut(partition)
+            .ok_or_else(|| BrokerError::NotAssigned {
+                partition: partition.clone(),
+            })?;
+        c.position = offset;
+        self.signal.notify.notify_one();
+        Ok(())
+    }
+
+    fn assignment(&self) -> BTreeSet<Partition> {
+        self.cursors.keys().cloned().collect()
+    }
+
+    fn position(&self, partition: &Partition) -> Option<u64> {
+        self.cursors.get(partition).map(|c| c.position)
+    }
+
+    async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
+        let mut groups = lock(&self.broker.inner.groups);
+        let group = groups
+            .get_mut(&self.config.group_id)
+            .ok_or(BrokerError::NotSubscribed)?;
+        if let Some((p, _)) = offsets.iter().find(|(p, _)| !group.holds(self.id, p)) {
+            return Err(BrokerError::NotAssigned {
+                partition: p.clone(),
+            });
+        }
+        for (p, o) in offsets.iter() {
+            group.commit(p.clone(), o);
+        }
+        Ok(())
+    }
+
+    async fn committed(
+        &mut self,
+        partitions: &[Partition],
+    ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
+        let groups = lock(&self.broker.inner.groups);
+        let group = groups.get(&self.config.group_id);
+        Ok(partitions
+            .iter()
+            .map(|p| (p.clone(), group.and_then(|g| g.committed(p))))
+            .collect())
+    }
+
+    fn lag(&self, partition: &Partition) -> Option<u64> {
+        let c = self.cursors.get(partition)?;
+        let end = c.topic.log(partition.index)?.end();
+        Some(end.saturating_sub(c.position))
+    }
+
+    async fn close(&mut self) -> Result<(), BrokerError> {
+        self.leave();
+        Ok(())
+    }
+}
+
+impl Drop for MemoryConsumer {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}

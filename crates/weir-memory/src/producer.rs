@@ -1,0 +1,88 @@
+//! Producing to the memory broker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic};
+
+use crate::MemoryBroker;
+use crate::topic::TopicState;
+
+/// Appends payloads to the memory broker's partitions. Clones share the broker.
+#[derive(Clone, Debug)]
+pub struct MemoryProducer {
+    broker: MemoryBroker,
+}
+
+impl MemoryProducer {
+    pub(crate) fn new(broker: MemoryBroker) -> Self {
+        MemoryProducer { broker }
+    }
+
+    /// Appends without waking consumers; the caller wakes them.
+    fn append(
+        &self,
+        topic: &TopicState,
+        destination: &Destination,
+        payload: Payload,
+    ) -> Result<Produced, BrokerError> {
+        let limit = self.broker.inner.max_payload_bytes();
+        let size = payload.byte_size();
+        if size > limit {
+            return Err(BrokerError::PayloadTooLarge {
+                topic: topic.topic.clone(),
+                size,
+                limit,
+            });
+        }
+        let index = match destination {
+            Destination::Topic(_) => topic.choose_partition(&payload),
+            Destination::Partition(p) => p.index,
+        };
+        let partition = topic.topic.partition(index);
+        match topic.append(index, payload) {
+            Some(offset) => Ok(Produced { partition, offset }),
+            None => Err(BrokerError::UnknownPartition {
+                partition,
+                partitions: topic.partition_count(),
+            }),
+        }
+    }
+}
+
+impl Producer for MemoryProducer {
+    async fn produce(
+        &self,
+        destination: Destination,
+        payload: Payload,
+    ) -> Result<Produced, BrokerError> {
+        let topic = self.broker.inner.topic(destination.topic())?;
+        let out = self.append(&topic, &destination, payload);
+        if out.is_ok() {
+            topic.wake();
+        }
+        out
+    }
+
+    async fn produce_batch(
+        &self,
+        batch: Vec<(Destination, Payload)>,
+    ) -> Vec<Result<Produced, BrokerError>> {
+        let mut topics: HashMap<Topic, Arc<TopicState>> = HashMap::new();
+        let mut out = Vec::with_capacity(batch.len());
+        for (destination, payload) in batch {
+            let t = destination.topic();
+            let state = match topics.get(t) {
+                Some(s) => Ok(Arc::clone(s)),
+                None => self.broker.inner.topic(t).inspect(|s| {
+                    topics.insert(t.clone(), Arc::clone(s));
+                }),
+            };
+            out.push(state.and_then(|s| self.append(&s, &destination, payload)));
+        }
+        for state in topics.values() {
+            state.wake();
+        }
+        out
+    }
+}

@@ -1,0 +1,94 @@
+//! A topic's partitions and the members waiting for its data.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+
+use weir_core::{Payload, Topic};
+
+use crate::group::Signal;
+use crate::log::{PartitionLog, Retention};
+
+/// One topic: its partition logs, retention, and who to wake on new data.
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    pub(crate) topic: Topic,
+    partitions: Vec<Mutex<PartitionLog>>,
+    retention: Retention,
+    round_robin: AtomicU64,
+    waiters: RwLock<Vec<Weak<Signal>>>,
+}
+
+/// Locks a mutex; a panic elsewhere while holding it leaves plain data that is still consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TopicState {
+    pub(crate) fn new(topic: Topic, partitions: u32, retention: Retention) -> Self {
+        TopicState {
+            topic,
+            partitions: (0..partitions)
+                .map(|_| Mutex::new(PartitionLog::default()))
+                .collect(),
+            retention,
+            round_robin: AtomicU64::new(0),
+            waiters: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn partition_count(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+
+    pub(crate) fn log(&self, index: u32) -> Option<MutexGuard<'_, PartitionLog>> {
+        self.partitions.get(index as usize).map(lock)
+    }
+
+    /// The partition a payload goes to: by key hash, else in turn.
+    pub(crate) fn choose_partition(&self, payload: &Payload) -> u32 {
+        let n = self.partitions.len() as u64;
+        let h = match &payload.key {
+            Some(key) => fnv1a(key),
+            None => self.round_robin.fetch_add(1, Ordering::Relaxed),
+        };
+        (h % n) as u32
+    }
+
+    /// Appends to partition `index`; the caller checked the index.
+    pub(crate) fn append(&self, index: u32, payload: Payload) -> Option<u64> {
+        let retention = self.retention;
+        self.log(index)
+            .map(|mut log| log.append(payload, retention))
+    }
+
+    /// Wakes every member subscribed to this topic.
+    pub(crate) fn wake(&self) {
+        let waiters = self.waiters.read().unwrap_or_else(PoisonError::into_inner);
+        for w in waiters.iter() {
+            if let Some(s) = w.upgrade() {
+                s.notify.notify_one();
+            }
+        }
+    }
+
+    pub(crate) fn add_waiter(&self, signal: &Arc<Signal>) {
+        let mut waiters = self.waiters.write().unwrap_or_else(PoisonError::into_inner);
+        waiters.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(signal)));
+        waiters.push(Arc::downgrade(signal));
+    }
+
+    pub(crate) fn remove_waiter(&self, signal: &Arc<Signal>) {
+        let mut waiters = self.waiters.write().unwrap_or_else(PoisonError::into_inner);
+        waiters.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(signal)));
+    }
+}
+
+/// FNV-1a: a small, stable hash so a key maps to the same partition across runs.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,259 @@
+//! The property test: random interleavings of produce, poll, commit, join,
+//! leave and crash. Whatever the order, every produced message is delivered at
+//! least once, committed offsets never move backwards, and no partition has
+//! two owners at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use weir_core::{
+    Broker, BrokerError, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Partition,
+    Producer, Topic,
+};
+
+use crate::support::{collect, new_topic, numbered, unique_name};
+
+/// One step of an interleaving. Member indexes wrap around the live members.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Produce `count` messages to a partition.
+    Produce {
+        /// The partition index (wrapped to the topic's partitions).
+        partition: u32,
+        /// How many.
+        count: u8,
+    },
+    /// One poll by a member.
+    Poll(usize),
+    /// A member commits what it has received.
+    Commit(usize),
+    /// A new member joins.
+    Join,
+    /// A member leaves gracefully (without committing first).
+    Leave(usize),
+    /// A member crashes: dropped without commit or goodbye.
+    Crash(usize),
+}
+
+/// Random interleavings of up to `max_len` steps.
+pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        3 => (0u32..8, 1u8..6).prop_map(|(partition, count)| Op::Produce { partition, count }),
+        6 => (0usize..4).prop_map(Op::Poll),
+        3 => (0usize..4).prop_map(Op::Commit),
+        1 => Just(Op::Join),
+        1 => (0usize..4).prop_map(Op::Leave),
+        1 => (0usize..4).prop_map(Op::Crash),
+    ];
+    proptest::collection::vec(op, 1..max_len)
+}
+
+/// How [`check_interleavings`] runs.
+#[derive(Clone, Debug)]
+pub struct InterleavingConfig {
+    /// How many random interleavings.
+    pub cases: u32,
+    /// The most steps in one.
+    pub max_len: usize,
+    /// Partitions of the topic.
+    pub partitions: u32,
+    /// How long one `Poll` step waits for an event.
+    pub poll_wait: Duration,
+    /// Run on tokio's paused clock (for in-process backends: waits cost nothing).
+    pub paused_clock: bool,
+}
+
+impl Default for InterleavingConfig {
+    fn default() -> Self {
+        InterleavingConfig {
+            cases: 64,
+            max_len: 60,
+            partitions: 3,
+            poll_wait: Duration::from_millis(100),
+            paused_clock: false,
+        }
+    }
+}
+
+/// Runs random interleavings against brokers made by `make`, panicking with
+/// the smallest failing interleaving found.
+pub fn check_interleavings<B: Broker>(config: InterleavingConfig, make: impl Fn() -> B) {
+    let mut runner = TestRunner::new(Config {
+        cases: config.cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&ops(config.max_len), |ops| {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.enable_all();
+        if config.paused_clock {
+            builder.start_paused(true);
+        }
+        let rt = builder
+            .build()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let broker = make();
+        rt.block_on(run_interleaving(&broker, &config, ops));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+struct Member<C> {
+    consumer: C,
+    pending: CommitRequest,
+}
+
+/// Runs one interleaving and checks the invariants.
+pub async fn run_interleaving<B: Broker>(broker: &B, config: &InterleavingConfig, ops: Vec<Op>) {
+    let topic = new_topic(broker, "interleave", config.partitions).await;
+    let group = unique_name("g");
+    let producer = broker.producer().await.expect("producer");
+    let mut observer = broker
+        .consumer(ConsumerConfig::new(&group))
+        .await
+        .expect("observer");
+    let partitions: Vec<Partition> = (0..config.partitions).map(|i| topic.partition(i)).collect();
+    let mut members: Vec<Member<B::Consumer>> = Vec::new();
+    let mut produced: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut delivered: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut last_committed: BTreeMap<Partition, u64> = BTreeMap::new();
+    let mut n = 0usize;
+
+    for op in ops {
+        match op {
+            Op::Produce { partition, count } => {
+                let p = topic.partition(partition % config.partitions);
+                for _ in 0..count {
+                    let out = producer
+                        .produce(p.clone().into(), numbered("m", n))
+                        .await
+                        .expect("produce");
+                    n += 1;
+                    produced.insert((out.partition.index, out.offset));
+                }
+            }
+            Op::Join => members.push(join(broker, &group, &topic).await),
+            Op::Poll(i) if !members.is_empty() => {
+                let i = i % members.len();
+                let m = &mut members[i];
+                let Ok(event) = tokio::time::timeout(config.poll_wait, m.consumer.poll()).await
+                else {
+                    continue;
+                };
+                match event.expect("poll") {
+                    ConsumerEvent::Messages(batch) => {
+                        for msg in batch {
+                            delivered.insert((msg.partition.index, msg.offset));
+                            m.pending.insert(msg.partition.clone(), msg.next_offset());
+                        }
+                    }
+                    ConsumerEvent::Revoked(revoked) => {
+                        // As a processor would: commit what finished before handing over.
+                        let mut finished = m.pending.clone();
+                        finished.retain(|p| revoked.contains(p));
+                        m.pending.retain(|p| !revoked.contains(p));
+                        commit(&mut m.consumer, &finished).await;
+                        check_monotonic(&mut observer, &partitions, &mut last_committed).await;
+                    }
+                    ConsumerEvent::Assigned(_) => {}
+                }
+            }
+            Op::Commit(i) if !members.is_empty() => {
+                let i = i % members.len();
+                let m = &mut members[i];
+                let req = std::mem::take(&mut m.pending);
+                commit(&mut m.consumer, &req).await;
+                check_monotonic(&mut observer, &partitions, &mut last_committed).await;
+            }
+            Op::Leave(i) if !members.is_empty() => {
+                let mut m = members.remove(i % members.len());
+                m.consumer.close().await.expect("close");
+            }
+            Op::Crash(i) if !members.is_empty() => {
+                drop(members.remove(i % members.len()));
+            }
+            _ => {}
+        }
+        check_exclusive(&members);
+    }
+
+    for mut m in members.drain(..) {
+        m.consumer.close().await.expect("close");
+    }
+    // A fresh member reads everything past the committed offsets.
+    let mut last = join(broker, &group, &topic).await;
+    let missing: BTreeSet<(u32, u64)> = produced.difference(&delivered).copied().collect();
+    let seen = collect(&mut last.consumer, false, |s| {
+        let got: BTreeSet<(u32, u64)> = s
+            .messages
+            .iter()
+            .map(|m| (m.partition.index, m.offset))
+            .collect();
+        missing.is_subset(&got)
+    })
+    .await;
+    delivered.extend(seen.messages.iter().map(|m| (m.partition.index, m.offset)));
+    assert!(
+        produced.is_subset(&delivered),
+        "messages were lost: {:?}",
+        produced.difference(&delivered).collect::<Vec<_>>()
+    );
+    last.consumer.close().await.expect("close");
+}
+
+/// No partition is owned by two members at once.
+fn check_exclusive<C: Consumer>(members: &[Member<C>]) {
+    let mut owner: BTreeMap<Partition, usize> = BTreeMap::new();
+    for (i, m) in members.iter().enumerate() {
+        for p in m.consumer.assignment() {
+            if let Some(j) = owner.insert(p.clone(), i) {
+                panic!("partition {p} is owned by members {j} and {i} at once");
+            }
+        }
+    }
+}
+
+async fn join<B: Broker>(broker: &B, group: &str, topic: &Topic) -> Member<B::Consumer> {
+    let mut consumer = broker
+        .consumer(ConsumerConfig::new(group).max_poll_records(7))
+        .await
+        .expect("consumer");
+    consumer
+        .subscribe(std::slice::from_ref(topic))
+        .await
+        .expect("subscribe");
+    Member {
+        consumer,
+        pending: CommitRequest::new(),
+    }
+}
+
+async fn commit<C: Consumer>(consumer: &mut C, req: &CommitRequest) {
+    match consumer.commit(req).await {
+        // The partition moved on meanwhile: the new owner redoes the work.
+        Ok(()) | Err(BrokerError::NotAssigned { .. }) => {}
+        Err(e) => panic!("commit failed: {e}"),
+    }
+}
+
+async fn check_monotonic<C: Consumer>(
+    observer: &mut C,
+    partitions: &[Partition],
+    last: &mut BTreeMap<Partition, u64>,
+) {
+    let now = observer.committed(partitions).await.expect("committed");
+    for (p, offset) in now {
+        if let Some(offset) = offset {
+            let before = last.insert(p.clone(), offset).unwrap_or(0);
+            assert!(
+                offset >= before,
+                "the committed offset of {p} moved backwards: {before} -> {offset}"
+            );
+        }
+    }
+}
