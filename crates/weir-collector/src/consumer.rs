@@ -1,0 +1,206 @@
+//! A consumer task: takes events off the queue, routes them, runs the
+//! targets' processors (with timeout, retry and panic capture) and replies.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::shared::{Envelope, Shared};
+use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure, Results};
+
+/// Takes and processes events until retired, stopped, or the queue is closed
+/// and empty.
+pub(crate) async fn consume<P, R>(shared: Arc<Shared<P, R>>, retire: CancellationToken)
+where
+    P: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    loop {
+        if retire.is_cancelled() || shared.hard_stop.is_cancelled() {
+            break;
+        }
+        let popped = tokio::select! {
+            biased;
+            popped = shared.queue.pop() => popped,
+            () = retire.cancelled() => {
+                // Hand a wake-up we may have taken to a consumer that stays.
+                shared.queue.wake_consumer();
+                break;
+            }
+            () = shared.hard_stop.cancelled() => break,
+        };
+        let Some((envelope, depth)) = popped else {
+            break;
+        };
+        process(&shared, envelope, depth).await;
+    }
+    let left = shared.load.consumers.fetch_sub(1, Ordering::Relaxed) - 1;
+    shared.metrics.consumers.set(left as f64);
+}
+
+/// Routes one event, runs every target, and sends the results back.
+async fn process<P, R>(shared: &Shared<P, R>, envelope: Envelope<P, R>, depth: usize)
+where
+    P: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    let started = Instant::now();
+    shared.load.busy.fetch_add(1, Ordering::Relaxed);
+    shared.metrics.busy.increment(1.0);
+    shared.metrics.depth.set(depth as f64);
+    shared
+        .metrics
+        .wait
+        .record(started.saturating_duration_since(envelope.accepted));
+
+    let Envelope { event, reply, .. } = envelope;
+    let route = shared.router.route(&event, &shared.directory);
+    let (targets, unmatched) = route.resolve(&shared.directory);
+    let payload = event.into_payload();
+
+    let mut entries = Vec::with_capacity(targets.len());
+    match targets.as_slice() {
+        [] => {}
+        [id] => entries.push((key(shared, *id), run_target(shared, *id, &payload).await)),
+        many => {
+            let runs = many.iter().map(|&id| run_target(shared, id, &payload));
+            let outcomes = futures::future::join_all(runs).await;
+            entries.extend(many.iter().map(|&id| key(shared, id)).zip(outcomes));
+        }
+    }
+    let cut_off = entries.iter().any(
+        |(_, r)| matches!(r, Err(e) if matches!(e.failure, Failure::ShutDown) && e.attempts > 0),
+    );
+    if cut_off {
+        shared.push_interrupted(payload);
+    }
+
+    let service = started.elapsed();
+    shared.load.record_completion(service);
+    shared.metrics.service.record(service);
+    shared.metrics.completed.increment(1);
+    shared.load.busy.fetch_sub(1, Ordering::Relaxed);
+    shared.metrics.busy.decrement(1.0);
+    // The publisher may have dropped its handle: fire-and-forget.
+    let _ = reply.send(Results::new(entries, unmatched));
+}
+
+fn key<P, R>(shared: &Shared<P, R>, id: CollectorId) -> Arc<str> {
+    shared
+        .directory
+        .key_arc(id)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(""))
+}
+
+/// Runs one collector on one payload: every attempt its retry policy allows,
+/// then the dead-letter sink if all failed.
+async fn run_target<P, R>(
+    shared: &Shared<P, R>,
+    id: CollectorId,
+    payload: &P,
+) -> Result<R, CollectorError>
+where
+    P: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    let collector = &shared.collectors[id.index()];
+    let started = Instant::now();
+    let max_attempts = collector.retry.max_attempts();
+    let mut attempt = 0;
+    let failure = loop {
+        attempt += 1;
+        let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            (collector.process)(payload.clone(), attempt)
+        }));
+        let outcome = match call {
+            Ok(future) => run_attempt(future, collector.timeout, &shared.hard_stop).await,
+            Err(panic) => Err(Failure::Panicked(panic_message(&*panic))),
+        };
+        match outcome {
+            Ok(value) => {
+                record_processor(shared, id, started);
+                return Ok(value);
+            }
+            Err(Failure::ShutDown) => break Failure::ShutDown,
+            Err(failure) if attempt >= max_attempts => break failure,
+            Err(failure) => {
+                tracing::debug!(collector = %collector.key, attempt, %failure, "attempt failed, retrying");
+                let backoff = collector.retry.backoff(attempt);
+                tokio::select! {
+                    biased;
+                    () = shared.hard_stop.cancelled() => break Failure::ShutDown,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    };
+    record_processor(shared, id, started);
+    if let Some(counter) = shared.metrics.failures.get(id.index()) {
+        counter.increment(1);
+    }
+    let error = CollectorError::new(Arc::clone(&collector.key), failure, attempt);
+    if !matches!(error.failure, Failure::ShutDown) {
+        tracing::warn!(collector = %collector.key, attempts = attempt, failure = %error.failure, "event failed");
+        if let Some(sink) = &shared.dead_letter {
+            sink.send(DeadLetter {
+                payload: payload.clone(),
+                error: error.clone(),
+            })
+            .await;
+        }
+    }
+    Err(error)
+}
+
+fn record_processor<P, R>(shared: &Shared<P, R>, id: CollectorId, started: Instant) {
+    if let Some(histogram) = shared.metrics.processor.get(id.index()) {
+        histogram.record(started.elapsed());
+    }
+}
+
+/// One attempt: the processor future, caught if it panics, cut at the timeout
+/// or at the hard stop.
+async fn run_attempt<R>(
+    future: BoxFuture<'static, Result<R, BoxError>>,
+    timeout: Option<Duration>,
+    stop: &CancellationToken,
+) -> Result<R, Failure> {
+    let guarded = AssertUnwindSafe(future).catch_unwind();
+    let bounded = async {
+        let caught = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, guarded).await {
+                Ok(caught) => caught,
+                Err(_) => return Err(Failure::TimedOut(limit)),
+            },
+            None => guarded.await,
+        };
+        match caught {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Failure::error(error)),
+            Err(panic) => Err(Failure::Panicked(panic_message(&*panic))),
+        }
+    };
+    tokio::select! {
+        biased;
+        outcome = bounded => outcome,
+        () = stop.cancelled() => Err(Failure::ShutDown),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,108 @@
+//! Counters the queue keeps for itself (the autoscaler reads them) and the
+//! metrics it reports through the `metrics` facade.
+//!
+//! Every metric carries a `queue` label (the queue's name); per-collector ones
+//! carry a `collector` label too.
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `weir_collector_queue_depth` | gauge | events waiting |
+//! | `weir_collector_consumers` | gauge | consumer tasks running |
+//! | `weir_collector_consumers_busy` | gauge | consumers processing an event |
+//! | `weir_collector_events_accepted_total` | counter | events accepted by `send`/`try_send` |
+//! | `weir_collector_events_completed_total` | counter | events whose every target finished |
+//! | `weir_collector_arrival_rate` | gauge | accepted events per second, last autoscale interval |
+//! | `weir_collector_completion_rate` | gauge | completed events per second, last autoscale interval |
+//! | `weir_collector_wait_seconds` | histogram | time from accept to a consumer taking the event |
+//! | `weir_collector_service_seconds` | histogram | time a consumer spent on an event |
+//! | `weir_collector_processor_seconds` | histogram (`collector`) | time of one collector's processing, retries included |
+//! | `weir_collector_failures_total` | counter (`collector`) | events a collector failed on after all attempts |
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram};
+
+/// A snapshot of a running queue's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Events waiting in the queue.
+    pub depth: usize,
+    /// Consumer tasks running.
+    pub consumers: usize,
+    /// Consumers processing an event right now.
+    pub busy: usize,
+    /// Events accepted since start.
+    pub accepted: u64,
+    /// Events completed since start.
+    pub completed: u64,
+}
+
+/// The queue's own load counters.
+#[derive(Debug, Default)]
+pub(crate) struct Load {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) service_nanos: AtomicU64,
+    pub(crate) busy: AtomicUsize,
+    pub(crate) consumers: AtomicUsize,
+}
+
+impl Load {
+    pub(crate) fn record_completion(&self, service: Duration) {
+        let nanos = u64::try_from(service.as_nanos()).unwrap_or(u64::MAX);
+        self.service_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Handles into the `metrics` recorder installed when the queue started.
+pub(crate) struct Metrics {
+    pub(crate) depth: Gauge,
+    pub(crate) consumers: Gauge,
+    pub(crate) busy: Gauge,
+    pub(crate) accepted: Counter,
+    pub(crate) completed: Counter,
+    pub(crate) arrival_rate: Gauge,
+    pub(crate) completion_rate: Gauge,
+    pub(crate) wait: Histogram,
+    pub(crate) service: Histogram,
+    pub(crate) processor: Vec<Histogram>,
+    pub(crate) failures: Vec<Counter>,
+}
+
+impl Metrics {
+    pub(crate) fn new(queue: &Arc<str>, collectors: &[Arc<str>]) -> Self {
+        let q = queue.to_string();
+        let per = |name: &'static str, key: &Arc<str>| {
+            (name, [("queue", q.clone()), ("collector", key.to_string())])
+        };
+        Self {
+            depth: metrics::gauge!("weir_collector_queue_depth", "queue" => q.clone()),
+            consumers: metrics::gauge!("weir_collector_consumers", "queue" => q.clone()),
+            busy: metrics::gauge!("weir_collector_consumers_busy", "queue" => q.clone()),
+            accepted: metrics::counter!("weir_collector_events_accepted_total", "queue" => q.clone()),
+            completed: metrics::counter!("weir_collector_events_completed_total", "queue" => q.clone()),
+            arrival_rate: metrics::gauge!("weir_collector_arrival_rate", "queue" => q.clone()),
+            completion_rate: metrics::gauge!("weir_collector_completion_rate", "queue" => q.clone()),
+            wait: metrics::histogram!("weir_collector_wait_seconds", "queue" => q.clone()),
+            service: metrics::histogram!("weir_collector_service_seconds", "queue" => q.clone()),
+            processor: collectors
+                .iter()
+                .map(|k| {
+                    let (name, labels) = per("weir_collector_processor_seconds", k);
+                    metrics::histogram!(name, &labels)
+                })
+                .collect(),
+            failures: collectors
+                .iter()
+                .map(|k| {
+                    let (name, labels) = per("weir_collector_failures_total", k);
+                    metrics::counter!(name, &labels)
+                })
+                .collect(),
+        }
+    }
+}

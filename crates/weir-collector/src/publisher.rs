@@ -1,0 +1,101 @@
+//! The sending side of a running queue.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::queue::PushError;
+use crate::shared::{Envelope, Shared};
+use crate::{Event, EventHandle, QueueStats, SendError, TrySendError};
+
+/// Sends events into a running [`CollectorQueue`](crate::CollectorQueue).
+/// Cheap to clone; every clone feeds the same queue.
+///
+/// Each accepted event gets an [`EventHandle`] for its results. The queue is
+/// bounded: [`send`](Self::send) waits for room, [`try_send`](Self::try_send)
+/// hands the event back when full.
+pub struct Publisher<P, R> {
+    shared: Arc<Shared<P, R>>,
+}
+
+impl<P, R> Clone for Publisher<P, R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<P, R> fmt::Debug for Publisher<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("stats", &self.shared.stats())
+            .finish()
+    }
+}
+
+impl<P, R> Publisher<P, R> {
+    pub(crate) fn new(shared: Arc<Shared<P, R>>) -> Self {
+        Self { shared }
+    }
+
+    fn envelope(
+        &self,
+        event: Event<P>,
+    ) -> (Envelope<P, R>, i64, oneshot::Receiver<crate::Results<R>>) {
+        let priority = event.priority().unwrap_or(self.shared.default_priority);
+        let (reply, rx) = oneshot::channel();
+        let envelope = Envelope {
+            event,
+            accepted: Instant::now(),
+            reply,
+        };
+        (envelope, priority, rx)
+    }
+
+    fn accepted(&self, depth: usize) {
+        self.shared.load.accepted.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.accepted.increment(1);
+        self.shared.metrics.depth.set(depth as f64);
+    }
+
+    /// Sends an event (or a bare payload, which is broadcast), waiting while
+    /// the queue is full. Fails only when the queue is shut down, handing the
+    /// event back.
+    pub async fn send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, SendError<P>> {
+        let (envelope, priority, rx) = self.envelope(event.into());
+        match self.shared.queue.push(envelope, priority).await {
+            Ok(depth) => {
+                self.accepted(depth);
+                Ok(EventHandle::new(rx))
+            }
+            Err(envelope) => Err(SendError(envelope.event)),
+        }
+    }
+
+    /// Sends an event without waiting; a full or shut-down queue hands it back.
+    pub fn try_send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, TrySendError<P>> {
+        let (envelope, priority, rx) = self.envelope(event.into());
+        match self.shared.queue.try_push(envelope, priority) {
+            Ok(depth) => {
+                self.accepted(depth);
+                Ok(EventHandle::new(rx))
+            }
+            Err(PushError::Full(envelope)) => Err(TrySendError::Full(envelope.event)),
+            Err(PushError::Closed(envelope)) => Err(TrySendError::Closed(envelope.event)),
+        }
+    }
+
+    /// Whether the queue stopped accepting events.
+    pub fn is_closed(&self) -> bool {
+        self.shared.queue.is_closed()
+    }
+
+    /// The queue's current load.
+    pub fn stats(&self) -> QueueStats {
+        self.shared.stats()
+    }
+}

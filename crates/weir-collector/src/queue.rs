@@ -1,0 +1,304 @@
+//! The bounded event queue consumers take from: FIFO, LIFO or by priority.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+/// The order in which waiting events are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum QueueType {
+    /// First in, first out (the default).
+    #[default]
+    Fifo,
+    /// Last in, first out: the newest waiting event first.
+    Lifo,
+    /// Lowest priority value first; FIFO among equal priorities. Events
+    /// without a priority get the queue's default priority.
+    Priority,
+}
+
+/// Why a push did not enqueue; the item comes back.
+#[derive(Debug)]
+pub(crate) enum PushError<T> {
+    Full(T),
+    Closed(T),
+}
+
+struct Slot<T> {
+    priority: i64,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Slot<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority && self.seq == other.seq
+    }
+}
+
+impl<T> Eq for Slot<T> {}
+
+impl<T> PartialOrd for Slot<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Slot<T> {
+    /// The heap's maximum is the lowest priority value, then the oldest.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .priority
+            .cmp(&self.priority)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+enum Buffer<T> {
+    Fifo(VecDeque<T>),
+    Lifo(Vec<T>),
+    Priority(BinaryHeap<Slot<T>>, u64),
+}
+
+impl<T> Buffer<T> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Fifo(q) => q.len(),
+            Self::Lifo(s) => s.len(),
+            Self::Priority(h, _) => h.len(),
+        }
+    }
+
+    fn push(&mut self, item: T, priority: i64) {
+        match self {
+            Self::Fifo(q) => q.push_back(item),
+            Self::Lifo(s) => s.push(item),
+            Self::Priority(h, seq) => {
+                h.push(Slot {
+                    priority,
+                    seq: *seq,
+                    item,
+                });
+                *seq = seq.wrapping_add(1);
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        match self {
+            Self::Fifo(q) => q.pop_front(),
+            Self::Lifo(s) => s.pop(),
+            Self::Priority(h, _) => h.pop().map(|slot| slot.item),
+        }
+    }
+}
+
+struct State<T> {
+    buffer: Buffer<T>,
+    closed: bool,
+}
+
+/// A bounded multi-producer, multi-consumer queue. `push` waits while full,
+/// `pop` waits while empty; after `close`, pushes fail and pops drain what is
+/// left, then return `None`.
+pub(crate) struct EventQueue<T> {
+    state: Mutex<State<T>>,
+    not_empty: Notify,
+    not_full: Notify,
+    capacity: usize,
+}
+
+impl<T> EventQueue<T> {
+    pub(crate) fn new(kind: QueueType, capacity: usize) -> Self {
+        let buffer = match kind {
+            QueueType::Fifo => Buffer::Fifo(VecDeque::with_capacity(capacity.min(4096))),
+            QueueType::Lifo => Buffer::Lifo(Vec::with_capacity(capacity.min(4096))),
+            QueueType::Priority => {
+                Buffer::Priority(BinaryHeap::with_capacity(capacity.min(4096)), 0)
+            }
+        };
+        Self {
+            state: Mutex::new(State {
+                buffer,
+                closed: false,
+            }),
+            not_empty: Notify::new(),
+            not_full: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Enqueues without waiting.
+    pub(crate) fn try_push(&self, item: T, priority: i64) -> Result<usize, PushError<T>> {
+        let depth = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(PushError::Closed(item));
+            }
+            if state.buffer.len() >= self.capacity {
+                return Err(PushError::Full(item));
+            }
+            state.buffer.push(item, priority);
+            state.buffer.len()
+        };
+        self.not_empty.notify_one();
+        Ok(depth)
+    }
+
+    /// Enqueues, waiting for room; fails only once the queue is closed.
+    pub(crate) async fn push(&self, mut item: T, priority: i64) -> Result<usize, T> {
+        loop {
+            let notified = self.not_full.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_push(item, priority) {
+                Ok(depth) => return Ok(depth),
+                Err(PushError::Closed(back)) => return Err(back),
+                Err(PushError::Full(back)) => item = back,
+            }
+            notified.await;
+        }
+    }
+
+    /// Dequeues without waiting, with the depth left behind.
+    pub(crate) fn try_pop(&self) -> Option<(T, usize)> {
+        let popped = {
+            let mut state = self.lock();
+            state.buffer.pop().map(|item| (item, state.buffer.len()))
+        };
+        if popped.is_some() {
+            self.not_full.notify_one();
+        }
+        popped
+    }
+
+    /// Dequeues, waiting for an item; `None` once closed and empty.
+    pub(crate) async fn pop(&self) -> Option<(T, usize)> {
+        loop {
+            let notified = self.not_empty.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(popped) = self.try_pop() {
+                return Some(popped);
+            }
+            if self.is_closed() {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// Refuses further pushes and wakes every waiter.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.not_empty.notify_waiters();
+        self.not_full.notify_waiters();
+    }
+
+    /// Wakes one waiting consumer (e.g. when a retiring one hands its turn on).
+    pub(crate) fn wake_consumer(&self) {
+        self.not_empty.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn drain<T>(q: &EventQueue<T>) -> Vec<T> {
+        std::iter::from_fn(|| q.try_pop().map(|(item, _)| item)).collect()
+    }
+
+    #[test]
+    fn fifo_lifo_and_priority_orders() {
+        let fifo = EventQueue::new(QueueType::Fifo, 8);
+        let lifo = EventQueue::new(QueueType::Lifo, 8);
+        let prio = EventQueue::new(QueueType::Priority, 8);
+        for (i, p) in [(1, 5), (2, 1), (3, 5), (4, 0)] {
+            for q in [&fifo, &lifo, &prio] {
+                assert!(q.try_push(i, p).is_ok());
+            }
+        }
+        assert_eq!(drain(&fifo), [1, 2, 3, 4]);
+        assert_eq!(drain(&lifo), [4, 3, 2, 1]);
+        assert_eq!(drain(&prio), [4, 2, 1, 3]);
+    }
+
+    #[test]
+    fn a_full_queue_hands_the_item_back() {
+        let q = EventQueue::new(QueueType::Fifo, 1);
+        assert!(q.try_push(1, 0).is_ok());
+        assert!(matches!(q.try_push(2, 0), Err(PushError::Full(2))));
+        q.close();
+        assert!(matches!(q.try_push(3, 0), Err(PushError::Closed(3))));
+        assert_eq!(drain(&q), [1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn push_waits_for_room_and_pop_for_items() {
+        let q = Arc::new(EventQueue::new(QueueType::Fifo, 1));
+        assert!(q.push(1, 0).await.is_ok());
+        let pusher = tokio::spawn({
+            let q = Arc::clone(&q);
+            async move { q.push(2, 0).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !pusher.is_finished(),
+            "push must wait while the queue is full"
+        );
+        assert_eq!(q.pop().await.map(|(i, _)| i), Some(1));
+        assert!(pusher.await.unwrap_or(false));
+        assert_eq!(q.pop().await.map(|(i, _)| i), Some(2));
+
+        let popper = tokio::spawn({
+            let q = Arc::clone(&q);
+            async move { q.pop().await.map(|(i, _)| i) }
+        });
+        tokio::task::yield_now().await;
+        q.close();
+        assert_eq!(popper.await.ok().flatten(), None);
+        assert!(q.push(3, 0).await.is_err());
+    }
+
+    proptest! {
+        /// Priority order is by value, then arrival, whatever the interleaving.
+        #[test]
+        fn priority_queue_is_a_stable_sort(prios in proptest::collection::vec(-3i64..3, 0..64)) {
+            let q = EventQueue::new(QueueType::Priority, 64);
+            for (i, p) in prios.iter().enumerate() {
+                prop_assert!(q.try_push(i, *p).is_ok());
+            }
+            let mut expected: Vec<usize> = (0..prios.len()).collect();
+            expected.sort_by_key(|&i| prios[i]);
+            prop_assert_eq!(drain(&q), expected);
+        }
+
+        /// The queue never holds more than its capacity and loses nothing.
+        #[test]
+        fn capacity_is_respected(cap in 1usize..16, n in 0usize..64) {
+            let q = EventQueue::new(QueueType::Fifo, cap);
+            let accepted: Vec<usize> = (0..n).filter(|&i| q.try_push(i, 0).is_ok()).collect();
+            prop_assert_eq!(accepted.len(), n.min(cap));
+            prop_assert_eq!(q.len(), n.min(cap));
+            prop_assert_eq!(drain(&q), accepted);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The state a running queue's publishers, consumers and autoscaler share.
+
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::dead_letter::ErasedSink;
+use crate::metrics::{Load, Metrics};
+use crate::queue::EventQueue;
+use crate::{Collector, Directory, Event, QueueStats, Results, Router};
+
+/// An accepted event on its way through the queue.
+pub(crate) struct Envelope<P, R> {
+    pub(crate) event: Event<P>,
+    pub(crate) accepted: Instant,
+    pub(crate) reply: oneshot::Sender<Results<R>>,
+}
+
+pub(crate) struct Shared<P, R> {
+    pub(crate) collectors: Vec<Collector<P, R>>,
+    pub(crate) directory: Directory,
+    pub(crate) router: Box<dyn Router<P>>,
+    pub(crate) queue: EventQueue<Envelope<P, R>>,
+    pub(crate) default_priority: i64,
+    pub(crate) load: Load,
+    pub(crate) metrics: Metrics,
+    pub(crate) dead_letter: Option<Box<dyn ErasedSink<P>>>,
+    /// Cancelled when the drain timeout ran out: in-flight attempts stop.
+    pub(crate) hard_stop: CancellationToken,
+    /// Payloads whose processing the hard stop cut off.
+    pub(crate) interrupted: Mutex<Vec<P>>,
+}
+
+impl<P, R> Shared<P, R> {
+    pub(crate) fn stats(&self) -> QueueStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        QueueStats {
+            depth: self.queue.len(),
+            consumers: self.load.consumers.load(Relaxed),
+            busy: self.load.busy.load(Relaxed),
+            accepted: self.load.accepted.load(Relaxed),
+            completed: self.load.completed.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn push_interrupted(&self, payload: P) {
+        self.interrupted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(payload);
+    }
+
+    pub(crate) fn take_interrupted(&self) -> Vec<P> {
+        std::mem::take(
+            &mut *self
+                .interrupted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+}
