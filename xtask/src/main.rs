@@ -1,1 +1,61 @@
-fn main(){}
+//! `cargo xtask`: the project's tasks.
+//!
+//! - `cargo xtask test [ARGS]`: installs what the tests need (servers,
+//!   libraries), then runs every test with cargo-nextest and the doc tests.
+//!   Tests start their own servers on free loopback ports; this step only
+//!   makes sure the programs are there and tells the tests where.
+//! - `cargo xtask services up|down|status`: starts or stops long-running
+//!   servers on their default loopback ports, for trying things by hand.
+//! - `cargo xtask bench [NAME]`: runs the benchmarks (all, or one suite).
+
+mod bench;
+mod run;
+mod services;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Weir's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the tests need, then run the whole suite.
+    Test {
+        /// Extra arguments for cargo-nextest (a test filter, say).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Start, stop or show the long-running test servers.
+    Services {
+        #[command(subcommand)]
+        action: services::Action,
+    },
+    /// Run benchmarks and print ratios against their peers.
+    Bench {
+        /// One suite (e.g. `memory`, `strategies`, `redis`, `kafka`, `collector`); all when absent.
+        name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Test { args } => test::run(&args),
+        Task::Services { action } => services::run(action),
+        Task::Bench { name } => bench::run(name.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -31,6 +31,7 @@
 pub mod conformance;
 pub mod interleave;
 mod member;
+pub mod servers;
 mod support;
 
 pub use member::{RunningMember, wait_until};
