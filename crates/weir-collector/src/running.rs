@@ -61,10 +61,14 @@ where
             .len()
     }
 
-    /// Grows or shrinks the pool to `target` consumers.
+    /// Grows or shrinks the pool to `target` consumers. A retired consumer
+    /// still finishing its event keeps its slot until it exits, so the number
+    /// of consumer tasks never exceeds the largest target.
     fn resize(&self, target: usize) {
         let mut retire = self.retire.lock().unwrap_or_else(PoisonError::into_inner);
-        while retire.len() < target {
+        let live = self.shared.load.consumers.load(Ordering::Relaxed);
+        let retiring = live.saturating_sub(retire.len());
+        while retire.len() + retiring < target {
             let token = CancellationToken::new();
             retire.push(token.clone());
             let live = self.shared.load.consumers.fetch_add(1, Ordering::Relaxed) + 1;
