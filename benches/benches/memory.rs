@@ -9,7 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use weir_benches::{Comparison, best_of, report, runtime};
-use weir_core::{Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Destination, Payload, Producer, Topic};
+use weir_core::{
+    Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Destination, Payload, Producer, Topic,
+};
 use weir_memory::MemoryBroker;
 
 const MESSAGES: u64 = 200_000;
@@ -20,16 +22,28 @@ fn payload() -> Bytes {
 
 async fn topic_with(broker: &MemoryBroker, partitions: u32, fill: u64) -> Topic {
     let topic = Topic::new(format!("bench-{partitions}-{fill}-{}", rand_suffix()));
-    broker.admin().await.expect("admin").create_topic(&topic, partitions).await.expect("create");
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, partitions)
+        .await
+        .expect("create");
     let producer = broker.producer().await.expect("producer");
     for _ in 0..fill {
-        producer.produce(Destination::Topic(topic.clone()), Payload::new(payload())).await.expect("produce");
+        producer
+            .produce(Destination::Topic(topic.clone()), Payload::new(payload()))
+            .await
+            .expect("produce");
     }
     topic
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 async fn weir_produce(partitions: u32, n: u64) {
@@ -38,18 +52,33 @@ async fn weir_produce(partitions: u32, n: u64) {
     let producer = broker.producer().await.expect("producer");
     let value = payload();
     for _ in 0..n {
-        producer.produce(Destination::Topic(topic.clone()), Payload::new(value.clone())).await.expect("produce");
+        producer
+            .produce(
+                Destination::Topic(topic.clone()),
+                Payload::new(value.clone()),
+            )
+            .await
+            .expect("produce");
     }
 }
 
 async fn weir_consume(broker: &MemoryBroker, topic: &Topic, n: u64) {
-    let mut consumer = broker.consumer(ConsumerConfig::new(format!("g-{}", rand_suffix()))).await.expect("consumer");
-    consumer.subscribe(std::slice::from_ref(topic)).await.expect("subscribe");
+    let mut consumer = broker
+        .consumer(ConsumerConfig::new(format!("g-{}", rand_suffix())))
+        .await
+        .expect("consumer");
+    consumer
+        .subscribe(std::slice::from_ref(topic))
+        .await
+        .expect("subscribe");
     let mut got = 0u64;
     while got < n {
         if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
             got += batch.len() as u64;
-            let commit = batch.iter().map(|m| (m.partition.clone(), m.next_offset())).collect();
+            let commit = batch
+                .iter()
+                .map(|m| (m.partition.clone(), m.next_offset()))
+                .collect();
             consumer.commit(&commit).await.expect("commit");
         }
     }
@@ -63,7 +92,10 @@ async fn weir_end_to_end(partitions: u32, n: u64) {
     let produce = tokio::spawn(async move {
         let value = payload();
         for _ in 0..n {
-            producer.produce(Destination::Topic(t.clone()), Payload::new(value.clone())).await.expect("produce");
+            producer
+                .produce(Destination::Topic(t.clone()), Payload::new(value.clone()))
+                .await
+                .expect("produce");
         }
     });
     weir_consume(&broker, &topic, n).await;
@@ -115,14 +147,24 @@ fn criterion_benches(c: &mut Criterion) {
     let rt = runtime();
     let n = 50_000u64;
     let mut g = c.benchmark_group("memory");
-    g.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
     g.throughput(Throughput::Elements(n));
     for partitions in [1u32, 4] {
-        g.bench_function(format!("produce/{partitions}p"), |b| b.iter(|| rt.block_on(weir_produce(partitions, n))));
-        g.bench_function(format!("end_to_end/{partitions}p"), |b| b.iter(|| rt.block_on(weir_end_to_end(partitions, n))));
+        g.bench_function(format!("produce/{partitions}p"), |b| {
+            b.iter(|| rt.block_on(weir_produce(partitions, n)))
+        });
+        g.bench_function(format!("end_to_end/{partitions}p"), |b| {
+            b.iter(|| rt.block_on(weir_end_to_end(partitions, n)))
+        });
     }
-    g.bench_function("raw_mpsc/produce", |b| b.iter(|| rt.block_on(raw_produce(n))));
-    g.bench_function("raw_mpsc/end_to_end", |b| b.iter(|| rt.block_on(raw_end_to_end(n))));
+    g.bench_function("raw_mpsc/produce", |b| {
+        b.iter(|| rt.block_on(raw_produce(n)))
+    });
+    g.bench_function("raw_mpsc/end_to_end", |b| {
+        b.iter(|| rt.block_on(raw_end_to_end(n)))
+    });
     g.finish();
 }
 
@@ -167,5 +209,8 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     criterion_benches(&mut c);
     c.final_summary();
-    report("memory broker vs tokio mpsc (100-byte payloads, 200k messages, best of 3)", &comparisons());
+    report(
+        "memory broker vs tokio mpsc (100-byte payloads, 200k messages, best of 3)",
+        &comparisons(),
+    );
 }

@@ -46,7 +46,10 @@ impl Comparison {
 /// Prints the comparisons as a table plus one `ratio weir/PEER (workload): X` line each.
 pub fn report(title: &str, rows: &[Comparison]) {
     println!("\n== {title} ==");
-    println!("{:<44} {:>14} {:>14} {:>8}", "workload", "weir msg/s", "peer msg/s", "ratio");
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "workload", "weir msg/s", "peer msg/s", "ratio"
+    );
     for r in rows {
         println!(
             "{:<44} {:>14.0} {:>14.0} {:>8.2}",
@@ -63,7 +66,11 @@ pub fn report(title: &str, rows: &[Comparison]) {
 
 /// A multi-threaded tokio runtime for a benchmark.
 pub fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("cannot start a tokio runtime: {e}"),
     }

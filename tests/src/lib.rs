@@ -1,1 +1,1 @@
-//! Cross-crate integration tests live in tests/.
+//! Cross-crate integration tests for Weir live in this package's `tests/` folder.

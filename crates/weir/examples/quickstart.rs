@@ -34,16 +34,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let payload = Payload::new(MsgPack.encode(&order)?).with_key(order.customer.clone());
         let stored = producer.produce(topic.clone().into(), payload).await?;
-        println!("produced order {id:>2} -> {} offset {}", stored.partition, stored.offset);
+        println!(
+            "produced order {id:>2} -> {} offset {}",
+            stored.partition, stored.offset
+        );
     }
 
     // Alice joins the group "billing" alone and owns every partition; once she
     // has read a few orders Bob joins, and the group hands half of them over.
     let mut alice = broker
-        .consumer(ConsumerConfig::new("billing").client_id("alice").max_poll_records(3))
+        .consumer(
+            ConsumerConfig::new("billing")
+                .client_id("alice")
+                .max_poll_records(3),
+        )
         .await?;
     let mut bob = broker
-        .consumer(ConsumerConfig::new("billing").client_id("bob").max_poll_records(3))
+        .consumer(
+            ConsumerConfig::new("billing")
+                .client_id("bob")
+                .max_poll_records(3),
+        )
         .await?;
     alice.subscribe(std::slice::from_ref(&topic)).await?;
     let mut bob_joined = false;
@@ -57,21 +68,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bob_joined = true;
         }
         let members = if bob_joined { 2 } else { 1 };
-        for (name, consumer) in [("alice", &mut alice), ("bob", &mut bob)].into_iter().take(members) {
-            let Ok(event) = tokio::time::timeout(Duration::from_millis(50), consumer.poll()).await else {
+        for (name, consumer) in [("alice", &mut alice), ("bob", &mut bob)]
+            .into_iter()
+            .take(members)
+        {
+            let Ok(event) = tokio::time::timeout(Duration::from_millis(50), consumer.poll()).await
+            else {
                 continue;
             };
             match event? {
                 ConsumerEvent::Assigned(parts) => println!(
                     "{name}: assigned {:?}",
-                    parts.iter().map(|(p, o)| format!("{p} from offset {o}")).collect::<Vec<_>>()
+                    parts
+                        .iter()
+                        .map(|(p, o)| format!("{p} from offset {o}"))
+                        .collect::<Vec<_>>()
                 ),
-                ConsumerEvent::Revoked(parts) => println!("{name}: revoked {:?}", parts.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                ConsumerEvent::Revoked(parts) => println!(
+                    "{name}: revoked {:?}",
+                    parts.iter().map(ToString::to_string).collect::<Vec<_>>()
+                ),
                 ConsumerEvent::Messages(batch) => {
                     let mut commit = CommitRequest::new();
                     for m in batch {
                         let order: Order = MsgPack.decode(&m.payload.value)?;
-                        println!("{name}: {} offset {} -> order {} of {} ({} cents)", m.partition, m.offset, order.id, order.customer, order.cents);
+                        println!(
+                            "{name}: {} offset {} -> order {} of {} ({} cents)",
+                            m.partition, m.offset, order.id, order.customer, order.cents
+                        );
                         *totals.entry(order.customer).or_default() += order.cents;
                         commit.insert(m.partition.clone(), m.next_offset());
                         seen += 1;
@@ -86,7 +110,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Both leave; a new member starts from the committed offsets and finds nothing left to read.
     alice.close().await?;
     bob.close().await?;
-    let mut carol = broker.consumer(ConsumerConfig::new("billing").client_id("carol")).await?;
+    let mut carol = broker
+        .consumer(ConsumerConfig::new("billing").client_id("carol"))
+        .await?;
     carol.subscribe(std::slice::from_ref(&topic)).await?;
     if let ConsumerEvent::Assigned(starts) = carol.poll().await? {
         for (p, offset) in &starts {
@@ -94,6 +120,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let more = tokio::time::timeout(Duration::from_millis(100), carol.poll()).await;
-    println!("carol: new messages after restart: {}", if more.is_err() { "none, all were committed" } else { "some" });
+    println!(
+        "carol: new messages after restart: {}",
+        if more.is_err() {
+            "none, all were committed"
+        } else {
+            "some"
+        }
+    );
     Ok(())
 }

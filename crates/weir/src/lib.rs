@@ -36,7 +36,7 @@ pub use weir_memory as memory;
 /// The names most programs use.
 pub mod prelude {
     pub use weir_core::{
-        Admin, Broker, BrokerError, Codec, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Destination,
-        Message, MsgPack, OffsetReset, Partition, Payload, Producer, Topic,
+        Admin, Broker, BrokerError, Codec, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent,
+        Destination, Message, MsgPack, OffsetReset, Partition, Payload, Producer, Topic,
     };
 }
