@@ -169,7 +169,7 @@ impl Route {
 ///
 /// impl Router<u64> for Parity {
 ///     fn route(&self, event: &Event<u64>, collectors: &Directory) -> Route {
-///         let key = if event.payload() % 2 == 0 { "even" } else { "odd" };
+///         let key = if event.payload().is_multiple_of(2) { "even" } else { "odd" };
 ///         let mut route = Route::new();
 ///         match collectors.by_key(key) {
 ///             Some(id) => route.push(id),

@@ -105,7 +105,7 @@ async fn a_custom_router_decides_by_content() {
     struct Parity;
     impl Router<u32> for Parity {
         fn route(&self, event: &Event<u32>, collectors: &Directory) -> Route {
-            let key = if event.payload() % 2 == 0 {
+            let key = if event.payload().is_multiple_of(2) {
                 "even"
             } else {
                 "odd"
