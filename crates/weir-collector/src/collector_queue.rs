@@ -7,9 +7,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::signal::Signal;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tokio_util::sync::CancellationToken;
 
 use crate::autoscale::Scaler;
 use crate::dead_letter::ErasedSink;
@@ -135,7 +135,7 @@ where
             default_priority: self.default_priority,
             load: Load::default(),
             dead_letter: self.dead_letter,
-            hard_stop: CancellationToken::new(),
+            hard_stop: Signal::new(),
             interrupted: Mutex::new(Vec::new()),
         });
         let scaler = Scaler::new(self.min, self.max, self.autoscale);

@@ -7,34 +7,34 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::signal::Signal;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::shared::{Envelope, Shared};
 use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure, Results};
 
 /// Takes and processes events until retired, stopped, or the queue is closed
 /// and empty.
-pub(crate) async fn consume<P, R>(shared: Arc<Shared<P, R>>, retire: CancellationToken)
+pub(crate) async fn consume<P, R>(shared: Arc<Shared<P, R>>, retire: Signal)
 where
     P: Clone + Send + Sync + 'static,
     R: Send + 'static,
 {
     loop {
-        if retire.is_cancelled() || shared.hard_stop.is_cancelled() {
+        if retire.is_fired() || shared.hard_stop.is_fired() {
             break;
         }
         let popped = tokio::select! {
             biased;
             popped = shared.queue.pop() => popped,
-            () = retire.cancelled() => {
+            () = retire.fired() => {
                 // Hand a wake-up we may have taken to a consumer that stays.
                 shared.queue.wake_consumer();
                 break;
             }
-            () = shared.hard_stop.cancelled() => break,
+            () = shared.hard_stop.fired() => break,
         };
         let Some((envelope, depth)) = popped else {
             break;
@@ -136,7 +136,7 @@ where
                 let backoff = collector.retry.backoff(attempt);
                 tokio::select! {
                     biased;
-                    () = shared.hard_stop.cancelled() => break Failure::ShutDown,
+                    () = shared.hard_stop.fired() => break Failure::ShutDown,
                     () = tokio::time::sleep(backoff) => {}
                 }
             }
@@ -171,7 +171,7 @@ fn record_processor<P, R>(shared: &Shared<P, R>, id: CollectorId, started: Insta
 async fn run_attempt<R>(
     future: BoxFuture<'static, Result<R, BoxError>>,
     timeout: Option<Duration>,
-    stop: &CancellationToken,
+    stop: &Signal,
 ) -> Result<R, Failure> {
     let guarded = AssertUnwindSafe(future).catch_unwind();
     let bounded = async {
@@ -191,7 +191,7 @@ async fn run_attempt<R>(
     tokio::select! {
         biased;
         outcome = bounded => outcome,
-        () = stop.cancelled() => Err(Failure::ShutDown),
+        () = stop.fired() => Err(Failure::ShutDown),
     }
 }
 

@@ -67,6 +67,7 @@ mod retry;
 mod router;
 mod running;
 mod shared;
+mod signal;
 
 pub use autoscale::Autoscale;
 pub use collector::{Collector, CollectorBuilder, Context};

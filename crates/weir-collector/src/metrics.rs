@@ -40,10 +40,26 @@ pub struct QueueStats {
     pub completed: u64,
 }
 
+/// A value on its own cache line, so the publishers' counter and the
+/// consumers' counters do not slow each other down.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// The queue's own load counters.
 #[derive(Debug, Default)]
 pub(crate) struct Load {
-    pub(crate) accepted: AtomicU64,
+    /// Written by publishers.
+    pub(crate) accepted: Padded<AtomicU64>,
+    // Written by consumers.
     pub(crate) completed: AtomicU64,
     pub(crate) service_nanos: AtomicU64,
     pub(crate) busy: AtomicUsize,

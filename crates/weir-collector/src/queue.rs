@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering as Atomic};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
@@ -104,11 +105,34 @@ struct State<T> {
 /// A bounded multi-producer, multi-consumer queue. `push` waits while full,
 /// `pop` waits while empty; after `close`, pushes fail and pops drain what is
 /// left, then return `None`.
+///
+/// Wake-ups cost a cross-thread hand-off, so they are sent only to waiters
+/// that exist, and a publisher waiting for room is woken once the queue has
+/// drained to its low-water mark (7/8 of the capacity), not for every slot.
 pub(crate) struct EventQueue<T> {
     state: Mutex<State<T>>,
     not_empty: Notify,
     not_full: Notify,
+    pop_waiters: AtomicUsize,
+    push_waiters: AtomicUsize,
     capacity: usize,
+    low_water: usize,
+}
+
+/// Counts a waiter for as long as it waits, even if its future is dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Atomic::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Atomic::SeqCst);
+    }
 }
 
 impl<T> EventQueue<T> {
@@ -127,7 +151,10 @@ impl<T> EventQueue<T> {
             }),
             not_empty: Notify::new(),
             not_full: Notify::new(),
+            pop_waiters: AtomicUsize::new(0),
+            push_waiters: AtomicUsize::new(0),
             capacity: capacity.max(1),
+            low_water: capacity.max(1) - (capacity / 8).max(1),
         }
     }
 
@@ -148,12 +175,21 @@ impl<T> EventQueue<T> {
             state.buffer.push(item, priority);
             state.buffer.len()
         };
-        self.not_empty.notify_one();
+        if self.pop_waiters.load(Atomic::SeqCst) > 0 {
+            self.not_empty.notify_one();
+        }
         Ok(depth)
     }
 
     /// Enqueues, waiting for room; fails only once the queue is closed.
-    pub(crate) async fn push(&self, mut item: T, priority: i64) -> Result<usize, T> {
+    pub(crate) async fn push(&self, item: T, priority: i64) -> Result<usize, T> {
+        // Fast path: room right away, no waiter registered.
+        let mut item = match self.try_push(item, priority) {
+            Ok(depth) => return Ok(depth),
+            Err(PushError::Closed(back)) => return Err(back),
+            Err(PushError::Full(back)) => back,
+        };
+        let _waiting = Waiting::new(&self.push_waiters);
         loop {
             let notified = self.not_full.notified();
             tokio::pin!(notified);
@@ -173,14 +209,22 @@ impl<T> EventQueue<T> {
             let mut state = self.lock();
             state.buffer.pop().map(|item| (item, state.buffer.len()))
         };
-        if popped.is_some() {
-            self.not_full.notify_one();
+        if let Some((_, depth)) = &popped
+            && *depth <= self.low_water
+            && self.push_waiters.load(Atomic::SeqCst) > 0
+        {
+            self.not_full.notify_waiters();
         }
         popped
     }
 
     /// Dequeues, waiting for an item; `None` once closed and empty.
     pub(crate) async fn pop(&self) -> Option<(T, usize)> {
+        // Fast path: an item right away, no waiter registered.
+        if let Some(popped) = self.try_pop() {
+            return Some(popped);
+        }
+        let _waiting = Waiting::new(&self.pop_waiters);
         loop {
             let notified = self.not_empty.notified();
             tokio::pin!(notified);

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::autoscale::{Sample, Scaler};
 use crate::consumer::consume;
 use crate::shared::Shared;
+use crate::signal::Signal;
 use crate::{CollectorError, Failure, Publisher, QueueStats, Results};
 
 /// What shutting a queue down did, and what it could not do.
@@ -46,7 +47,7 @@ impl<P> ShutdownReport<P> {
 pub(crate) struct Pool<P, R> {
     shared: Arc<Shared<P, R>>,
     tracker: TaskTracker,
-    retire: Mutex<Vec<CancellationToken>>,
+    retire: Mutex<Vec<Signal>>,
 }
 
 impl<P, R> Pool<P, R>
@@ -69,7 +70,7 @@ where
         let live = self.shared.load.consumers.load(Ordering::Relaxed);
         let retiring = live.saturating_sub(retire.len());
         while retire.len() + retiring < target {
-            let token = CancellationToken::new();
+            let token = Signal::new();
             retire.push(token.clone());
             let live = self.shared.load.consumers.fetch_add(1, Ordering::Relaxed) + 1;
             self.shared.metrics.consumers.set(live as f64);
@@ -77,7 +78,7 @@ where
         }
         while retire.len() > target {
             if let Some(token) = retire.pop() {
-                token.cancel();
+                token.fire();
             }
         }
     }
@@ -220,7 +221,7 @@ where
             .is_ok();
         if !drained {
             tracing::warn!(timeout = ?self.drain_timeout, "collector queue did not drain in time");
-            shared.hard_stop.cancel();
+            shared.hard_stop.fire();
             tracker.wait().await;
         }
 
@@ -265,7 +266,7 @@ impl<P, R> Drop for RunningQueue<P, R> {
         if !self.shut_down {
             self.scaler_stop.cancel();
             self.shared.queue.close();
-            self.shared.hard_stop.cancel();
+            self.shared.hard_stop.fire();
             // Waiting events resolve as abandoned rather than hang.
             while self.shared.queue.try_pop().is_some() {}
         }

@@ -2,9 +2,9 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use crate::signal::Signal;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::ErasedSink;
 use crate::metrics::{Load, Metrics};
@@ -28,7 +28,7 @@ pub(crate) struct Shared<P, R> {
     pub(crate) metrics: Metrics,
     pub(crate) dead_letter: Option<Box<dyn ErasedSink<P>>>,
     /// Cancelled when the drain timeout ran out: in-flight attempts stop.
-    pub(crate) hard_stop: CancellationToken,
+    pub(crate) hard_stop: Signal,
     /// Payloads whose processing the hard stop cut off.
     pub(crate) interrupted: Mutex<Vec<P>>,
 }
