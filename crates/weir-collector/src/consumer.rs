@@ -65,12 +65,28 @@ where
     let (targets, unmatched) = route.resolve(&shared.directory);
     let payload = event.into_payload();
 
+    // Reading the clock is not free on every host: once per event when the
+    // event has one target, once more per target otherwise.
+    let mut finished = None;
     let mut entries = Vec::with_capacity(targets.len());
-    match targets.as_slice() {
+    match &*targets {
         [] => {}
-        [id] => entries.push((key(shared, *id), run_target(shared, *id, &payload).await)),
+        [id] => {
+            let outcome = run_target(shared, *id, &payload).await;
+            let now = Instant::now();
+            record_processor(shared, *id, now.saturating_duration_since(started));
+            finished = Some(now);
+            entries.push((key(shared, *id), outcome));
+        }
         many => {
-            let runs = many.iter().map(|&id| run_target(shared, id, &payload));
+            let runs = many.iter().map(|&id| {
+                let payload = &payload;
+                async move {
+                    let outcome = run_target(shared, id, payload).await;
+                    record_processor(shared, id, started.elapsed());
+                    outcome
+                }
+            });
             let outcomes = futures::future::join_all(runs).await;
             entries.extend(many.iter().map(|&id| key(shared, id)).zip(outcomes));
         }
@@ -82,7 +98,9 @@ where
         shared.push_interrupted(payload);
     }
 
-    let service = started.elapsed();
+    let service = finished
+        .unwrap_or_else(Instant::now)
+        .saturating_duration_since(started);
     shared.load.record_completion(service);
     shared.metrics.service.record(service);
     shared.metrics.completed.increment(1);
@@ -112,7 +130,6 @@ where
     R: Send + 'static,
 {
     let collector = &shared.collectors[id.index()];
-    let started = Instant::now();
     let max_attempts = collector.retry.max_attempts();
     let mut attempt = 0;
     let failure = loop {
@@ -125,10 +142,7 @@ where
             Err(panic) => Err(Failure::Panicked(panic_message(&*panic))),
         };
         match outcome {
-            Ok(value) => {
-                record_processor(shared, id, started);
-                return Ok(value);
-            }
+            Ok(value) => return Ok(value),
             Err(Failure::ShutDown) => break Failure::ShutDown,
             Err(failure) if attempt >= max_attempts => break failure,
             Err(failure) => {
@@ -142,7 +156,6 @@ where
             }
         }
     };
-    record_processor(shared, id, started);
     if let Some(counter) = shared.metrics.failures.get(id.index()) {
         counter.increment(1);
     }
@@ -160,9 +173,9 @@ where
     Err(error)
 }
 
-fn record_processor<P, R>(shared: &Shared<P, R>, id: CollectorId, started: Instant) {
+fn record_processor<P, R>(shared: &Shared<P, R>, id: CollectorId, took: Duration) {
     if let Some(histogram) = shared.metrics.processor.get(id.index()) {
-        histogram.record(started.elapsed());
+        histogram.record(took);
     }
 }
 

@@ -7,6 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+/// How often an idle consumer yields to other tasks before it parks.
+const SPINS_BEFORE_PARKING: usize = 2;
+
 /// The order in which waiting events are served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -223,6 +226,15 @@ impl<T> EventQueue<T> {
         // Fast path: an item right away, no waiter registered.
         if let Some(popped) = self.try_pop() {
             return Some(popped);
+        }
+        // Let other tasks (a publisher on this thread) run before parking:
+        // parking and waking cost a cross-thread hand-off per event when the
+        // consumers keep up with the publishers.
+        for _ in 0..SPINS_BEFORE_PARKING {
+            tokio::task::yield_now().await;
+            if let Some(popped) = self.try_pop() {
+                return Some(popped);
+            }
         }
         let _waiting = Waiting::new(&self.pop_waiters);
         loop {

@@ -1,5 +1,6 @@
 //! Routing: which collectors an event goes to.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -100,6 +101,7 @@ impl Directory {
 /// repeats and ids of other queues.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
+    all: bool,
     targets: Vec<CollectorId>,
     unmatched: Vec<String>,
 }
@@ -113,9 +115,23 @@ impl Route {
     /// A route to these collectors.
     pub fn to(targets: impl IntoIterator<Item = CollectorId>) -> Self {
         Self {
+            all: false,
             targets: targets.into_iter().collect(),
             unmatched: Vec::new(),
         }
+    }
+
+    /// A route to every collector, in build order.
+    pub fn all() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the route goes to every collector.
+    pub fn is_all(&self) -> bool {
+        self.all
     }
 
     /// Adds a target.
@@ -128,7 +144,7 @@ impl Route {
         self.unmatched.push(name.into());
     }
 
-    /// The targets.
+    /// The targets added one by one (a route to [`all`](Self::all) needs none).
     pub fn targets(&self) -> &[CollectorId] {
         &self.targets
     }
@@ -139,7 +155,10 @@ impl Route {
     }
 
     /// Resolves the targets against the directory: known ids only, each once.
-    pub(crate) fn resolve(self, directory: &Directory) -> (Vec<CollectorId>, Vec<String>) {
+    pub(crate) fn resolve(self, directory: &Directory) -> (Cow<'_, [CollectorId]>, Vec<String>) {
+        if self.all {
+            return (Cow::Borrowed(directory.all()), self.unmatched);
+        }
         let mut targets = self.targets;
         let n = directory.len();
         if targets.len() > 1 {
@@ -154,7 +173,7 @@ impl Route {
         } else {
             targets.retain(|id| id.0 < n);
         }
-        (targets, self.unmatched)
+        (Cow::Owned(targets), self.unmatched)
     }
 }
 
@@ -198,7 +217,7 @@ impl<P> Router<P> for SimpleRouter {
     fn route(&self, event: &Event<P>, collectors: &Directory) -> Route {
         let mut route = Route::new();
         match event.delivery() {
-            Delivery::Broadcast => route.targets.extend_from_slice(collectors.all()),
+            Delivery::Broadcast => route.all = true,
             Delivery::Key(keys) => {
                 for key in keys {
                     match collectors.by_key(key) {
@@ -237,7 +256,8 @@ mod tests {
     fn keys(dir: &Directory, route: Route) -> (Vec<String>, Vec<String>) {
         let (targets, unmatched) = route.resolve(dir);
         let keys = targets
-            .into_iter()
+            .iter()
+            .copied()
             .filter_map(|id| dir.key(id).map(str::to_owned))
             .collect();
         (keys, unmatched)
@@ -270,7 +290,9 @@ mod tests {
     fn resolve_drops_foreign_ids() {
         let dir = directory(&[("a", &[])]);
         let (targets, _) = Route::to([CollectorId(3), CollectorId(0)]).resolve(&dir);
-        assert_eq!(targets, [CollectorId(0)]);
+        assert_eq!(&*targets, [CollectorId(0)]);
+        let (targets, _) = Route::all().resolve(&dir);
+        assert_eq!(&*targets, [CollectorId(0)]);
         let (targets, _) = Route::to([CollectorId(9)]).resolve(&dir);
         assert!(targets.is_empty());
     }
@@ -280,7 +302,7 @@ mod tests {
         fn resolved_targets_are_known_and_unique(ids in proptest::collection::vec(0usize..8, 0..20)) {
             let dir = directory(&[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])]);
             let (targets, _) = Route::to(ids.iter().map(|&i| CollectorId(i))).resolve(&dir);
-            let mut sorted = targets.clone();
+            let mut sorted = targets.to_vec();
             sorted.sort();
             sorted.dedup();
             prop_assert_eq!(sorted.len(), targets.len());
