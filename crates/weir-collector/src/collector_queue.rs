@@ -21,6 +21,9 @@ use crate::{
     QueueType, Router, RunningQueue, ShutdownReport, SimpleRouter, StartError,
 };
 
+/// How many events a consumer takes off a FIFO or LIFO queue at once at most.
+const BATCH: usize = 16;
+
 /// An in-process queue that routes events of type `P` to [`Collector`]s and
 /// hands their results of type `R` back, with a pool of consumer tasks that
 /// autoscales between a minimum and a maximum.
@@ -137,6 +140,13 @@ where
             dead_letter: self.dead_letter,
             hard_stop: Signal::new(),
             interrupted: Mutex::new(Vec::new()),
+            unprocessed: Mutex::new(Vec::new()),
+            // Strict priority order needs one event at a time.
+            batch: if self.queue_type == QueueType::Priority {
+                1
+            } else {
+                BATCH
+            },
         });
         let scaler = Scaler::new(self.min, self.max, self.autoscale);
         Ok(RunningQueue::launch(

@@ -2,6 +2,7 @@
 //! targets' processors (with timeout, retry and panic capture) and replies.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,13 +23,25 @@ where
     P: Clone + Send + Sync + 'static,
     R: Send + 'static,
 {
+    // Events taken off the queue together, to be processed in order.
+    let mut taken = VecDeque::new();
     loop {
-        if retire.is_fired() || shared.hard_stop.is_fired() {
+        if shared.hard_stop.is_fired() {
             break;
         }
+        if let Some((envelope, depth)) = taken.pop_front() {
+            process(&shared, envelope, depth).await;
+            continue;
+        }
+        if retire.is_fired() {
+            break;
+        }
+        // Take a share of the backlog, not all of it: the other consumers
+        // should find work too.
+        let consumers = shared.load.consumers.load(Ordering::Relaxed).max(1);
         let popped = tokio::select! {
             biased;
-            popped = shared.queue.pop() => popped,
+            popped = shared.queue.pop_into(&mut taken, shared.batch, consumers) => popped,
             () = retire.fired() => {
                 // Hand a wake-up we may have taken to a consumer that stays.
                 shared.queue.wake_consumer();
@@ -36,10 +49,14 @@ where
             }
             () = shared.hard_stop.fired() => break,
         };
-        let Some((envelope, depth)) = popped else {
+        if !popped {
             break;
-        };
-        process(&shared, envelope, depth).await;
+        }
+    }
+    // Stopped with events in hand: answer them and report them.
+    for (envelope, _) in taken {
+        let payload = shared.abandon(envelope);
+        shared.push_unprocessed(payload);
     }
     let left = shared.load.consumers.fetch_sub(1, Ordering::Relaxed) - 1;
     shared.metrics.consumers.set(left as f64);

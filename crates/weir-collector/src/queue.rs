@@ -221,19 +221,50 @@ impl<T> EventQueue<T> {
         popped
     }
 
-    /// Dequeues, waiting for an item; `None` once closed and empty.
-    pub(crate) async fn pop(&self) -> Option<(T, usize)> {
-        // Fast path: an item right away, no waiter registered.
-        if let Some(popped) = self.try_pop() {
-            return Some(popped);
+    /// Dequeues without waiting into `out`: one event, plus more while more
+    /// than `sharers` events per sharer wait, up to `max` in all, each with
+    /// the depth it left behind. Returns how many it took.
+    pub(crate) fn try_pop_into(
+        &self,
+        out: &mut VecDeque<(T, usize)>,
+        max: usize,
+        sharers: usize,
+    ) -> usize {
+        let (taken, depth) = {
+            let mut state = self.lock();
+            let len = state.buffer.len();
+            let want = (len / sharers.max(1)).clamp(1, max.max(1));
+            let mut taken = 0;
+            while taken < want {
+                let Some(item) = state.buffer.pop() else {
+                    break;
+                };
+                taken += 1;
+                out.push_back((item, len - taken));
+            }
+            (taken, state.buffer.len())
+        };
+        if taken > 0 && depth <= self.low_water && self.push_waiters.load(Atomic::SeqCst) > 0 {
+            self.not_full.notify_waiters();
         }
-        // Let other tasks (a publisher on this thread) run before parking:
-        // parking and waking cost a cross-thread hand-off per event when the
-        // consumers keep up with the publishers.
+        taken
+    }
+
+    /// Dequeues into `out` like [`try_pop_into`](Self::try_pop_into), waiting
+    /// for an event; `false` once closed and empty.
+    pub(crate) async fn pop_into(
+        &self,
+        out: &mut VecDeque<(T, usize)>,
+        max: usize,
+        sharers: usize,
+    ) -> bool {
+        if self.try_pop_into(out, max, sharers) > 0 {
+            return true;
+        }
         for _ in 0..SPINS_BEFORE_PARKING {
             tokio::task::yield_now().await;
-            if let Some(popped) = self.try_pop() {
-                return Some(popped);
+            if self.try_pop_into(out, max, sharers) > 0 {
+                return true;
             }
         }
         let _waiting = Waiting::new(&self.pop_waiters);
@@ -241,11 +272,11 @@ impl<T> EventQueue<T> {
             let notified = self.not_empty.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(popped) = self.try_pop() {
-                return Some(popped);
+            if self.try_pop_into(out, max, sharers) > 0 {
+                return true;
             }
             if self.is_closed() {
-                return None;
+                return false;
             }
             notified.await;
         }
@@ -310,6 +341,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn push_waits_for_room_and_pop_for_items() {
         let q = Arc::new(EventQueue::new(QueueType::Fifo, 1));
+        let mut out = VecDeque::new();
         assert!(q.push(1, 0).await.is_ok());
         let pusher = tokio::spawn({
             let q = Arc::clone(&q);
@@ -320,18 +352,46 @@ mod tests {
             !pusher.is_finished(),
             "push must wait while the queue is full"
         );
-        assert_eq!(q.pop().await.map(|(i, _)| i), Some(1));
+        assert!(q.pop_into(&mut out, 8, 1).await);
         assert!(pusher.await.unwrap_or(false));
-        assert_eq!(q.pop().await.map(|(i, _)| i), Some(2));
+        assert!(q.pop_into(&mut out, 8, 1).await);
+        assert_eq!(out.drain(..).map(|(i, _)| i).collect::<Vec<_>>(), [1, 2]);
 
         let popper = tokio::spawn({
             let q = Arc::clone(&q);
-            async move { q.pop().await.map(|(i, _)| i) }
+            async move { q.pop_into(&mut VecDeque::new(), 8, 1).await }
         });
-        tokio::task::yield_now().await;
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !popper.is_finished(),
+            "pop must wait while the queue is empty"
+        );
         q.close();
-        assert_eq!(popper.await.ok().flatten(), None);
+        assert!(
+            !popper.await.unwrap_or(true),
+            "a closed, empty queue ends the wait"
+        );
         assert!(q.push(3, 0).await.is_err());
+    }
+
+    #[test]
+    fn a_batch_takes_a_fair_share_of_the_backlog() {
+        let q = EventQueue::new(QueueType::Fifo, 64);
+        for i in 0..40 {
+            assert!(q.try_push(i, 0).is_ok());
+        }
+        let mut out = VecDeque::new();
+        // 40 waiting, 4 consumers: 10 each, capped at 8.
+        assert_eq!(q.try_pop_into(&mut out, 8, 4), 8);
+        // 32 waiting, 16 consumers: 2 each.
+        assert_eq!(q.try_pop_into(&mut out, 8, 16), 2);
+        // 30 waiting, 100 consumers: still one.
+        assert_eq!(q.try_pop_into(&mut out, 8, 100), 1);
+        let taken: Vec<(usize, usize)> = out.into_iter().collect();
+        assert_eq!(taken.first(), Some(&(0, 39)));
+        assert_eq!(taken.last(), Some(&(10, 29)));
     }
 
     proptest! {

@@ -14,7 +14,7 @@ use crate::autoscale::{Sample, Scaler};
 use crate::consumer::consume;
 use crate::shared::Shared;
 use crate::signal::Signal;
-use crate::{CollectorError, Failure, Publisher, QueueStats, Results};
+use crate::{CollectorError, Publisher, QueueStats};
 
 /// What shutting a queue down did, and what it could not do.
 #[derive(Debug)]
@@ -225,20 +225,9 @@ where
             tracker.wait().await;
         }
 
-        let mut unprocessed = Vec::new();
+        let mut unprocessed = shared.take_unprocessed();
         while let Some((envelope, _)) = shared.queue.try_pop() {
-            let route = shared.router.route(&envelope.event, &shared.directory);
-            let (targets, unmatched) = route.resolve(&shared.directory);
-            let entries = targets
-                .iter()
-                .filter_map(|&id| shared.directory.key_arc(id))
-                .map(|key| {
-                    let error = CollectorError::new(Arc::clone(key), Failure::ShutDown, 0);
-                    (Arc::clone(key), Err(error))
-                })
-                .collect();
-            let _ = envelope.reply.send(Results::new(entries, unmatched));
-            unprocessed.push(envelope.event.into_payload());
+            unprocessed.push(shared.abandon(envelope));
         }
 
         let mut teardown_errors = Vec::new();

@@ -1,6 +1,6 @@
 //! The state a running queue's publishers, consumers and autoscaler share.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::signal::Signal;
 use tokio::sync::oneshot;
@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::dead_letter::ErasedSink;
 use crate::metrics::{Load, Metrics};
 use crate::queue::EventQueue;
-use crate::{Collector, Directory, Event, QueueStats, Results, Router};
+use crate::{Collector, CollectorError, Directory, Event, Failure, QueueStats, Results, Router};
 
 /// An accepted event on its way through the queue.
 pub(crate) struct Envelope<P, R> {
@@ -31,6 +31,10 @@ pub(crate) struct Shared<P, R> {
     pub(crate) hard_stop: Signal,
     /// Payloads whose processing the hard stop cut off.
     pub(crate) interrupted: Mutex<Vec<P>>,
+    /// Payloads a consumer had taken but not started when it stopped.
+    pub(crate) unprocessed: Mutex<Vec<P>>,
+    /// How many events a consumer takes at once at most.
+    pub(crate) batch: usize,
 }
 
 impl<P, R> Shared<P, R> {
@@ -52,6 +56,22 @@ impl<P, R> Shared<P, R> {
             .push(payload);
     }
 
+    pub(crate) fn take_unprocessed(&self) -> Vec<P> {
+        std::mem::take(
+            &mut *self
+                .unprocessed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    pub(crate) fn push_unprocessed(&self, payload: P) {
+        self.unprocessed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(payload);
+    }
+
     pub(crate) fn take_interrupted(&self) -> Vec<P> {
         std::mem::take(
             &mut *self
@@ -59,5 +79,25 @@ impl<P, R> Shared<P, R> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         )
+    }
+}
+
+impl<P: 'static, R> Shared<P, R> {
+    /// Answers an event that will not be processed with a
+    /// [`Failure::ShutDown`] error per target, and gives its payload back.
+    pub(crate) fn abandon(&self, envelope: Envelope<P, R>) -> P {
+        let route = self.router.route(&envelope.event, &self.directory);
+        let (targets, unmatched) = route.resolve(&self.directory);
+        let entries = targets
+            .iter()
+            .filter_map(|&id| self.directory.key_arc(id))
+            .map(|key| {
+                let error = CollectorError::new(Arc::clone(key), Failure::ShutDown, 0);
+                (Arc::clone(key), Err(error))
+            })
+            .collect();
+        // The publisher may have dropped its handle.
+        let _ = envelope.reply.send(Results::new(entries, unmatched));
+        envelope.event.into_payload()
     }
 }

@@ -78,8 +78,10 @@ async fn dropping_a_running_queue_abandons_waiting_events() {
     let running = queue.start().await.expect("starts");
     let publisher = running.publisher();
     let first = publisher.send(60_000).await.expect("sent");
+    while running.stats().busy == 0 {
+        tokio::task::yield_now().await;
+    }
     let second = publisher.send(1).await.expect("sent");
-    tokio::task::yield_now().await;
     drop(running);
     assert!(matches!(first.await.first(), Some(Err(e)) if matches!(e.failure, Failure::ShutDown)));
     assert!(second.await.is_abandoned());
