@@ -1,0 +1,65 @@
+//! The factory that builds a pipeline for each assignment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use weir_core::Partition;
+
+use crate::ProcessingStrategy;
+
+/// What a factory is told when it builds a pipeline.
+#[derive(Clone, Debug)]
+pub struct StrategyContext {
+    partitions: BTreeMap<Partition, u64>,
+}
+
+impl StrategyContext {
+    /// A context for these partitions (each with the offset reading starts from).
+    pub fn new(partitions: BTreeMap<Partition, u64>) -> Self {
+        StrategyContext { partitions }
+    }
+
+    /// The partitions the pipeline serves, each with its start offset.
+    pub fn partitions(&self) -> &BTreeMap<Partition, u64> {
+        &self.partitions
+    }
+}
+
+/// Builds the strategy pipeline whenever the processor's assignment changes.
+///
+/// ```
+/// use weir_core::Payload;
+/// use weir_strategies::{CommitOffsets, ProcessingStrategy, ProcessingStrategyFactory, RunTask, StrategyContext};
+///
+/// struct Lengths;
+/// impl ProcessingStrategyFactory<Payload> for Lengths {
+///     fn create(&self, _ctx: &StrategyContext) -> Box<dyn ProcessingStrategy<Payload>> {
+///         Box::new(RunTask::new(|p: Payload| Ok(p.value.len()), CommitOffsets::new()))
+///     }
+/// }
+/// ```
+pub trait ProcessingStrategyFactory<T>: Send + Sync {
+    /// A pipeline for the partitions in `ctx`.
+    fn create(&self, ctx: &StrategyContext) -> Box<dyn ProcessingStrategy<T>>;
+
+    /// The assignment changed: `assigned` is the new full assignment and
+    /// `revoked` what was taken away. Called before `create`.
+    fn partitions_changed(
+        &self,
+        assigned: &BTreeMap<Partition, u64>,
+        revoked: &BTreeSet<Partition>,
+    ) {
+        let _ = (assigned, revoked);
+    }
+
+    /// The processor stopped for good (also after a failure).
+    fn shutdown(&self) {}
+}
+
+impl<T, F> ProcessingStrategyFactory<T> for F
+where
+    F: Fn(&StrategyContext) -> Box<dyn ProcessingStrategy<T>> + Send + Sync,
+{
+    fn create(&self, ctx: &StrategyContext) -> Box<dyn ProcessingStrategy<T>> {
+        self(ctx)
+    }
+}

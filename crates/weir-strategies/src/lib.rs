@@ -1,0 +1,72 @@
+//! # weir-strategies
+//!
+//! Stream consumers built from composable processing strategies, on any Weir
+//! backend. A [`StreamProcessor`] reads a consumer group's partitions and
+//! feeds each message through a pipeline of [`ProcessingStrategy`] steps, each
+//! wrapping the next (as tower layers do); the last step,
+//! [`CommitOffsets`], turns finished messages into commit positions that flow
+//! back up as values. The processor handles backpressure (hold, wait for
+//! progress, pause), rebalancing (join, commit, rebuild), the commit policy,
+//! dead letters, panics in user code and graceful shutdown.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_core::{Broker, ConsumerConfig, Payload, Topic};
+//! use weir_memory::MemoryBroker;
+//! use weir_strategies::{CommitOffsets, Filter, ProcessingStrategy, RunTask, StrategyContext, StreamProcessor};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let broker = MemoryBroker::new();
+//! let topic = Topic::new("clicks");
+//! broker.create_topic(&topic, 4)?;
+//! let consumer = broker.consumer(ConsumerConfig::new("click-counter")).await?;
+//! let processor = StreamProcessor::builder(consumer, [topic], |_: &StrategyContext| {
+//!     let count = RunTask::new(|p: Payload| Ok(p.value.len()), CommitOffsets::new());
+//!     Box::new(Filter::new(|p: &Payload| !p.value.is_empty(), count)) as Box<dyn ProcessingStrategy<Payload>>
+//! })
+//! .join_timeout(Some(Duration::from_secs(5)))
+//! .build();
+//! let stop = processor.shutdown_handle();
+//! let running = tokio::spawn(processor.run());
+//! stop.shutdown();
+//! let report = running.await.unwrap()?;
+//! # let _ = report;
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+//!
+//! Built-in steps: [`RunTask`], [`Filter`], [`CommitOffsets`], [`Noop`] (and
+//! more, see the list of structs). Write your own by implementing
+//! [`ProcessingStrategy`]; a [`ProcessingStrategyFactory`] (any
+//! `Fn(&StrategyContext) -> Box<dyn ProcessingStrategy<Payload>>`) builds a
+//! pipeline for each assignment.
+//!
+//! No feature flags. Beside it: `weir-core` (messages, commits, broker
+//! traits), `weir-memory` and the other backends (what the processor reads).
+//! The user guide is `docs/strategies.md`.
+
+mod commit_offsets;
+mod error;
+mod factory;
+mod filter;
+mod noop;
+mod outbox;
+mod progress;
+mod run_task;
+mod strategy;
+#[cfg(test)]
+mod testing;
+
+pub use commit_offsets::CommitOffsets;
+pub use error::{BoxError, InvalidMessage, StrategyError, TaskError};
+pub use factory::{ProcessingStrategyFactory, StrategyContext};
+pub use filter::Filter;
+pub use noop::Noop;
+pub use progress::Progress;
+pub use run_task::RunTask;
+pub use strategy::{Incoming, JoinFuture, ProcessingStrategy, SubmitError};
+mod processor;
+pub use processor::{
+    CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,
+    InvalidLimit, InvalidPolicy, ProcessorError, ProcessorReport, ShutdownHandle, StreamProcessor,
+    StreamProcessorBuilder, metrics,
+};

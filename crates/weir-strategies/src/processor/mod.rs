@@ -1,0 +1,166 @@
+//! The StreamProcessor: drives a consumer through a strategy pipeline.
+
+mod backpressure;
+mod commit_policy;
+mod dlq;
+mod error;
+mod invalid;
+pub mod metrics;
+mod run;
+mod shutdown;
+
+use std::time::Duration;
+
+use weir_core::{Consumer, Payload, Topic};
+
+pub use commit_policy::CommitPolicy;
+pub use dlq::{DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC};
+pub use error::ProcessorError;
+pub use invalid::{InvalidLimit, InvalidPolicy};
+pub use shutdown::ShutdownHandle;
+
+use crate::ProcessingStrategyFactory;
+
+/// Reads from any backend's consumer and drives a strategy pipeline:
+/// poll → submit → strategy poll → commit, as an async loop that never spins.
+///
+/// - **Backpressure**: when the pipeline rejects a message the processor holds
+///   it, waits for the pipeline's [`Progress`](crate::Progress) signal, and
+///   after [`pause_after`](StreamProcessorBuilder::pause_after) pauses the
+///   assigned partitions (it keeps polling, so it keeps its group membership)
+///   until the message is taken.
+/// - **Rebalancing**: on any assignment change the pipeline is closed and
+///   joined within the [join timeout](StreamProcessorBuilder::join_timeout),
+///   what finished is committed, the partitions kept are rewound to their
+///   committed offsets, and a new pipeline is built.
+/// - **Commits** follow the [`CommitPolicy`], plus a forced commit at every join.
+/// - **Invalid messages** follow the [`InvalidPolicy`] (fail by default).
+/// - **Failures** (a panic in user code, a fatal task error) stop the
+///   processor with an error naming the message; nothing past it is committed.
+/// - **Shutdown** from a [`ShutdownHandle`], or on SIGINT/SIGTERM when
+///   [`handle_signals`](StreamProcessorBuilder::handle_signals) is on.
+pub struct StreamProcessor<C> {
+    pub(crate) consumer: C,
+    pub(crate) factory: Box<dyn ProcessingStrategyFactory<Payload>>,
+    pub(crate) topics: Vec<Topic>,
+    pub(crate) commit_policy: CommitPolicy,
+    pub(crate) join_timeout: Option<Duration>,
+    pub(crate) pause_after: Duration,
+    pub(crate) invalid: InvalidPolicy,
+    pub(crate) raw_buffer_limit: usize,
+    pub(crate) handle_signals: bool,
+    pub(crate) shutdown: ShutdownHandle,
+}
+
+impl<C> std::fmt::Debug for StreamProcessor<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamProcessor")
+            .field("topics", &self.topics)
+            .field("commit_policy", &self.commit_policy)
+            .field("join_timeout", &self.join_timeout)
+            .field("pause_after", &self.pause_after)
+            .field("invalid", &self.invalid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`StreamProcessor`].
+#[derive(Debug)]
+pub struct StreamProcessorBuilder<C> {
+    processor: StreamProcessor<C>,
+}
+
+/// What a processor did, returned when it stops cleanly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessorReport {
+    /// Messages read and submitted.
+    pub messages: u64,
+    /// Invalid messages (skipped or dead-lettered).
+    pub invalid: u64,
+    /// Of which sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Commits made.
+    pub commits: u64,
+    /// Times the partitions were paused for backpressure.
+    pub pauses: u64,
+    /// Pipelines built (one per assignment change).
+    pub pipelines: u64,
+}
+
+impl<C: Consumer> StreamProcessor<C> {
+    /// A processor reading `topics` with `consumer` (not yet subscribed),
+    /// building pipelines with `factory`.
+    pub fn builder(
+        consumer: C,
+        topics: impl IntoIterator<Item = Topic>,
+        factory: impl ProcessingStrategyFactory<Payload> + 'static,
+    ) -> StreamProcessorBuilder<C> {
+        StreamProcessorBuilder {
+            processor: StreamProcessor {
+                consumer,
+                factory: Box::new(factory),
+                topics: topics.into_iter().collect(),
+                commit_policy: CommitPolicy::default(),
+                join_timeout: Some(Duration::from_secs(30)),
+                pause_after: Duration::from_secs(1),
+                invalid: InvalidPolicy::default(),
+                raw_buffer_limit: 100_000,
+                handle_signals: false,
+                shutdown: ShutdownHandle::new(),
+            },
+        }
+    }
+
+    /// A handle that stops this processor gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+}
+
+impl<C: Consumer> StreamProcessorBuilder<C> {
+    /// When to commit (default: once a second).
+    pub fn commit_policy(mut self, policy: CommitPolicy) -> Self {
+        self.processor.commit_policy = policy;
+        self
+    }
+
+    /// How long joining a pipeline may take on revocation and shutdown before
+    /// its unfinished work is abandoned (default 30 s; `None`: no limit).
+    pub fn join_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.processor.join_timeout = timeout;
+        self
+    }
+
+    /// How long a rejected message is held before the partitions are paused
+    /// (default 1 s).
+    pub fn pause_after(mut self, after: Duration) -> Self {
+        self.processor.pause_after = after;
+        self
+    }
+
+    /// What to do with invalid messages (default: fail).
+    pub fn invalid_messages(mut self, policy: InvalidPolicy) -> Self {
+        self.processor.invalid = policy;
+        self
+    }
+
+    /// With a dead-letter queue: how many uncommitted raw messages per
+    /// partition are kept to send an invalid one with its original bytes
+    /// (default 100 000; beyond it the oldest are sent without them).
+    pub fn dead_letter_buffer(mut self, per_partition: usize) -> Self {
+        self.processor.raw_buffer_limit = per_partition;
+        self
+    }
+
+    /// Stops gracefully on SIGINT or SIGTERM (default off).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.processor.handle_signals = on;
+        self
+    }
+
+    /// The processor.
+    pub fn build(self) -> StreamProcessor<C> {
+        self.processor
+    }
+}

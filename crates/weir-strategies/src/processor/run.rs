@@ -1,0 +1,442 @@
+//! The processor's loop.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use tokio::time::Instant;
+use weir_core::{BrokerValue, CommitRequest, Consumer, ConsumerEvent, Message, Partition, Payload};
+
+use super::backpressure::Backpressure;
+use super::dlq::RawBuffer;
+use super::invalid::{InvalidAction, InvalidCounts};
+use super::metrics::{self as m, count, seconds};
+use super::{ProcessorError, ProcessorReport, StreamProcessor};
+use crate::{
+    Incoming, InvalidMessage, ProcessingStrategy, Progress, StrategyContext, StrategyError,
+    SubmitError,
+};
+
+/// Everything one run of the loop keeps.
+struct Run<C> {
+    p: StreamProcessor<C>,
+    strategy: Option<Box<dyn ProcessingStrategy<Payload>>>,
+    progress: Progress,
+    /// Partitions owned, with their start offsets.
+    assignment: BTreeMap<Partition, u64>,
+    /// Per partition, the offset committed last (or the start offset).
+    committed: BTreeMap<Partition, u64>,
+    uncommitted: CommitRequest,
+    since_commit: u64,
+    last_commit: Instant,
+    held: Option<Incoming<Payload>>,
+    buffered: VecDeque<BrokerValue<Payload>>,
+    backpressure: Backpressure,
+    raw: Option<RawBuffer>,
+    counts: InvalidCounts,
+    report: ProcessorReport,
+}
+
+impl<C: Consumer> StreamProcessor<C> {
+    /// Subscribes and processes until shut down (graceful: `Ok` with a report)
+    /// or until something fails (`Err`, after committing only finished work).
+    pub async fn run(mut self) -> Result<ProcessorReport, ProcessorError> {
+        let signals = self
+            .handle_signals
+            .then(|| tokio::spawn(super::shutdown::on_signal(self.shutdown.clone())));
+        let topics = std::mem::take(&mut self.topics);
+        let raw = matches!(self.invalid.action, InvalidAction::DeadLetter(_))
+            .then(|| RawBuffer::new(self.raw_buffer_limit));
+        let mut run = Run {
+            backpressure: Backpressure::new(self.pause_after),
+            p: self,
+            strategy: None,
+            progress: Progress::new(),
+            assignment: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            uncommitted: CommitRequest::new(),
+            since_commit: 0,
+            last_commit: Instant::now(),
+            held: None,
+            buffered: VecDeque::new(),
+            raw,
+            counts: InvalidCounts::default(),
+            report: ProcessorReport::default(),
+        };
+        let outcome = match run.p.consumer.subscribe(&topics).await {
+            Ok(()) => run.run_loop().await,
+            Err(e) => Err(ProcessorError::Consumer(e)),
+        };
+        let outcome = match outcome {
+            Ok(()) => run.finish().await,
+            Err(e) => {
+                run.abandon().await;
+                Err(e)
+            }
+        };
+        run.p.factory.shutdown();
+        if let Err(e) = run.p.consumer.close().await {
+            tracing::warn!(error = %e, "closing the consumer failed");
+        }
+        if let Some(s) = signals {
+            s.abort();
+        }
+        outcome.map(|()| run.report)
+    }
+}
+
+impl<C: Consumer> Run<C> {
+    async fn run_loop(&mut self) -> Result<(), ProcessorError> {
+        while !self.p.shutdown.is_requested() {
+            let started = Instant::now();
+            self.progress.clear_due(started);
+            self.poll_strategy().await?;
+            if self.submit_buffered().await? > 0 {
+                // Collect the positions of what the submits finished.
+                self.poll_strategy().await?;
+            }
+            seconds(m::PROCESSING_SECONDS, started.elapsed());
+            if self
+                .p
+                .commit_policy
+                .is_due(self.last_commit, self.since_commit, Instant::now())
+            {
+                self.commit().await?;
+            }
+            self.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the next thing to do: a consumer event, progress in the
+    /// pipeline, a deadline, or a shutdown request.
+    async fn wait(&mut self) -> Result<(), ProcessorError> {
+        let mut deadline = self.progress.deadline();
+        if !self.uncommitted.is_empty() {
+            deadline = earliest(deadline, self.p.commit_policy.next_due(self.last_commit));
+        }
+        let holding = self.held.is_some() || !self.buffered.is_empty();
+        if holding {
+            deadline = earliest(deadline, self.backpressure.pause_at());
+        }
+        // While holding a message, read more only once the partitions are
+        // paused (then only group events arrive).
+        let read = !holding || self.backpressure.is_paused();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let polled = Instant::now();
+        let event = tokio::select! {
+            biased;
+            () = self.p.shutdown.requested() => None,
+            () = self.progress.notified() => None,
+            () = sleep => None,
+            e = self.p.consumer.poll(), if read => Some(e),
+        };
+        if let Some(event) = event {
+            seconds(m::CONSUMER_POLL_SECONDS, polled.elapsed());
+            self.on_event(event.map_err(ProcessorError::Consumer)?)
+                .await?;
+        }
+        if holding && self.backpressure.should_pause(Instant::now()) {
+            self.pause().await?;
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: ConsumerEvent) -> Result<(), ProcessorError> {
+        match event {
+            ConsumerEvent::Messages(batch) => {
+                if self.strategy.is_some() {
+                    self.buffered.extend(batch);
+                }
+            }
+            ConsumerEvent::Assigned(added) => {
+                count(m::ASSIGNED_TOTAL, added.len() as u64);
+                self.rebuild(added, BTreeSet::new()).await?;
+            }
+            ConsumerEvent::Revoked(revoked) => {
+                count(m::REVOKED_TOTAL, revoked.len() as u64);
+                self.rebuild(BTreeMap::new(), revoked).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Joins the pipeline, commits what finished, rewinds the partitions kept
+    /// to their committed offsets, and builds a pipeline for the new assignment.
+    async fn rebuild(
+        &mut self,
+        added: BTreeMap<Partition, u64>,
+        revoked: BTreeSet<Partition>,
+    ) -> Result<(), ProcessorError> {
+        self.join_strategy().await?;
+        self.commit().await?;
+        self.held = None;
+        self.buffered.clear();
+        if let Some(raw) = &mut self.raw {
+            raw.clear();
+        }
+        if self.backpressure.reset() {
+            self.resume_all_paused()?;
+        }
+        for p in &revoked {
+            self.assignment.remove(p);
+            self.committed.remove(p);
+        }
+        for (p, offset) in &self.committed {
+            self.p
+                .consumer
+                .seek(p, *offset)
+                .map_err(ProcessorError::Consumer)?;
+        }
+        for (p, offset) in added {
+            self.committed.insert(p.clone(), offset);
+            self.assignment.insert(p, offset);
+        }
+        self.p
+            .factory
+            .partitions_changed(&self.assignment, &revoked);
+        if !self.assignment.is_empty() {
+            let ctx = StrategyContext::new(self.committed.clone());
+            let mut strategy = self.p.factory.create(&ctx);
+            strategy.attach(&self.progress);
+            self.strategy = Some(strategy);
+            self.report.pipelines += 1;
+        }
+        Ok(())
+    }
+
+    async fn poll_strategy(&mut self) -> Result<(), ProcessorError> {
+        loop {
+            let Some(s) = &mut self.strategy else {
+                return Ok(());
+            };
+            match s.poll() {
+                Ok(commits) => {
+                    if let Some(c) = commits {
+                        self.uncommitted.merge_in(c);
+                    }
+                    return Ok(());
+                }
+                Err(StrategyError::Invalid(i)) => self.on_invalid(i).await?,
+                Err(e) => return Err(ProcessorError::Strategy(e)),
+            }
+        }
+    }
+
+    /// Submits the held message and the buffered ones until the pipeline
+    /// rejects one; returns how many it took.
+    async fn submit_buffered(&mut self) -> Result<u64, ProcessorError> {
+        let mut submitted = 0u64;
+        let mut result = Ok(());
+        loop {
+            let Some(strategy) = self.strategy.as_mut() else {
+                break;
+            };
+            let message = match self.held.take() {
+                Some(m) => m,
+                None => match self.buffered.pop_front() {
+                    Some(raw) => {
+                        if let Some(buf) = &mut self.raw {
+                            buf.remember(&raw);
+                        }
+                        Message::Broker(raw).into_kept()
+                    }
+                    None => break,
+                },
+            };
+            match strategy.submit(message) {
+                Ok(()) => {
+                    submitted += 1;
+                    self.counts.valid();
+                }
+                Err(SubmitError::Rejected(m)) => {
+                    self.held = Some(m);
+                    self.backpressure.rejected(Instant::now());
+                    break;
+                }
+                Err(SubmitError::Failed(StrategyError::Invalid(i))) => {
+                    submitted += 1;
+                    if let Err(e) = self.on_invalid(i).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                Err(SubmitError::Failed(e)) => {
+                    result = Err(ProcessorError::Strategy(e));
+                    break;
+                }
+            }
+        }
+        self.since_commit += submitted;
+        self.report.messages += submitted;
+        count(m::MESSAGES_TOTAL, submitted);
+        if self.held.is_none() && self.backpressure.is_active() {
+            let (resume, lasted) = self.backpressure.accepted(Instant::now());
+            if let Some(d) = lasted {
+                seconds(m::BACKPRESSURE_SECONDS, d);
+            }
+            if resume {
+                self.resume_all_paused()?;
+            }
+        }
+        result.map(|()| submitted)
+    }
+
+    async fn on_invalid(&mut self, invalid: InvalidMessage) -> Result<(), ProcessorError> {
+        self.report.invalid += 1;
+        let limit = self.counts.invalid(&self.p.invalid);
+        let action = match &self.p.invalid.action {
+            InvalidAction::Fail => "fail",
+            InvalidAction::Skip => "skip",
+            InvalidAction::DeadLetter(_) => "dead_letter",
+        };
+        metrics::counter!(m::INVALID_TOTAL, "action" => action).increment(1);
+        match &self.p.invalid.action {
+            InvalidAction::Fail => return Err(ProcessorError::Invalid(invalid)),
+            InvalidAction::Skip => {
+                tracing::warn!(%invalid, "skipping an invalid message");
+            }
+            InvalidAction::DeadLetter(queue) => {
+                let original = match (&self.raw, &invalid.partition, invalid.offset) {
+                    (Some(raw), Some(p), Some(o)) => raw.find(p, o).map(|m| m.payload.clone()),
+                    _ => None,
+                };
+                if let Err(source) = queue.send(&invalid, original).await {
+                    return Err(ProcessorError::DeadLetter { invalid, source });
+                }
+                self.report.dead_lettered += 1;
+                tracing::warn!(%invalid, topic = %queue.topic(), "sent an invalid message to the dead-letter topic");
+            }
+        }
+        match limit {
+            Some(limit) => Err(ProcessorError::TooManyInvalid {
+                limit,
+                last: invalid,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    async fn pause(&mut self) -> Result<(), ProcessorError> {
+        let parts: Vec<Partition> = self.assignment.keys().cloned().collect();
+        if let Err(source) = self.p.consumer.pause(&parts) {
+            return Err(ProcessorError::Pause {
+                partitions: parts,
+                source,
+            });
+        }
+        self.report.pauses += 1;
+        count(m::PAUSES_TOTAL, 1);
+        tracing::debug!(partitions = parts.len(), "backpressure: partitions paused");
+        Ok(())
+    }
+
+    fn resume_all_paused(&mut self) -> Result<(), ProcessorError> {
+        let paused: Vec<Partition> = self
+            .p
+            .consumer
+            .paused()
+            .into_iter()
+            .filter(|p| self.assignment.contains_key(p))
+            .collect();
+        if paused.is_empty() {
+            return Ok(());
+        }
+        if let Err(source) = self.p.consumer.resume(&paused) {
+            return Err(ProcessorError::Pause {
+                partitions: paused,
+                source,
+            });
+        }
+        count(m::RESUMES_TOTAL, 1);
+        Ok(())
+    }
+
+    /// Closes and joins the pipeline, keeping the commits it returns.
+    async fn join_strategy(&mut self) -> Result<(), ProcessorError> {
+        let Some(mut strategy) = self.strategy.take() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        strategy.close();
+        let joined = strategy.join(self.p.join_timeout).await;
+        seconds(m::JOIN_SECONDS, started.elapsed());
+        match joined {
+            Ok(c) => {
+                if let Some(c) = c {
+                    self.uncommitted.merge_in(c);
+                }
+                Ok(())
+            }
+            Err(StrategyError::Invalid(i)) => self.on_invalid(i).await,
+            Err(e) => Err(ProcessorError::Strategy(e)),
+        }
+    }
+
+    /// Commits what is ready (positions of partitions still owned).
+    async fn commit(&mut self) -> Result<(), ProcessorError> {
+        self.since_commit = 0;
+        self.last_commit = Instant::now();
+        if self.uncommitted.is_empty() {
+            return Ok(());
+        }
+        let req: CommitRequest = std::mem::take(&mut self.uncommitted)
+            .into_iter()
+            .filter(|(p, o)| {
+                self.assignment.contains_key(p) && self.committed.get(p).is_none_or(|c| o > c)
+            })
+            .collect();
+        if req.is_empty() {
+            return Ok(());
+        }
+        self.p
+            .consumer
+            .commit(&req)
+            .await
+            .map_err(ProcessorError::Commit)?;
+        self.report.commits += 1;
+        count(m::COMMITS_TOTAL, 1);
+        for (p, o) in req.iter() {
+            self.committed.insert(p.clone(), o);
+            if let Some(raw) = &mut self.raw {
+                raw.committed(p, o);
+            }
+            if let Some(lag) = self.p.consumer.lag(p) {
+                metrics::gauge!(m::CONSUMER_LAG, "partition" => p.to_string()).set(lag as f64);
+            }
+        }
+        Ok(())
+    }
+
+    /// A graceful stop: join, commit everything finished.
+    async fn finish(&mut self) -> Result<(), ProcessorError> {
+        let joined = self.join_strategy().await;
+        let committed = self.commit().await;
+        joined.and(committed)
+    }
+
+    /// A stop after a failure: abandon the pipeline, commit only the
+    /// positions it returned before failing (all finished work).
+    async fn abandon(&mut self) {
+        if let Some(mut s) = self.strategy.take() {
+            // Positions a step returns cover finished work only: keep them.
+            if let Ok(Some(c)) = s.poll() {
+                self.uncommitted.merge_in(c);
+            }
+            s.terminate();
+        }
+        if let Err(e) = self.commit().await {
+            tracing::warn!(error = %e, "committing finished work after a failure failed");
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

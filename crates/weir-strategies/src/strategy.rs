@@ -1,0 +1,115 @@
+//! The strategy trait: one step of a stream-processing pipeline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use weir_core::{CommitRequest, Filterable, Message};
+
+use crate::{Progress, StrategyError};
+
+/// What [`ProcessingStrategy::join`] returns: the commits of the work it
+/// finished.
+pub type JoinFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<CommitRequest>, StrategyError>> + Send + 'a>>;
+
+/// The message a strategy receives: a payload, or the marker a filter left in
+/// its place, plus the commit positions it stands for.
+pub type Incoming<T> = Message<Filterable<T>>;
+
+/// Why [`ProcessingStrategy::submit`] did not take a message.
+#[derive(Debug)]
+pub enum SubmitError<T> {
+    /// The strategy is at capacity: here is the message back; submit it again
+    /// after the strategy made progress.
+    Rejected(Incoming<T>),
+    /// Processing failed (an invalid message, a panic, a fatal task error).
+    Failed(StrategyError),
+}
+
+impl<T> From<StrategyError> for SubmitError<T> {
+    fn from(e: StrategyError) -> Self {
+        SubmitError::Failed(e)
+    }
+}
+
+/// One step of a pipeline: it takes messages, does something with them, and
+/// usually hands results to the next step, which it owns.
+///
+/// The life of a strategy, driven by the [`StreamProcessor`](crate::StreamProcessor):
+/// created for an assignment, then [`submit`](Self::submit) and
+/// [`poll`](Self::poll) in a loop, then [`close`](Self::close) and
+/// [`join`](Self::join) on revocation or shutdown (or
+/// [`terminate`](Self::terminate) to abandon the work).
+///
+/// `submit` and `poll` never block: work that takes time runs on tokio tasks
+/// or threads and is checked in `poll`; when it finishes it raises the
+/// [`Progress`] handed to [`attach`](Self::attach), so the processor waits on
+/// that signal rather than spinning.
+///
+/// Commit positions flow up as values: the last step
+/// ([`CommitOffsets`](crate::CommitOffsets)) returns them from `poll` and
+/// `join`, and every step passes its next step's positions along. A step
+/// returns a position only once every message before it in that partition is
+/// done.
+pub trait ProcessingStrategy<T>: Send {
+    /// Hands over the processor's progress signal. A step keeps a clone if it
+    /// finishes work in the background or has deadlines, and passes it on to
+    /// its next step.
+    fn attach(&mut self, progress: &Progress);
+
+    /// Offers a message. [`SubmitError::Rejected`] hands it back when the step
+    /// is at capacity: the message is never dropped.
+    fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>>;
+
+    /// Checks on background work, forwards what finished, and returns the
+    /// positions that may be committed now.
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError>;
+
+    /// Accepts no more messages; work already submitted still finishes in `join`.
+    fn close(&mut self);
+
+    /// Abandons all work now (nothing more is forwarded or committed).
+    fn terminate(&mut self);
+
+    /// Finishes the work submitted before [`close`](Self::close) (or gives up
+    /// at `timeout`), and returns the positions that may be committed.
+    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_>;
+}
+
+impl<T, S: ProcessingStrategy<T> + ?Sized> ProcessingStrategy<T> for Box<S> {
+    fn attach(&mut self, progress: &Progress) {
+        (**self).attach(progress)
+    }
+
+    fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
+        (**self).submit(message)
+    }
+
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        (**self).poll()
+    }
+
+    fn close(&mut self) {
+        (**self).close()
+    }
+
+    fn terminate(&mut self) {
+        (**self).terminate()
+    }
+
+    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
+        (**self).join(timeout)
+    }
+}
+
+/// Splits a message into its positions and its payload, or hands back the
+/// positions of a filtered one.
+pub(crate) fn split<T>(message: Incoming<T>) -> Result<(Message<()>, T), Message<()>> {
+    let mut payload = None;
+    let meta = message.map(|f| payload = f.into_payload());
+    match payload {
+        Some(p) => Ok((meta, p)),
+        None => Err(meta),
+    }
+}

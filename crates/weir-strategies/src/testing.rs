@@ -1,0 +1,147 @@
+//! Helpers for the unit tests: messages and a recording last step.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use weir_core::{CommitRequest, Filterable, Message, Partition};
+
+use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
+
+pub(crate) fn part(i: u32) -> Partition {
+    Partition::new("t", i)
+}
+
+pub(crate) fn broker_msg<T>(partition: u32, offset: u64, payload: T) -> Incoming<T> {
+    Message::broker(
+        Filterable::Payload(payload),
+        part(partition),
+        offset,
+        SystemTime::UNIX_EPOCH,
+    )
+}
+
+pub(crate) fn filtered_msg<T>(partition: u32, offset: u64) -> Incoming<T> {
+    Message::broker(
+        Filterable::Filtered,
+        part(partition),
+        offset,
+        SystemTime::UNIX_EPOCH,
+    )
+}
+
+#[derive(Debug)]
+struct State<T> {
+    received: Vec<Incoming<T>>,
+    capacity: usize,
+    taken: usize,
+    commits: CommitRequest,
+    closed: bool,
+    joined: bool,
+    terminated: bool,
+}
+
+/// A last step that records what it receives, rejects beyond `capacity`
+/// undrained messages, and commits what it received.
+#[derive(Debug)]
+pub(crate) struct Collect<T> {
+    state: Arc<Mutex<State<T>>>,
+}
+
+impl<T> Clone for Collect<T> {
+    fn clone(&self) -> Self {
+        Collect {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<T: Clone> Collect<T> {
+    pub(crate) fn new() -> Self {
+        Self::with_capacity(usize::MAX)
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Collect {
+            state: Arc::new(Mutex::new(State {
+                received: Vec::new(),
+                capacity,
+                taken: 0,
+                commits: CommitRequest::new(),
+                closed: false,
+                joined: false,
+                terminated: false,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every message received, as payloads (None: filtered).
+    pub(crate) fn payloads(&self) -> Vec<Option<T>> {
+        self.lock()
+            .received
+            .iter()
+            .map(|m| m.payload().payload().cloned())
+            .collect()
+    }
+
+    pub(crate) fn messages(&self) -> Vec<Incoming<T>> {
+        self.lock().received.clone()
+    }
+
+    /// Frees the capacity taken so far.
+    pub(crate) fn drain(&self) {
+        let mut s = self.lock();
+        s.taken = 0;
+    }
+
+    pub(crate) fn was_joined(&self) -> bool {
+        self.lock().joined
+    }
+
+    pub(crate) fn was_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    pub(crate) fn was_terminated(&self) -> bool {
+        self.lock().terminated
+    }
+}
+
+impl<T: Send + Clone> ProcessingStrategy<T> for Collect<T> {
+    fn attach(&mut self, _progress: &Progress) {}
+
+    fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
+        let mut s = self.lock();
+        if s.taken >= s.capacity {
+            return Err(SubmitError::Rejected(message));
+        }
+        s.taken += 1;
+        let req = message.commit_request();
+        s.commits.merge_in(req);
+        s.received.push(message);
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        let c = std::mem::take(&mut self.lock().commits);
+        Ok((!c.is_empty()).then_some(c))
+    }
+
+    fn close(&mut self) {
+        self.lock().closed = true;
+    }
+
+    fn terminate(&mut self) {
+        self.lock().terminated = true;
+    }
+
+    fn join(&mut self, _timeout: Option<Duration>) -> JoinFuture<'_> {
+        Box::pin(async move {
+            self.lock().joined = true;
+            self.poll()
+        })
+    }
+}

@@ -1,0 +1,447 @@
+//! The StreamProcessor on the memory broker: commits, backpressure,
+//! rebalancing, dead letters, invalid limits, panics and shutdown.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Topic};
+use weir_strategies::{
+    CommitOffsets, CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON,
+    HEADER_TOPIC, Incoming, InvalidLimit, InvalidPolicy, JoinFuture, ProcessingStrategy,
+    ProcessorError, Progress, RunTask, StrategyError, SubmitError, TaskError,
+};
+
+fn all_committed(
+    n: u64,
+    partitions: u32,
+) -> impl Fn(&std::collections::BTreeMap<u32, Option<u64>>) -> bool {
+    move |c| {
+        (0..partitions).all(|i| c.get(&i).copied().flatten() == Some(n / u64::from(partitions)))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn processes_every_message_and_commits_it() {
+    let (broker, topic) = setup(2).await;
+    produce(&broker, &topic, 2, 0..100).await;
+    let seen = Seen::default();
+    let s = seen.clone();
+    let p = builder(
+        &broker,
+        &topic,
+        factory(move || {
+            let s = s.clone();
+            RunTask::new(move |p: Payload| Ok(s.record(&p)), CommitOffsets::new())
+        }),
+    )
+    .await
+    .build();
+    let running = spawn(p);
+    let done = all_committed(100, 2);
+    eventually("all 100 are committed", || async {
+        done(&committed(&broker, &topic, 2).await)
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    assert_eq!(report.messages, 100);
+    let mut v = seen.values();
+    v.sort_unstable();
+    assert_eq!(v, (0..100).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn commit_policy_by_count_then_forced_on_shutdown() {
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..25).await;
+    let p = builder(
+        &broker,
+        &topic,
+        factory(|| RunTask::new(|p: Payload| Ok(p), CommitOffsets::new())),
+    )
+    .await
+    .commit_policy(CommitPolicy::after_messages(10))
+    .build();
+    let running = spawn(p);
+    eventually("20 are committed", || async {
+        committed(&broker, &topic, 1).await[&0] == Some(20)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        committed(&broker, &topic, 1).await[&0],
+        Some(20),
+        "no time-based commit"
+    );
+    running.stop().await.unwrap();
+    assert_eq!(
+        committed(&broker, &topic, 1).await[&0],
+        Some(25),
+        "shutdown commits the rest"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn commit_policy_by_time() {
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..5).await;
+    let start = tokio::time::Instant::now();
+    let p = builder(
+        &broker,
+        &topic,
+        factory(|| RunTask::new(|p: Payload| Ok(p), CommitOffsets::new())),
+    )
+    .await
+    .commit_policy(CommitPolicy::every(Duration::from_secs(5)))
+    .build();
+    let running = spawn(p);
+    eventually("5 are committed", || async {
+        committed(&broker, &topic, 1).await[&0] == Some(5)
+    })
+    .await;
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    running.stop().await.unwrap();
+}
+
+/// A last step that takes `capacity` messages, then rejects until the test
+/// opens it further; commits what it took.
+#[derive(Clone, Default)]
+struct Gate {
+    capacity: Arc<AtomicUsize>,
+    taken: Arc<AtomicUsize>,
+    progress: Arc<Mutex<Option<Progress>>>,
+}
+
+impl Gate {
+    fn open(&self, more: usize) {
+        self.capacity.fetch_add(more, Ordering::SeqCst);
+        if let Some(p) = &*self.progress.lock().unwrap() {
+            p.notify();
+        }
+    }
+}
+
+struct GateStep(Gate, CommitOffsets);
+
+impl ProcessingStrategy<Payload> for GateStep {
+    fn attach(&mut self, progress: &Progress) {
+        *self.0.progress.lock().unwrap() = Some(progress.clone());
+    }
+    fn submit(&mut self, m: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
+        if self.0.taken.load(Ordering::SeqCst) >= self.0.capacity.load(Ordering::SeqCst) {
+            return Err(SubmitError::Rejected(m));
+        }
+        self.0.taken.fetch_add(1, Ordering::SeqCst);
+        self.1.submit(m)
+    }
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        ProcessingStrategy::<Payload>::poll(&mut self.1)
+    }
+    fn close(&mut self) {}
+    fn terminate(&mut self) {}
+    fn join(&mut self, t: Option<Duration>) -> JoinFuture<'_> {
+        ProcessingStrategy::<Payload>::join(&mut self.1, t)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_pauses_after_the_threshold_and_resumes_without_loss() {
+    let (broker, topic) = setup(2).await;
+    produce(&broker, &topic, 2, 0..40).await;
+    let gate = Gate::default();
+    gate.open(5);
+    let g = gate.clone();
+    let p = builder(
+        &broker,
+        &topic,
+        factory(move || GateStep(g.clone(), CommitOffsets::new())),
+    )
+    .await
+    .pause_after(Duration::from_secs(2))
+    .commit_policy(CommitPolicy::immediately())
+    .build();
+    let running = spawn(p);
+    eventually("5 are taken", || async {
+        gate.taken.load(Ordering::SeqCst) == 5
+    })
+    .await;
+    let held_since = tokio::time::Instant::now();
+    // Held for the threshold: the processor pauses; nothing more is taken.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(gate.taken.load(Ordering::SeqCst), 5);
+    gate.open(100);
+    eventually("all 40 are taken", || async {
+        gate.taken.load(Ordering::SeqCst) == 40
+    })
+    .await;
+    let done = all_committed(40, 2);
+    eventually("all are committed", || async {
+        done(&committed(&broker, &topic, 2).await)
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    assert_eq!(
+        report.pauses,
+        1,
+        "paused once, after {:?}",
+        held_since.elapsed()
+    );
+    assert_eq!(report.messages, 40);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_backpressure_does_not_pause() {
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..10).await;
+    let gate = Gate::default();
+    gate.open(3);
+    let g = gate.clone();
+    let p = builder(
+        &broker,
+        &topic,
+        factory(move || GateStep(g.clone(), CommitOffsets::new())),
+    )
+    .await
+    .pause_after(Duration::from_secs(2))
+    .build();
+    let running = spawn(p);
+    eventually("3 are taken", || async {
+        gate.taken.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gate.open(100);
+    eventually("all 10 are taken", || async {
+        gate.taken.load(Ordering::SeqCst) == 10
+    })
+    .await;
+    assert_eq!(running.stop().await.unwrap().pauses, 0);
+}
+
+fn odd_is_invalid()
+-> impl Fn(&weir_strategies::StrategyContext) -> Box<dyn ProcessingStrategy<Payload>> + Send + Sync
+{
+    factory(|| {
+        RunTask::new(
+            |p: Payload| {
+                let v: u64 = std::str::from_utf8(&p.value).unwrap().parse().unwrap();
+                if v % 10 == 3 {
+                    Err(TaskError::invalid(format!("{v} ends in 3")))
+                } else {
+                    Ok(v)
+                }
+            },
+            CommitOffsets::new(),
+        )
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_messages_go_to_the_dead_letter_topic_with_their_origin() {
+    let (broker, topic) = setup(1).await;
+    let dlq_topic = Topic::new("input-dlq");
+    broker.create_topic(&dlq_topic, 1).unwrap();
+    let producer = broker.producer().await.unwrap();
+    use weir_core::Producer;
+    for i in 0..20u64 {
+        let payload = Payload::new(i.to_string())
+            .with_key("k")
+            .with_header("trace", "t1");
+        producer
+            .produce(topic.partition(0).into(), payload)
+            .await
+            .unwrap();
+    }
+    let dlq = DeadLetterQueue::new(broker.producer().await.unwrap(), dlq_topic.clone());
+    let p = builder(&broker, &topic, odd_is_invalid())
+        .await
+        .invalid_messages(InvalidPolicy::dead_letter(dlq))
+        .build();
+    let running = spawn(p);
+    eventually("all are committed", || async {
+        committed(&broker, &topic, 1).await[&0] == Some(20)
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    assert_eq!((report.invalid, report.dead_lettered), (2, 2));
+
+    let mut reader = weir_testkit::subscribed(&broker, "dlq-reader", &[dlq_topic]).await;
+    let seen = weir_testkit::collect(&mut reader, false, |s| s.messages.len() >= 2).await;
+    let first = &seen.messages[0].payload;
+    assert_eq!(&first.value[..], b"3");
+    assert_eq!(first.key.as_deref(), Some(&b"k"[..]));
+    let h = |n: &str| {
+        first
+            .headers
+            .get(n)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(h("trace").as_deref(), Some("t1"));
+    assert_eq!(h(HEADER_TOPIC).as_deref(), Some("input"));
+    assert_eq!(h(HEADER_PARTITION).as_deref(), Some("0"));
+    assert_eq!(h(HEADER_OFFSET).as_deref(), Some("3"));
+    assert_eq!(h(HEADER_REASON).as_deref(), Some("3 ends in 3"));
+    assert_eq!(&seen.messages[1].payload.value[..], b"13");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_dead_letter_queue_an_invalid_message_is_an_error() {
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..10).await;
+    let p = builder(&broker, &topic, odd_is_invalid())
+        .await
+        .commit_policy(CommitPolicy::immediately())
+        .build();
+    let err = p.run().await.unwrap_err();
+    let ProcessorError::Invalid(i) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(i.offset, Some(3));
+    assert!(err.to_string().contains("input/0 offset 3"), "{err}");
+    assert_eq!(
+        committed(&broker, &topic, 1).await[&0],
+        Some(3),
+        "everything before it, nothing past it"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_policy_counts_and_goes_on() {
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..30).await;
+    let p = builder(&broker, &topic, odd_is_invalid())
+        .await
+        .invalid_messages(InvalidPolicy::skip())
+        .build();
+    let running = spawn(p);
+    eventually("all are committed", || async {
+        committed(&broker, &topic, 1).await[&0] == Some(30)
+    })
+    .await;
+    assert_eq!(running.stop().await.unwrap().invalid, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_limits_stop_the_processor_with_a_clear_error() {
+    let (broker, topic) = setup(1).await;
+    let producer = broker.producer().await.unwrap();
+    use weir_core::Producer;
+    for v in ["1", "3", "13", "23", "2"] {
+        producer
+            .produce(topic.partition(0).into(), Payload::new(v))
+            .await
+            .unwrap();
+    }
+    let p = builder(&broker, &topic, odd_is_invalid())
+        .await
+        .invalid_messages(InvalidPolicy::skip().max_consecutive(2))
+        .build();
+    let err = p.run().await.unwrap_err();
+    let ProcessorError::TooManyInvalid { limit, last } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(limit, &InvalidLimit::Consecutive { max: 2 });
+    assert_eq!(last.offset, Some(3));
+    assert!(
+        err.to_string()
+            .contains("more than 2 invalid messages in a row"),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_names_the_message_and_commits_nothing_past_it() {
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..50).await;
+    let p = builder(
+        &broker,
+        &topic,
+        factory(|| {
+            RunTask::new(
+                |p: Payload| {
+                    if &p.value[..] == b"17" {
+                        panic!("cannot handle 17");
+                    }
+                    Ok(p)
+                },
+                CommitOffsets::new(),
+            )
+        }),
+    )
+    .await
+    .commit_policy(CommitPolicy::immediately())
+    .build();
+    let err = p.run().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProcessorError::Strategy(StrategyError::Panicked {
+                offset: Some(17),
+                ..
+            })
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("input/0 offset 17: cannot handle 17"),
+        "{err}"
+    );
+    assert_eq!(committed(&broker, &topic, 1).await[&0], Some(17));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_member_takes_partitions_and_nothing_is_lost() {
+    let (broker, topic) = setup(4).await;
+    produce(&broker, &topic, 4, 0..200).await;
+    let seen = Seen::default();
+    let make = |seen: Seen| {
+        factory(move || {
+            let s = seen.clone();
+            RunTask::new(move |p: Payload| Ok(s.record(&p)), CommitOffsets::new())
+        })
+    };
+    let first = spawn(builder(&broker, &topic, make(seen.clone())).await.build());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = spawn(builder(&broker, &topic, make(seen.clone())).await.build());
+    produce(&broker, &topic, 4, 200..400).await;
+    let done = all_committed(400, 4);
+    eventually("all 400 are committed", || async {
+        done(&committed(&broker, &topic, 4).await)
+    })
+    .await;
+    let a = first.stop().await.unwrap();
+    let b = second.stop().await.unwrap();
+    assert!(
+        a.pipelines >= 2,
+        "the first member rebuilt its pipeline on the rebalance"
+    );
+    assert!(b.messages > 0, "the second member got partitions");
+    let mut v = seen.values();
+    v.sort_unstable();
+    v.dedup();
+    assert_eq!(v, (0..400).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_before_any_assignment_is_clean() {
+    let (broker, topic) = setup(1).await;
+    let consumer = broker.consumer(ConsumerConfig::new(GROUP)).await.unwrap();
+    let p = weir_strategies::StreamProcessor::builder(
+        consumer,
+        [topic],
+        factory(|| CommitOffsets::new()),
+    )
+    .build();
+    let stop = p.shutdown_handle();
+    stop.shutdown();
+    assert_eq!(p.run().await.unwrap().messages, 0);
+}
