@@ -74,14 +74,15 @@ fn queue(w: Workload) -> CollectorQueue<u64, u64> {
     }
 }
 
-/// Sends `EVENTS` fire-and-forget events through a queue and drains it.
+/// Sends `EVENTS` detached (fire-and-forget) events through a queue and
+/// drains it.
 async fn weir_batch(w: Workload) {
     let Ok(running) = queue(w).start().await else {
         panic!("no setup to fail");
     };
     let publisher = running.publisher();
     for i in 0..EVENTS {
-        if publisher.send(i).await.is_err() {
+        if publisher.send_detached(i).await.is_err() {
             panic!("queue closed early");
         }
     }

@@ -19,15 +19,20 @@ pub(crate) type ProcessFn<P, R> =
 ///
 /// It dereferences to the context value, so `ctx.pool` reads a field of it.
 pub struct Context<C> {
+    bound: Arc<Keyed<C>>,
+    attempt: u32,
+}
+
+/// A collector's context with its key: one reference count per call.
+struct Keyed<C> {
     shared: Arc<C>,
     key: Arc<str>,
-    attempt: u32,
 }
 
 impl<C> Context<C> {
     /// The key of the collector processing the event.
     pub fn key(&self) -> &str {
-        &self.key
+        &self.bound.key
     }
 
     /// The attempt number, starting at 1.
@@ -37,7 +42,7 @@ impl<C> Context<C> {
 
     /// The shared context itself, to keep beyond the call.
     pub fn shared(&self) -> &Arc<C> {
-        &self.shared
+        &self.bound.shared
     }
 }
 
@@ -45,15 +50,14 @@ impl<C> Deref for Context<C> {
     type Target = C;
 
     fn deref(&self) -> &C {
-        &self.shared
+        &self.bound.shared
     }
 }
 
 impl<C> Clone for Context<C> {
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
-            key: Arc::clone(&self.key),
+            bound: Arc::clone(&self.bound),
             attempt: self.attempt,
         }
     }
@@ -62,9 +66,9 @@ impl<C> Clone for Context<C> {
 impl<C: fmt::Debug> fmt::Debug for Context<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("key", &self.key)
+            .field("key", &self.bound.key)
             .field("attempt", &self.attempt)
-            .field("shared", &self.shared)
+            .field("shared", &self.bound.shared)
             .finish()
     }
 }
@@ -212,12 +216,13 @@ impl<C: Send + Sync + 'static> CollectorBuilder<C> {
         F: Fn(P, Context<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R, BoxError>> + Send + 'static,
     {
-        let ctx = self.ctx;
-        let key = Arc::clone(&self.key);
+        let bound = Arc::new(Keyed {
+            shared: self.ctx,
+            key: Arc::clone(&self.key),
+        });
         let process: ProcessFn<P, R> = Arc::new(move |payload, attempt| {
             let context = Context {
-                shared: Arc::clone(&ctx),
-                key: Arc::clone(&key),
+                bound: Arc::clone(&bound),
                 attempt,
             };
             Box::pin(processor(payload, context))

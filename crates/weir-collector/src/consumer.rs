@@ -25,14 +25,19 @@ where
 {
     // Events taken off the queue together, to be processed in order.
     let mut taken = VecDeque::new();
+    // When the previous event finished, if the next one starts right away:
+    // reading the clock is not free on every host.
+    let mut finished = None;
     loop {
         if shared.hard_stop.is_fired() {
             break;
         }
         if let Some((envelope, depth)) = taken.pop_front() {
-            process(&shared, envelope, depth).await;
+            let started = finished.take().unwrap_or_else(Instant::now);
+            finished = Some(process(&shared, envelope, depth, started).await);
             continue;
         }
+        finished = None;
         if retire.is_fired() {
             break;
         }
@@ -62,13 +67,23 @@ where
     shared.metrics.consumers.set(left as f64);
 }
 
-/// Routes one event, runs every target, and sends the results back.
-async fn process<P, R>(shared: &Shared<P, R>, envelope: Envelope<P, R>, depth: usize)
+/// Whether an outcome is an attempt the hard stop cut off.
+fn cut_off<R>(outcome: &Result<R, CollectorError>) -> bool {
+    matches!(outcome, Err(e) if matches!(e.failure, Failure::ShutDown) && e.attempts > 0)
+}
+
+/// Routes one event, runs every target, and sends the results back (if the
+/// publisher asked for them). Returns when it finished.
+async fn process<P, R>(
+    shared: &Shared<P, R>,
+    envelope: Envelope<P, R>,
+    depth: usize,
+    started: Instant,
+) -> Instant
 where
     P: Clone + Send + Sync + 'static,
     R: Send + 'static,
 {
-    let started = Instant::now();
     shared.load.busy.fetch_add(1, Ordering::Relaxed);
     shared.metrics.busy.increment(1.0);
     shared.metrics.depth.set(depth as f64);
@@ -82,10 +97,9 @@ where
     let (targets, unmatched) = route.resolve(&shared.directory);
     let payload = event.into_payload();
 
-    // Reading the clock is not free on every host: once per event when the
-    // event has one target, once more per target otherwise.
     let mut finished = None;
-    let mut entries = Vec::with_capacity(targets.len());
+    let mut interrupted = false;
+    let mut entries = Vec::new();
     match &*targets {
         [] => {}
         [id] => {
@@ -93,7 +107,10 @@ where
             let now = Instant::now();
             record_processor(shared, *id, now.saturating_duration_since(started));
             finished = Some(now);
-            entries.push((key(shared, *id), outcome));
+            interrupted = cut_off(&outcome);
+            if reply.is_some() {
+                entries.push((key(shared, *id), outcome));
+            }
         }
         many => {
             let runs = many.iter().map(|&id| {
@@ -105,26 +122,28 @@ where
                 }
             });
             let outcomes = futures::future::join_all(runs).await;
-            entries.extend(many.iter().map(|&id| key(shared, id)).zip(outcomes));
+            interrupted = outcomes.iter().any(cut_off);
+            if reply.is_some() {
+                entries.extend(many.iter().map(|&id| key(shared, id)).zip(outcomes));
+            }
         }
     }
-    let cut_off = entries.iter().any(
-        |(_, r)| matches!(r, Err(e) if matches!(e.failure, Failure::ShutDown) && e.attempts > 0),
-    );
-    if cut_off {
+    if interrupted {
         shared.push_interrupted(payload);
     }
 
-    let service = finished
-        .unwrap_or_else(Instant::now)
-        .saturating_duration_since(started);
+    let finished = finished.unwrap_or_else(Instant::now);
+    let service = finished.saturating_duration_since(started);
     shared.load.record_completion(service);
     shared.metrics.service.record(service);
     shared.metrics.completed.increment(1);
     shared.load.busy.fetch_sub(1, Ordering::Relaxed);
     shared.metrics.busy.decrement(1.0);
-    // The publisher may have dropped its handle: fire-and-forget.
-    let _ = reply.send(Results::new(entries, unmatched));
+    if let Some(reply) = reply {
+        // The publisher may have dropped its handle: fire-and-forget.
+        let _ = reply.send(Results::new(entries, unmatched));
+    }
+    finished
 }
 
 fn key<P, R>(shared: &Shared<P, R>, id: CollectorId) -> Arc<str> {

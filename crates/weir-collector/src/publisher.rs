@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::queue::PushError;
 use crate::shared::{Envelope, Shared};
-use crate::{Event, EventHandle, QueueStats, SendError, TrySendError};
+use crate::{Event, EventHandle, QueueStats, Results, SendError, TrySendError};
 
 /// Sends events into a running [`CollectorQueue`](crate::CollectorQueue).
 /// Cheap to clone; every clone feeds the same queue.
@@ -45,15 +45,15 @@ impl<P, R> Publisher<P, R> {
     fn envelope(
         &self,
         event: Event<P>,
-    ) -> (Envelope<P, R>, i64, oneshot::Receiver<crate::Results<R>>) {
+        reply: Option<oneshot::Sender<Results<R>>>,
+    ) -> (Envelope<P, R>, i64) {
         let priority = event.priority().unwrap_or(self.shared.default_priority);
-        let (reply, rx) = oneshot::channel();
         let envelope = Envelope {
             event,
             accepted: Instant::now(),
             reply,
         };
-        (envelope, priority, rx)
+        (envelope, priority)
     }
 
     fn accepted(&self, depth: usize) {
@@ -62,31 +62,63 @@ impl<P, R> Publisher<P, R> {
         self.shared.metrics.depth.set(depth as f64);
     }
 
-    /// Sends an event (or a bare payload, which is broadcast), waiting while
-    /// the queue is full. Fails only when the queue is shut down, handing the
-    /// event back.
-    pub async fn send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, SendError<P>> {
-        let (envelope, priority, rx) = self.envelope(event.into());
+    async fn push(
+        &self,
+        event: Event<P>,
+        reply: Option<oneshot::Sender<Results<R>>>,
+    ) -> Result<(), SendError<P>> {
+        let (envelope, priority) = self.envelope(event, reply);
         match self.shared.queue.push(envelope, priority).await {
             Ok(depth) => {
                 self.accepted(depth);
-                Ok(EventHandle::new(rx))
+                Ok(())
             }
             Err(envelope) => Err(SendError(envelope.event)),
         }
     }
 
-    /// Sends an event without waiting; a full or shut-down queue hands it back.
-    pub fn try_send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, TrySendError<P>> {
-        let (envelope, priority, rx) = self.envelope(event.into());
+    fn try_push(
+        &self,
+        event: Event<P>,
+        reply: Option<oneshot::Sender<Results<R>>>,
+    ) -> Result<(), TrySendError<P>> {
+        let (envelope, priority) = self.envelope(event, reply);
         match self.shared.queue.try_push(envelope, priority) {
             Ok(depth) => {
                 self.accepted(depth);
-                Ok(EventHandle::new(rx))
+                Ok(())
             }
             Err(PushError::Full(envelope)) => Err(TrySendError::Full(envelope.event)),
             Err(PushError::Closed(envelope)) => Err(TrySendError::Closed(envelope.event)),
         }
+    }
+
+    /// Sends an event (or a bare payload, which is broadcast), waiting while
+    /// the queue is full. Fails only when the queue is shut down, handing the
+    /// event back.
+    pub async fn send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, SendError<P>> {
+        let (reply, rx) = oneshot::channel();
+        self.push(event.into(), Some(reply)).await?;
+        Ok(EventHandle::new(rx))
+    }
+
+    /// Sends an event without waiting; a full or shut-down queue hands it back.
+    pub fn try_send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, TrySendError<P>> {
+        let (reply, rx) = oneshot::channel();
+        self.try_push(event.into(), Some(reply))?;
+        Ok(EventHandle::new(rx))
+    }
+
+    /// Sends an event whose results nobody will read, waiting while the
+    /// queue is full: cheaper fire-and-forget than dropping the handle of
+    /// [`send`](Self::send), as no results are collected.
+    pub async fn send_detached(&self, event: impl Into<Event<P>>) -> Result<(), SendError<P>> {
+        self.push(event.into(), None).await
+    }
+
+    /// [`send_detached`](Self::send_detached) without waiting.
+    pub fn try_send_detached(&self, event: impl Into<Event<P>>) -> Result<(), TrySendError<P>> {
+        self.try_push(event.into(), None)
     }
 
     /// Whether the queue stopped accepting events.

@@ -15,7 +15,8 @@ use crate::{Collector, CollectorError, Directory, Event, Failure, QueueStats, Re
 pub(crate) struct Envelope<P, R> {
     pub(crate) event: Event<P>,
     pub(crate) accepted: Instant,
-    pub(crate) reply: oneshot::Sender<Results<R>>,
+    /// Where the results go; `None` for a detached send.
+    pub(crate) reply: Option<oneshot::Sender<Results<R>>>,
 }
 
 pub(crate) struct Shared<P, R> {
@@ -96,8 +97,10 @@ impl<P: 'static, R> Shared<P, R> {
                 (Arc::clone(key), Err(error))
             })
             .collect();
-        // The publisher may have dropped its handle.
-        let _ = envelope.reply.send(Results::new(entries, unmatched));
+        if let Some(reply) = envelope.reply {
+            // The publisher may have dropped its handle.
+            let _ = reply.send(Results::new(entries, unmatched));
+        }
         envelope.event.into_payload()
     }
 }

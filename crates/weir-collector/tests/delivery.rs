@@ -159,10 +159,24 @@ async fn fire_and_forget_events_are_still_processed() {
     for n in 0..100 {
         drop(publisher.send(n).await.expect("sent"));
     }
+    for n in 100..200 {
+        publisher.send_detached(n).await.expect("sent");
+    }
+    let mut detached = 0;
+    for n in 200..300 {
+        match publisher.try_send_detached(n) {
+            Ok(()) => detached += 1,
+            Err(e) => assert!(e.is_full()),
+        }
+    }
     let report = running.shutdown().await;
     assert!(report.is_clean());
-    assert_eq!(report.completed, 100);
-    assert_eq!(entries(&log).len(), 100);
+    assert_eq!(report.completed, 200 + detached);
+    let mut seen: Vec<u32> = entries(&log).into_iter().map(|(_, n)| n).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 200 + usize::try_from(detached).expect("small"));
+    assert!(publisher.send_detached(0).await.is_err());
 }
 
 /// A collector that waits for a permit before each event, so a test can hold
