@@ -44,26 +44,37 @@
 //! traits), `weir-memory` and the other backends (what the processor reads).
 //! The user guide is `docs/strategies.md`.
 
+mod batch;
 mod commit_offsets;
 mod error;
 mod factory;
 mod filter;
 mod noop;
+mod ordered;
 mod outbox;
 mod progress;
+mod reduce;
 mod run_task;
+mod run_task_async;
 mod strategy;
 #[cfg(test)]
 mod testing;
+mod unbatch;
+mod unfold;
 
+pub use batch::Batch;
 pub use commit_offsets::CommitOffsets;
 pub use error::{BoxError, InvalidMessage, StrategyError, TaskError};
 pub use factory::{ProcessingStrategyFactory, StrategyContext};
 pub use filter::Filter;
 pub use noop::Noop;
 pub use progress::Progress;
+pub use reduce::Reduce;
 pub use run_task::RunTask;
+pub use run_task_async::RunTaskAsync;
 pub use strategy::{Incoming, JoinFuture, ProcessingStrategy, SubmitError};
+pub use unbatch::Unbatch;
+pub use unfold::Unfold;
 mod processor;
 pub use processor::{
     CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,

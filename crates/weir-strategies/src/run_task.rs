@@ -96,8 +96,8 @@ where
     }
 
     fn close(&mut self) {
+        // The next step is closed in `join`, once this one forwarded its work.
         self.closed = true;
-        self.next.close();
     }
 
     fn terminate(&mut self) {
@@ -113,6 +113,7 @@ where
                 .outbox
                 .drain(&mut self.next, &self.progress, deadline)
                 .await?;
+            self.next.close();
             let rest = self.next.join(remaining(deadline)).await?;
             Ok(CommitRequest::merge_opt(commits, rest))
         })

@@ -66,7 +66,9 @@ pub trait ProcessingStrategy<T>: Send {
     /// positions that may be committed now.
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError>;
 
-    /// Accepts no more messages; work already submitted still finishes in `join`.
+    /// Accepts no more messages; work already submitted still finishes in
+    /// `join`. A step with work of its own closes its next step in `join`,
+    /// after forwarding that work; a step without closes it here.
     fn close(&mut self);
 
     /// Abandons all work now (nothing more is forwarded or committed).

@@ -1,0 +1,158 @@
+//! Work running in the background whose results are forwarded in order.
+
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use weir_core::{BrokerError, CommitRequest, Filterable, Message};
+
+use crate::error::panic_message;
+use crate::outbox::{Outbox, wait};
+use crate::{Incoming, ProcessingStrategy, Progress, StrategyError, TaskError};
+
+/// How background work failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Task(TaskError),
+    Panic(String),
+    Produce(BrokerError),
+}
+
+impl Failure {
+    pub(crate) fn panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        Failure::Panic(panic_message(payload))
+    }
+
+    fn into_error(self, meta: &Message<()>) -> StrategyError {
+        let (partition, offset) = crate::error::position(meta);
+        match self {
+            Failure::Task(e) => StrategyError::from_task(meta, e),
+            Failure::Panic(message) => StrategyError::Panicked {
+                partition,
+                offset,
+                message,
+            },
+            Failure::Produce(source) => StrategyError::Produce {
+                partition,
+                offset,
+                source,
+            },
+        }
+    }
+}
+
+pub(crate) type Outcome<U> = Result<U, Failure>;
+
+enum Slot<U> {
+    Ready(Incoming<U>),
+    Running {
+        meta: Message<()>,
+        result: oneshot::Receiver<Outcome<U>>,
+    },
+}
+
+/// Slots in submission order; results leave from the front only.
+pub(crate) struct Ordered<U> {
+    slots: VecDeque<Slot<U>>,
+    outbox: Outbox<U>,
+    pub(crate) progress: Progress,
+}
+
+impl<U> Default for Ordered<U> {
+    fn default() -> Self {
+        Ordered {
+            slots: VecDeque::new(),
+            outbox: Outbox::default(),
+            progress: Progress::new(),
+        }
+    }
+}
+
+impl<U> Ordered<U> {
+    /// Messages not yet forwarded (running, finished, or waiting for `next`).
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len() + self.outbox.len()
+    }
+
+    /// A message that needs no work (a filtered one).
+    pub(crate) fn push_ready(&mut self, message: Incoming<U>) {
+        self.slots.push_back(Slot::Ready(message));
+    }
+
+    /// Work whose result arrives on `result`.
+    pub(crate) fn push_running(
+        &mut self,
+        meta: Message<()>,
+        result: oneshot::Receiver<Outcome<U>>,
+    ) {
+        self.slots.push_back(Slot::Running { meta, result });
+    }
+
+    /// Forwards finished results from the front, in order, until one is
+    /// still running or `next` rejects.
+    pub(crate) fn advance<N: ProcessingStrategy<U> + ?Sized>(
+        &mut self,
+        next: &mut N,
+    ) -> Result<(), StrategyError> {
+        self.outbox.flush(next)?;
+        while self.outbox.is_empty() {
+            let Some(front) = self.slots.front_mut() else {
+                break;
+            };
+            let message = match front {
+                Slot::Ready(_) => match self.slots.pop_front() {
+                    Some(Slot::Ready(m)) => m,
+                    _ => break,
+                },
+                Slot::Running { meta, result } => match result.try_recv() {
+                    Ok(Ok(value)) => {
+                        let m = meta.clone().replace(Filterable::Payload(value));
+                        self.slots.pop_front();
+                        m
+                    }
+                    Ok(Err(failure)) => {
+                        let e = failure.into_error(meta);
+                        self.slots.pop_front();
+                        return Err(e);
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => break,
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        let e =
+                            Failure::Panic("the task was cancelled".to_owned()).into_error(meta);
+                        self.slots.pop_front();
+                        return Err(e);
+                    }
+                },
+            };
+            self.outbox.send(next, message)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every slot to finish and be forwarded (or `deadline`), then
+    /// returns the commits `next` made meanwhile.
+    pub(crate) async fn finish<N: ProcessingStrategy<U> + ?Sized>(
+        &mut self,
+        next: &mut N,
+        deadline: Option<Instant>,
+    ) -> Result<Option<CommitRequest>, StrategyError> {
+        let mut commits = None;
+        loop {
+            self.advance(next)?;
+            commits = CommitRequest::merge_opt(commits, next.poll()?);
+            if self.slots.is_empty() && self.outbox.is_empty() {
+                return Ok(commits);
+            }
+            if !wait(&self.progress, deadline).await {
+                self.clear();
+                return Ok(commits);
+            }
+        }
+    }
+
+    /// Drops everything (the tasks' results are ignored).
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.outbox.clear();
+    }
+}

@@ -1,0 +1,226 @@
+//! RunTaskAsync: run an async function per message, a few at a time.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::sync::oneshot;
+use weir_core::CommitRequest;
+
+use crate::ordered::{Failure, Ordered};
+use crate::outbox::{deadline_after, remaining};
+use crate::progress::NotifyOnDrop;
+use crate::strategy::split;
+use crate::{
+    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
+};
+
+/// Runs an async function on each payload as a tokio task, at most
+/// `concurrency` at once, and forwards the results in submission order.
+///
+/// When `concurrency` messages are unfinished, `submit` rejects (the
+/// processor then waits for a task to finish). A task's
+/// [`TaskError::Invalid`] goes to the dead-letter policy; a panic becomes
+/// [`StrategyError::Panicked`] naming the message.
+///
+/// ```
+/// use weir_core::Payload;
+/// use weir_strategies::{CommitOffsets, RunTaskAsync, TaskError};
+/// let step = RunTaskAsync::new(
+///     |p: Payload| async move { Ok::<_, TaskError>(p.value.len()) },
+///     16,
+///     CommitOffsets::new(),
+/// );
+/// # let _ = step;
+/// ```
+pub struct RunTaskAsync<F, N, U> {
+    function: F,
+    concurrency: usize,
+    next: N,
+    work: Ordered<U>,
+    closed: bool,
+}
+
+impl<F, N, U> RunTaskAsync<F, N, U> {
+    /// Runs `function` with at most `concurrency` (at least 1) tasks at once.
+    pub fn new<T, Fut>(function: F, concurrency: usize, next: N) -> Self
+    where
+        F: FnMut(T) -> Fut,
+        Fut: Future<Output = Result<U, TaskError>> + Send + 'static,
+    {
+        RunTaskAsync {
+            function,
+            concurrency: concurrency.max(1),
+            next,
+            work: Ordered::default(),
+            closed: false,
+        }
+    }
+}
+
+impl<T, U, F, Fut, N> ProcessingStrategy<T> for RunTaskAsync<F, N, U>
+where
+    F: FnMut(T) -> Fut + Send,
+    Fut: Future<Output = Result<U, TaskError>> + Send + 'static,
+    N: ProcessingStrategy<U>,
+    U: Send + 'static,
+{
+    fn attach(&mut self, progress: &Progress) {
+        self.work.progress = progress.clone();
+        self.next.attach(progress);
+    }
+
+    fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
+        if self.closed {
+            return Err(StrategyError::Closed.into());
+        }
+        if self.work.len() >= self.concurrency {
+            self.work.advance(&mut self.next)?;
+            if self.work.len() >= self.concurrency {
+                return Err(SubmitError::Rejected(message));
+            }
+        }
+        match split(message) {
+            Err(filtered) => self.work.push_ready(filtered.into_filtered()),
+            Ok((meta, payload)) => {
+                let (tx, rx) = oneshot::channel();
+                let fut = (self.function)(payload);
+                let guard = NotifyOnDrop(self.work.progress.clone());
+                tokio::spawn(async move {
+                    let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
+                        Ok(Ok(u)) => Ok(u),
+                        Ok(Err(e)) => Err(Failure::Task(e)),
+                        Err(panic) => Err(Failure::panic(&*panic)),
+                    };
+                    let _ = tx.send(outcome);
+                    drop(guard);
+                });
+                self.work.push_running(meta, rx);
+            }
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        self.work.advance(&mut self.next)?;
+        self.next.poll()
+    }
+
+    fn close(&mut self) {
+        // The next step is closed in `join`, once this one forwarded its work.
+        self.closed = true;
+    }
+
+    fn terminate(&mut self) {
+        self.closed = true;
+        self.work.clear();
+        self.next.terminate();
+    }
+
+    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
+        Box::pin(async move {
+            let deadline = deadline_after(timeout);
+            let commits = self.work.finish(&mut self.next, deadline).await?;
+            self.next.close();
+            let rest = self.next.join(remaining(deadline)).await?;
+            Ok(CommitRequest::merge_opt(commits, rest))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Collect, broker_msg, filtered_msg, part};
+
+    fn sleepy(ms: u64, v: u32) -> impl Future<Output = Result<u32, TaskError>> {
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(v)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_are_forwarded_in_order_and_concurrency_is_bounded() {
+        let sink = Collect::new();
+        let progress = Progress::new();
+        // The first message takes longest: later ones wait for it.
+        let mut s = RunTaskAsync::new(|v: u32| sleepy(u64::from(100 - v * 10), v), 3, sink.clone());
+        s.attach(&progress);
+        for i in 0..3 {
+            s.submit(broker_msg(0, u64::from(i), i)).unwrap();
+        }
+        assert!(matches!(
+            s.submit(broker_msg(0, 3, 3)),
+            Err(SubmitError::Rejected(_))
+        ));
+        tokio::time::sleep(Duration::from_millis(85)).await;
+        assert_eq!(s.poll().unwrap(), None, "the first is still running");
+        progress.notified().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let commits = s.poll().unwrap().unwrap();
+        assert_eq!(commits.get(&part(0)), Some(3));
+        assert_eq!(sink.payloads(), vec![Some(0), Some(1), Some(2)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn filtered_messages_keep_their_place() {
+        let sink = Collect::new();
+        let mut s = RunTaskAsync::new(|v: u32| sleepy(50, v), 4, sink.clone());
+        s.submit(broker_msg(0, 0, 7)).unwrap();
+        s.submit(filtered_msg(0, 1)).unwrap();
+        s.poll().unwrap();
+        assert!(
+            sink.payloads().is_empty(),
+            "the filtered one waits behind the running one"
+        );
+        s.close();
+        let commits = s.join(None).await.unwrap().unwrap();
+        assert_eq!(commits.get(&part(0)), Some(2));
+        assert_eq!(sink.payloads(), vec![Some(7), None]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn join_gives_up_at_the_timeout_and_commits_only_finished_work() {
+        let sink = Collect::new();
+        let mut s = RunTaskAsync::new(
+            |v: u32| sleepy(if v == 1 { 10_000 } else { 10 }, v),
+            4,
+            sink.clone(),
+        );
+        s.attach(&Progress::new());
+        for i in 0..3 {
+            s.submit(broker_msg(0, u64::from(i), i)).unwrap();
+        }
+        s.close();
+        let started = tokio::time::Instant::now();
+        let commits = s.join(Some(Duration::from_secs(1))).await.unwrap().unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert_eq!(commits.get(&part(0)), Some(1), "offset 1 never finished");
+        assert_eq!(sink.payloads(), vec![Some(0)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_task_names_its_message() {
+        let mut s = RunTaskAsync::new(
+            |v: u32| async move {
+                if v == 2 {
+                    panic!("task {v} broke");
+                }
+                Ok::<_, TaskError>(v)
+            },
+            4,
+            Collect::new(),
+        );
+        for i in 0..3 {
+            s.submit(broker_msg(1, u64::from(i) + 40, i)).unwrap();
+        }
+        s.close();
+        let err = s.join(None).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "user code panicked on the message at t/1 offset 42: task 2 broke"
+        );
+    }
+}

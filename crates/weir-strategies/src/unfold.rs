@@ -1,0 +1,168 @@
+//! Unfold: turn one message into many.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use weir_core::{CommitRequest, Filterable, Message, Partition, Value};
+
+use crate::outbox::{Outbox, deadline_after, remaining};
+use crate::strategy::split;
+use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
+
+/// Turns each payload into any number of payloads, forwarded in order.
+///
+/// Only the last of them carries the original message's commit positions, so
+/// the original is committed once all of them are done. A payload that
+/// unfolds into nothing forwards a filtered marker with its positions.
+///
+/// ```
+/// use weir_strategies::{CommitOffsets, Unfold};
+/// let words = Unfold::new(|line: String| line.split(' ').map(str::to_owned).collect::<Vec<_>>(), CommitOffsets::new());
+/// # let _ = words;
+/// ```
+pub struct Unfold<F, N, U> {
+    function: F,
+    next: N,
+    outbox: Outbox<U>,
+    progress: Progress,
+    closed: bool,
+}
+
+impl<F, N, U> Unfold<F, N, U> {
+    /// Unfolds each payload with `function`.
+    pub fn new<T, I>(function: F, next: N) -> Self
+    where
+        F: FnMut(T) -> I,
+        I: IntoIterator<Item = U>,
+    {
+        Unfold {
+            function,
+            next,
+            outbox: Outbox::default(),
+            progress: Progress::new(),
+            closed: false,
+        }
+    }
+}
+
+fn part<U>(
+    payload: U,
+    timestamp: Option<SystemTime>,
+    committable: BTreeMap<Partition, u64>,
+) -> Incoming<U> {
+    Message::Value(Value {
+        payload: Filterable::Payload(payload),
+        committable,
+        timestamp,
+    })
+}
+
+impl<T, U, I, F, N> ProcessingStrategy<T> for Unfold<F, N, U>
+where
+    F: FnMut(T) -> I + Send,
+    I: IntoIterator<Item = U>,
+    N: ProcessingStrategy<U>,
+    U: Send,
+{
+    fn attach(&mut self, progress: &Progress) {
+        self.progress = progress.clone();
+        self.next.attach(progress);
+    }
+
+    fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
+        if self.closed {
+            return Err(StrategyError::Closed.into());
+        }
+        if !self.outbox.is_empty() {
+            self.outbox.flush(&mut self.next)?;
+            if !self.outbox.is_empty() {
+                return Err(SubmitError::Rejected(message));
+            }
+        }
+        let (meta, payload) = match split(message) {
+            Ok(parts) => parts,
+            Err(filtered) => {
+                return Ok(self.outbox.send(&mut self.next, filtered.into_filtered())?);
+            }
+        };
+        let timestamp = meta.timestamp();
+        let mut items = (self.function)(payload).into_iter().peekable();
+        if items.peek().is_none() {
+            return Ok(self.outbox.send(&mut self.next, meta.into_filtered())?);
+        }
+        while let Some(item) = items.next() {
+            let committable = if items.peek().is_none() {
+                meta.committable().map(|(p, o)| (p.clone(), o)).collect()
+            } else {
+                BTreeMap::new()
+            };
+            self.outbox
+                .send(&mut self.next, part(item, timestamp, committable))?;
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        self.outbox.flush(&mut self.next)?;
+        self.next.poll()
+    }
+
+    fn close(&mut self) {
+        // The next step is closed in `join`, once this one forwarded its work.
+        self.closed = true;
+    }
+
+    fn terminate(&mut self) {
+        self.closed = true;
+        self.outbox.clear();
+        self.next.terminate();
+    }
+
+    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
+        Box::pin(async move {
+            let deadline = deadline_after(timeout);
+            let commits = self
+                .outbox
+                .drain(&mut self.next, &self.progress, deadline)
+                .await?;
+            self.next.close();
+            let rest = self.next.join(remaining(deadline)).await?;
+            Ok(CommitRequest::merge_opt(commits, rest))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Collect, broker_msg, part as partition};
+
+    #[test]
+    fn only_the_last_item_commits_the_original() {
+        let sink = Collect::new();
+        let mut u = Unfold::new(|n: u32| 0..n, sink.clone());
+        u.submit(broker_msg(0, 5, 3)).unwrap();
+        u.submit(broker_msg(0, 6, 0)).unwrap();
+        let msgs = sink.messages();
+        assert_eq!(sink.payloads(), vec![Some(0), Some(1), Some(2), None]);
+        let commits: Vec<Option<u64>> = msgs
+            .iter()
+            .map(|m| m.commit_request().get(&partition(0)))
+            .collect();
+        assert_eq!(commits, vec![None, None, Some(6), Some(7)]);
+    }
+
+    #[test]
+    fn rejected_items_wait_and_hold_back_new_messages() {
+        let sink = Collect::with_capacity(2);
+        let mut u = Unfold::new(|n: u32| 0..n, sink.clone());
+        u.submit(broker_msg(0, 0, 3)).unwrap();
+        assert!(matches!(
+            u.submit(broker_msg(0, 1, 1)),
+            Err(SubmitError::Rejected(_))
+        ));
+        sink.drain();
+        assert_eq!(u.poll().unwrap().unwrap().get(&partition(0)), Some(1));
+        assert_eq!(sink.payloads(), vec![Some(0), Some(1), Some(2)]);
+    }
+}
