@@ -31,10 +31,6 @@ impl<U> Outbox<U> {
         self.queue.len()
     }
 
-    pub(crate) fn push(&mut self, message: Incoming<U>) {
-        self.queue.push_back(message);
-    }
-
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
     }

@@ -182,4 +182,24 @@ mod tests {
         s.poll().unwrap();
         assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
     }
+
+    #[tokio::test]
+    async fn close_waits_for_join_to_close_the_next_step() {
+        let sink = Collect::new();
+        let mut s = RunTask::new(|x: u32| Ok(x), sink.clone());
+        s.submit(broker_msg(0, 0, 1)).unwrap();
+        s.close();
+        assert!(
+            !sink.was_closed(),
+            "the next step may still receive our work"
+        );
+        assert!(matches!(
+            s.submit(broker_msg(0, 1, 1)),
+            Err(SubmitError::Failed(StrategyError::Closed))
+        ));
+        s.join(None).await.unwrap();
+        assert!(sink.was_closed() && sink.was_joined());
+        s.terminate();
+        assert!(sink.was_terminated());
+    }
 }

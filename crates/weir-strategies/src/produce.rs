@@ -1,0 +1,184 @@
+//! Produce: write payloads to a topic through any broker's producer.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use weir_core::{CommitRequest, Destination, Payload, Produced, Producer};
+
+use crate::ordered::{Failure, Ordered};
+use crate::outbox::{deadline_after, remaining};
+use crate::progress::NotifyOnDrop;
+use crate::strategy::split;
+use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
+
+/// Produces each payload to `destination` with at most `max_in_flight`
+/// produces outstanding, and forwards where each was stored
+/// ([`Produced`]), in order, once the broker confirmed it.
+///
+/// A message is committed only after its produce is confirmed, so a crash
+/// produces it again (at-least-once). A failed produce stops the processor
+/// with [`StrategyError::Produce`] naming the source message.
+///
+/// ```
+/// use weir_core::{Broker, Topic};
+/// use weir_memory::MemoryBroker;
+/// use weir_strategies::{CommitOffsets, Produce};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let broker = MemoryBroker::new();
+/// let step = Produce::new(broker.producer().await.unwrap(), Topic::new("out"), 1000, CommitOffsets::new());
+/// # let _ = step; });
+/// ```
+pub struct Produce<P, N> {
+    producer: P,
+    destination: Destination,
+    max_in_flight: usize,
+    next: N,
+    work: Ordered<Produced>,
+    closed: bool,
+}
+
+impl<P: Producer + Clone, N> Produce<P, N> {
+    /// Produces to `destination` (a topic or one partition).
+    pub fn new(
+        producer: P,
+        destination: impl Into<Destination>,
+        max_in_flight: usize,
+        next: N,
+    ) -> Self {
+        Produce {
+            producer,
+            destination: destination.into(),
+            max_in_flight: max_in_flight.max(1),
+            next,
+            work: Ordered::default(),
+            closed: false,
+        }
+    }
+}
+
+impl<P, N> ProcessingStrategy<Payload> for Produce<P, N>
+where
+    P: Producer + Clone,
+    N: ProcessingStrategy<Produced>,
+{
+    fn attach(&mut self, progress: &Progress) {
+        self.work.progress = progress.clone();
+        self.next.attach(progress);
+    }
+
+    fn submit(&mut self, message: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
+        if self.closed {
+            return Err(StrategyError::Closed.into());
+        }
+        if self.work.len() >= self.max_in_flight {
+            self.work.advance(&mut self.next)?;
+            if self.work.len() >= self.max_in_flight {
+                return Err(SubmitError::Rejected(message));
+            }
+        }
+        match split(message) {
+            Err(filtered) => self.work.push_ready(filtered.into_filtered()),
+            Ok((meta, payload)) => {
+                let (tx, rx) = oneshot::channel();
+                let producer = self.producer.clone();
+                let destination = self.destination.clone();
+                let guard = NotifyOnDrop(self.work.progress.clone());
+                tokio::spawn(async move {
+                    let outcome = producer
+                        .produce(destination, payload)
+                        .await
+                        .map_err(Failure::Produce);
+                    let _ = tx.send(outcome);
+                    drop(guard);
+                });
+                self.work.push_running(meta, rx);
+            }
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        self.work.advance(&mut self.next)?;
+        self.next.poll()
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+    }
+
+    fn terminate(&mut self) {
+        self.closed = true;
+        self.work.clear();
+        self.next.terminate();
+    }
+
+    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
+        Box::pin(async move {
+            let deadline = deadline_after(timeout);
+            let commits = self.work.finish(&mut self.next, deadline).await?;
+            self.next.close();
+            let rest = self.next.join(remaining(deadline)).await?;
+            Ok(CommitRequest::merge_opt(commits, rest))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Collect, broker_msg, filtered_msg, part};
+    use weir_core::{Broker, Topic};
+    use weir_memory::MemoryBroker;
+
+    #[tokio::test(start_paused = true)]
+    async fn produces_in_order_and_forwards_positions() {
+        let broker = MemoryBroker::new();
+        let out = Topic::new("out");
+        broker.create_topic(&out, 1).unwrap();
+        let sink = Collect::new();
+        let mut s = Produce::new(
+            broker.producer().await.unwrap(),
+            out.partition(0),
+            2,
+            sink.clone(),
+        );
+        s.attach(&Progress::new());
+        s.submit(broker_msg(0, 0, Payload::new("a"))).unwrap();
+        s.submit(filtered_msg(0, 1)).unwrap();
+        assert!(matches!(
+            s.submit(broker_msg(0, 2, Payload::new("b"))),
+            Err(SubmitError::Rejected(_))
+        ));
+        s.close();
+        let commits = s.join(None).await.unwrap().unwrap();
+        assert_eq!(commits.get(&part(0)), Some(2));
+        let produced = sink.payloads();
+        assert_eq!(produced[0].as_ref().map(|p| p.offset), Some(0));
+        assert_eq!(produced[1], None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_produce_names_the_source_message() {
+        let broker = MemoryBroker::new();
+        let mut s = Produce::new(
+            broker.producer().await.unwrap(),
+            Topic::new("missing"),
+            4,
+            Collect::new(),
+        );
+        s.submit(broker_msg(1, 5, Payload::new("x"))).unwrap();
+        s.close();
+        let err = s.join(None).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StrategyError::Produce {
+                    offset: Some(5),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("t/1 offset 5"), "{err}");
+    }
+}
