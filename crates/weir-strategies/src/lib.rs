@@ -46,10 +46,12 @@
 
 mod batch;
 mod commit_offsets;
+mod decode;
 mod error;
 mod factory;
 mod filter;
 mod healthcheck;
+mod keyed_run_task;
 mod noop;
 mod ordered;
 mod outbox;
@@ -67,10 +69,12 @@ mod unfold;
 
 pub use batch::Batch;
 pub use commit_offsets::CommitOffsets;
+pub use decode::Decode;
 pub use error::{BoxError, InvalidMessage, StrategyError, TaskError};
 pub use factory::{ProcessingStrategyFactory, StrategyContext};
 pub use filter::Filter;
 pub use healthcheck::Healthcheck;
+pub use keyed_run_task::KeyedRunTask;
 pub use noop::Noop;
 pub use produce::Produce;
 pub use progress::Progress;

@@ -24,8 +24,15 @@ impl Failure {
     }
 
     fn into_error(self, meta: &Message<()>) -> StrategyError {
+        failure_error(self, meta)
+    }
+}
+
+/// The error a failure on the message `meta` becomes.
+pub(crate) fn failure_error(failure: Failure, meta: &Message<()>) -> StrategyError {
+    {
         let (partition, offset) = crate::error::position(meta);
-        match self {
+        match failure {
             Failure::Task(e) => StrategyError::from_task(meta, e),
             Failure::Panic(message) => StrategyError::Panicked {
                 partition,
