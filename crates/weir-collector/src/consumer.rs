@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::signal::Signal;
@@ -28,16 +29,26 @@ where
     // When the previous event finished, if the next one starts right away:
     // reading the clock is not free on every host.
     let mut finished = None;
+    // Busy from the first event of a batch to the end of the last.
+    let mut busy = false;
     loop {
         if shared.hard_stop.is_fired() {
             break;
         }
         if let Some((envelope, depth)) = taken.pop_front() {
+            if !busy {
+                busy = true;
+                set_busy(&shared, true);
+            }
             let started = finished.take().unwrap_or_else(Instant::now);
             finished = Some(process(&shared, envelope, depth, started).await);
             continue;
         }
         finished = None;
+        if busy {
+            busy = false;
+            set_busy(&shared, false);
+        }
         if retire.is_fired() {
             break;
         }
@@ -58,6 +69,9 @@ where
             break;
         }
     }
+    if busy {
+        set_busy(&shared, false);
+    }
     // Stopped with events in hand: answer them and report them.
     for (envelope, _) in taken {
         let payload = shared.abandon(envelope);
@@ -65,6 +79,16 @@ where
     }
     let left = shared.load.consumers.fetch_sub(1, Ordering::Relaxed) - 1;
     shared.metrics.consumers.set(left as f64);
+}
+
+fn set_busy<P, R>(shared: &Shared<P, R>, busy: bool) {
+    if busy {
+        shared.load.busy.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.busy.increment(1.0);
+    } else {
+        shared.load.busy.fetch_sub(1, Ordering::Relaxed);
+        shared.metrics.busy.decrement(1.0);
+    }
 }
 
 /// Whether an outcome is an attempt the hard stop cut off.
@@ -84,8 +108,6 @@ where
     P: Clone + Send + Sync + 'static,
     R: Send + 'static,
 {
-    shared.load.busy.fetch_add(1, Ordering::Relaxed);
-    shared.metrics.busy.increment(1.0);
     shared.metrics.depth.set(depth as f64);
     shared
         .metrics
@@ -137,8 +159,6 @@ where
     shared.load.record_completion(service);
     shared.metrics.service.record(service);
     shared.metrics.completed.increment(1);
-    shared.load.busy.fetch_sub(1, Ordering::Relaxed);
-    shared.metrics.busy.decrement(1.0);
     if let Some(reply) = reply {
         // The publisher may have dropped its handle: fire-and-forget.
         let _ = reply.send(Results::new(entries, unmatched));
@@ -237,6 +257,12 @@ async fn run_attempt<R>(
             Err(panic) => Err(Failure::Panicked(panic_message(&*panic))),
         }
     };
+    // Most attempts finish on their first poll: only wait for the stop
+    // signal alongside those that do not.
+    let mut bounded = std::pin::pin!(bounded);
+    if let Poll::Ready(outcome) = futures::poll!(bounded.as_mut()) {
+        return outcome;
+    }
     tokio::select! {
         biased;
         outcome = bounded => outcome,
