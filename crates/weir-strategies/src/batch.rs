@@ -19,7 +19,7 @@ type Inner<T, N> = Reduce<T, Vec<T>, fn() -> Vec<T>, fn(Vec<T>, T) -> Vec<T>, N>
 /// use weir_core::Payload;
 /// use weir_strategies::{Batch, CommitOffsets, RunTask};
 /// let bulk_insert = RunTask::new(|rows: Vec<Payload>| Ok(rows.len()), CommitOffsets::new());
-/// let step = Batch::new(500, Duration::from_secs(1), bulk_insert);
+/// let step: Batch<Payload, _> = Batch::new(500, Duration::from_secs(1), bulk_insert);
 /// # let _ = step;
 /// ```
 pub struct Batch<T, N> {

@@ -23,7 +23,7 @@ type DecodeFn<T> = Box<dyn FnMut(Payload) -> Result<T, TaskError> + Send>;
 /// use weir_strategies::{CommitOffsets, Decode, RunTask};
 /// #[derive(serde::Deserialize)]
 /// struct Order { id: u64 }
-/// let step = Decode::new(MsgPack, RunTask::new(|o: Order| Ok(o.id), CommitOffsets::new()));
+/// let step: Decode<Order, _> = Decode::new(MsgPack, RunTask::new(|o: Order| Ok(o.id), CommitOffsets::new()));
 /// # let _ = step;
 /// ```
 pub struct Decode<T, N> {

@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn filtered_messages_still_advance_commits() {
         let sink = Collect::new();
-        let mut f = Filter::new(|x: &u32| x % 2 == 0, sink.clone());
+        let mut f = Filter::new(|x: &u32| x.is_multiple_of(2), sink.clone());
         for (o, x) in [(0, 2), (1, 3), (2, 5)] {
             f.submit(broker_msg(0, o, x)).unwrap();
         }

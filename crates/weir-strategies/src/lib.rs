@@ -44,6 +44,8 @@
 //! traits), `weir-memory` and the other backends (what the processor reads).
 //! The user guide is `docs/strategies.md`.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod batch;
 mod commit_offsets;
 mod decode;

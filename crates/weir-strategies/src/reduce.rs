@@ -192,12 +192,11 @@ where
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         self.outbox.flush(&mut self.next)?;
-        if self.outbox.is_empty() {
-            if let Some(d) = self.deadline() {
-                if Instant::now() >= d {
-                    self.flush()?;
-                }
-            }
+        if self.outbox.is_empty()
+            && let Some(d) = self.deadline()
+            && Instant::now() >= d
+        {
+            self.flush()?;
         }
         if let Some(d) = self.deadline() {
             self.progress.wake_at(d);
@@ -240,11 +239,9 @@ mod tests {
     use super::*;
     use crate::testing::{Collect, broker_msg, filtered_msg, part};
 
-    fn summing(
-        size: usize,
-        time_ms: u64,
-        sink: &Collect<u32>,
-    ) -> Reduce<u32, u32, fn() -> u32, fn(u32, u32) -> u32, Collect<u32>> {
+    type Summing = Reduce<u32, u32, fn() -> u32, fn(u32, u32) -> u32, Collect<u32>>;
+
+    fn summing(size: usize, time_ms: u64, sink: &Collect<u32>) -> Summing {
         Reduce::new(
             (|| 0) as fn() -> u32,
             (|a, x| a + x) as fn(u32, u32) -> u32,

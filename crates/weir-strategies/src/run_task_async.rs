@@ -134,11 +134,9 @@ mod tests {
     use super::*;
     use crate::testing::{Collect, broker_msg, filtered_msg, part};
 
-    fn sleepy(ms: u64, v: u32) -> impl Future<Output = Result<u32, TaskError>> {
-        async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok(v)
-        }
+    async fn sleepy(ms: u64, v: u32) -> Result<u32, TaskError> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(v)
     }
 
     #[tokio::test(start_paused = true)]

@@ -435,12 +435,9 @@ async fn a_second_member_takes_partitions_and_nothing_is_lost() {
 async fn shutdown_before_any_assignment_is_clean() {
     let (broker, topic) = setup(1).await;
     let consumer = broker.consumer(ConsumerConfig::new(GROUP)).await.unwrap();
-    let p = weir_strategies::StreamProcessor::builder(
-        consumer,
-        [topic],
-        factory(|| CommitOffsets::new()),
-    )
-    .build();
+    let p =
+        weir_strategies::StreamProcessor::builder(consumer, [topic], factory(CommitOffsets::new))
+            .build();
     let stop = p.shutdown_handle();
     stop.shutdown();
     assert_eq!(p.run().await.unwrap().messages, 0);

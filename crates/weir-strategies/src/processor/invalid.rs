@@ -134,10 +134,10 @@ impl InvalidCounts {
         self.total += 1;
         self.invalid += 1;
         self.consecutive += 1;
-        if let Some(max) = policy.max_consecutive {
-            if self.consecutive > max {
-                return Some(InvalidLimit::Consecutive { max });
-            }
+        if let Some(max) = policy.max_consecutive
+            && self.consecutive > max
+        {
+            return Some(InvalidLimit::Consecutive { max });
         }
         if let Some((max, min_messages)) = policy.max_ratio {
             let seen = self.invalid as f64 / self.total as f64;
