@@ -230,10 +230,7 @@ impl<C: Consumer> Run<C> {
     async fn submit_buffered(&mut self) -> Result<u64, ProcessorError> {
         let mut submitted = 0u64;
         let mut result = Ok(());
-        loop {
-            let Some(strategy) = self.strategy.as_mut() else {
-                break;
-            };
+        while let Some(strategy) = self.strategy.as_mut() {
             let message = match self.held.take() {
                 Some(m) => m,
                 None => match self.buffered.pop_front() {
