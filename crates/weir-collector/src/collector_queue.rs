@@ -24,6 +24,10 @@ use crate::{
 /// How many events a consumer takes off a FIFO or LIFO queue at once at most.
 const BATCH: usize = 16;
 
+/// The same for a priority queue: a smaller batch keeps a more urgent event
+/// that arrives meanwhile from waiting long behind less urgent ones.
+const PRIORITY_BATCH: usize = 4;
+
 /// An in-process queue that routes events of type `P` to [`Collector`]s and
 /// hands their results of type `R` back, with a pool of consumer tasks that
 /// autoscales between a minimum and a maximum.
@@ -141,9 +145,8 @@ where
             hard_stop: Signal::new(),
             interrupted: Mutex::new(Vec::new()),
             unprocessed: Mutex::new(Vec::new()),
-            // Strict priority order needs one event at a time.
             batch: if self.queue_type == QueueType::Priority {
-                1
+                PRIORITY_BATCH
             } else {
                 BATCH
             },
