@@ -70,6 +70,7 @@ struct Running<K, U> {
     meta: Message<()>,
     ticket: Ticket,
     result: oneshot::Receiver<Outcome<U>>,
+    abort: tokio::task::AbortHandle,
 }
 
 /// Where a message sits in each of its partitions' windows.
@@ -178,6 +179,16 @@ where
         out
     }
 
+    /// Drops all work, cancelling the running tasks.
+    fn abandon(&mut self) {
+        for r in self.running.drain(..) {
+            r.abort.abort();
+        }
+        self.keys.clear();
+        self.ready.clear();
+        self.pending = 0;
+    }
+
     fn start_ready(&mut self) {
         while self.running.len() < self.concurrency {
             let Some(key) = self.ready.pop_front() else {
@@ -190,7 +201,7 @@ where
             let (tx, rx) = oneshot::channel();
             let fut = (self.function)(w.payload);
             let guard = NotifyOnDrop(self.progress.clone());
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
                     Ok(Ok(u)) => Ok(u),
                     Ok(Err(e)) => Err(Failure::Task(e)),
@@ -204,6 +215,7 @@ where
                 meta: w.meta,
                 ticket: w.ticket,
                 result: rx,
+                abort: task.abort_handle(),
             });
         }
     }
@@ -321,10 +333,7 @@ where
 
     fn terminate(&mut self) {
         self.closed = true;
-        self.keys.clear();
-        self.ready.clear();
-        self.running.clear();
-        self.pending = 0;
+        self.abandon();
         self.outbox.clear();
         self.next.terminate();
     }
@@ -340,10 +349,7 @@ where
                     break;
                 }
                 if !wait(&self.progress, deadline).await {
-                    self.keys.clear();
-                    self.ready.clear();
-                    self.running.clear();
-                    self.pending = 0;
+                    self.abandon();
                     break;
                 }
             }

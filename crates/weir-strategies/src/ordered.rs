@@ -55,6 +55,7 @@ enum Slot<U> {
     Running {
         meta: Message<()>,
         result: oneshot::Receiver<Outcome<U>>,
+        abort: Option<tokio::task::AbortHandle>,
     },
 }
 
@@ -86,13 +87,18 @@ impl<U> Ordered<U> {
         self.slots.push_back(Slot::Ready(message));
     }
 
-    /// Work whose result arrives on `result`.
+    /// Work whose result arrives on `result` (`abort` cancels it if it is abandoned).
     pub(crate) fn push_running(
         &mut self,
         meta: Message<()>,
         result: oneshot::Receiver<Outcome<U>>,
+        abort: Option<tokio::task::AbortHandle>,
     ) {
-        self.slots.push_back(Slot::Running { meta, result });
+        self.slots.push_back(Slot::Running {
+            meta,
+            result,
+            abort,
+        });
     }
 
     /// Forwards finished results from the front, in order, until one is
@@ -111,7 +117,7 @@ impl<U> Ordered<U> {
                     Some(Slot::Ready(m)) => m,
                     _ => break,
                 },
-                Slot::Running { meta, result } => match result.try_recv() {
+                Slot::Running { meta, result, .. } => match result.try_recv() {
                     Ok(Ok(value)) => {
                         let m = meta.clone().replace(Filterable::Payload(value));
                         self.slots.pop_front();
@@ -157,9 +163,16 @@ impl<U> Ordered<U> {
         }
     }
 
-    /// Drops everything (the tasks' results are ignored).
+    /// Drops everything, cancelling the tasks still running.
     pub(crate) fn clear(&mut self) {
-        self.slots.clear();
+        for slot in self.slots.drain(..) {
+            if let Slot::Running {
+                abort: Some(abort), ..
+            } = slot
+            {
+                abort.abort();
+            }
+        }
         self.outbox.clear();
     }
 }

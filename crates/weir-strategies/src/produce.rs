@@ -83,7 +83,7 @@ where
                 let producer = self.producer.clone();
                 let destination = self.destination.clone();
                 let guard = NotifyOnDrop(self.work.progress.clone());
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let outcome = producer
                         .produce(destination, payload)
                         .await
@@ -91,7 +91,7 @@ where
                     let _ = tx.send(outcome);
                     drop(guard);
                 });
-                self.work.push_running(meta, rx);
+                self.work.push_running(meta, rx, Some(task.abort_handle()));
             }
         }
         Ok(())

@@ -87,7 +87,7 @@ where
                 let (tx, rx) = oneshot::channel();
                 let fut = (self.function)(payload);
                 let guard = NotifyOnDrop(self.work.progress.clone());
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
                         Ok(Ok(u)) => Ok(u),
                         Ok(Err(e)) => Err(Failure::Task(e)),
@@ -96,7 +96,7 @@ where
                     let _ = tx.send(outcome);
                     drop(guard);
                 });
-                self.work.push_running(meta, rx);
+                self.work.push_running(meta, rx, Some(task.abort_handle()));
             }
         }
         Ok(())

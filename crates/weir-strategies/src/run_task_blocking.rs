@@ -153,7 +153,7 @@ where
                 if jobs.send(job).is_err() {
                     return Err(StrategyError::Closed.into());
                 }
-                self.work.push_running(meta, rx);
+                self.work.push_running(meta, rx, None);
             }
         }
         Ok(())

@@ -442,3 +442,117 @@ async fn shutdown_before_any_assignment_is_clean() {
     stop.shutdown();
     assert_eq!(p.run().await.unwrap().messages, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn revocation_joins_within_the_timeout_and_rewinds_unfinished_work() {
+    use std::sync::atomic::AtomicBool;
+    use weir_strategies::RunTaskAsync;
+
+    let (broker, topic) = setup(2).await;
+    produce(&broker, &topic, 2, 0..20).await;
+    let stuck_once = Arc::new(AtomicBool::new(true));
+    let finished = Seen::default();
+    let make = |finished: Seen, stuck_once: Arc<AtomicBool>| {
+        factory(move || {
+            let finished = finished.clone();
+            let stuck_once = stuck_once.clone();
+            RunTaskAsync::new(
+                move |p: Payload| {
+                    let finished = finished.clone();
+                    // Value 4 is partition 0, offset 2: its first run hangs.
+                    let hang = &p.value[..] == b"4" && stuck_once.swap(false, Ordering::SeqCst);
+                    async move {
+                        let d = if hang {
+                            Duration::from_secs(3600)
+                        } else {
+                            Duration::from_millis(5)
+                        };
+                        tokio::time::sleep(d).await;
+                        finished.record(&p);
+                        Ok::<_, TaskError>(())
+                    }
+                },
+                8,
+                CommitOffsets::new(),
+            )
+        })
+    };
+    let a = spawn(
+        builder(&broker, &topic, make(finished.clone(), stuck_once.clone()))
+            .await
+            .join_timeout(Some(Duration::from_secs(1)))
+            .commit_policy(CommitPolicy::immediately())
+            .build(),
+    );
+    eventually("the first run of value 4 started", || async {
+        !stuck_once.load(Ordering::SeqCst)
+    })
+    .await;
+    eventually(
+        "partition 0 is committed up to the stuck message",
+        || async { committed(&broker, &topic, 2).await[&0] == Some(2) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        committed(&broker, &topic, 2).await[&0],
+        Some(2),
+        "nothing past the unfinished message"
+    );
+
+    // A second member joins: the first joins its pipeline, gives up on the
+    // stuck task after the timeout, commits what finished and reads the
+    // unfinished tail again.
+    let b = spawn(
+        builder(&broker, &topic, make(finished.clone(), stuck_once.clone()))
+            .await
+            .build(),
+    );
+    let done = all_committed(20, 2);
+    eventually("all are committed", || async {
+        done(&committed(&broker, &topic, 2).await)
+    })
+    .await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    let mut v = finished.values();
+    v.sort_unstable();
+    v.dedup();
+    assert_eq!(v, (0..20).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_strategy_that_never_signals_is_still_retried() {
+    // The gate opens without raising the progress signal: the processor's
+    // retry interval still gets the held message through.
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..4).await;
+    let gate = Gate::default();
+    gate.open(1);
+    let g = gate.clone();
+    let p = builder(
+        &broker,
+        &topic,
+        factory(move || GateStep(g.clone(), CommitOffsets::new())),
+    )
+    .await
+    .retry_interval(Duration::from_millis(250))
+    .build();
+    let running = spawn(p);
+    eventually("1 is taken", || async {
+        gate.taken.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    gate.capacity.fetch_add(10, Ordering::SeqCst);
+    let opened = tokio::time::Instant::now();
+    eventually("all are taken", || async {
+        gate.taken.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    assert!(
+        opened.elapsed() <= Duration::from_millis(260),
+        "{:?}",
+        opened.elapsed()
+    );
+    running.stop().await.unwrap();
+}

@@ -46,6 +46,7 @@ pub struct StreamProcessor<C> {
     pub(crate) commit_policy: CommitPolicy,
     pub(crate) join_timeout: Option<Duration>,
     pub(crate) pause_after: Duration,
+    pub(crate) retry_interval: Duration,
     pub(crate) invalid: InvalidPolicy,
     pub(crate) raw_buffer_limit: usize,
     pub(crate) handle_signals: bool,
@@ -104,6 +105,7 @@ impl<C: Consumer> StreamProcessor<C> {
                 commit_policy: CommitPolicy::default(),
                 join_timeout: Some(Duration::from_secs(30)),
                 pause_after: Duration::from_secs(1),
+                retry_interval: Duration::from_millis(100),
                 invalid: InvalidPolicy::default(),
                 raw_buffer_limit: 100_000,
                 handle_signals: false,
@@ -136,6 +138,15 @@ impl<C: Consumer> StreamProcessorBuilder<C> {
     /// (default 1 s).
     pub fn pause_after(mut self, after: Duration) -> Self {
         self.processor.pause_after = after;
+        self
+    }
+
+    /// While holding a rejected message, the longest the processor waits
+    /// for the pipeline's progress signal before offering it again (default
+    /// 100 ms). Built-in strategies signal progress, so this only matters for
+    /// custom strategies that reject without signalling.
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.processor.retry_interval = interval;
         self
     }
 

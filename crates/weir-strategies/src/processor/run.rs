@@ -115,6 +115,7 @@ impl<C: Consumer> Run<C> {
         let holding = self.held.is_some() || !self.buffered.is_empty();
         if holding {
             deadline = earliest(deadline, self.backpressure.pause_at());
+            deadline = earliest(deadline, Some(Instant::now() + self.p.retry_interval));
         }
         // While holding a message, read more only once the partitions are
         // paused (then only group events arrive).
