@@ -35,6 +35,7 @@
 
 mod admin;
 mod broker;
+pub mod capability;
 mod codec;
 mod commit;
 mod consumer;

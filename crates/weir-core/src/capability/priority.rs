@@ -1,0 +1,440 @@
+//! Priority levels: one sub-queue per level, served by weight.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::{
+    Admin, Broker, BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig,
+    ConsumerEvent, Destination, Partition, Payload, Produced, Producer, Topic,
+};
+
+/// The levels of a prioritized queue, highest first, each with a weight:
+/// while every level has work, level `i` gets `weight(i)` of every
+/// `sum of weights` messages served. Level `i` of queue `q` is the topic `q.p{i}`.
+///
+/// ```
+/// use weir_core::Topic;
+/// use weir_core::capability::PriorityLevels;
+/// let levels = PriorityLevels::new([6, 3, 1]).unwrap();
+/// assert_eq!(levels.len(), 3);
+/// assert_eq!(levels.topic(&Topic::new("jobs"), 0).as_str(), "jobs.p0");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorityLevels {
+    weights: Vec<u32>,
+}
+
+impl PriorityLevels {
+    /// Levels with these weights, highest level first; fails unless there is
+    /// at least one level and every weight is positive.
+    pub fn new(weights: impl IntoIterator<Item = u32>) -> Result<Self, BrokerError> {
+        let weights: Vec<u32> = weights.into_iter().collect();
+        if weights.is_empty() || weights.contains(&0) {
+            return Err(BrokerError::InvalidConfig(format!(
+                "priority weights must be one or more positive numbers, got {weights:?}"
+            )));
+        }
+        Ok(PriorityLevels { weights })
+    }
+
+    /// Three levels, high, medium and low, weighted 6, 3 and 1.
+    pub fn high_medium_low() -> Self {
+        PriorityLevels {
+            weights: vec![6, 3, 1],
+        }
+    }
+
+    /// How many levels there are.
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Whether there are none (never: construction needs one).
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+
+    /// The weight of `level`.
+    pub fn weight(&self, level: usize) -> Option<u32> {
+        self.weights.get(level).copied()
+    }
+
+    /// The topic holding `level` of `queue`.
+    pub fn topic(&self, queue: &Topic, level: usize) -> Topic {
+        level_topic(queue, level)
+    }
+
+    /// Every level's topic of `queue`, highest first.
+    pub fn topics(&self, queue: &Topic) -> Vec<Topic> {
+        (0..self.len()).map(|l| level_topic(queue, l)).collect()
+    }
+}
+
+fn level_topic(queue: &Topic, level: usize) -> Topic {
+    Topic::new(format!("{queue}.p{level}"))
+}
+
+/// Prioritized queues: a backend that serves sub-queues by weight.
+///
+/// The provided methods build on the core traits; a backend opts in with an
+/// empty `impl` (or overrides them with something native).
+///
+/// ```
+/// use weir_core::capability::{Priorities, PriorityLevels};
+/// use weir_core::{ConsumerConfig, Payload, Topic};
+///
+/// async fn setup<B: Priorities>(broker: &B) -> Result<(), weir_core::BrokerError> {
+///     let (queue, levels) = (Topic::new("jobs"), PriorityLevels::high_medium_low());
+///     broker.create_prioritized(&queue, 1, &levels).await?;
+///     broker.produce_prioritized(&queue, 0, Payload::new("urgent")).await?;
+///     let _worker = broker.prioritized_consumer(ConsumerConfig::new("workers"), &queue, &levels).await?;
+///     Ok(())
+/// }
+/// ```
+pub trait Priorities: Broker {
+    /// Creates the topic of every level of `queue`, each with `partitions` partitions.
+    fn create_prioritized(
+        &self,
+        queue: &Topic,
+        partitions: u32,
+        levels: &PriorityLevels,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send {
+        async move {
+            let admin = self.admin().await?;
+            for topic in levels.topics(queue) {
+                admin.create_topic(&topic, partitions).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Produces `payload` at `level` (0 is the highest) of `queue`; a level
+    /// the queue lacks is an unknown topic.
+    fn produce_prioritized(
+        &self,
+        queue: &Topic,
+        level: usize,
+        payload: Payload,
+    ) -> impl Future<Output = Result<Produced, BrokerError>> + Send {
+        let destination = Destination::Topic(level_topic(queue, level));
+        async move { self.producer().await?.produce(destination, payload).await }
+    }
+
+    /// A consumer of `queue` (already subscribed to all its levels) that
+    /// serves the levels by weight.
+    fn prioritized_consumer(
+        &self,
+        config: ConsumerConfig,
+        queue: &Topic,
+        levels: &PriorityLevels,
+    ) -> impl Future<Output = Result<PriorityConsumer<Self::Consumer>, BrokerError>> + Send {
+        let max = config.max_poll_records;
+        let (queue, levels) = (queue.clone(), levels.clone());
+        async move {
+            let inner = self.consumer(config).await?;
+            let mut c = PriorityConsumer::new(inner, levels, max);
+            c.subscribe(&[queue]).await?;
+            Ok(c)
+        }
+    }
+}
+
+/// A consumer over the levels of prioritized queues that hands out messages
+/// by level weight (smooth weighted round robin), keeping per-partition order.
+///
+/// It buffers up to `max_poll_records` messages per level ahead of the
+/// caller; a level whose buffer is full is paused on the inner consumer until
+/// it drains. Subscribing to queue `q` subscribes to its level topics.
+#[derive(Debug)]
+pub struct PriorityConsumer<C> {
+    inner: C,
+    levels: PriorityLevels,
+    max: usize,
+    level_of: HashMap<Topic, usize>,
+    buffers: Vec<VecDeque<BrokerValue<Payload>>>,
+    credit: Vec<i64>,
+    /// Partitions the caller paused.
+    user_paused: BTreeSet<Partition>,
+    /// Partitions this consumer paused because their level's buffer is full.
+    full_paused: BTreeSet<Partition>,
+}
+
+impl<C: Consumer> PriorityConsumer<C> {
+    /// Wraps `inner`; `max` is the most messages one poll returns.
+    pub fn new(inner: C, levels: PriorityLevels, max: usize) -> Self {
+        let n = levels.len();
+        PriorityConsumer {
+            inner,
+            levels,
+            max: max.max(1),
+            level_of: HashMap::new(),
+            buffers: vec![VecDeque::new(); n],
+            credit: vec![0; n],
+            user_paused: BTreeSet::new(),
+            full_paused: BTreeSet::new(),
+        }
+    }
+
+    /// The wrapped consumer.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    fn level(&self, p: &Partition) -> usize {
+        self.level_of.get(&p.topic).copied().unwrap_or(0)
+    }
+
+    fn take_in(&mut self, batch: Vec<BrokerValue<Payload>>) -> Result<(), BrokerError> {
+        for m in batch {
+            let level = self.level(&m.partition);
+            self.buffers[level].push_back(m);
+        }
+        // A full level stops fetching until it drains.
+        let mut pause = Vec::new();
+        for (p, level) in self.assigned_levels() {
+            if self.buffers[level].len() >= self.max && !self.full_paused.contains(&p) {
+                pause.push(p);
+            }
+        }
+        if !pause.is_empty() {
+            self.inner.pause(&pause)?;
+            self.full_paused.extend(pause);
+        }
+        Ok(())
+    }
+
+    fn assigned_levels(&self) -> Vec<(Partition, usize)> {
+        self.inner
+            .assignment()
+            .into_iter()
+            .map(|p| {
+                let l = self.level(&p);
+                (p, l)
+            })
+            .collect()
+    }
+
+    fn release_drained(&mut self) -> Result<(), BrokerError> {
+        let resume: Vec<Partition> = self
+            .full_paused
+            .iter()
+            .filter(|p| self.buffers[self.level(p)].len() < self.max / 2 + 1)
+            .cloned()
+            .collect();
+        let resume_inner: Vec<Partition> = resume
+            .iter()
+            .filter(|p| !self.user_paused.contains(*p))
+            .cloned()
+            .collect();
+        if !resume_inner.is_empty() {
+            self.inner.resume(&resume_inner)?;
+        }
+        for p in resume {
+            self.full_paused.remove(&p);
+        }
+        Ok(())
+    }
+
+    fn eligible(&self, level: usize) -> Option<usize> {
+        self.buffers[level]
+            .iter()
+            .position(|m| !self.user_paused.contains(&m.partition))
+    }
+
+    /// Up to `max` buffered messages, levels chosen by weight.
+    fn emit(&mut self) -> Vec<BrokerValue<Payload>> {
+        let mut out = Vec::new();
+        while out.len() < self.max {
+            let ready: Vec<usize> = (0..self.buffers.len())
+                .filter(|&l| self.eligible(l).is_some())
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            let total: i64 = ready
+                .iter()
+                .map(|&l| i64::from(self.levels.weight(l).unwrap_or(1)))
+                .sum();
+            for &l in &ready {
+                self.credit[l] += i64::from(self.levels.weight(l).unwrap_or(1));
+            }
+            let Some(&pick) = ready.iter().max_by_key(|&&l| (self.credit[l], -(l as i64))) else {
+                break;
+            };
+            self.credit[pick] -= total;
+            // The first unpaused message keeps per-partition order: earlier
+            // messages of its partition cannot be paused ones.
+            if let Some(m) = self.eligible(pick).and_then(|i| self.buffers[pick].remove(i)) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    fn drop_buffered(&mut self, partitions: &BTreeSet<Partition>) {
+        for b in &mut self.buffers {
+            b.retain(|m| !partitions.contains(&m.partition));
+        }
+        self.full_paused.retain(|p| !partitions.contains(p));
+        self.user_paused.retain(|p| !partitions.contains(p));
+    }
+
+    fn on_event(&mut self, event: ConsumerEvent) -> Result<Option<ConsumerEvent>, BrokerError> {
+        match event {
+            ConsumerEvent::Messages(m) => {
+                self.take_in(m)?;
+                Ok(None)
+            }
+            ConsumerEvent::Revoked(r) => {
+                self.drop_buffered(&r);
+                Ok(Some(ConsumerEvent::Revoked(r)))
+            }
+            assigned => Ok(Some(assigned)),
+        }
+    }
+}
+
+/// Polls `fut` once without waiting; `None` if it is not ready.
+fn now_or_never<F: Future>(fut: F) -> Option<F::Output> {
+    let fut = pin!(fut);
+    match fut.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+impl<C: Consumer> Consumer for PriorityConsumer<C> {
+    async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
+        let mut all = Vec::new();
+        self.level_of.clear();
+        for queue in topics {
+            for (level, t) in self.levels.topics(queue).into_iter().enumerate() {
+                self.level_of.insert(t.clone(), level);
+                all.push(t);
+            }
+        }
+        self.inner.subscribe(&all).await
+    }
+
+    async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
+        loop {
+            // Top up without waiting (the inner poll is cancel-safe).
+            while self.buffers.iter().any(|b| b.len() < self.max) {
+                match now_or_never(self.inner.poll()) {
+                    Some(event) => {
+                        if let Some(e) = self.on_event(event?)? {
+                            return Ok(e);
+                        }
+                    }
+                    None => break,
+                }
+            }
+            let batch = self.emit();
+            self.release_drained()?;
+            if !batch.is_empty() {
+                return Ok(ConsumerEvent::Messages(batch));
+            }
+            let event = self.inner.poll().await?;
+            if let Some(e) = self.on_event(event)? {
+                return Ok(e);
+            }
+        }
+    }
+
+    fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.inner.pause(partitions)?;
+        self.user_paused.extend(partitions.iter().cloned());
+        Ok(())
+    }
+
+    fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        let inner: Vec<Partition> = partitions
+            .iter()
+            .filter(|p| !self.full_paused.contains(*p))
+            .cloned()
+            .collect();
+        // Check ownership even when every partition stays paused for fullness.
+        for p in partitions {
+            if !self.inner.assignment().contains(p) {
+                return Err(BrokerError::NotAssigned {
+                    partition: p.clone(),
+                });
+            }
+        }
+        self.inner.resume(&inner)?;
+        for p in partitions {
+            self.user_paused.remove(p);
+        }
+        Ok(())
+    }
+
+    fn paused(&self) -> BTreeSet<Partition> {
+        self.user_paused.clone()
+    }
+
+    fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
+        self.inner.seek(partition, offset)?;
+        for b in &mut self.buffers {
+            b.retain(|m| &m.partition != partition);
+        }
+        Ok(())
+    }
+
+    fn assignment(&self) -> BTreeSet<Partition> {
+        self.inner.assignment()
+    }
+
+    fn position(&self, partition: &Partition) -> Option<u64> {
+        let buffered = self.buffers[self.level(partition)]
+            .iter()
+            .find(|m| &m.partition == partition)
+            .map(|m| m.offset);
+        buffered.or_else(|| self.inner.position(partition))
+    }
+
+    async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
+        self.inner.commit(offsets).await
+    }
+
+    async fn committed(
+        &mut self,
+        partitions: &[Partition],
+    ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
+        self.inner.committed(partitions).await
+    }
+
+    fn lag(&self, partition: &Partition) -> Option<u64> {
+        let buffered = self.buffers[self.level(partition)]
+            .iter()
+            .filter(|m| &m.partition == partition)
+            .count() as u64;
+        self.inner.lag(partition).map(|l| l + buffered)
+    }
+
+    async fn close(&mut self) -> Result<(), BrokerError> {
+        self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_must_be_positive() {
+        assert!(PriorityLevels::new([]).is_err());
+        assert!(PriorityLevels::new([3, 0]).is_err());
+        assert!(PriorityLevels::new([1]).is_ok());
+    }
+
+    #[test]
+    fn level_topics_are_named_after_the_queue() {
+        let levels = PriorityLevels::new([2, 1]).expect("two positive weights");
+        assert_eq!(
+            levels.topics(&Topic::new("q")),
+            vec![Topic::new("q.p0"), Topic::new("q.p1")]
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The broker handle: one connection shared by producers and admins.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use weir_core::{Broker, BrokerError, ConsumerConfig, Topic};
+
+use crate::connection::{Conn, to_broker_error};
+use crate::keys::Keys;
+use crate::{RedisAdmin, RedisConfig, RedisConsumer, RedisProducer};
+
+/// Weir on a Redis server: topics as sets of streams, consumer groups with
+/// leased partitions. Clones share one connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weir_core::BrokerError> {
+/// use weir_redis::{RedisBroker, RedisConfig};
+/// let broker = RedisBroker::connect(RedisConfig::builder("redis://127.0.0.1:6379").build()?).await?;
+/// # let _ = broker; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisBroker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) client: redis::Client,
+    pub(crate) conn: Conn,
+    pub(crate) config: RedisConfig,
+    pub(crate) keys: Keys,
+    counts: Mutex<HashMap<Topic, u32>>,
+    round_robin: AtomicU64,
+}
+
+impl RedisBroker {
+    /// Connects to the server (retrying for a bounded time); an unreachable
+    /// server or refused credentials are clear errors.
+    pub async fn connect(config: RedisConfig) -> Result<Self, BrokerError> {
+        let client = open(&config)?;
+        let conn = Conn::connect(&client, &config, Duration::from_secs(10)).await?;
+        let ping: String = conn.query(&redis::cmd("PING")).await?;
+        if ping != "PONG" {
+            return Err(to_broker_error(
+                conn.endpoint(),
+                redis::RedisError::from((redis::ErrorKind::Client, "unexpected reply to PING")),
+            ));
+        }
+        Ok(RedisBroker::from_parts(client, conn, config))
+    }
+
+    /// A handle that connects on first use: no I/O and no runtime needed now
+    /// (an unreachable server shows in the first call instead).
+    pub fn connect_lazy(config: RedisConfig) -> Result<Self, BrokerError> {
+        let client = open(&config)?;
+        let conn = Conn::lazy(&client, &config, Duration::from_secs(10));
+        Ok(RedisBroker::from_parts(client, conn, config))
+    }
+
+    fn from_parts(client: redis::Client, conn: Conn, config: RedisConfig) -> Self {
+        let keys = Keys::new(&config.key_prefix);
+        RedisBroker {
+            shared: Arc::new(Shared {
+                client,
+                conn,
+                config,
+                keys,
+                counts: Mutex::new(HashMap::new()),
+                round_robin: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Connects to `url` with default settings.
+    pub async fn connect_url(url: &str) -> Result<Self, BrokerError> {
+        RedisBroker::connect(RedisConfig::builder(url).build()?).await
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &RedisConfig {
+        &self.shared.config
+    }
+}
+
+impl Shared {
+    /// A topic's partition count (cached; `UnknownTopic` if it does not exist).
+    pub(crate) async fn partition_count(&self, topic: &Topic) -> Result<u32, BrokerError> {
+        if let Some(n) = self.lock_counts().get(topic) {
+            return Ok(*n);
+        }
+        let n: Option<u32> = self
+            .conn
+            .query(redis::cmd("HGET").arg(self.keys.meta(topic)).arg("partitions"))
+            .await?;
+        let n = n.ok_or_else(|| BrokerError::UnknownTopic {
+            topic: topic.clone(),
+        })?;
+        self.lock_counts().insert(topic.clone(), n);
+        Ok(n)
+    }
+
+    /// Drops a cached partition count (the topic was deleted or recreated).
+    pub(crate) fn forget_topic(&self, topic: &Topic) {
+        self.lock_counts().remove(topic);
+    }
+
+    fn lock_counts(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, u32>> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn next_round_robin(&self) -> u64 {
+        self.round_robin.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Broker for RedisBroker {
+    type Producer = RedisProducer;
+    type Consumer = RedisConsumer;
+    type Admin = RedisAdmin;
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn producer(&self) -> Result<RedisProducer, BrokerError> {
+        Ok(RedisProducer::new(Arc::clone(&self.shared)))
+    }
+
+    async fn consumer(&self, config: ConsumerConfig) -> Result<RedisConsumer, BrokerError> {
+        RedisConsumer::new(Arc::clone(&self.shared), config).await
+    }
+
+    async fn admin(&self) -> Result<RedisAdmin, BrokerError> {
+        Ok(RedisAdmin::new(Arc::clone(&self.shared)))
+    }
+}
+
+fn open(config: &RedisConfig) -> Result<redis::Client, BrokerError> {
+    redis::Client::open(config.url.as_str())
+        .map_err(|e| BrokerError::InvalidConfig(format!("redis url `{}`: {e}", config.endpoint())))
+}
+
+/// A per-process counter mixed into member ids.
+pub(crate) fn next_salt() -> u16 {
+    static SALT: AtomicU64 = AtomicU64::new(0);
+    SALT.fetch_add(1, Ordering::Relaxed) as u16
+}

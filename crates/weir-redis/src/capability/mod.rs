@@ -1,0 +1,9 @@
+//! The job capabilities of `weir_core::capability`, on Redis.
+
+mod dedup;
+mod delay;
+mod events;
+mod priority;
+mod results;
+
+pub use events::RedisSubscription;

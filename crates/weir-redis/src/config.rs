@@ -1,0 +1,189 @@
+//! How to reach Redis and how the backend behaves.
+
+use std::time::Duration;
+
+use weir_core::BrokerError;
+
+/// Settings of a [`RedisBroker`](crate::RedisBroker), made with [`RedisConfig::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_redis::RedisConfig;
+/// let config = RedisConfig::builder("redis://app:secret@127.0.0.1:6379/2")
+///     .key_prefix("billing")
+///     .session_timeout(Duration::from_secs(10))
+///     .max_payload_bytes(1 << 20)
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.key_prefix(), "billing");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub(crate) url: String,
+    pub(crate) key_prefix: String,
+    pub(crate) session_timeout: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) block_time: Duration,
+    pub(crate) max_payload_bytes: usize,
+    pub(crate) reconnect_timeout: Duration,
+    pub(crate) max_stream_length: Option<u64>,
+}
+
+impl RedisConfig {
+    /// A builder for the server at `url`: `redis://[user[:password]@]host[:port][/db]`,
+    /// or `rediss://...` with the `tls` feature.
+    pub fn builder(url: impl Into<String>) -> RedisConfigBuilder {
+        RedisConfigBuilder {
+            config: RedisConfig {
+                url: url.into(),
+                key_prefix: "weir".to_owned(),
+                session_timeout: Duration::from_secs(10),
+                heartbeat_interval: Duration::from_secs(2),
+                block_time: Duration::from_millis(100),
+                max_payload_bytes: 16 << 20,
+                reconnect_timeout: Duration::from_secs(15),
+                max_stream_length: None,
+            },
+        }
+    }
+
+    /// The server URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL without its password, for messages.
+    pub fn endpoint(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}{}", &self.url[..scheme + 3], &self.url[at + 1..])
+            }
+            _ => self.url.clone(),
+        }
+    }
+
+    /// The prefix of every key this backend writes.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// How long a silent group member keeps its membership and partitions.
+    pub fn session_timeout(&self) -> Duration {
+        self.session_timeout
+    }
+}
+
+/// Builds a [`RedisConfig`].
+#[derive(Clone, Debug)]
+pub struct RedisConfigBuilder {
+    config: RedisConfig,
+}
+
+impl RedisConfigBuilder {
+    /// Prefix of every key (default `weir`): apps sharing a server each use their own.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.key_prefix = prefix.into();
+        self
+    }
+
+    /// How long a member that stopped polling (or crashed) keeps its
+    /// membership and partition leases, and so how long its partitions wait
+    /// before moving (default 10 s).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.config.session_timeout = timeout;
+        self
+    }
+
+    /// How often a polling member renews its membership and leases (default 2 s,
+    /// at most a third of the session timeout).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// How long one blocking read waits on the server (default 100 ms); it
+    /// bounds how late a member notices a rebalance.
+    pub fn block_time(mut self, block: Duration) -> Self {
+        self.config.block_time = block;
+        self
+    }
+
+    /// The largest payload (value, key and headers) accepted, in bytes (default 16 MiB).
+    pub fn max_payload_bytes(mut self, limit: usize) -> Self {
+        self.config.max_payload_bytes = limit;
+        self
+    }
+
+    /// How long calls retry while the server is unreachable before failing
+    /// with [`BrokerError::Unreachable`] (default 15 s).
+    pub fn reconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.reconnect_timeout = timeout;
+        self
+    }
+
+    /// Trims each partition's stream to about this many entries (default: keep all).
+    pub fn max_stream_length(mut self, entries: u64) -> Self {
+        self.config.max_stream_length = Some(entries);
+        self
+    }
+
+    /// The settings; fails on a URL that is not `redis://` / `rediss://` or on
+    /// inconsistent timeouts.
+    pub fn build(self) -> Result<RedisConfig, BrokerError> {
+        let c = self.config;
+        if !(c.url.starts_with("redis://") || c.url.starts_with("rediss://")) {
+            return Err(BrokerError::InvalidConfig(format!(
+                "redis url `{}` must start with redis:// or rediss://",
+                c.endpoint()
+            )));
+        }
+        if c.url.starts_with("rediss://") && !cfg!(feature = "tls") {
+            return Err(BrokerError::InvalidConfig(format!(
+                "redis url `{}` needs TLS: enable the `tls` feature of weir-redis",
+                c.endpoint()
+            )));
+        }
+        if c.key_prefix.is_empty() {
+            return Err(BrokerError::InvalidConfig(
+                "the redis key prefix must not be empty".to_owned(),
+            ));
+        }
+        if c.heartbeat_interval.is_zero() || c.heartbeat_interval * 3 > c.session_timeout {
+            return Err(BrokerError::InvalidConfig(format!(
+                "heartbeat interval {:?} must be positive and at most a third of the session timeout {:?}",
+                c.heartbeat_interval, c.session_timeout
+            )));
+        }
+        if c.block_time.is_zero() || c.block_time >= c.session_timeout {
+            return Err(BrokerError::InvalidConfig(format!(
+                "block time {:?} must be positive and below the session timeout {:?}",
+                c.block_time, c.session_timeout
+            )));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_hides_the_password() {
+        let c = RedisConfig::builder("redis://u:pw@127.0.0.1:7000/1")
+            .build()
+            .unwrap();
+        assert_eq!(c.endpoint(), "redis://127.0.0.1:7000/1");
+    }
+
+    #[test]
+    fn bad_settings_are_clear_errors() {
+        assert!(RedisConfig::builder("http://x").build().is_err());
+        assert!(RedisConfig::builder("redis://x").key_prefix("").build().is_err());
+        let slow = RedisConfig::builder("redis://x")
+            .session_timeout(Duration::from_secs(1))
+            .heartbeat_interval(Duration::from_secs(1))
+            .build();
+        assert!(matches!(slow, Err(BrokerError::InvalidConfig(m)) if m.contains("heartbeat")));
+    }
+}

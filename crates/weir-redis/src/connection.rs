@@ -1,0 +1,190 @@
+//! A connection to Redis that reconnects, retries for a bounded time, and
+//! reloads Lua scripts the server forgot (after a restart).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, ServerErrorKind};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use weir_core::BrokerError;
+
+use crate::RedisConfig;
+use crate::scripts::ALL_SCRIPTS;
+
+/// A multiplexed, self-reconnecting connection; clones share it.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    client: Client,
+    manager: Arc<OnceCell<ConnectionManager>>,
+    response_timeout: Duration,
+    endpoint: String,
+    reconnect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    /// Connects, retrying for a bounded time; `response_timeout` bounds each reply.
+    pub(crate) async fn connect(
+        client: &Client,
+        config: &RedisConfig,
+        response_timeout: Duration,
+    ) -> Result<Self, BrokerError> {
+        let conn = Conn::lazy(client, config, response_timeout);
+        conn.manager().await?;
+        Ok(conn)
+    }
+
+    /// A connection made on first use (no I/O now; needs no runtime yet).
+    pub(crate) fn lazy(client: &Client, config: &RedisConfig, response_timeout: Duration) -> Self {
+        Conn {
+            client: client.clone(),
+            manager: Arc::new(OnceCell::new()),
+            response_timeout,
+            endpoint: config.endpoint(),
+            reconnect_timeout: config.reconnect_timeout,
+        }
+    }
+
+    async fn manager(&self) -> Result<ConnectionManager, BrokerError> {
+        let manager = self
+            .manager
+            .get_or_try_init(|| async {
+                let attempt = ConnectionManager::new_with_config(
+                    self.client.clone(),
+                    manager_config(self.response_timeout),
+                );
+                match tokio::time::timeout(self.reconnect_timeout, attempt).await {
+                    Ok(Ok(m)) => Ok(m),
+                    Ok(Err(e)) => Err(to_broker_error(&self.endpoint, e)),
+                    Err(_) => Err(BrokerError::Unreachable {
+                        endpoint: self.endpoint.clone(),
+                        reason: format!("no connection within {:?}", self.reconnect_timeout),
+                    }),
+                }
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Runs `cmd`, retrying while the server is unreachable (up to the reconnect timeout).
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, BrokerError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let mut conn = self.manager().await?;
+            let err = match cmd.query_async::<T>(&mut conn).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            self.recover(err, started, &mut attempt).await?;
+        }
+    }
+
+    /// Runs a pipeline, retrying like [`Conn::query`] (the whole pipeline is re-sent).
+    pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BrokerError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let mut conn = self.manager().await?;
+            let err = match pipe.query_async::<T>(&mut conn).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            self.recover(err, started, &mut attempt).await?;
+        }
+    }
+
+    /// Decides whether an error is worth another attempt, and waits before it.
+    async fn recover(
+        &self,
+        err: RedisError,
+        started: Instant,
+        attempt: &mut u32,
+    ) -> Result<(), BrokerError> {
+        *attempt += 1;
+        if is_no_script(&err) && *attempt <= 3 {
+            return self.load_scripts().await;
+        }
+        if !is_transient(&err) {
+            return Err(to_broker_error(&self.endpoint, err));
+        }
+        if started.elapsed() >= self.reconnect_timeout {
+            return Err(BrokerError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                reason: format!("{err} (retried for {:?})", self.reconnect_timeout),
+            });
+        }
+        let backoff = Duration::from_millis(25 << (*attempt).min(5));
+        tracing::debug!(endpoint = %self.endpoint, error = %err, ?backoff, "redis call failed; retrying");
+        tokio::time::sleep(backoff).await;
+        Ok(())
+    }
+
+    /// Loads every Lua script (a restarted server has none).
+    async fn load_scripts(&self) -> Result<(), BrokerError> {
+        let mut pipe = redis::pipe();
+        for s in ALL_SCRIPTS {
+            pipe.cmd("SCRIPT").arg("LOAD").arg(s.code()).ignore();
+        }
+        let mut conn = self.manager().await?;
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| to_broker_error(&self.endpoint, e))
+    }
+}
+
+fn manager_config(response_timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(3)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(response_timeout))
+}
+
+fn is_no_script(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+}
+
+/// Whether retrying later may succeed: the connection broke, timed out, or the
+/// server is still loading its data.
+pub(crate) fn is_transient(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || e.kind() == ErrorKind::Server(ServerErrorKind::BusyLoading)
+        || e.kind() == ErrorKind::Server(ServerErrorKind::TryAgain)
+}
+
+/// A Redis error as a broker error naming the endpoint.
+pub(crate) fn to_broker_error(endpoint: &str, e: RedisError) -> BrokerError {
+    if is_transient(&e) {
+        return BrokerError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            reason: e.to_string(),
+        };
+    }
+    let code = e.code().unwrap_or_default();
+    if e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(code, "NOPERM" | "WRONGPASS" | "NOAUTH")
+    {
+        return BrokerError::Unauthorized {
+            reason: e.to_string(),
+        };
+    }
+    BrokerError::backend("redis", e)
+}

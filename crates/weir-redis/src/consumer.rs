@@ -1,0 +1,692 @@
+//! Consuming: a member of a consumer group reading its leased partitions
+//! with XREADGROUP on a connection of its own.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::Value;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use weir_core::{
+    BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Partition,
+    Payload, Topic,
+};
+
+use crate::broker::Shared;
+use crate::connection::Conn;
+use crate::entry::{DELIVERY_COUNT_HEADER, decode};
+use crate::group::{acquire, heartbeat, member_id, range_assignment, release};
+use crate::keys::Keys;
+use crate::offsets::{id_of, offset_of};
+use crate::reclaim::{Start, reposition};
+use crate::scripts::COMMIT;
+
+/// A member of a consumer group on Redis.
+///
+/// `poll` heartbeats (membership and partition leases), hands partitions over
+/// in two steps (`Revoked`, then released on the next poll, so the caller
+/// can commit first), and reads with `XREADGROUP ... BLOCK` for a short time
+/// on a connection of its own, so other calls never wait behind it. The read
+/// runs in a task that outlives a cancelled `poll`: the next poll picks its
+/// result up, so cancelling loses nothing.
+///
+/// A message delivered before (its reader crashed, or the caller sought
+/// back) carries the header [`DELIVERY_COUNT_HEADER`](crate::DELIVERY_COUNT_HEADER).
+///
+/// Dropping the consumer leaves the group in the background (when a tokio
+/// runtime is at hand); a crashed process's partitions move once its session
+/// times out, and what it read but did not commit is delivered again.
+pub struct RedisConsumer {
+    shared: Arc<Shared>,
+    config: ConsumerConfig,
+    member: String,
+    reader: Conn,
+    topics: Vec<Topic>,
+    joined: bool,
+    owned: BTreeMap<Partition, Owned>,
+    /// Announced as revoked; released at the next poll.
+    revoking: BTreeSet<Partition>,
+    inflight: Option<Read>,
+    epoch_seen: Option<u64>,
+    next_heartbeat: Instant,
+    maintain_now: bool,
+    /// Some target partitions are still leased by others.
+    wanting: bool,
+    next_try: Instant,
+    /// Redelivered entries whose delivery count the server must learn.
+    fixups: Vec<(String, u64, u64)>,
+    turn: usize,
+    read_failures: u32,
+}
+
+impl std::fmt::Debug for RedisConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConsumer")
+            .field("group", &self.config.group_id)
+            .field("member", &self.member)
+            .field("owned", &self.owned.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Owned {
+    stream: String,
+    position: u64,
+    /// Offsets below this are acknowledged in the group's pending list.
+    acked_from: u64,
+    paused: bool,
+    /// A seek waiting to be applied on the server.
+    seek: Option<u64>,
+    delivered_before: HashMap<u64, u64>,
+    /// Until when the lease surely holds (measured from before it was renewed).
+    valid_until: Instant,
+    buffer: VecDeque<BrokerValue<Payload>>,
+}
+
+struct Read {
+    handle: JoinHandle<Result<(Option<u64>, Value), BrokerError>>,
+    streams: HashMap<String, Partition>,
+}
+
+impl RedisConsumer {
+    pub(crate) async fn new(shared: Arc<Shared>, config: ConsumerConfig) -> Result<Self, BrokerError> {
+        let response = shared.config.block_time + Duration::from_secs(5);
+        let reader = Conn::connect(&shared.client, &shared.config, response).await?;
+        let member = member_id(config.client_id.as_deref());
+        let now = Instant::now();
+        Ok(RedisConsumer {
+            shared,
+            config,
+            member,
+            reader,
+            topics: Vec::new(),
+            joined: false,
+            owned: BTreeMap::new(),
+            revoking: BTreeSet::new(),
+            inflight: None,
+            epoch_seen: None,
+            next_heartbeat: now,
+            maintain_now: true,
+            wanting: false,
+            next_try: now,
+            fixups: Vec::new(),
+            turn: 0,
+            read_failures: 0,
+        })
+    }
+
+    /// This member's id in the group (also its Redis consumer name).
+    pub fn member_id(&self) -> &str {
+        &self.member
+    }
+
+    fn group(&self) -> &str {
+        &self.config.group_id
+    }
+
+    fn session(&self) -> Duration {
+        self.shared.config.session_timeout
+    }
+
+    /// Heartbeats, then reports lost or revoked partitions, or takes new ones.
+    async fn maintain(&mut self) -> Result<Option<ConsumerEvent>, BrokerError> {
+        let held: Vec<Partition> = self.owned.keys().cloned().collect();
+        let sent = Instant::now();
+        let hb = heartbeat(&self.shared, self.group(), &self.member, &self.topics, &held).await?;
+        self.epoch_seen = Some(hb.epoch);
+        self.next_heartbeat = sent + self.shared.config.heartbeat_interval;
+        let mut lost = BTreeSet::new();
+        let session = self.session();
+        for (p, renewed) in held.iter().zip(&hb.renewed) {
+            let gone = hb.counts.get(&p.topic).copied().flatten().is_none_or(|n| p.index >= n);
+            match self.owned.get_mut(p) {
+                Some(o) if *renewed && !gone => o.valid_until = sent + session,
+                _ => {
+                    lost.insert(p.clone());
+                }
+            }
+        }
+        for t in hb.counts.iter().filter(|(_, c)| c.is_none()).map(|(t, _)| t) {
+            self.shared.forget_topic(t);
+        }
+        if !lost.is_empty() {
+            // Announced ones were already reported; the rest are news.
+            let news: BTreeSet<Partition> = lost
+                .iter()
+                .filter(|p| !self.revoking.contains(*p))
+                .cloned()
+                .collect();
+            for p in &lost {
+                self.owned.remove(p);
+                self.revoking.remove(p);
+            }
+            self.maintain_now = true;
+            if !news.is_empty() {
+                return Ok(Some(ConsumerEvent::Revoked(news)));
+            }
+        }
+        let target = range_assignment(&self.member, &hb.members, &hb.counts);
+        let to_revoke: BTreeSet<Partition> = self
+            .owned
+            .keys()
+            .filter(|p| !target.contains(*p) && !self.revoking.contains(*p))
+            .cloned()
+            .collect();
+        if !to_revoke.is_empty() {
+            for p in &to_revoke {
+                if let Some(o) = self.owned.get_mut(p) {
+                    o.buffer.clear();
+                }
+            }
+            self.revoking.extend(to_revoke.iter().cloned());
+            return Ok(Some(ConsumerEvent::Revoked(to_revoke)));
+        }
+        let want: Vec<Partition> = target
+            .iter()
+            .filter(|p| !self.owned.contains_key(*p))
+            .cloned()
+            .collect();
+        if want.is_empty() {
+            self.wanting = false;
+            return Ok(None);
+        }
+        let sent = Instant::now();
+        let got = acquire(&self.shared, self.group(), &self.member, &want).await?;
+        let mut positioned = Vec::with_capacity(got.len());
+        for p in &got {
+            let start = Start::Committed(self.config.offset_reset);
+            let pos = reposition(&self.shared, self.group(), &self.member, p, start).await?;
+            positioned.push((p.clone(), pos));
+        }
+        // Only now, with every await done, does the state change (cancel-safe).
+        self.wanting = got.len() < want.len();
+        self.next_try = Instant::now() + self.shared.config.block_time * 2;
+        if positioned.is_empty() {
+            return Ok(None);
+        }
+        let mut starts = BTreeMap::new();
+        for (p, pos) in positioned {
+            starts.insert(p.clone(), pos.position);
+            self.owned.insert(
+                p.clone(),
+                Owned {
+                    stream: self.shared.keys.stream(&p),
+                    position: pos.position,
+                    acked_from: pos.position,
+                    paused: false,
+                    seek: None,
+                    delivered_before: pos.delivered_before,
+                    valid_until: sent + self.session(),
+                    buffer: VecDeque::new(),
+                },
+            );
+        }
+        Ok(Some(ConsumerEvent::Assigned(starts)))
+    }
+
+    /// Applies seeks on the server (claiming and recounting what is read again).
+    async fn apply_seeks(&mut self) -> Result<(), BrokerError> {
+        let sought: Vec<(Partition, u64)> = self
+            .owned
+            .iter()
+            .filter(|(p, _)| !self.revoking.contains(*p))
+            .filter_map(|(p, o)| o.seek.map(|s| (p.clone(), s)))
+            .collect();
+        for (p, offset) in sought {
+            let pos = reposition(&self.shared, self.group(), &self.member, &p, Start::Offset(offset))
+                .await;
+            let pos = match pos {
+                Ok(pos) => pos,
+                Err(BrokerError::NotAssigned { .. }) => {
+                    // The lease is gone; the next heartbeat reports it.
+                    self.maintain_now = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(o) = self.owned.get_mut(&p) {
+                if o.seek == Some(offset) {
+                    o.seek = None;
+                    o.position = pos.position;
+                    o.acked_from = pos.position;
+                    o.delivered_before = pos.delivered_before;
+                    o.buffer.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a blocking read of the readable partitions (or, with none, a
+    /// short wait) that also fetches the group's epoch.
+    fn spawn_read(&mut self) {
+        let now = Instant::now();
+        let block_time = self.shared.config.block_time;
+        let margin = block_time + Duration::from_millis(500);
+        let mut streams = HashMap::new();
+        for (p, o) in &self.owned {
+            if !o.paused
+                && o.seek.is_none()
+                && !self.revoking.contains(p)
+                && o.valid_until > now + margin
+            {
+                streams.insert(o.stream.clone(), p.clone());
+            }
+        }
+        let until_heartbeat = self.next_heartbeat.saturating_duration_since(now);
+        let block = block_time.min(until_heartbeat).max(Duration::from_millis(1));
+        let reader = self.reader.clone();
+        let epoch_key = self.shared.keys.epoch(self.group());
+        let group = self.config.group_id.clone();
+        let member = self.member.clone();
+        let count = self.config.max_poll_records;
+        let keys: Vec<String> = streams.keys().cloned().collect();
+        let handle = tokio::spawn(async move {
+            if keys.is_empty() {
+                tokio::time::sleep(block).await;
+                let epoch: Option<u64> = reader.query(redis::cmd("GET").arg(&epoch_key)).await?;
+                return Ok((epoch, Value::Nil));
+            }
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET").arg(&epoch_key);
+            pipe.cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&group)
+                .arg(&member)
+                .arg("COUNT")
+                .arg(count)
+                .arg("BLOCK")
+                .arg(block.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&keys);
+            for _ in &keys {
+                pipe.arg(">");
+            }
+            reader.pipe::<(Option<u64>, Value)>(&pipe).await
+        });
+        self.inflight = Some(Read { handle, streams });
+    }
+
+    /// Files the entries of a read reply into the partitions' buffers.
+    fn take_reply(&mut self, streams: &HashMap<String, Partition>, reply: Value) {
+        for (key, entries) in stream_entries(reply) {
+            let Some(p) = streams.get(&key) else { continue };
+            let Some(o) = self.owned.get_mut(p) else { continue };
+            if o.seek.is_some() || self.revoking.contains(p) {
+                // Pending under this member; the next owner or the seek reclaims it.
+                continue;
+            }
+            for (id, fields) in entries {
+                let Some(offset) = offset_of(&id) else { continue };
+                if offset < o.position {
+                    continue;
+                }
+                if offset > o.position {
+                    // Entries in between were handed to a read whose reply was
+                    // lost (a connection break): read them again.
+                    tracing::debug!(partition = %p, expected = o.position, got = offset, "gap in read; repositioning");
+                    o.seek = Some(o.position);
+                    break;
+                }
+                let Some(entry) = decode(fields) else {
+                    tracing::warn!(partition = %p, offset, "skipping a stream entry this backend did not write");
+                    o.position = offset + 1;
+                    continue;
+                };
+                let mut payload = entry.payload;
+                let count = o.delivered_before.remove(&offset).map_or(1, |c| c + 1);
+                if count > 1 {
+                    payload
+                        .headers
+                        .insert(DELIVERY_COUNT_HEADER, count.to_string());
+                    self.fixups.push((o.stream.clone(), offset, count));
+                }
+                o.position = offset + 1;
+                o.buffer
+                    .push_back(BrokerValue::new(payload, p.clone(), offset, entry.timestamp));
+            }
+        }
+    }
+
+    /// Tells the server the delivery counts of redelivered entries.
+    async fn apply_fixups(&mut self) -> Result<(), BrokerError> {
+        if self.fixups.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (stream, offset, count) in std::mem::take(&mut self.fixups) {
+            pipe.cmd("XCLAIM")
+                .arg(stream)
+                .arg(self.group())
+                .arg(&self.member)
+                .arg(0)
+                .arg(id_of(offset))
+                .arg("RETRYCOUNT")
+                .arg(count)
+                .arg("JUSTID")
+                .ignore();
+        }
+        self.shared.conn.pipe::<()>(&pipe).await
+    }
+
+    /// Up to `max_poll_records` buffered messages, partitions taking turns.
+    fn take_buffered(&mut self) -> Option<Vec<BrokerValue<Payload>>> {
+        let max = self.config.max_poll_records;
+        let n = self.owned.len();
+        if n == 0 {
+            return None;
+        }
+        self.turn = (self.turn + 1) % n;
+        let mut out = Vec::new();
+        let order = (self.turn..n).chain(0..self.turn);
+        let parts: Vec<Partition> = self.owned.keys().cloned().collect();
+        for i in order {
+            let Some(o) = self.owned.get_mut(&parts[i]) else { continue };
+            if o.paused || o.seek.is_some() {
+                continue;
+            }
+            while out.len() < max {
+                match o.buffer.pop_front() {
+                    Some(m) => out.push(m),
+                    None => break,
+                }
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn owns(&self, p: &Partition) -> Result<(), BrokerError> {
+        if self.owned.contains_key(p) && !self.revoking.contains(p) {
+            Ok(())
+        } else {
+            Err(BrokerError::NotAssigned {
+                partition: p.clone(),
+            })
+        }
+    }
+
+    async fn finish_read(&mut self) -> Result<(), BrokerError> {
+        let Some(read) = self.inflight.as_mut() else {
+            return Ok(());
+        };
+        let result = (&mut read.handle).await;
+        let Some(read) = self.inflight.take() else {
+            return Ok(());
+        };
+        match result {
+            Ok(Ok((epoch, reply))) => {
+                self.read_failures = 0;
+                if epoch != self.epoch_seen {
+                    self.maintain_now = true;
+                }
+                self.take_reply(&read.streams, reply);
+                Ok(())
+            }
+            Ok(Err(e)) if e.is_transient() => Err(e),
+            Ok(Err(e)) => {
+                // A stream or group vanished (topic deleted, server restarted
+                // empty): position again and let the heartbeat sort it out.
+                self.read_failures += 1;
+                tracing::debug!(error = %e, "read failed; repositioning");
+                for p in read.streams.values() {
+                    if let Some(o) = self.owned.get_mut(p) {
+                        o.seek.get_or_insert(o.position);
+                    }
+                }
+                self.maintain_now = true;
+                if self.read_failures > 3 { Err(e) } else { Ok(()) }
+            }
+            Err(join) => Err(BrokerError::backend("redis", join.to_string())),
+        }
+    }
+}
+
+/// `[[key, [[id, fields], ...]], ...]` (RESP2) or a map (RESP3) as pairs.
+fn stream_entries(reply: Value) -> Vec<(String, Vec<(Vec<u8>, Value)>)> {
+    let streams: Vec<(Value, Value)> = match reply {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => {
+                    let entries = kv.pop()?;
+                    let key = kv.pop()?;
+                    Some((key, entries))
+                }
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs,
+        _ => Vec::new(),
+    };
+    streams
+        .into_iter()
+        .filter_map(|(key, entries)| {
+            let key = match key {
+                Value::BulkString(b) => String::from_utf8(b).ok()?,
+                Value::SimpleString(s) => s,
+                _ => return None,
+            };
+            let Value::Array(entries) = entries else {
+                return None;
+            };
+            let entries = entries
+                .into_iter()
+                .filter_map(|e| match e {
+                    Value::Array(mut pair) if pair.len() == 2 => {
+                        let fields = pair.pop()?;
+                        match pair.pop()? {
+                            Value::BulkString(id) => Some((id, fields)),
+                            Value::SimpleString(id) => Some((id.into_bytes(), fields)),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                })
+                .collect();
+            Some((key, entries))
+        })
+        .collect()
+}
+
+impl Consumer for RedisConsumer {
+    async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
+        for t in topics {
+            self.shared.forget_topic(t);
+            self.shared.partition_count(t).await?;
+        }
+        let held: Vec<Partition> = self.owned.keys().cloned().collect();
+        heartbeat(&self.shared, self.group(), &self.member, topics, &held).await?;
+        self.topics = topics.to_vec();
+        self.joined = true;
+        self.maintain_now = true;
+        Ok(())
+    }
+
+    async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
+        if !self.joined {
+            return Err(BrokerError::NotSubscribed);
+        }
+        loop {
+            // An earlier read (perhaps of a cancelled poll) is finished first,
+            // so no read is in flight when leases are given up.
+            self.finish_read().await?;
+            self.apply_fixups().await?;
+            if !self.revoking.is_empty() {
+                let parts: Vec<Partition> = self.revoking.iter().cloned().collect();
+                release(&self.shared, self.group(), &self.member, &parts, false).await?;
+                for p in &parts {
+                    self.owned.remove(p);
+                }
+                self.revoking.clear();
+            }
+            let now = Instant::now();
+            if self.maintain_now
+                || now >= self.next_heartbeat
+                || (self.wanting && now >= self.next_try)
+            {
+                self.maintain_now = false;
+                if let Some(event) = self.maintain().await? {
+                    return Ok(event);
+                }
+            }
+            self.apply_seeks().await?;
+            if let Some(batch) = self.take_buffered() {
+                return Ok(ConsumerEvent::Messages(batch));
+            }
+            self.spawn_read();
+        }
+    }
+
+    fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        for p in partitions {
+            self.owns(p)?;
+        }
+        for p in partitions {
+            if let Some(o) = self.owned.get_mut(p) {
+                o.paused = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        for p in partitions {
+            self.owns(p)?;
+        }
+        for p in partitions {
+            if let Some(o) = self.owned.get_mut(p) {
+                o.paused = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn paused(&self) -> BTreeSet<Partition> {
+        self.owned
+            .iter()
+            .filter(|(p, o)| o.paused && !self.revoking.contains(*p))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
+        self.owns(partition)?;
+        if let Some(o) = self.owned.get_mut(partition) {
+            o.seek = Some(offset);
+            o.position = offset;
+            o.buffer.clear();
+        }
+        Ok(())
+    }
+
+    fn assignment(&self) -> BTreeSet<Partition> {
+        let now = Instant::now();
+        self.owned
+            .iter()
+            .filter(|(p, o)| o.valid_until > now && !self.revoking.contains(*p))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn position(&self, partition: &Partition) -> Option<u64> {
+        let o = self.owned.get(partition)?;
+        Some(o.buffer.front().map_or(o.position, |m| m.offset))
+    }
+
+    async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut keys = Vec::with_capacity(offsets.len() * 3);
+        let mut parts = Vec::with_capacity(offsets.len());
+        for (p, offset) in offsets.iter() {
+            let Some(o) = self.owned.get(p) else {
+                return Err(BrokerError::NotAssigned {
+                    partition: p.clone(),
+                });
+            };
+            keys.push(self.shared.keys.lease(self.group(), p));
+            keys.push(self.shared.keys.offsets(&p.topic));
+            keys.push(o.stream.clone());
+            parts.push((p.clone(), offset, o.acked_from));
+        }
+        let ttl = self.session().as_millis() as u64;
+        let cmd = COMMIT.cmd(&keys, |c| {
+            c.arg(self.group()).arg(&self.member).arg(ttl);
+            for (p, offset, from) in &parts {
+                c.arg(Keys::offset_field(self.group(), p.index))
+                    .arg(*offset)
+                    .arg(*from);
+            }
+        });
+        let refused: usize = self.shared.conn.query(&cmd).await?;
+        if refused > 0 {
+            let partition = parts
+                .get(refused - 1)
+                .map(|(p, _, _)| p.clone())
+                .ok_or_else(|| BrokerError::backend("redis", "bad commit reply"))?;
+            return Err(BrokerError::NotAssigned { partition });
+        }
+        for (p, offset, _) in parts {
+            if let Some(o) = self.owned.get_mut(&p) {
+                o.acked_from = o.acked_from.max(offset);
+            }
+        }
+        Ok(())
+    }
+
+    async fn committed(
+        &mut self,
+        partitions: &[Partition],
+    ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
+        let mut pipe = redis::pipe();
+        for p in partitions {
+            pipe.cmd("HGET")
+                .arg(self.shared.keys.offsets(&p.topic))
+                .arg(Keys::offset_field(self.group(), p.index));
+        }
+        let values: Vec<Option<u64>> = self.shared.conn.pipe(&pipe).await?;
+        Ok(partitions.iter().cloned().zip(values).collect())
+    }
+
+    async fn close(&mut self) -> Result<(), BrokerError> {
+        if !self.joined {
+            return Ok(());
+        }
+        if let Some(read) = self.inflight.take() {
+            let _ = read.handle.await;
+        }
+        let parts: Vec<Partition> = self.owned.keys().cloned().collect();
+        release(&self.shared, self.group(), &self.member, &parts, true).await?;
+        self.joined = false;
+        self.owned.clear();
+        self.revoking.clear();
+        Ok(())
+    }
+}
+
+impl Drop for RedisConsumer {
+    fn drop(&mut self) {
+        if !self.joined {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let read = self.inflight.take();
+        let shared = Arc::clone(&self.shared);
+        let group = self.config.group_id.clone();
+        let member = self.member.clone();
+        let parts: Vec<Partition> = self.owned.keys().cloned().collect();
+        runtime.spawn(async move {
+            // The read must end before the leases go, or it could take entries
+            // from under the next owner.
+            if let Some(read) = read {
+                let _ = read.handle.await;
+            }
+            let _ = release(&shared, &group, &member, &parts, true).await;
+        });
+    }
+}

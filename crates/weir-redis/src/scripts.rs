@@ -1,0 +1,57 @@
+//! The Lua scripts that keep multi-step operations atomic on the server.
+//!
+//! Each lives in `src/lua/` with a header saying what its keys and arguments
+//! are. They are sent by hash (EVALSHA); a server that lost them (restart)
+//! gets them again on the first `NOSCRIPT` reply.
+
+use std::sync::OnceLock;
+
+use redis::{Cmd, Script, ToRedisArgs};
+
+/// One Lua script.
+pub(crate) struct Lua {
+    script: OnceLock<Script>,
+    code: &'static str,
+}
+
+impl Lua {
+    const fn new(code: &'static str) -> Self {
+        Lua {
+            script: OnceLock::new(),
+            code,
+        }
+    }
+
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// An EVALSHA command with these keys and arguments.
+    pub(crate) fn cmd<K: ToRedisArgs>(&self, keys: &[K], args: impl FnOnce(&mut Cmd)) -> Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_or_init(|| Script::new(self.code)).get_hash()).arg(keys.len()).arg(keys);
+        args(&mut cmd);
+        cmd
+    }
+}
+
+macro_rules! scripts {
+    ($($name:ident => $file:literal),+ $(,)?) => {
+        $(pub(crate) static $name: Lua = Lua::new(include_str!(concat!("lua/", $file)));)+
+        /// Every script, for reloading.
+        pub(crate) static ALL_SCRIPTS: &[&Lua] = &[$(&$name),+];
+    };
+}
+
+scripts! {
+    APPEND => "append.lua",
+    COMMIT => "commit.lua",
+    REPOSITION => "reposition.lua",
+    HEARTBEAT => "heartbeat.lua",
+    ACQUIRE => "acquire.lua",
+    RELEASE => "release.lua",
+    CREATE_TOPIC => "create_topic.lua",
+    DELETE_TOPIC => "delete_topic.lua",
+    DELAY_ADD => "delay_add.lua",
+    DELAY_MOVE => "delay_move.lua",
+}

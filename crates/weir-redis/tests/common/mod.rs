@@ -1,0 +1,141 @@
+//! A broker on a redis-server of the test's own: the server lives as long as
+//! any clone of the broker handle, so every test (nextest runs each in its own
+//! process) stops its server when it ends.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use weir_core::capability::{
+    DelayedDelivery, Dedup, EventChannel, Priorities, ResultStore,
+};
+use weir_core::{Broker, BrokerError, ConsumerConfig, Destination, Payload, Produced, Topic};
+use weir_redis::{RedisAdmin, RedisBroker, RedisConfig, RedisConfigBuilder, RedisConsumer, RedisProducer, RedisSubscription};
+use weir_testkit::servers::redis::RedisServer;
+
+/// Test timings: short sessions so crashed members' partitions move quickly.
+pub fn fast(url: &str) -> RedisConfigBuilder {
+    RedisConfig::builder(url)
+        .session_timeout(Duration::from_millis(1500))
+        .heartbeat_interval(Duration::from_millis(300))
+        .block_time(Duration::from_millis(50))
+        .reconnect_timeout(Duration::from_secs(10))
+}
+
+/// A Redis broker plus the server it talks to.
+#[derive(Clone, Debug)]
+pub struct TestBroker {
+    pub redis: RedisBroker,
+    pub server: Arc<std::sync::Mutex<RedisServer>>,
+}
+
+impl TestBroker {
+    pub async fn start() -> Self {
+        Self::start_with(RedisServer::builder(), |b| b).await
+    }
+
+    pub async fn start_with(
+        server: weir_testkit::servers::redis::RedisServerBuilder,
+        config: impl FnOnce(RedisConfigBuilder) -> RedisConfigBuilder,
+    ) -> Self {
+        let server = server.start();
+        let redis = RedisBroker::connect(config(fast(&server.url())).build().expect("config"))
+            .await
+            .expect("connect");
+        TestBroker {
+            redis,
+            server: Arc::new(std::sync::Mutex::new(server)),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.lock().expect("server").url()
+    }
+
+    /// Another handle on the same server with other settings.
+    pub async fn other(&self, config: impl FnOnce(RedisConfigBuilder) -> RedisConfigBuilder) -> TestBroker {
+        let redis = RedisBroker::connect(config(fast(&self.url())).build().expect("config"))
+            .await
+            .expect("connect");
+        TestBroker {
+            redis,
+            server: Arc::clone(&self.server),
+        }
+    }
+}
+
+impl Broker for TestBroker {
+    type Producer = RedisProducer;
+    type Consumer = RedisConsumer;
+    type Admin = RedisAdmin;
+
+    fn name(&self) -> &'static str {
+        self.redis.name()
+    }
+
+    async fn producer(&self) -> Result<RedisProducer, BrokerError> {
+        self.redis.producer().await
+    }
+
+    async fn consumer(&self, config: ConsumerConfig) -> Result<RedisConsumer, BrokerError> {
+        self.redis.consumer(config).await
+    }
+
+    async fn admin(&self) -> Result<RedisAdmin, BrokerError> {
+        self.redis.admin().await
+    }
+}
+
+impl DelayedDelivery for TestBroker {
+    async fn produce_at(&self, d: Destination, p: Payload, due: SystemTime) -> Result<(), BrokerError> {
+        self.redis.produce_at(d, p, due).await
+    }
+
+    async fn deliver_due(&self, topic: &Topic) -> Result<Vec<Produced>, BrokerError> {
+        self.redis.deliver_due(topic).await
+    }
+
+    async fn next_due(&self, topic: &Topic) -> Result<Option<SystemTime>, BrokerError> {
+        self.redis.next_due(topic).await
+    }
+}
+
+impl Dedup for TestBroker {
+    async fn first_seen(&self, scope: &str, id: &str, ttl: Duration) -> Result<bool, BrokerError> {
+        self.redis.first_seen(scope, id, ttl).await
+    }
+
+    async fn forget(&self, scope: &str, id: &str) -> Result<bool, BrokerError> {
+        self.redis.forget(scope, id).await
+    }
+}
+
+impl ResultStore for TestBroker {
+    async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
+        self.redis.put_result(id, value, ttl).await
+    }
+
+    async fn get_result(&self, id: &str) -> Result<Option<Bytes>, BrokerError> {
+        self.redis.get_result(id).await
+    }
+
+    async fn wait_result(&self, id: &str, timeout: Duration) -> Result<Option<Bytes>, BrokerError> {
+        self.redis.wait_result(id, timeout).await
+    }
+}
+
+impl EventChannel for TestBroker {
+    type Subscription = RedisSubscription;
+
+    async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, BrokerError> {
+        self.redis.publish(channel, payload).await
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<RedisSubscription, BrokerError> {
+        EventChannel::subscribe(&self.redis, channel).await
+    }
+}
+
+impl Priorities for TestBroker {}
