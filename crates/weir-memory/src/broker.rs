@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) groups: Mutex<HashMap<String, Group>>,
     next_member: AtomicU64,
     settings: Settings,
+    /// State of the job capabilities (delays, dedup, results, events).
+    pub(crate) capabilities: crate::capability::State,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +89,7 @@ impl MemoryBrokerBuilder {
                 groups: Mutex::new(HashMap::new()),
                 next_member: AtomicU64::new(1),
                 settings: self.settings,
+                capabilities: crate::capability::State::default(),
             }),
         }
     }

@@ -32,6 +32,7 @@
 mod admin;
 mod assign;
 mod broker;
+mod capability;
 mod consumer;
 mod group;
 mod log;
@@ -41,6 +42,7 @@ mod topic;
 pub use admin::MemoryAdmin;
 pub use assign::Assignor;
 pub use broker::{MemoryBroker, MemoryBrokerBuilder};
+pub use capability::MemorySubscription;
 pub use consumer::MemoryConsumer;
 pub use log::Retention;
 pub use producer::MemoryProducer;

@@ -28,6 +28,7 @@
 //!
 //! Beside it: `weir-core` (the traits checked), `weir-memory` (the reference backend).
 
+pub mod capabilities;
 pub mod conformance;
 pub mod interleave;
 mod member;

@@ -1,0 +1,290 @@
+//! Scenarios for the job capabilities of `weir_core::capability`, shared by
+//! every backend that offers them. Expand them with [`capability_suite!`](crate::capability_suite).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use weir_core::capability::{
+    ChannelEvent, DelayedDelivery, Dedup, EventChannel, EventSubscription, Priorities,
+    PriorityLevels, ResultStore,
+};
+use weir_core::{Broker, Consumer, ConsumerConfig, Payload, Topic};
+
+use crate::support::{WAIT, collect, new_topic, subscribed, unique_name};
+
+/// An entry produced for later stays out of the log until it is due; one due
+/// at once is delivered at once.
+pub async fn delayed_entries_arrive_when_due<B: Broker + DelayedDelivery>(broker: &B) {
+    let topic = new_topic(broker, "delay", 1).await;
+    let now = SystemTime::now();
+    let later = now + Duration::from_millis(400);
+    broker
+        .produce_at(topic.clone().into(), Payload::new("later"), later)
+        .await
+        .expect("produce_at");
+    broker
+        .produce_at(
+            topic.clone().into(),
+            Payload::new("now").with_header("h", "1"),
+            now - Duration::from_secs(1),
+        )
+        .await
+        .expect("produce_at");
+    let moved = broker.deliver_due(&topic).await.expect("deliver_due");
+    assert_eq!(moved.len(), 1, "only the entry already due moves: {moved:?}");
+    assert_eq!(moved[0].offset, 0);
+    let next = broker
+        .next_due(&topic)
+        .await
+        .expect("next_due")
+        .expect("one entry still waits");
+    let skew = Duration::from_millis(5);
+    assert!(
+        next + skew >= later && next <= later + skew,
+        "next due {next:?} is the later entry's {later:?}"
+    );
+    let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut c, false, |s| !s.messages.is_empty()).await;
+    assert_eq!(seen.values(), vec!["now"]);
+    assert_eq!(
+        seen.messages[0].payload.headers.get("h").map(|v| &v[..]),
+        Some(&b"1"[..]),
+        "headers survive the wait"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let moved = broker.deliver_due(&topic).await.expect("deliver_due");
+        if !moved.is_empty() {
+            assert!(
+                SystemTime::now() + skew >= later,
+                "an entry moved before it was due"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the later entry never fell due");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(broker.next_due(&topic).await.expect("next_due"), None);
+    let seen = collect(&mut c, false, |s| !s.messages.is_empty()).await;
+    assert_eq!(seen.values(), vec!["later"]);
+    c.close().await.expect("close");
+}
+
+/// Several workers moving due entries at once move each exactly once.
+pub async fn due_entries_move_exactly_once_with_many_workers<B: Broker + DelayedDelivery>(
+    broker: &B,
+) {
+    let topic = new_topic(broker, "delay-many", 3).await;
+    let past = SystemTime::now() - Duration::from_millis(10);
+    for i in 0..300 {
+        broker
+            .produce_at(topic.clone().into(), Payload::new(format!("d-{i}")), past)
+            .await
+            .expect("produce_at");
+    }
+    let moved = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (b, t, moved) = (broker.clone(), topic.clone(), Arc::clone(&moved));
+        workers.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let n = b.deliver_due(&t).await.expect("deliver_due").len();
+                moved.fetch_add(n, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    assert_eq!(moved.load(Ordering::SeqCst), 300, "every entry moved exactly once");
+    let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut c, false, |s| s.messages.len() >= 300).await;
+    let distinct: BTreeSet<String> = seen.values().into_iter().collect();
+    assert_eq!(distinct.len(), 300);
+    assert_eq!(seen.messages.len(), 300, "no entry arrived twice");
+    c.close().await.expect("close");
+}
+
+/// With every level backed up, the higher weight is served more often, and
+/// every message of every level arrives in order.
+pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
+    let queue = Topic::new(unique_name("prio"));
+    let levels = PriorityLevels::new([3, 1]).expect("weights");
+    broker
+        .create_prioritized(&queue, 1, &levels)
+        .await
+        .expect("create the levels");
+    for i in 0..60 {
+        broker
+            .produce_prioritized(&queue, 1, Payload::new(format!("low-{i}")))
+            .await
+            .expect("produce low");
+    }
+    for i in 0..60 {
+        broker
+            .produce_prioritized(&queue, 0, Payload::new(format!("high-{i}")))
+            .await
+            .expect("produce high");
+    }
+    let err = broker
+        .produce_prioritized(&queue, 2, Payload::new("x"))
+        .await
+        .expect_err("a level the queue lacks");
+    assert!(matches!(err, weir_core::BrokerError::UnknownTopic { .. }), "got {err:?}");
+    let mut c = broker
+        .prioritized_consumer(
+            ConsumerConfig::new(unique_name("g")).max_poll_records(8),
+            &queue,
+            &levels,
+        )
+        .await
+        .expect("consumer");
+    let seen = collect(&mut c, true, |s| s.messages.len() >= 120).await;
+    let values = seen.values();
+    let early_high = values[..40].iter().filter(|v| v.starts_with("high")).count();
+    assert!(
+        early_high >= 24,
+        "of the first 40 served, {early_high} were high (weights 3:1): {:?}",
+        &values[..40]
+    );
+    for level in ["high", "low"] {
+        let mine: Vec<&String> = values.iter().filter(|v| v.starts_with(level)).collect();
+        let want: Vec<String> = (0..60).map(|i| format!("{level}-{i}")).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>(), "{level} level in order");
+    }
+    c.close().await.expect("close");
+}
+
+/// An id is seen first once per TTL and scope; forgetting it frees it.
+pub async fn dedup_remembers_ids_for_their_ttl<B: Broker + Dedup>(broker: &B) {
+    let scope = unique_name("scope");
+    let ttl = Duration::from_millis(300);
+    assert!(broker.first_seen(&scope, "job-1", ttl).await.expect("dedup"));
+    assert!(!broker.first_seen(&scope, "job-1", ttl).await.expect("dedup"));
+    assert!(
+        broker.first_seen("other", &scope, ttl).await.expect("dedup"),
+        "scopes are separate"
+    );
+    assert!(broker.forget(&scope, "job-1").await.expect("forget"));
+    assert!(!broker.forget(&scope, "job-1").await.expect("forget"));
+    assert!(broker.first_seen(&scope, "job-1", ttl).await.expect("dedup"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !broker.first_seen(&scope, "job-1", ttl).await.expect("dedup") {
+        assert!(tokio::time::Instant::now() < deadline, "the id never expired");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Of many concurrent callers, exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (b, s) = (broker.clone(), scope.clone());
+        tasks.push(tokio::spawn(async move {
+            b.first_seen(&s, "race", Duration::from_secs(60)).await.expect("dedup")
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(wins, 1, "exactly one caller sees the id first");
+}
+
+/// A result can be awaited before it exists, read after, and expires.
+pub async fn results_can_be_awaited_and_expire<B: Broker + ResultStore>(broker: &B) {
+    let id = unique_name("job");
+    let waiter = {
+        let (b, id) = (broker.clone(), id.clone());
+        tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    broker
+        .put_result(&id, Bytes::from_static(b"42"), Duration::from_millis(400))
+        .await
+        .expect("put");
+    assert_eq!(
+        waiter.await.expect("waiter"),
+        Some(Bytes::from_static(b"42"))
+    );
+    assert_eq!(
+        broker.get_result(&id).await.expect("get"),
+        Some(Bytes::from_static(b"42"))
+    );
+    assert_eq!(
+        broker
+            .wait_result(&id, Duration::from_millis(10))
+            .await
+            .expect("wait"),
+        Some(Bytes::from_static(b"42")),
+        "a stored result is returned at once"
+    );
+    let missing = broker
+        .wait_result(&unique_name("none"), Duration::from_millis(100))
+        .await
+        .expect("wait");
+    assert_eq!(missing, None);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while broker.get_result(&id).await.expect("get").is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the result never expired");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Every subscriber gets every event published after it subscribed, in order.
+pub async fn events_reach_every_subscriber<B: Broker + EventChannel>(broker: &B) {
+    let channel = unique_name("events");
+    let mut a = broker.subscribe(&channel).await.expect("subscribe");
+    let mut b = broker.subscribe(&channel).await.expect("subscribe");
+    let mut other = broker
+        .subscribe(&unique_name("quiet"))
+        .await
+        .expect("subscribe");
+    for i in 0..3 {
+        let n = broker
+            .publish(&channel, Bytes::from(format!("e{i}")))
+            .await
+            .expect("publish");
+        assert_eq!(n, 2, "both subscribers were reached");
+    }
+    for sub in [&mut a, &mut b] {
+        for i in 0..3 {
+            let event = tokio::time::timeout(WAIT, sub.next_event())
+                .await
+                .expect("an event in time")
+                .expect("event");
+            assert_eq!(event, ChannelEvent::Message(Bytes::from(format!("e{i}"))));
+        }
+    }
+    let quiet = tokio::time::timeout(Duration::from_millis(200), other.next_event()).await;
+    assert!(quiet.is_err(), "another channel's subscriber got {quiet:?}");
+}
+
+/// Expands every capability scenario into a test, each given a broker by the
+/// async function `$factory` (its type implements all five capabilities).
+#[macro_export]
+macro_rules! capability_suite {
+    ($factory:path) => {
+        $crate::capability_suite!(@cases $factory,
+            delayed_entries_arrive_when_due,
+            due_entries_move_exactly_once_with_many_workers,
+            priorities_are_served_by_weight,
+            dedup_remembers_ids_for_their_ttl,
+            results_can_be_awaited_and_expire,
+            events_reach_every_subscriber,
+        );
+    };
+    (@cases $factory:path, $($name:ident),+ $(,)?) => {
+        mod capabilities {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let broker = $factory().await;
+                    $crate::capabilities::$name(&broker).await;
+                }
+            )+
+        }
+    };
+}
