@@ -35,7 +35,9 @@ const PRIORITY_BATCH: usize = 4;
 /// Build it with [`CollectorQueue::builder`], then either
 /// [`run`](Self::run) a scope with it (start, run your code, always shut
 /// down) or [`start`](Self::start) it and [`shutdown`](RunningQueue::shutdown)
-/// the [`RunningQueue`] yourself. Either needs a tokio runtime.
+/// the [`RunningQueue`] yourself. Either needs a tokio runtime with the time
+/// driver enabled (`#[tokio::main]` or `Builder::enable_all`): the autoscaler,
+/// timeouts and backoff run on the tokio clock.
 ///
 /// ```
 /// use weir_collector::{BoxError, Collector, CollectorQueue, Context, Event};

@@ -28,9 +28,10 @@
 //!   a [`RetryPolicy`] and an optional [`Lifecycle`] (setup before the first
 //!   event, teardown after the last).
 //! - **The queue** ([`CollectorQueue`]): bounded, FIFO, LIFO or by priority
-//!   ([`QueueType`]); `send` waits when full, `try_send` hands the event back.
-//!   Run it as a scope ([`CollectorQueue::run`]) or start and shut it down
-//!   yourself ([`RunningQueue`]).
+//!   ([`QueueType`]); `send` waits when full, `try_send` hands the event back,
+//!   `send_detached` skips the results for fire-and-forget. Run it as a scope
+//!   ([`CollectorQueue::run`]) or start and shut it down yourself
+//!   ([`RunningQueue`]). It needs a tokio runtime with the time driver.
 //! - **Routing** ([`Router`]): [`SimpleRouter`] follows the [`Delivery`];
 //!   keys or topics that match nothing deliver nowhere, and the empty
 //!   [`Results`] says so ([`Results::is_delivered`], [`Results::unmatched`]).
