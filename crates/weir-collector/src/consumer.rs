@@ -9,13 +9,16 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::signal::Signal;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::shared::{Envelope, Shared};
+use crate::signal::Signal;
 use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure, Results};
+
+/// Events that take longer than this on average are taken one at a time.
+const BATCH_BELOW: Duration = Duration::from_micros(50);
 
 /// Takes and processes events until retired, stopped, or the queue is closed
 /// and empty.
@@ -52,12 +55,18 @@ where
         if retire.is_fired() {
             break;
         }
-        // Take a share of the backlog, not all of it: the other consumers
-        // should find work too.
+        // Quick events are taken a few at a time, to spend less per event on
+        // the queue; slow ones one by one, so that consumers the autoscaler
+        // adds find them. Either way only a share of the backlog: the other
+        // consumers should find work too.
+        let batch = match shared.load.mean_service() {
+            Some(mean) if mean <= BATCH_BELOW => shared.batch,
+            _ => 1,
+        };
         let consumers = shared.load.consumers.load(Ordering::Relaxed).max(1);
         let popped = tokio::select! {
             biased;
-            popped = shared.queue.pop_into(&mut taken, shared.batch, consumers) => popped,
+            popped = shared.queue.pop_into(&mut taken, batch, consumers) => popped,
             () = retire.fired() => {
                 // Hand a wake-up we may have taken to a consumer that stays.
                 shared.queue.wake_consumer();
@@ -77,7 +86,11 @@ where
         let payload = shared.abandon(envelope);
         shared.push_unprocessed(payload);
     }
-    let left = shared.load.consumers.fetch_sub(1, Ordering::Relaxed) - 1;
+    let left = shared
+        .load
+        .consumers
+        .fetch_sub(1, Ordering::Relaxed)
+        .saturating_sub(1);
     shared.metrics.consumers.set(left as f64);
 }
 

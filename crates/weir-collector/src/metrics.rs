@@ -64,9 +64,24 @@ pub(crate) struct Load {
     pub(crate) service_nanos: AtomicU64,
     pub(crate) busy: AtomicUsize,
     pub(crate) consumers: AtomicUsize,
+    /// Mean service time over the last autoscale interval that completed
+    /// anything, in nanoseconds; 0 until then.
+    pub(crate) recent_service_nanos: AtomicU64,
 }
 
 impl Load {
+    /// The mean service time: of the last autoscale interval if known, else
+    /// since start; `None` before anything completed.
+    pub(crate) fn mean_service(&self) -> Option<Duration> {
+        let recent = self.recent_service_nanos.load(Ordering::Relaxed);
+        if recent > 0 {
+            return Some(Duration::from_nanos(recent));
+        }
+        let completed = self.completed.load(Ordering::Relaxed);
+        let total = self.service_nanos.load(Ordering::Relaxed);
+        (completed > 0).then(|| Duration::from_nanos(total / completed))
+    }
+
     pub(crate) fn record_completion(&self, service: Duration) {
         let nanos = u64::try_from(service.as_nanos()).unwrap_or(u64::MAX);
         self.service_nanos.fetch_add(nanos, Ordering::Relaxed);

@@ -161,6 +161,14 @@ where
                         consumers: pool.size(),
                     };
                     (last, accepted, completed, service) = (now, a, c, s);
+                    if let Some(mean) = sample
+                        .service
+                        .as_nanos()
+                        .checked_div(u128::from(sample.completions))
+                    {
+                        let mean = u64::try_from(mean).unwrap_or(u64::MAX).max(1);
+                        load.recent_service_nanos.store(mean, Ordering::Relaxed);
+                    }
                     let metrics = &pool.shared.metrics;
                     metrics
                         .arrival_rate
@@ -206,24 +214,28 @@ where
     /// its handles resolve with [`Failure::ShutDown`] errors.
     pub async fn shutdown(mut self) -> ShutdownReport<P> {
         self.shut_down = true;
+        let shared = &self.shared;
+        shared.queue.close();
+        let tracker = &self.pool.tracker;
+        tracker.close();
+        // The autoscaler keeps running while the backlog drains: a backlog
+        // is a reason to add consumers.
+        let drained = tokio::time::timeout(self.drain_timeout, tracker.wait())
+            .await
+            .is_ok();
         self.scaler_stop.cancel();
         if let Some(handle) = self.scaler.take()
             && let Err(error) = handle.await
         {
             tracing::error!(%error, "collector queue autoscaler failed");
         }
-        let shared = &self.shared;
-        shared.queue.close();
-        let tracker = &self.pool.tracker;
-        tracker.close();
-        let drained = tokio::time::timeout(self.drain_timeout, tracker.wait())
-            .await
-            .is_ok();
         if !drained {
             tracing::warn!(timeout = ?self.drain_timeout, "collector queue did not drain in time");
             shared.hard_stop.fire();
-            tracker.wait().await;
         }
+        // Cut-off consumers, and any the autoscaler added at the last moment
+        // (they find the queue closed and empty), end at once.
+        tracker.wait().await;
 
         let mut unprocessed = shared.take_unprocessed();
         while let Some((envelope, _)) = shared.queue.try_pop() {

@@ -212,9 +212,7 @@ async fn service_order(queue_type: QueueType, events: &[(u32, Option<i64>)]) -> 
     let publisher = running.publisher();
     // The first event occupies the only consumer.
     let first = publisher.send(0).await.expect("sent");
-    while running.stats().busy == 0 {
-        tokio::task::yield_now().await;
-    }
+    common::until("a consumer is busy", || running.stats().busy > 0).await;
     let mut handles = vec![first];
     for &(n, priority) in events {
         let event = match priority {
@@ -272,9 +270,7 @@ async fn a_full_queue_refuses_try_send_and_makes_send_wait() {
     let running = queue.start().await.expect("starts");
     let publisher = running.publisher();
     let mut handles = vec![publisher.send(0).await.expect("sent")];
-    while running.stats().busy == 0 {
-        tokio::task::yield_now().await;
-    }
+    common::until("a consumer is busy", || running.stats().busy > 0).await;
     handles.push(publisher.try_send(1).expect("room for one"));
     handles.push(publisher.try_send(2).expect("room for two"));
     let refused = publisher.try_send(3).expect_err("the queue is full");
@@ -316,12 +312,15 @@ async fn try_result_does_not_block() {
     assert!(handle.try_result().is_none());
     assert!(!handle.is_done());
     gate.add_permits(1);
-    let results = loop {
-        if let Some(results) = handle.try_result() {
-            break results;
+    let mut results = None;
+    for _ in 0..10_000 {
+        results = handle.try_result();
+        if results.is_some() {
+            break;
         }
         tokio::task::yield_now().await;
-    };
+    }
+    let results = results.expect("the event finished");
     assert!(results.all_ok());
     running.shutdown().await;
 }

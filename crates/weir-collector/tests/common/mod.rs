@@ -31,3 +31,14 @@ pub fn logging(key: &str, topics: &[&str], log: &Log) -> Collector<u32, String> 
             }
         })
 }
+
+/// Yields to the runtime until `condition` holds; panics if it never does.
+pub async fn until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if condition() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("never happened: {what}");
+}
