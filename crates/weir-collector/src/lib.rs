@@ -23,7 +23,7 @@
 //! # }
 //! ```
 //!
-//! - **Collectors** ([`collector`]): a key, an async processor of the payload
+//! - **Collectors** ([`Collector`]): a key, an async processor of the payload
 //!   and a typed [`Context`], the topics it listens to, a per-attempt timeout,
 //!   a [`RetryPolicy`] and an optional [`Lifecycle`] (setup before the first
 //!   event, teardown after the last).
@@ -42,7 +42,7 @@
 //!   law, between `min_consumers` and `max_consumers`.
 //! - **Shutdown** drains what was accepted within a timeout and reports what
 //!   it could not ([`ShutdownReport`]).
-//! - **Metrics** through the `metrics` facade ([`metrics`](crate::metrics)
+//! - **Metrics** through the `metrics` facade ([`metrics`]
 //!   lists them).
 //!
 //! Feature flags: none.

@@ -25,7 +25,7 @@ pub struct ShutdownReport<P> {
     /// Whether everything accepted finished within the drain timeout.
     pub drained: bool,
     /// Events still waiting when the drain timeout ran out; each one's handle
-    /// resolved with [`Failure::ShutDown`] errors.
+    /// resolved with [`Failure::ShutDown`](crate::Failure::ShutDown) errors.
     pub unprocessed: Vec<P>,
     /// Events whose processing the drain timeout cut off.
     pub interrupted: Vec<P>,
@@ -211,7 +211,7 @@ where
     /// Stops accepting events, lets the consumers finish what was accepted
     /// (within the drain timeout), then runs the collectors' teardowns in
     /// reverse order. What could not finish in time is in the report, and
-    /// its handles resolve with [`Failure::ShutDown`] errors.
+    /// its handles resolve with [`Failure::ShutDown`](crate::Failure::ShutDown) errors.
     pub async fn shutdown(mut self) -> ShutdownReport<P> {
         self.shut_down = true;
         let shared = &self.shared;
