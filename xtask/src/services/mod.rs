@@ -13,6 +13,9 @@ use clap::Subcommand;
 
 use crate::run::workspace_root;
 
+mod kafka;
+mod redis;
+
 /// A server the test suite needs.
 pub trait Service {
     /// A short name (`redis`, `kafka`).
@@ -32,7 +35,7 @@ pub trait Service {
 
 /// Every service, in start order.
 pub fn all() -> Vec<Box<dyn Service>> {
-    vec![]
+    vec![Box::new(redis::Redis), Box::new(kafka::Kafka)]
 }
 
 /// Installs every service; returns the environment for the tests.

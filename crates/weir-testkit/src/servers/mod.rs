@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod redis;
+pub mod tansu;
 
 /// A free TCP port on 127.0.0.1 (the OS picks one; it is free when returned).
 pub fn free_port() -> u16 {

@@ -1,0 +1,140 @@
+//! Topic administration through rdkafka's admin client.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use weir_core::{Admin, BrokerError, Topic, TopicInfo};
+
+use crate::KafkaConfig;
+use crate::error::{self, Context};
+use crate::metadata;
+
+/// How often `create_topic` looks whether the new topic is visible yet.
+const VISIBLE_RECHECK: Duration = Duration::from_millis(50);
+
+/// Creates, lists and deletes Kafka topics.
+///
+/// New topics get the cluster's default replication factor. `create_topic`
+/// returns once the topic shows in the cluster's metadata, so a producer or
+/// consumer may use it right away.
+#[derive(Clone)]
+pub struct KafkaAdmin {
+    client: Arc<AdminClient<DefaultClientContext>>,
+    config: KafkaConfig,
+}
+
+impl std::fmt::Debug for KafkaAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaAdmin")
+            .field("bootstrap", &self.config.bootstrap())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaAdmin {
+    pub(crate) fn new(config: KafkaConfig) -> Result<Self, BrokerError> {
+        let client = config
+            .admin_settings()
+            .create()
+            .map_err(|e| error::from_kafka(e, Context::cluster(config.bootstrap())))?;
+        Ok(KafkaAdmin {
+            client: Arc::new(client),
+            config,
+        })
+    }
+
+    fn options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(self.config.request_timeout()))
+            .operation_timeout(Some(self.config.request_timeout()))
+    }
+
+    /// Waits until `topic` shows in the metadata with `partitions` partitions.
+    async fn until_visible(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+        let deadline = Instant::now() + self.config.request_timeout();
+        loop {
+            let client = Arc::clone(&self.client);
+            let t = topic.clone();
+            let timeout = self.config.request_timeout();
+            let bootstrap = self.config.bootstrap().to_owned();
+            let seen = metadata::blocking(move || {
+                metadata::partitions_now(client.inner(), &t, timeout, &bootstrap)
+            })
+            .await;
+            match seen {
+                Ok(n) if n >= partitions => return Ok(()),
+                Ok(_) | Err(BrokerError::UnknownTopic { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(VISIBLE_RECHECK).await;
+                }
+                Ok(_) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Admin for KafkaAdmin {
+    async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+        if partitions == 0 {
+            return Err(BrokerError::NoPartitions {
+                topic: topic.clone(),
+            });
+        }
+        let count = i32::try_from(partitions)
+            .map_err(|_| BrokerError::InvalidConfig(format!("{partitions} partitions")))?;
+        let new = NewTopic::new(topic.as_str(), count, TopicReplication::Fixed(-1));
+        let results = self
+            .client
+            .create_topics(&[new], &self.options())
+            .await
+            .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
+        for result in results {
+            if let Err((_, code)) = result {
+                let cx = Context::cluster(self.config.bootstrap()).topic(topic);
+                return Err(error::from_code(code, cx));
+            }
+        }
+        self.until_visible(topic, partitions).await
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicInfo>, BrokerError> {
+        let client = Arc::clone(&self.client);
+        let timeout = self.config.request_timeout();
+        let bootstrap = self.config.bootstrap().to_owned();
+        metadata::blocking(move || {
+            let metadata = client
+                .inner()
+                .fetch_metadata(None, timeout)
+                .map_err(|e| error::from_kafka(e, Context::cluster(&bootstrap)))?;
+            let mut topics: Vec<TopicInfo> = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && !t.name().starts_with("__"))
+                .map(|t| TopicInfo {
+                    topic: Topic::new(t.name()),
+                    partitions: u32::try_from(t.partitions().len()).unwrap_or(u32::MAX),
+                })
+                .collect();
+            topics.sort();
+            Ok(topics)
+        })
+        .await
+    }
+
+    async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
+        let results = self
+            .client
+            .delete_topics(&[topic.as_str()], &self.options())
+            .await
+            .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
+        for result in results {
+            if let Err((_, code)) = result {
+                let cx = Context::cluster(self.config.bootstrap()).topic(topic);
+                return Err(error::from_code(code, cx));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The broker handle: one cluster, one shared producer and admin, many consumers.
+
+use std::sync::{Arc, OnceLock};
+
+use weir_core::{Broker, BrokerError, ConsumerConfig};
+
+use crate::{KafkaAdmin, KafkaConfig, KafkaConsumer, KafkaProducer};
+
+/// A Kafka cluster, reached through rdkafka. Cheap to clone.
+///
+/// Making the handle connects to nothing; the producer and the admin client
+/// are created on first use and then shared by every clone. Each
+/// [`Broker::consumer`] is its own librdkafka consumer (one group member).
+#[derive(Clone, Debug)]
+pub struct KafkaBroker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: KafkaConfig,
+    producer: OnceLock<KafkaProducer>,
+    admin: OnceLock<KafkaAdmin>,
+}
+
+impl KafkaBroker {
+    /// A handle on the cluster `config` describes.
+    pub fn new(config: KafkaConfig) -> Self {
+        KafkaBroker {
+            inner: Arc::new(Inner {
+                config,
+                producer: OnceLock::new(),
+                admin: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.inner.config
+    }
+}
+
+fn shared<T: Clone>(
+    cell: &OnceLock<T>,
+    make: impl FnOnce() -> Result<T, BrokerError>,
+) -> Result<T, BrokerError> {
+    if let Some(v) = cell.get() {
+        return Ok(v.clone());
+    }
+    let v = make()?;
+    Ok(cell.get_or_init(|| v).clone())
+}
+
+impl Broker for KafkaBroker {
+    type Producer = KafkaProducer;
+    type Consumer = KafkaConsumer;
+    type Admin = KafkaAdmin;
+
+    fn name(&self) -> &'static str {
+        crate::error::BACKEND
+    }
+
+    async fn producer(&self) -> Result<KafkaProducer, BrokerError> {
+        shared(&self.inner.producer, || {
+            KafkaProducer::new(self.inner.config.clone())
+        })
+    }
+
+    async fn consumer(&self, config: ConsumerConfig) -> Result<KafkaConsumer, BrokerError> {
+        KafkaConsumer::new(self.inner.config.clone(), config)
+    }
+
+    async fn admin(&self) -> Result<KafkaAdmin, BrokerError> {
+        shared(&self.inner.admin, || {
+            KafkaAdmin::new(self.inner.config.clone())
+        })
+    }
+}
