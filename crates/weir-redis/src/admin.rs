@@ -53,7 +53,9 @@ impl Admin for RedisAdmin {
         }
         let mut pipe = redis::pipe();
         for n in &names {
-            pipe.cmd("HGET").arg(keys.meta(&Topic::new(n))).arg("partitions");
+            pipe.cmd("HGET")
+                .arg(keys.meta(&Topic::new(n)))
+                .arg("partitions");
         }
         let counts: Vec<Option<u32>> = self.shared.conn.pipe(&pipe).await?;
         let mut out: Vec<TopicInfo> = names
@@ -77,7 +79,13 @@ impl Admin for RedisAdmin {
         shared.forget_topic(topic);
         let keys = &shared.keys;
         let (due, data) = keys.delayed(topic);
-        let mut all = vec![keys.meta(topic), keys.topics(), keys.offsets(topic), due, data];
+        let mut all = vec![
+            keys.meta(topic),
+            keys.topics(),
+            keys.offsets(topic),
+            due,
+            data,
+        ];
         all.extend((0..count).map(|i| keys.stream(&topic.partition(i))));
         let cmd = DELETE_TOPIC.cmd(&all, |c| {
             c.arg(topic.as_str());

@@ -92,7 +92,11 @@ impl Shared {
         }
         let n: Option<u32> = self
             .conn
-            .query(redis::cmd("HGET").arg(self.keys.meta(topic)).arg("partitions"))
+            .query(
+                redis::cmd("HGET")
+                    .arg(self.keys.meta(topic))
+                    .arg("partitions"),
+            )
             .await?;
         let n = n.ok_or_else(|| BrokerError::UnknownTopic {
             topic: topic.clone(),

@@ -172,14 +172,19 @@ mod tests {
     fn endpoint_hides_the_password() {
         let c = RedisConfig::builder("redis://u:pw@127.0.0.1:7000/1")
             .build()
-            .unwrap();
+            .expect("a valid config");
         assert_eq!(c.endpoint(), "redis://127.0.0.1:7000/1");
     }
 
     #[test]
     fn bad_settings_are_clear_errors() {
         assert!(RedisConfig::builder("http://x").build().is_err());
-        assert!(RedisConfig::builder("redis://x").key_prefix("").build().is_err());
+        assert!(
+            RedisConfig::builder("redis://x")
+                .key_prefix("")
+                .build()
+                .is_err()
+        );
         let slow = RedisConfig::builder("redis://x")
             .session_timeout(Duration::from_secs(1))
             .heartbeat_interval(Duration::from_secs(1))

@@ -91,7 +91,10 @@ struct Read {
 }
 
 impl RedisConsumer {
-    pub(crate) async fn new(shared: Arc<Shared>, config: ConsumerConfig) -> Result<Self, BrokerError> {
+    pub(crate) async fn new(
+        shared: Arc<Shared>,
+        config: ConsumerConfig,
+    ) -> Result<Self, BrokerError> {
         let response = shared.config.block_time + Duration::from_secs(5);
         let reader = Conn::connect(&shared.client, &shared.config, response).await?;
         let member = member_id(config.client_id.as_deref());
@@ -134,13 +137,25 @@ impl RedisConsumer {
     async fn maintain(&mut self) -> Result<Option<ConsumerEvent>, BrokerError> {
         let held: Vec<Partition> = self.owned.keys().cloned().collect();
         let sent = Instant::now();
-        let hb = heartbeat(&self.shared, self.group(), &self.member, &self.topics, &held).await?;
+        let hb = heartbeat(
+            &self.shared,
+            self.group(),
+            &self.member,
+            &self.topics,
+            &held,
+        )
+        .await?;
         self.epoch_seen = Some(hb.epoch);
         self.next_heartbeat = sent + self.shared.config.heartbeat_interval;
         let mut lost = BTreeSet::new();
         let session = self.session();
         for (p, renewed) in held.iter().zip(&hb.renewed) {
-            let gone = hb.counts.get(&p.topic).copied().flatten().is_none_or(|n| p.index >= n);
+            let gone = hb
+                .counts
+                .get(&p.topic)
+                .copied()
+                .flatten()
+                .is_none_or(|n| p.index >= n);
             match self.owned.get_mut(p) {
                 Some(o) if *renewed && !gone => o.valid_until = sent + session,
                 _ => {
@@ -148,7 +163,12 @@ impl RedisConsumer {
                 }
             }
         }
-        for t in hb.counts.iter().filter(|(_, c)| c.is_none()).map(|(t, _)| t) {
+        for t in hb
+            .counts
+            .iter()
+            .filter(|(_, c)| c.is_none())
+            .map(|(t, _)| t)
+        {
             self.shared.forget_topic(t);
         }
         if !lost.is_empty() {
@@ -235,8 +255,14 @@ impl RedisConsumer {
             .filter_map(|(p, o)| o.seek.map(|s| (p.clone(), s)))
             .collect();
         for (p, offset) in sought {
-            let pos = reposition(&self.shared, self.group(), &self.member, &p, Start::Offset(offset))
-                .await;
+            let pos = reposition(
+                &self.shared,
+                self.group(),
+                &self.member,
+                &p,
+                Start::Offset(offset),
+            )
+            .await;
             let pos = match pos {
                 Ok(pos) => pos,
                 Err(BrokerError::NotAssigned { .. }) => {
@@ -246,14 +272,14 @@ impl RedisConsumer {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(o) = self.owned.get_mut(&p) {
-                if o.seek == Some(offset) {
-                    o.seek = None;
-                    o.position = pos.position;
-                    o.acked_from = pos.position;
-                    o.delivered_before = pos.delivered_before;
-                    o.buffer.clear();
-                }
+            if let Some(o) = self.owned.get_mut(&p)
+                && o.seek == Some(offset)
+            {
+                o.seek = None;
+                o.position = pos.position;
+                o.acked_from = pos.position;
+                o.delivered_before = pos.delivered_before;
+                o.buffer.clear();
             }
         }
         Ok(())
@@ -276,7 +302,9 @@ impl RedisConsumer {
             }
         }
         let until_heartbeat = self.next_heartbeat.saturating_duration_since(now);
-        let block = block_time.min(until_heartbeat).max(Duration::from_millis(1));
+        let block = block_time
+            .min(until_heartbeat)
+            .max(Duration::from_millis(1));
         let reader = self.reader.clone();
         let epoch_key = self.shared.keys.epoch(self.group());
         let group = self.config.group_id.clone();
@@ -313,13 +341,17 @@ impl RedisConsumer {
     fn take_reply(&mut self, streams: &HashMap<String, Partition>, reply: Value) {
         for (key, entries) in stream_entries(reply) {
             let Some(p) = streams.get(&key) else { continue };
-            let Some(o) = self.owned.get_mut(p) else { continue };
+            let Some(o) = self.owned.get_mut(p) else {
+                continue;
+            };
             if o.seek.is_some() || self.revoking.contains(p) {
                 // Pending under this member; the next owner or the seek reclaims it.
                 continue;
             }
             for (id, fields) in entries {
-                let Some(offset) = offset_of(&id) else { continue };
+                let Some(offset) = offset_of(&id) else {
+                    continue;
+                };
                 if offset < o.position {
                     continue;
                 }
@@ -344,8 +376,12 @@ impl RedisConsumer {
                     self.fixups.push((o.stream.clone(), offset, count));
                 }
                 o.position = offset + 1;
-                o.buffer
-                    .push_back(BrokerValue::new(payload, p.clone(), offset, entry.timestamp));
+                o.buffer.push_back(BrokerValue::new(
+                    payload,
+                    p.clone(),
+                    offset,
+                    entry.timestamp,
+                ));
             }
         }
     }
@@ -383,7 +419,9 @@ impl RedisConsumer {
         let order = (self.turn..n).chain(0..self.turn);
         let parts: Vec<Partition> = self.owned.keys().cloned().collect();
         for i in order {
-            let Some(o) = self.owned.get_mut(&parts[i]) else { continue };
+            let Some(o) = self.owned.get_mut(&parts[i]) else {
+                continue;
+            };
             if o.paused || o.seek.is_some() {
                 continue;
             }
@@ -395,6 +433,10 @@ impl RedisConsumer {
             }
         }
         (!out.is_empty()).then_some(out)
+    }
+
+    fn buffered(&self) -> usize {
+        self.owned.values().map(|o| o.buffer.len()).sum()
     }
 
     fn owns(&self, p: &Partition) -> Result<(), BrokerError> {
@@ -436,15 +478,22 @@ impl RedisConsumer {
                     }
                 }
                 self.maintain_now = true;
-                if self.read_failures > 3 { Err(e) } else { Ok(()) }
+                if self.read_failures > 3 {
+                    Err(e)
+                } else {
+                    Ok(())
+                }
             }
             Err(join) => Err(BrokerError::backend("redis", join.to_string())),
         }
     }
 }
 
+/// One stream's entries in a read reply: its key and `(id, fields)` pairs.
+type StreamEntries = (String, Vec<(Vec<u8>, Value)>);
+
 /// `[[key, [[id, fields], ...]], ...]` (RESP2) or a map (RESP3) as pairs.
-fn stream_entries(reply: Value) -> Vec<(String, Vec<(Vec<u8>, Value)>)> {
+fn stream_entries(reply: Value) -> Vec<StreamEntries> {
     let streams: Vec<(Value, Value)> = match reply {
         Value::Array(items) => items
             .into_iter()
@@ -533,6 +582,10 @@ impl Consumer for RedisConsumer {
             }
             self.apply_seeks().await?;
             if let Some(batch) = self.take_buffered() {
+                // Read ahead while the caller works on this batch.
+                if self.inflight.is_none() && self.buffered() < self.config.max_poll_records {
+                    self.spawn_read();
+                }
                 return Ok(ConsumerEvent::Messages(batch));
             }
             self.spawn_read();

@@ -70,7 +70,11 @@ pub(crate) async fn heartbeat(
     held: &[Partition],
 ) -> Result<Heartbeat, BrokerError> {
     let keys = &shared.keys;
-    let mut k = vec![keys.members(group), keys.subscriptions(group), keys.epoch(group)];
+    let mut k = vec![
+        keys.members(group),
+        keys.subscriptions(group),
+        keys.epoch(group),
+    ];
     k.extend(held.iter().map(|p| keys.lease(group, p)));
     let ttl = shared.config.session_timeout.as_millis() as u64;
     let mut pipe = redis::pipe();
@@ -175,7 +179,11 @@ pub(crate) async fn release(
     leave: bool,
 ) -> Result<(), BrokerError> {
     let keys = &shared.keys;
-    let mut k = vec![keys.members(group), keys.subscriptions(group), keys.epoch(group)];
+    let mut k = vec![
+        keys.members(group),
+        keys.subscriptions(group),
+        keys.epoch(group),
+    ];
     k.extend(partitions.iter().map(|p| keys.lease(group, p)));
     let _: i64 = shared
         .conn
@@ -199,12 +207,10 @@ mod tests {
     #[test]
     fn every_partition_goes_to_exactly_one_subscriber() {
         let m = members(&[("a", &["x", "y"]), ("b", &["x"]), ("c", &["x", "y"])]);
-        let counts: BTreeMap<Topic, Option<u32>> = [
-            (Topic::new("x"), Some(7)),
-            (Topic::new("y"), Some(3)),
-        ]
-        .into_iter()
-        .collect();
+        let counts: BTreeMap<Topic, Option<u32>> =
+            [(Topic::new("x"), Some(7)), (Topic::new("y"), Some(3))]
+                .into_iter()
+                .collect();
         let all: Vec<BTreeSet<Partition>> = ["a", "b", "c"]
             .iter()
             .map(|me| range_assignment(me, &m, &counts))

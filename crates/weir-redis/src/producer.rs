@@ -7,7 +7,7 @@ use redis::Value;
 use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer, Topic};
 
 use crate::broker::Shared;
-use crate::entry::push_fields;
+use crate::entry::encode;
 use crate::offsets::{key_hash, offset_of};
 use crate::scripts::APPEND;
 use std::sync::Arc;
@@ -149,13 +149,14 @@ impl Producer for RedisProducer {
         }
         if !chunks.is_empty() {
             let maxlen = shared.config.max_stream_length.unwrap_or(0);
+            let now = std::time::SystemTime::now();
             let mut pipe = redis::pipe();
             for (p, items) in &chunks {
                 let keys = [shared.keys.meta(&p.topic), shared.keys.stream(p)];
                 pipe.add_command(APPEND.cmd(&keys, |c| {
                     c.arg(p.index).arg(maxlen);
                     for &i in items {
-                        push_fields(c, &batch[i].1);
+                        c.arg(encode(&batch[i].1, now));
                     }
                 }));
             }

@@ -29,7 +29,13 @@ impl Lua {
     /// An EVALSHA command with these keys and arguments.
     pub(crate) fn cmd<K: ToRedisArgs>(&self, keys: &[K], args: impl FnOnce(&mut Cmd)) -> Cmd {
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.script.get_or_init(|| Script::new(self.code)).get_hash()).arg(keys.len()).arg(keys);
+        cmd.arg(
+            self.script
+                .get_or_init(|| Script::new(self.code))
+                .get_hash(),
+        )
+        .arg(keys.len())
+        .arg(keys);
         args(&mut cmd);
         cmd
     }

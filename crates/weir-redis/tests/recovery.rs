@@ -12,7 +12,9 @@ use weir_core::{Admin, Broker, BrokerError, CommitRequest, Consumer, Payload, Pr
 use weir_redis::{DELIVERY_COUNT_HEADER, RedisBroker, RedisConfig};
 use weir_testkit::servers::free_port;
 use weir_testkit::servers::redis::RedisServer;
-use weir_testkit::{RunningMember, collect, new_topic, produce_numbered, subscribed, unique_name, wait_until};
+use weir_testkit::{
+    RunningMember, collect, new_topic, produce_numbered, subscribed, unique_name, wait_until,
+};
 
 fn delivery_count(m: &weir_core::BrokerValue<Payload>) -> u64 {
     m.payload
@@ -46,9 +48,18 @@ async fn a_crashed_consumers_entries_come_back_to_another_with_their_delivery_co
     let seen = collect(&mut second, false, |s| s.messages.len() >= 6).await;
     assert_eq!(seen.assigned.last().and_then(|a| a.get(&p)), Some(&4));
     let offsets: Vec<u64> = seen.messages.iter().map(|m| m.offset).collect();
-    assert_eq!(offsets, (4..10).collect::<Vec<_>>(), "the uncommitted tail comes back");
+    assert_eq!(
+        offsets,
+        (4..10).collect::<Vec<_>>(),
+        "the uncommitted tail comes back"
+    );
     for m in &seen.messages {
-        assert_eq!(delivery_count(m), 2, "offset {} was delivered twice", m.offset);
+        assert_eq!(
+            delivery_count(m),
+            2,
+            "offset {} was delivered twice",
+            m.offset
+        );
     }
     assert!(
         started.elapsed() >= Duration::from_millis(500),
@@ -70,8 +81,11 @@ async fn a_crashed_consumers_entries_come_back_to_another_with_their_delivery_co
         .await
         .expect("xpending");
     assert_eq!(pending.len(), 6);
-    assert!(pending.iter().all(|(_, owner, _, count)| *count == 2
-        && owner == second.member_id()));
+    assert!(
+        pending
+            .iter()
+            .all(|(_, owner, _, count)| *count == 2 && owner == second.member_id())
+    );
     second
         .commit(&CommitRequest::from_iter([(p.clone(), 10)]))
         .await
@@ -119,7 +133,12 @@ async fn a_server_restart_mid_stream_loses_nothing() {
         async move {
             for i in 0..40 {
                 let batch = (0..25)
-                    .map(|j| (topic.clone().into(), Payload::new(format!("m-{}", i * 25 + j))))
+                    .map(|j| {
+                        (
+                            topic.clone().into(),
+                            Payload::new(format!("m-{}", i * 25 + j)),
+                        )
+                    })
                     .collect();
                 for r in producer.produce_batch(batch).await {
                     r.expect("produce rides out the restart");
@@ -168,7 +187,10 @@ async fn two_groups_reading_at_once_each_see_everything() {
             .collect::<BTreeSet<_>>()
             .len()
     };
-    wait_until("both groups read all 300", || distinct(&a) == 300 && distinct(&b) == 300).await;
+    wait_until("both groups read all 300", || {
+        distinct(&a) == 300 && distinct(&b) == 300
+    })
+    .await;
     a.stop().await;
     b.stop().await;
 }
@@ -178,16 +200,36 @@ async fn key_prefixes_keep_apps_apart_on_one_server() {
     let one = TestBroker::start().await;
     let two = one.other(|c| c.key_prefix("other-app")).await;
     let topic = weir_core::Topic::new("shared-name");
-    one.admin().await.expect("admin").create_topic(&topic, 1).await.expect("create");
-    two.admin().await.expect("admin").create_topic(&topic, 2).await.expect("same name, other app");
-    let listed = two.admin().await.expect("admin").list_topics().await.expect("list");
+    one.admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, 1)
+        .await
+        .expect("create");
+    two.admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, 2)
+        .await
+        .expect("same name, other app");
+    let listed = two
+        .admin()
+        .await
+        .expect("admin")
+        .list_topics()
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].partitions, 2);
     let producer = one.producer().await.expect("producer");
     produce_numbered(&producer, topic.partition(0).into(), "one", 5).await;
     let mut c = subscribed(&two, "g", std::slice::from_ref(&topic)).await;
     let quiet = weir_testkit::poll_quietly(&mut c, Duration::from_millis(500)).await;
-    assert!(quiet.is_empty(), "the other app saw {} messages", quiet.len());
+    assert!(
+        quiet.is_empty(),
+        "the other app saw {} messages",
+        quiet.len()
+    );
     let mut c1 = subscribed(&one, "g", std::slice::from_ref(&topic)).await;
     let seen = collect(&mut c1, true, |s| s.messages.len() >= 5).await;
     assert_eq!(seen.values()[0], "one-0");
@@ -201,9 +243,18 @@ async fn an_unreachable_server_is_a_clear_error_soon() {
         .build()
         .expect("config");
     let started = tokio::time::Instant::now();
-    let err = RedisBroker::connect(config).await.expect_err("nobody listens");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-    assert!(matches!(&err, BrokerError::Unreachable { endpoint, .. } if endpoint.contains(&port.to_string())), "got {err:?}");
+    let err = RedisBroker::connect(config)
+        .await
+        .expect_err("nobody listens");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, BrokerError::Unreachable { endpoint, .. } if endpoint.contains(&port.to_string())),
+        "got {err:?}"
+    );
     assert!(err.is_transient());
 }
 
@@ -211,10 +262,20 @@ async fn an_unreachable_server_is_a_clear_error_soon() {
 async fn a_password_is_required_and_used() {
     let server = RedisServer::builder().password("s3cret").start();
     let wrong = format!("redis://:nope@127.0.0.1:{}", server.port());
-    let err = RedisBroker::connect_url(&wrong).await.expect_err("a wrong password");
-    assert!(matches!(err, BrokerError::Unauthorized { .. }), "got {err:?}");
-    assert!(!err.to_string().contains("nope"), "the password leaks: {err}");
-    let broker = RedisBroker::connect_url(&server.url()).await.expect("the right password");
+    let err = RedisBroker::connect_url(&wrong)
+        .await
+        .expect_err("a wrong password");
+    assert!(
+        matches!(err, BrokerError::Unauthorized { .. }),
+        "got {err:?}"
+    );
+    assert!(
+        !err.to_string().contains("nope"),
+        "the password leaks: {err}"
+    );
+    let broker = RedisBroker::connect_url(&server.url())
+        .await
+        .expect("the right password");
     let topic = new_topic(&broker, "auth", 1).await;
     let out = broker
         .producer()
@@ -228,7 +289,8 @@ async fn a_password_is_required_and_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_payload_is_refused_at_produce_time() {
-    let broker = TestBroker::start_with(RedisServer::builder(), |c| c.max_payload_bytes(1000)).await;
+    let broker =
+        TestBroker::start_with(RedisServer::builder(), |c| c.max_payload_bytes(1000)).await;
     let topic = new_topic(&broker, "big", 1).await;
     let producer = broker.producer().await.expect("producer");
     let err = producer
@@ -257,14 +319,22 @@ async fn seeking_back_redelivers_with_a_higher_count_and_latest_skips_the_past()
     collect(&mut c, false, |s| s.messages.len() >= 5).await;
     c.seek(&p, 2).expect("seek");
     let seen = collect(&mut c, false, |s| s.messages.len() >= 3).await;
-    assert_eq!(seen.messages.iter().map(delivery_count).collect::<Vec<_>>(), vec![2, 2, 2]);
+    assert_eq!(
+        seen.messages.iter().map(delivery_count).collect::<Vec<_>>(),
+        vec![2, 2, 2]
+    );
     c.close().await.expect("close");
 
     let mut late = broker
-        .consumer(weir_core::ConsumerConfig::new(unique_name("g")).offset_reset(weir_core::OffsetReset::Latest))
+        .consumer(
+            weir_core::ConsumerConfig::new(unique_name("g"))
+                .offset_reset(weir_core::OffsetReset::Latest),
+        )
         .await
         .expect("consumer");
-    late.subscribe(std::slice::from_ref(&topic)).await.expect("subscribe");
+    late.subscribe(std::slice::from_ref(&topic))
+        .await
+        .expect("subscribe");
     let assigned = collect(&mut late, false, |s| !s.assigned.is_empty()).await;
     assert_eq!(assigned.assigned[0].get(&p), Some(&5));
     produce_numbered(&producer, p.clone().into(), "new", 1).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use weir_core::capability::{
-    ChannelEvent, DelayedDelivery, Dedup, EventChannel, EventSubscription, Priorities,
+    ChannelEvent, Dedup, DelayedDelivery, EventChannel, EventSubscription, Priorities,
     PriorityLevels, ResultStore,
 };
 use weir_core::{Broker, Consumer, ConsumerConfig, Payload, Topic};
@@ -34,7 +34,11 @@ pub async fn delayed_entries_arrive_when_due<B: Broker + DelayedDelivery>(broker
         .await
         .expect("produce_at");
     let moved = broker.deliver_due(&topic).await.expect("deliver_due");
-    assert_eq!(moved.len(), 1, "only the entry already due moves: {moved:?}");
+    assert_eq!(
+        moved.len(),
+        1,
+        "only the entry already due moves: {moved:?}"
+    );
     assert_eq!(moved[0].offset, 0);
     let next = broker
         .next_due(&topic)
@@ -64,7 +68,10 @@ pub async fn delayed_entries_arrive_when_due<B: Broker + DelayedDelivery>(broker
             );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the later entry never fell due");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the later entry never fell due"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(broker.next_due(&topic).await.expect("next_due"), None);
@@ -100,7 +107,11 @@ pub async fn due_entries_move_exactly_once_with_many_workers<B: Broker + Delayed
     for w in workers {
         w.await.expect("worker");
     }
-    assert_eq!(moved.load(Ordering::SeqCst), 300, "every entry moved exactly once");
+    assert_eq!(
+        moved.load(Ordering::SeqCst),
+        300,
+        "every entry moved exactly once"
+    );
     let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
     let seen = collect(&mut c, false, |s| s.messages.len() >= 300).await;
     let distinct: BTreeSet<String> = seen.values().into_iter().collect();
@@ -134,7 +145,10 @@ pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
         .produce_prioritized(&queue, 2, Payload::new("x"))
         .await
         .expect_err("a level the queue lacks");
-    assert!(matches!(err, weir_core::BrokerError::UnknownTopic { .. }), "got {err:?}");
+    assert!(
+        matches!(err, weir_core::BrokerError::UnknownTopic { .. }),
+        "got {err:?}"
+    );
     let mut c = broker
         .prioritized_consumer(
             ConsumerConfig::new(unique_name("g")).max_poll_records(8),
@@ -145,7 +159,10 @@ pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
         .expect("consumer");
     let seen = collect(&mut c, true, |s| s.messages.len() >= 120).await;
     let values = seen.values();
-    let early_high = values[..40].iter().filter(|v| v.starts_with("high")).count();
+    let early_high = values[..40]
+        .iter()
+        .filter(|v| v.starts_with("high"))
+        .count();
     assert!(
         early_high >= 24,
         "of the first 40 served, {early_high} were high (weights 3:1): {:?}",
@@ -154,7 +171,11 @@ pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
     for level in ["high", "low"] {
         let mine: Vec<&String> = values.iter().filter(|v| v.starts_with(level)).collect();
         let want: Vec<String> = (0..60).map(|i| format!("{level}-{i}")).collect();
-        assert_eq!(mine, want.iter().collect::<Vec<_>>(), "{level} level in order");
+        assert_eq!(
+            mine,
+            want.iter().collect::<Vec<_>>(),
+            "{level} level in order"
+        );
     }
     c.close().await.expect("close");
 }
@@ -163,18 +184,43 @@ pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
 pub async fn dedup_remembers_ids_for_their_ttl<B: Broker + Dedup>(broker: &B) {
     let scope = unique_name("scope");
     let ttl = Duration::from_millis(300);
-    assert!(broker.first_seen(&scope, "job-1", ttl).await.expect("dedup"));
-    assert!(!broker.first_seen(&scope, "job-1", ttl).await.expect("dedup"));
     assert!(
-        broker.first_seen("other", &scope, ttl).await.expect("dedup"),
+        broker
+            .first_seen(&scope, "job-1", ttl)
+            .await
+            .expect("dedup")
+    );
+    assert!(
+        !broker
+            .first_seen(&scope, "job-1", ttl)
+            .await
+            .expect("dedup")
+    );
+    assert!(
+        broker
+            .first_seen("other", &scope, ttl)
+            .await
+            .expect("dedup"),
         "scopes are separate"
     );
     assert!(broker.forget(&scope, "job-1").await.expect("forget"));
     assert!(!broker.forget(&scope, "job-1").await.expect("forget"));
-    assert!(broker.first_seen(&scope, "job-1", ttl).await.expect("dedup"));
+    assert!(
+        broker
+            .first_seen(&scope, "job-1", ttl)
+            .await
+            .expect("dedup")
+    );
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !broker.first_seen(&scope, "job-1", ttl).await.expect("dedup") {
-        assert!(tokio::time::Instant::now() < deadline, "the id never expired");
+    while !broker
+        .first_seen(&scope, "job-1", ttl)
+        .await
+        .expect("dedup")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the id never expired"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     // Of many concurrent callers, exactly one wins.
@@ -182,7 +228,9 @@ pub async fn dedup_remembers_ids_for_their_ttl<B: Broker + Dedup>(broker: &B) {
     for _ in 0..8 {
         let (b, s) = (broker.clone(), scope.clone());
         tasks.push(tokio::spawn(async move {
-            b.first_seen(&s, "race", Duration::from_secs(60)).await.expect("dedup")
+            b.first_seen(&s, "race", Duration::from_secs(60))
+                .await
+                .expect("dedup")
         }));
     }
     let mut wins = 0;
@@ -227,7 +275,10 @@ pub async fn results_can_be_awaited_and_expire<B: Broker + ResultStore>(broker: 
     assert_eq!(missing, None);
     let deadline = tokio::time::Instant::now() + WAIT;
     while broker.get_result(&id).await.expect("get").is_some() {
-        assert!(tokio::time::Instant::now() < deadline, "the result never expired");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the result never expired"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

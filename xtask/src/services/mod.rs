@@ -14,6 +14,7 @@ use clap::Subcommand;
 use crate::run::workspace_root;
 
 mod kafka;
+mod redis;
 
 /// A server the test suite needs.
 pub trait Service {
@@ -34,7 +35,7 @@ pub trait Service {
 
 /// Every service, in start order.
 pub fn all() -> Vec<Box<dyn Service>> {
-    vec![Box::new(kafka::Kafka)]
+    vec![Box::new(redis::Redis), Box::new(kafka::Kafka)]
 }
 
 /// Installs every service; returns the environment for the tests.

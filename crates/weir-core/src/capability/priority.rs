@@ -266,7 +266,10 @@ impl<C: Consumer> PriorityConsumer<C> {
             self.credit[pick] -= total;
             // The first unpaused message keeps per-partition order: earlier
             // messages of its partition cannot be paused ones.
-            if let Some(m) = self.eligible(pick).and_then(|i| self.buffers[pick].remove(i)) {
+            if let Some(m) = self
+                .eligible(pick)
+                .and_then(|i| self.buffers[pick].remove(i))
+            {
                 out.push(m);
             }
         }

@@ -10,11 +10,14 @@ use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic};
 use super::lock;
 use crate::{MemoryBroker, MemoryProducer};
 
+/// One topic's waiting entries, by (due, arrival).
+type Waiting = BTreeMap<(SystemTime, u64), (Destination, Payload)>;
+
 #[derive(Debug, Default)]
 pub(super) struct Delayed {
     next: u64,
     /// Per topic, entries by (due, arrival).
-    topics: HashMap<Topic, BTreeMap<(SystemTime, u64), (Destination, Payload)>>,
+    topics: HashMap<Topic, Waiting>,
 }
 
 impl DelayedDelivery for MemoryBroker {
@@ -52,20 +55,18 @@ impl DelayedDelivery for MemoryBroker {
             std::mem::replace(entries, later).into_values().collect()
         };
         let producer = MemoryProducer::new(self.clone());
-        let mut out = Vec::with_capacity(due.len());
-        for r in producer.produce_batch(due).await {
-            // The topic was deleted meanwhile: its entries go with it.
-            if let Ok(p) = r {
-                out.push(p);
-            }
-        }
-        Ok(out)
+        // Entries of a topic deleted meanwhile go with it.
+        Ok(producer
+            .produce_batch(due)
+            .await
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     async fn next_due(&self, topic: &Topic) -> Result<Option<SystemTime>, BrokerError> {
         let d = lock(&self.inner.capabilities.delayed);
-        Ok(d
-            .topics
+        Ok(d.topics
             .get(topic)
             .and_then(|e| e.keys().next())
             .map(|(due, _)| *due))

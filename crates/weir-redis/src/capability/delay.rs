@@ -10,7 +10,7 @@ use weir_core::capability::DelayedDelivery;
 use weir_core::{BrokerError, Destination, Payload, Produced, Topic};
 
 use crate::RedisBroker;
-use crate::entry::encode_headers;
+use crate::entry::encode;
 use crate::offsets::offset_of;
 use crate::producer::route;
 use crate::scripts::{DELAY_ADD, DELAY_MOVE};
@@ -36,14 +36,9 @@ impl DelayedDelivery for RedisBroker {
         let (due_key, data_key) = s.keys.delayed(topic);
         let keys = [due_key, data_key, s.keys.delayed_ids(), s.keys.meta(topic)];
         let cmd = DELAY_ADD.cmd(&keys, |c| {
-            c.arg(millis(due)).arg(partition.index);
-            c.arg("v").arg(&payload.value[..]);
-            if let Some(k) = &payload.key {
-                c.arg("k").arg(&k[..]);
-            }
-            if !payload.headers.is_empty() {
-                c.arg("h").arg(encode_headers(&payload.headers));
-            }
+            c.arg(millis(due))
+                .arg(partition.index)
+                .arg(encode(&payload, due.max(SystemTime::now())));
         });
         let missing: i64 = s.conn.query(&cmd).await?;
         if missing == 1 {
@@ -70,13 +65,13 @@ impl DelayedDelivery for RedisBroker {
             let reply: Vec<Value> = s.conn.query(&cmd).await?;
             let moved = reply.len() / 2;
             for pair in reply.chunks(2) {
-                if let [Value::Int(p), Value::BulkString(id)] = pair {
-                    if let (Ok(index), Some(offset)) = (u32::try_from(*p), offset_of(id)) {
-                        out.push(Produced {
-                            partition: topic.partition(index),
-                            offset,
-                        });
-                    }
+                if let [Value::Int(p), Value::BulkString(id)] = pair
+                    && let (Ok(index), Some(offset)) = (u32::try_from(*p), offset_of(id))
+                {
+                    out.push(Produced {
+                        partition: topic.partition(index),
+                        offset,
+                    });
                 }
             }
             if moved < MOVE_BATCH {
@@ -90,7 +85,13 @@ impl DelayedDelivery for RedisBroker {
         let (due_key, _) = s.keys.delayed(topic);
         let first: Vec<(String, f64)> = s
             .conn
-            .query(redis::cmd("ZRANGE").arg(due_key).arg(0).arg(0).arg("WITHSCORES"))
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(due_key)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES"),
+            )
             .await?;
         Ok(first
             .first()

@@ -30,7 +30,11 @@ impl EventChannel for RedisBroker {
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, BrokerError> {
         let s = &self.shared;
         s.conn
-            .query(redis::cmd("PUBLISH").arg(s.keys.channel(channel)).arg(&payload[..]))
+            .query(
+                redis::cmd("PUBLISH")
+                    .arg(s.keys.channel(channel))
+                    .arg(&payload[..]),
+            )
             .await
     }
 

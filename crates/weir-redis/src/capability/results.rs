@@ -30,7 +30,10 @@ impl ResultStore for RedisBroker {
 
     async fn get_result(&self, id: &str) -> Result<Option<Bytes>, BrokerError> {
         let s = &self.shared;
-        let v: Option<Vec<u8>> = s.conn.query(redis::cmd("GET").arg(s.keys.result(id))).await?;
+        let v: Option<Vec<u8>> = s
+            .conn
+            .query(redis::cmd("GET").arg(s.keys.result(id)))
+            .await?;
         Ok(v.map(Bytes::from))
     }
 

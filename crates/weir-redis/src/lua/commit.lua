@@ -5,7 +5,11 @@
 -- then per partition: offsets field, offset, first offset not yet acknowledged.
 -- Returns 0, or the 1-based position of a partition the member does not own
 -- (then nothing is committed).
-local function id(offset) return '0-' .. string.format('%.0f', offset) end
+local function id(offset)
+  -- Lua prints integers below 1e14 exactly; larger ones need the format.
+  if offset < 1e14 then return '0-' .. offset end
+  return '0-' .. string.format('%.0f', offset)
+end
 local function ack(stream, group, from, to)
   if to <= from then return end
   if to - from > 100000 then

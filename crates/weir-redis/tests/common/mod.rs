@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use weir_core::capability::{
-    DelayedDelivery, Dedup, EventChannel, Priorities, ResultStore,
-};
+use weir_core::capability::{Dedup, DelayedDelivery, EventChannel, Priorities, ResultStore};
 use weir_core::{Broker, BrokerError, ConsumerConfig, Destination, Payload, Produced, Topic};
-use weir_redis::{RedisAdmin, RedisBroker, RedisConfig, RedisConfigBuilder, RedisConsumer, RedisProducer, RedisSubscription};
+use weir_redis::{
+    RedisAdmin, RedisBroker, RedisConfig, RedisConfigBuilder, RedisConsumer, RedisProducer,
+    RedisSubscription,
+};
 use weir_testkit::servers::redis::RedisServer;
 
 /// Test timings: short sessions so crashed members' partitions move quickly.
@@ -55,7 +56,10 @@ impl TestBroker {
     }
 
     /// Another handle on the same server with other settings.
-    pub async fn other(&self, config: impl FnOnce(RedisConfigBuilder) -> RedisConfigBuilder) -> TestBroker {
+    pub async fn other(
+        &self,
+        config: impl FnOnce(RedisConfigBuilder) -> RedisConfigBuilder,
+    ) -> TestBroker {
         let redis = RedisBroker::connect(config(fast(&self.url())).build().expect("config"))
             .await
             .expect("connect");
@@ -89,7 +93,12 @@ impl Broker for TestBroker {
 }
 
 impl DelayedDelivery for TestBroker {
-    async fn produce_at(&self, d: Destination, p: Payload, due: SystemTime) -> Result<(), BrokerError> {
+    async fn produce_at(
+        &self,
+        d: Destination,
+        p: Payload,
+        due: SystemTime,
+    ) -> Result<(), BrokerError> {
         self.redis.produce_at(d, p, due).await
     }
 

@@ -1,0 +1,305 @@
+//! weir-redis end to end (produce 100-byte messages in batches while a group
+//! member consumes them, committing every batch) next to the raw limit of the
+//! same server: `redis-benchmark -P 16` running XADD, and the same XADDs
+//! pipelined directly with the `redis` crate. Printed as ratios from one run.
+//!
+//! `cargo xtask bench redis` (it installs redis-server when missing; the
+//! bench starts its own on a free loopback port).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use weir_benches::{Comparison, best_of, report, runtime};
+use weir_core::{
+    Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Destination, Payload, Producer, Topic,
+};
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_testkit::servers::find_program;
+use weir_testkit::servers::redis::RedisServer;
+
+const MESSAGES: u64 = 200_000;
+const BATCH: usize = 500;
+const PRODUCERS: u64 = 4;
+
+fn value() -> bytes::Bytes {
+    bytes::Bytes::from(vec![b'x'; 100])
+}
+
+fn suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
+    let broker = RedisBroker::connect(RedisConfig::builder(url).build().expect("config"))
+        .await
+        .expect("connect");
+    let topic = Topic::new(format!("bench-{partitions}-{}", suffix()));
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, partitions)
+        .await
+        .expect("create");
+    let mut consumer = broker
+        .consumer(ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH))
+        .await
+        .expect("consumer");
+    consumer
+        .subscribe(std::slice::from_ref(&topic))
+        .await
+        .expect("subscribe");
+    // Wait for the assignment so the clock measures the data path only.
+    while !matches!(
+        consumer.poll().await.expect("poll"),
+        ConsumerEvent::Assigned(_)
+    ) {}
+    let started = Instant::now();
+    // Four producers with a batch in flight each, as the raw baseline has
+    // four pipelines in flight.
+    let mut producers = Vec::new();
+    for _ in 0..PRODUCERS {
+        let producer = broker.producer().await.expect("producer");
+        let t = topic.clone();
+        producers.push(tokio::spawn(async move {
+            let v = value();
+            let mut sent = 0u64;
+            let share = n / PRODUCERS;
+            while sent < share {
+                let k = (share - sent).min(BATCH as u64);
+                let batch = (0..k)
+                    .map(|_| (Destination::Topic(t.clone()), Payload::new(v.clone())))
+                    .collect();
+                for r in producer.produce_batch(batch).await {
+                    r.expect("produce");
+                }
+                sent += k;
+            }
+        }));
+    }
+    let mut got = 0u64;
+    while got < n {
+        if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
+            got += batch.len() as u64;
+            let commit = batch
+                .iter()
+                .map(|m| (m.partition.clone(), m.next_offset()))
+                .collect();
+            consumer.commit(&commit).await.expect("commit");
+        }
+    }
+    for p in producers {
+        p.await.expect("producer task");
+    }
+    let elapsed = started.elapsed();
+    consumer.close().await.expect("close");
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .delete_topic(&topic)
+        .await
+        .expect("delete");
+    elapsed
+}
+
+/// Produce only (four producers, batches of 500), then consume+commit only: the two halves timed apart.
+async fn weir_halves(url: &str, n: u64) -> (Duration, Duration) {
+    let broker = RedisBroker::connect(RedisConfig::builder(url).build().expect("config"))
+        .await
+        .expect("connect");
+    let topic = Topic::new(format!("halves-{}", suffix()));
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, 1)
+        .await
+        .expect("create");
+    let started = Instant::now();
+    let mut producers = Vec::new();
+    for _ in 0..PRODUCERS {
+        let producer = broker.producer().await.expect("producer");
+        let t = topic.clone();
+        producers.push(tokio::spawn(async move {
+            let v = value();
+            let mut sent = 0u64;
+            let share = n / PRODUCERS;
+            while sent < share {
+                let k = (share - sent).min(BATCH as u64);
+                let batch = (0..k)
+                    .map(|_| (Destination::Topic(t.clone()), Payload::new(v.clone())))
+                    .collect();
+                for r in producer.produce_batch(batch).await {
+                    r.expect("produce");
+                }
+                sent += k;
+            }
+        }));
+    }
+    for p in producers {
+        p.await.expect("producer task");
+    }
+    let produce = started.elapsed();
+    let mut consumer = broker
+        .consumer(ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH))
+        .await
+        .expect("consumer");
+    consumer
+        .subscribe(std::slice::from_ref(&topic))
+        .await
+        .expect("subscribe");
+    while !matches!(
+        consumer.poll().await.expect("poll"),
+        ConsumerEvent::Assigned(_)
+    ) {}
+    let started = Instant::now();
+    let mut got = 0u64;
+    while got < n {
+        if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
+            got += batch.len() as u64;
+            let commit = batch
+                .iter()
+                .map(|m| (m.partition.clone(), m.next_offset()))
+                .collect();
+            consumer.commit(&commit).await.expect("commit");
+        }
+    }
+    let consume = started.elapsed();
+    consumer.close().await.expect("close");
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .delete_topic(&topic)
+        .await
+        .expect("delete");
+    (produce, consume)
+}
+
+/// The same XADDs, pipelined 16 deep per round trip by the `redis` crate, four
+/// pipelines in flight.
+async fn raw_pipelined_xadd(url: &str, n: u64) -> Duration {
+    let client = redis::Client::open(url).expect("client");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let key = format!("raw-{}", suffix());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (mut conn, key) = (conn.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let v = value();
+            for _ in 0..n / 4 / 16 {
+                let mut pipe = redis::pipe();
+                for _ in 0..16 {
+                    pipe.cmd("XADD")
+                        .arg(&key)
+                        .arg("*")
+                        .arg("v")
+                        .arg(&v[..])
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await.expect("xadd");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let mut conn = conn;
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    elapsed
+}
+
+/// `redis-benchmark -P 16` running XADD of a 100-byte value: requests per second.
+fn redis_benchmark_xadd(port: u16, n: u64) -> Option<f64> {
+    let program = find_program("WEIR_REDIS_BENCHMARK", "redis-benchmark")?;
+    let out = Command::new(program)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-P", "16", "-q"])
+        .args(["-n", &n.to_string()])
+        .args(["XADD", "benchmark-stream", "*", "v"])
+        .arg("x".repeat(100))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "XADD benchmark-stream * v xxx...: 512345.67 requests per second, p50=..."
+    let rate = text
+        .split("requests per second")
+        .next()?
+        .rsplit(':')
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(rate)
+}
+
+fn main() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let rt = runtime();
+    let raw = best_of(3, || {
+        rt.block_on(raw_pipelined_xadd(&url, MESSAGES));
+    });
+    let raw_rate = Comparison::rate(MESSAGES, raw);
+    let mut rows = Vec::new();
+    for partitions in [1u32, 4] {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            best = best.min(rt.block_on(weir_end_to_end(&url, partitions, MESSAGES)));
+        }
+        rows.push(Comparison {
+            workload: format!("produce+consume+commit, {partitions} partition(s)"),
+            peer: "raw pipelined XADD",
+            messages: MESSAGES,
+            weir: best,
+            peer_time: raw,
+        });
+    }
+    let (produce, consume) = rt.block_on(weir_halves(&url, MESSAGES));
+    rows.push(Comparison {
+        workload: "produce only, 1 partition".to_owned(),
+        peer: "raw pipelined XADD",
+        messages: MESSAGES,
+        weir: produce,
+        peer_time: raw,
+    });
+    rows.push(Comparison {
+        workload: "consume+commit only, 1 partition".to_owned(),
+        peer: "raw pipelined XADD",
+        messages: MESSAGES,
+        weir: consume,
+        peer_time: raw,
+    });
+    report(
+        "weir-redis end to end vs raw XADD on the same server (100-byte payloads, 200k messages, best of 3)",
+        &rows,
+    );
+    println!("raw pipelined XADD (redis crate, 16 deep x 4): {raw_rate:.0} msg/s");
+    match redis_benchmark_xadd(server.port(), MESSAGES) {
+        Some(bench_rate) => {
+            println!("redis-benchmark -P 16 XADD: {bench_rate:.0} msg/s");
+            for r in &rows {
+                let weir = Comparison::rate(r.messages, r.weir);
+                println!(
+                    "ratio weir/redis-benchmark-P16-XADD ({}): {:.2}",
+                    r.workload,
+                    weir / bench_rate
+                );
+            }
+        }
+        None => println!("redis-benchmark not found: only the redis-crate baseline was measured"),
+    }
+    drop(server);
+}
