@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use weir_core::CommitRequest;
+use weir_core::{CommitRequest, Partition};
 
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
@@ -23,7 +23,11 @@ use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, S
 /// ```
 #[derive(Debug, Default)]
 pub struct CommitOffsets {
-    pending: CommitRequest,
+    /// Per partition, the highest position seen since the last poll. A
+    /// pipeline serves few partitions: a short list beats a map here.
+    pending: Vec<(Partition, u64)>,
+    /// Where the last message's partition sits in `pending`.
+    last: usize,
 }
 
 impl CommitOffsets {
@@ -36,7 +40,26 @@ impl CommitOffsets {
         if self.pending.is_empty() {
             None
         } else {
-            Some(std::mem::take(&mut self.pending))
+            self.last = 0;
+            Some(self.pending.drain(..).collect())
+        }
+    }
+
+    fn record(&mut self, partition: &Partition, position: u64) {
+        let slot = match self.pending.get(self.last) {
+            Some((p, _)) if same(p, partition) => Some(self.last),
+            _ => self.pending.iter().position(|(p, _)| same(p, partition)),
+        };
+        match slot {
+            Some(i) => {
+                self.last = i;
+                let current = &mut self.pending[i].1;
+                *current = (*current).max(position);
+            }
+            None => {
+                self.last = self.pending.len();
+                self.pending.push((partition.clone(), position));
+            }
         }
     }
 }
@@ -46,10 +69,7 @@ impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
         for (p, o) in message.committable() {
-            match self.pending.get(p) {
-                Some(current) if current >= o => {}
-                _ => self.pending.insert(p.clone(), o),
-            }
+            self.record(p, o);
         }
         Ok(())
     }
@@ -61,13 +81,19 @@ impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
     fn close(&mut self) {}
 
     fn terminate(&mut self) {
-        self.pending = CommitRequest::new();
+        self.pending.clear();
     }
 
     fn join(&mut self, _timeout: Option<Duration>) -> JoinFuture<'_> {
         let out = self.take();
         Box::pin(async move { Ok(out) })
     }
+}
+
+/// Partition equality with a fast path for the usual case of one shared
+/// topic name.
+fn same(a: &Partition, b: &Partition) -> bool {
+    a.index == b.index && (std::ptr::eq(a.topic.as_str(), b.topic.as_str()) || a.topic == b.topic)
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use weir_core::{CommitRequest, Filterable};
 
-use crate::strategy::split;
-
 use crate::outbox::{Outbox, deadline_after, remaining};
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
@@ -75,16 +73,19 @@ where
                 return Err(SubmitError::Rejected(message));
             }
         }
-        let out = match split(message) {
-            Err(filtered) => filtered.into_filtered(),
-            Ok((meta, payload)) => {
-                let function = &mut self.function;
-                match catch_unwind(AssertUnwindSafe(|| function(payload))) {
-                    Ok(Ok(u)) => meta.replace(Filterable::Payload(u)),
-                    Ok(Err(e)) => return Err(StrategyError::from_task(&meta, e).into()),
-                    Err(panic) => return Err(StrategyError::panicked(&meta, &*panic).into()),
-                }
-            }
+        let function = &mut self.function;
+        let out = message.try_map(|f| match f {
+            Filterable::Filtered => Ok(Filterable::Filtered),
+            Filterable::Payload(t) => match catch_unwind(AssertUnwindSafe(|| function(t))) {
+                Ok(Ok(u)) => Ok(Filterable::Payload(u)),
+                Ok(Err(e)) => Err(Err(e)),
+                Err(panic) => Err(Ok(panic)),
+            },
+        });
+        let out = match out {
+            Ok(m) => m,
+            Err((meta, Err(e))) => return Err(StrategyError::from_task(&meta, e).into()),
+            Err((meta, Ok(panic))) => return Err(StrategyError::panicked(&meta, &*panic).into()),
         };
         self.outbox.send(&mut self.next, out)?;
         Ok(())

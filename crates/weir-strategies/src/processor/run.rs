@@ -1,8 +1,10 @@
 //! The processor's loop.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
-use weir_core::{BrokerValue, CommitRequest, Consumer, ConsumerEvent, Message, Partition, Payload};
+use weir_core::{
+    BrokerValue, CommitRequest, Consumer, ConsumerEvent, Filterable, Message, Partition, Payload,
+};
 
 use super::backpressure::Backpressure;
 use super::dlq::RawBuffer;
@@ -27,7 +29,8 @@ struct Run<C> {
     since_commit: u64,
     last_commit: Instant,
     held: Option<Incoming<Payload>>,
-    buffered: VecDeque<BrokerValue<Payload>>,
+    /// Messages read but not yet submitted, in order.
+    buffered: std::vec::IntoIter<BrokerValue<Payload>>,
     backpressure: Backpressure,
     raw: Option<RawBuffer>,
     counts: InvalidCounts,
@@ -55,7 +58,7 @@ impl<C: Consumer> StreamProcessor<C> {
             since_commit: 0,
             last_commit: Instant::now(),
             held: None,
-            buffered: VecDeque::new(),
+            buffered: Vec::new().into_iter(),
             raw,
             counts: InvalidCounts::default(),
             report: ProcessorReport::default(),
@@ -112,7 +115,7 @@ impl<C: Consumer> Run<C> {
         if !self.uncommitted.is_empty() {
             deadline = earliest(deadline, self.p.commit_policy.next_due(self.last_commit));
         }
-        let holding = self.held.is_some() || !self.buffered.is_empty();
+        let holding = self.held.is_some() || self.buffered.len() > 0;
         if holding {
             deadline = earliest(deadline, self.backpressure.pause_at());
             deadline = earliest(deadline, Some(Instant::now() + self.p.retry_interval));
@@ -149,7 +152,13 @@ impl<C: Consumer> Run<C> {
         match event {
             ConsumerEvent::Messages(batch) => {
                 if self.strategy.is_some() {
-                    self.buffered.extend(batch);
+                    if self.buffered.len() == 0 {
+                        self.buffered = batch.into_iter();
+                    } else {
+                        let mut rest: Vec<_> = std::mem::take(&mut self.buffered).collect();
+                        rest.extend(batch);
+                        self.buffered = rest.into_iter();
+                    }
                 }
             }
             ConsumerEvent::Assigned(added) => {
@@ -174,7 +183,7 @@ impl<C: Consumer> Run<C> {
         self.join_strategy().await?;
         self.commit().await?;
         self.held = None;
-        self.buffered.clear();
+        self.buffered = Vec::new().into_iter();
         if let Some(raw) = &mut self.raw {
             raw.clear();
         }
@@ -234,12 +243,17 @@ impl<C: Consumer> Run<C> {
         while let Some(strategy) = self.strategy.as_mut() {
             let message = match self.held.take() {
                 Some(m) => m,
-                None => match self.buffered.pop_front() {
+                None => match self.buffered.next() {
                     Some(raw) => {
                         if let Some(buf) = &mut self.raw {
                             buf.remember(&raw);
                         }
-                        Message::Broker(raw).into_kept()
+                        Message::Broker(BrokerValue {
+                            payload: Filterable::Payload(raw.payload),
+                            partition: raw.partition,
+                            offset: raw.offset,
+                            timestamp: raw.timestamp,
+                        })
                     }
                     None => break,
                 },
