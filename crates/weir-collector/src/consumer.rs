@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::shared::{Envelope, Shared};
 use crate::signal::Signal;
-use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure, Results};
+use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure};
 
 /// Events that take longer than this on average are taken one at a time.
 const BATCH_BELOW: Duration = Duration::from_micros(50);
@@ -128,8 +128,8 @@ where
         .record(started.saturating_duration_since(envelope.accepted));
 
     let Envelope { event, reply, .. } = envelope;
-    let route = shared.router.route(&event, &shared.directory);
-    let (targets, unmatched) = route.resolve(&shared.directory);
+    let mut routed = shared.route(&event);
+    let targets = std::mem::take(&mut routed.targets);
     let payload = event.into_payload();
 
     let mut finished = None;
@@ -174,7 +174,7 @@ where
     shared.metrics.completed.increment(1);
     if let Some(reply) = reply {
         // The publisher may have dropped its handle: fire-and-forget.
-        let _ = reply.send(Results::new(entries, unmatched));
+        let _ = reply.send(routed.results(entries));
     }
     finished
 }
@@ -232,11 +232,14 @@ where
     if !matches!(error.failure, Failure::ShutDown) {
         tracing::warn!(collector = %collector.key, attempts = attempt, failure = %error.failure, "event failed");
         if let Some(sink) = &shared.dead_letter {
-            sink.send(DeadLetter {
+            let letter = DeadLetter {
                 payload: payload.clone(),
                 error: error.clone(),
-            })
-            .await;
+            };
+            if let Err(panic) = AssertUnwindSafe(sink.send(letter)).catch_unwind().await {
+                let message = panic_message(&*panic);
+                tracing::error!(collector = %collector.key, %message, "dead-letter sink panicked");
+            }
         }
     }
     Err(error)
@@ -283,7 +286,7 @@ async fn run_attempt<R>(
     }
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -18,6 +18,7 @@ pub struct Results<R> {
     entries: Vec<(Arc<str>, Result<R, CollectorError>)>,
     unmatched: Vec<String>,
     abandoned: bool,
+    routing_failure: Option<String>,
 }
 
 impl<R> Results<R> {
@@ -29,7 +30,13 @@ impl<R> Results<R> {
             entries,
             unmatched,
             abandoned: false,
+            routing_failure: None,
         }
+    }
+
+    pub(crate) fn with_routing_failure(mut self, failure: String) -> Self {
+        self.routing_failure = Some(failure);
+        self
     }
 
     pub(crate) fn abandoned() -> Self {
@@ -37,6 +44,7 @@ impl<R> Results<R> {
             entries: Vec::new(),
             unmatched: Vec::new(),
             abandoned: true,
+            routing_failure: None,
         }
     }
 
@@ -101,6 +109,11 @@ impl<R> Results<R> {
     /// The keys or topics of the delivery that matched no collector.
     pub fn unmatched(&self) -> &[String] {
         &self.unmatched
+    }
+
+    /// Why the event went nowhere if the router failed (panicked) on it.
+    pub fn routing_failure(&self) -> Option<&str> {
+        self.routing_failure.as_deref()
     }
 
     /// Whether the queue was dropped (not shut down) before the event was

@@ -1,5 +1,7 @@
 //! The state a running queue's publishers, consumers and autoscaler share.
 
+use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::signal::Signal;
@@ -9,7 +11,9 @@ use tokio::time::Instant;
 use crate::dead_letter::ErasedSink;
 use crate::metrics::{Load, Metrics};
 use crate::queue::EventQueue;
-use crate::{Collector, CollectorError, Directory, Event, Failure, QueueStats, Results, Router};
+use crate::{
+    Collector, CollectorError, CollectorId, Directory, Event, Failure, QueueStats, Results, Router,
+};
 
 /// An accepted event on its way through the queue.
 pub(crate) struct Envelope<P, R> {
@@ -83,13 +87,61 @@ impl<P, R> Shared<P, R> {
     }
 }
 
+/// Where an event goes, as the queue resolved its router's answer.
+pub(crate) struct Routed<'a> {
+    pub(crate) targets: Cow<'a, [CollectorId]>,
+    pub(crate) unmatched: Vec<String>,
+    /// Why the router gave no answer (it panicked).
+    pub(crate) failure: Option<String>,
+}
+
+impl Routed<'_> {
+    pub(crate) fn results<R>(
+        &mut self,
+        entries: Vec<(Arc<str>, Result<R, CollectorError>)>,
+    ) -> Results<R> {
+        let mut results = Results::new(entries, std::mem::take(&mut self.unmatched));
+        if let Some(failure) = self.failure.take() {
+            results = results.with_routing_failure(failure);
+        }
+        results
+    }
+}
+
 impl<P: 'static, R> Shared<P, R> {
+    /// Asks the router where an event goes. A panicking router delivers the
+    /// event nowhere and says why; the consumer keeps running.
+    pub(crate) fn route(&self, event: &Event<P>) -> Routed<'_> {
+        let asked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.router.route(event, &self.directory)
+        }));
+        match asked {
+            Ok(route) => {
+                let (targets, unmatched) = route.resolve(&self.directory);
+                Routed {
+                    targets,
+                    unmatched,
+                    failure: None,
+                }
+            }
+            Err(panic) => {
+                let message = crate::consumer::panic_message(&*panic);
+                tracing::error!(%message, "router panicked; event delivered nowhere");
+                Routed {
+                    targets: Cow::Borrowed(&[]),
+                    unmatched: Vec::new(),
+                    failure: Some(format!("router panicked: {message}")),
+                }
+            }
+        }
+    }
+
     /// Answers an event that will not be processed with a
     /// [`Failure::ShutDown`] error per target, and gives its payload back.
     pub(crate) fn abandon(&self, envelope: Envelope<P, R>) -> P {
-        let route = self.router.route(&envelope.event, &self.directory);
-        let (targets, unmatched) = route.resolve(&self.directory);
-        let entries = targets
+        let mut routed = self.route(&envelope.event);
+        let entries = routed
+            .targets
             .iter()
             .filter_map(|&id| self.directory.key_arc(id))
             .map(|key| {
@@ -99,7 +151,7 @@ impl<P: 'static, R> Shared<P, R> {
             .collect();
         if let Some(reply) = envelope.reply {
             // The publisher may have dropped its handle.
-            let _ = reply.send(Results::new(entries, unmatched));
+            let _ = reply.send(routed.results(entries));
         }
         envelope.event.into_payload()
     }

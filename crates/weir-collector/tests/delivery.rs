@@ -418,3 +418,36 @@ proptest! {
         prop_assert_eq!(seen, expected);
     }
 }
+
+#[tokio::test]
+async fn a_panicking_router_delivers_nowhere_and_says_why() {
+    struct Picky;
+    impl Router<u32> for Picky {
+        fn route(&self, event: &Event<u32>, collectors: &Directory) -> Route {
+            assert!(*event.payload() != 13, "unlucky");
+            Route::to(collectors.by_key("a"))
+        }
+    }
+    let log = log();
+    let queue = CollectorQueue::builder()
+        .collector(logging("a", &[], &log))
+        .consumers(1, 1)
+        .router(Picky)
+        .build()
+        .expect("valid queue");
+    let running = queue.start().await.expect("starts");
+    let publisher = running.publisher();
+    let unlucky = publisher.send(13).await.expect("sent").await;
+    assert!(!unlucky.is_delivered());
+    assert!(
+        unlucky
+            .routing_failure()
+            .is_some_and(|f| f.contains("unlucky"))
+    );
+    // The only consumer is still there.
+    let lucky = publisher.send(7).await.expect("sent").await;
+    assert!(lucky.all_ok());
+    assert!(lucky.routing_failure().is_none());
+    assert!(running.shutdown().await.is_clean());
+    assert_eq!(entries(&log), [("a".to_owned(), 7)]);
+}

@@ -138,3 +138,30 @@ async fn a_panicking_processor_becomes_an_error_and_the_queue_keeps_running() {
     assert!(report.is_clean());
     assert_eq!(report.completed, 2);
 }
+
+#[tokio::test]
+async fn a_panicking_dead_letter_sink_does_not_stop_the_queue() {
+    struct Broken;
+    impl weir_collector::DeadLetterSink<u32> for Broken {
+        async fn dead_letter(&self, _letter: DeadLetter<u32>) {
+            panic!("sink down");
+        }
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let queue = CollectorQueue::builder()
+        .collector(failing_then_ok(1, &calls, RetryPolicy::none()))
+        .consumers(1, 1)
+        .dead_letter(Broken)
+        .build()
+        .expect("valid queue");
+    let running = queue.start().await.expect("starts");
+    let publisher = running.publisher();
+    // Attempt 1 of every event fails, and there is no retry.
+    for n in 0..3 {
+        let results = publisher.send(n).await.expect("sent").await;
+        assert!(matches!(results.first(), Some(Err(e)) if e.attempts == 1));
+    }
+    let report = running.shutdown().await;
+    assert!(report.is_clean());
+    assert_eq!(report.completed, 3);
+}
