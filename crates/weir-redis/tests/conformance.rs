@@ -20,8 +20,8 @@ fn random_interleavings_lose_nothing_and_never_commit_backwards() {
     let url = server.url();
     check_interleavings(
         InterleavingConfig {
-            cases: 6,
-            max_len: 30,
+            cases: 16,
+            max_len: 40,
             partitions: 3,
             poll_wait: Duration::from_millis(100),
             paused_clock: false,

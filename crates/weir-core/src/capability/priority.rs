@@ -146,7 +146,12 @@ pub trait Priorities: Broker {
 ///
 /// It buffers up to `max_poll_records` messages per level ahead of the
 /// caller; a level whose buffer is full is paused on the inner consumer until
-/// it drains. Subscribing to queue `q` subscribes to its level topics.
+/// it drains. When a level whose last fetch was a full batch runs dry, the
+/// next poll fetches (and may wait) before serving the other levels alone,
+/// so a busy high level is not starved by what lower ones had buffered. (If
+/// that level's backlog ended exactly at the batch and nothing else is left
+/// to fetch, the buffered messages of other levels wait for the next message
+/// to arrive.) Subscribing to queue `q` subscribes to its level topics.
 #[derive(Debug)]
 pub struct PriorityConsumer<C> {
     inner: C,
@@ -159,6 +164,10 @@ pub struct PriorityConsumer<C> {
     user_paused: BTreeSet<Partition>,
     /// Partitions this consumer paused because their level's buffer is full.
     full_paused: BTreeSet<Partition>,
+    /// Per level: its last fetch was a full batch, so the broker likely holds more.
+    busy: Vec<bool>,
+    /// A busy level that ran dry while serving: fetch before serving the others alone.
+    refill: Option<usize>,
 }
 
 impl<C: Consumer> PriorityConsumer<C> {
@@ -174,6 +183,8 @@ impl<C: Consumer> PriorityConsumer<C> {
             credit: vec![0; n],
             user_paused: BTreeSet::new(),
             full_paused: BTreeSet::new(),
+            busy: vec![false; n],
+            refill: None,
         }
     }
 
@@ -187,6 +198,15 @@ impl<C: Consumer> PriorityConsumer<C> {
     }
 
     fn take_in(&mut self, batch: Vec<BrokerValue<Payload>>) -> Result<(), BrokerError> {
+        let mut per_level = vec![0usize; self.buffers.len()];
+        for m in &batch {
+            per_level[self.level(&m.partition)] += 1;
+        }
+        for (level, n) in per_level.into_iter().enumerate() {
+            if n > 0 {
+                self.busy[level] = n >= self.max;
+            }
+        }
         for m in batch {
             let level = self.level(&m.partition);
             self.buffers[level].push_back(m);
@@ -272,6 +292,12 @@ impl<C: Consumer> PriorityConsumer<C> {
             {
                 out.push(m);
             }
+            // A level that likely has more at the broker ran dry: stop, so the
+            // others are not served alone while it waits to be fetched.
+            if self.buffers[pick].is_empty() && self.busy[pick] {
+                self.refill = Some(pick);
+                break;
+            }
         }
         out
     }
@@ -333,6 +359,26 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
                     }
                     None => break,
                 }
+            }
+            if let Some(level) = self.refill.take()
+                && self.buffers[level].is_empty()
+                && self
+                    .assigned_levels()
+                    .iter()
+                    .any(|(p, l)| *l == level && !self.user_paused.contains(p))
+            {
+                // Fetch (waiting) before serving, with every level readable,
+                // so the dry level gets its turn.
+                let resume: Vec<Partition> = std::mem::take(&mut self.full_paused)
+                    .into_iter()
+                    .filter(|p| !self.user_paused.contains(p))
+                    .collect();
+                self.inner.resume(&resume)?;
+                let event = self.inner.poll().await?;
+                if let Some(e) = self.on_event(event)? {
+                    return Ok(e);
+                }
+                continue;
             }
             let batch = self.emit();
             self.release_drained()?;
