@@ -110,7 +110,9 @@ impl MemoryConsumer {
     /// Reads up to `max_poll_records` from the assigned, unpaused partitions.
     fn fetch(&mut self) -> Vec<BrokerValue<weir_core::Payload>> {
         let max = self.config.max_poll_records;
-        let mut out = Vec::new();
+        // Sized up front: growing a Vec of messages one push at a time copies
+        // it over and over (capped, since `max` may be huge).
+        let mut out = Vec::with_capacity(max.min(1024));
         let n = self.cursors.len();
         if n == 0 {
             return out;
@@ -284,7 +286,15 @@ impl Consumer for MemoryConsumer {
     }
 
     fn assignment(&self) -> BTreeSet<Partition> {
-        self.cursors.keys().cloned().collect()
+        // A partition taken away at the rebalance deadline is no longer ours,
+        // even before the next poll reports it.
+        let groups = lock(&self.broker.inner.groups);
+        let group = groups.get(&self.config.group_id);
+        self.cursors
+            .keys()
+            .filter(|p| group.is_some_and(|g| g.holds(self.id, p)))
+            .cloned()
+            .collect()
     }
 
     fn position(&self, partition: &Partition) -> Option<u64> {
