@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -148,18 +149,34 @@ where
             }
         }
         many => {
+            // The targets run concurrently. One that had to wait reads the
+            // clock when it finishes; the others finished in the first pass
+            // and share one clock read after it.
             let runs = many.iter().map(|&id| {
                 let payload = &payload;
                 async move {
-                    let outcome = run_target(shared, id, payload).await;
-                    record_processor(shared, id, started.elapsed());
-                    outcome
+                    let mut run = std::pin::pin!(run_target(shared, id, payload));
+                    let mut waited = false;
+                    let outcome = std::future::poll_fn(|cx| {
+                        let poll = run.as_mut().poll(cx);
+                        waited |= poll.is_pending();
+                        poll
+                    })
+                    .await;
+                    (outcome, waited.then(Instant::now))
                 }
             });
             let outcomes = futures::future::join_all(runs).await;
-            interrupted = outcomes.iter().any(cut_off);
+            let now = Instant::now();
+            finished = Some(now);
+            for (&id, (_, done)) in many.iter().zip(&outcomes) {
+                let done = done.unwrap_or(now);
+                record_processor(shared, id, done.saturating_duration_since(started));
+            }
+            interrupted = outcomes.iter().any(|(outcome, _)| cut_off(outcome));
             if reply.is_some() {
-                entries.extend(many.iter().map(|&id| key(shared, id)).zip(outcomes));
+                let keys = many.iter().map(|&id| key(shared, id));
+                entries.extend(keys.zip(outcomes.into_iter().map(|(outcome, _)| outcome)));
             }
         }
     }
