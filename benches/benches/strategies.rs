@@ -61,6 +61,47 @@ fn peak_growth<R>(f: impl FnOnce() -> R) -> (R, isize) {
 }
 
 // ---------------------------------------------------------------------------
+// Time: wall clock and this thread's CPU time (both systems run their
+// pipeline on the calling thread; on a shared machine CPU time is the steadier
+// figure).
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Spent {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Nanoseconds this thread ran on a CPU (Linux `schedstat`), if known.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+struct Clock {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Clock {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    fn stop(&self) -> Spent {
+        let wall = self.wall.elapsed();
+        let cpu = match (self.cpu, thread_cpu()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => wall,
+        };
+        Spent { wall, cpu }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Workloads
 
 #[derive(Clone, Copy, Debug)]
@@ -226,7 +267,7 @@ mod weir_side {
     }
 
     /// Runs the pipeline until every message reached the last step.
-    pub fn run(p: &Prepared, pipeline: Pipeline) -> Duration {
+    pub fn run(p: &Prepared, pipeline: Pipeline) -> Spent {
         let progress = super::Progress::new(p.partitions, p.messages);
         let pr = progress.clone();
         let factory = move |_: &StrategyContext| -> Box<dyn ProcessingStrategy<Payload>> {
@@ -263,12 +304,12 @@ mod weir_side {
                 .commit_policy(CommitPolicy::every(Duration::from_secs(1)))
                 .build();
             let stop = processor.shutdown_handle();
-            let start = Instant::now();
+            let clock = Clock::start();
             let task = tokio::spawn(processor.run());
             while !progress.is_done() {
                 progress.done.notified().await;
             }
-            let elapsed = start.elapsed();
+            let elapsed = clock.stop();
             stop.shutdown();
             task.await.expect("task").expect("processor");
             elapsed
@@ -381,7 +422,7 @@ mod arroyo_side {
         }
     }
 
-    pub fn run(p: &Prepared, pipeline: Pipeline) -> Duration {
+    pub fn run(p: &Prepared, pipeline: Pipeline) -> Spent {
         let progress = super::Progress::new(p.partitions, p.messages);
         let state = ConsumerState::new(Box::new(Factory(pipeline, progress.clone())), None);
         let consumer = LocalConsumer::new(
@@ -393,11 +434,11 @@ mod arroyo_side {
             Callbacks(state.clone()),
         );
         let mut processor = StreamProcessor::new(Box::new(consumer), state);
-        let start = Instant::now();
+        let clock = Clock::start();
         while !progress.is_done() {
             processor.run_once().expect("arroyo run_once");
         }
-        start.elapsed()
+        clock.stop()
     }
 }
 
@@ -408,24 +449,29 @@ fn rate(messages: u64, d: Duration) -> f64 {
 }
 
 fn one_million_pass() {
-    println!(
-        "== 1M-message pass, 100-byte messages: best of 3 interleaved runs per system (messages/s) =="
-    );
+    println!("== 1M-message pass, 100-byte messages: best of 3 interleaved runs per system ==");
+    println!("   (msg/s wall clock | msg/s per CPU-second of the processing thread)");
     let mut ratios = Vec::new();
     for pipeline in PIPELINES {
         for partitions in PARTITIONS {
             let weir = weir_side::prepare(partitions, BIG);
             let arroyo = arroyo_side::prepare(partitions, BIG);
-            let (mut w, mut a) = (0f64, 0f64);
+            let (mut w, mut a) = ((0f64, 0f64), (0f64, 0f64));
             for _ in 0..3 {
-                w = w.max(rate(BIG, weir_side::run(&weir, pipeline)));
-                a = a.max(rate(BIG, arroyo_side::run(&arroyo, pipeline)));
+                let s = weir_side::run(&weir, pipeline);
+                w = (w.0.max(rate(BIG, s.wall)), w.1.max(rate(BIG, s.cpu)));
+                let s = arroyo_side::run(&arroyo, pipeline);
+                a = (a.0.max(rate(BIG, s.wall)), a.1.max(rate(BIG, s.cpu)));
             }
             println!(
-                "{} / {partitions} partition(s): weir {w:>12.0} msg/s  arroyo {a:>12.0} msg/s",
-                pipeline.name()
+                "{} / {partitions} partition(s): weir {:>10.0} | {:>10.0}   arroyo {:>10.0} | {:>10.0}",
+                pipeline.name(),
+                w.0,
+                w.1,
+                a.0,
+                a.1
             );
-            ratios.push((pipeline, partitions, w / a));
+            ratios.push((pipeline, partitions, w.1 / a.1, w.0 / a.0));
         }
     }
     println!("== memory: peak bytes allocated while processing, above the preloaded broker ==");
@@ -445,9 +491,9 @@ fn one_million_pass() {
             println!("{line}");
         }
     }
-    for (pipeline, partitions, r) in ratios {
+    for (pipeline, partitions, cpu, wall) in ratios {
         println!(
-            "ratio weir/arroyo ({}, {partitions} partition{}): {r:.1}",
+            "ratio weir/arroyo ({}, {partitions} partition{}): {cpu:.1}   (CPU time; wall clock: {wall:.1})",
             pipeline.name(),
             if partitions == 1 { "" } else { "s" }
         );
@@ -467,7 +513,7 @@ fn criterion_benches(c: &mut Criterion) {
                     (0..iters)
                         .map(|_| {
                             let p = weir_side::prepare(partitions, SMALL);
-                            weir_side::run(&p, pipeline)
+                            weir_side::run(&p, pipeline).wall
                         })
                         .sum()
                 })
@@ -477,7 +523,7 @@ fn criterion_benches(c: &mut Criterion) {
                     (0..iters)
                         .map(|_| {
                             let p = arroyo_side::prepare(partitions, SMALL);
-                            arroyo_side::run(&p, pipeline)
+                            arroyo_side::run(&p, pipeline).wall
                         })
                         .sum()
                 })
@@ -495,10 +541,23 @@ fn main() {
             .into_iter()
             .find(|p| p.name() == name)
             .unwrap_or(Pipeline::RunTask);
-        let p = weir_side::prepare(4, BIG);
-        for _ in 0..5 {
+        let n = std::env::var("STRATEGIES_MESSAGES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(BIG);
+        let runs = std::env::var("STRATEGIES_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        let p = weir_side::prepare(4, n);
+        for _ in 0..runs {
             let d = weir_side::run(&p, pipeline);
-            println!("{}: {:.0} msg/s", pipeline.name(), rate(BIG, d));
+            println!(
+                "{}: {:.0} msg/s wall, {:.0} msg/s of CPU",
+                pipeline.name(),
+                rate(n, d.wall),
+                rate(n, d.cpu)
+            );
         }
         return;
     }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use weir_core::{CommitRequest, Partition};
+use weir_core::CommitRequest;
+
+use crate::positions::Positions;
 
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
@@ -23,11 +25,7 @@ use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, S
 /// ```
 #[derive(Debug, Default)]
 pub struct CommitOffsets {
-    /// Per partition, the highest position seen since the last poll. A
-    /// pipeline serves few partitions: a short list beats a map here.
-    pending: Vec<(Partition, u64)>,
-    /// Where the last message's partition sits in `pending`.
-    last: usize,
+    pending: Positions,
 }
 
 impl CommitOffsets {
@@ -35,47 +33,18 @@ impl CommitOffsets {
     pub fn new() -> Self {
         CommitOffsets::default()
     }
-
-    fn take(&mut self) -> Option<CommitRequest> {
-        if self.pending.is_empty() {
-            None
-        } else {
-            self.last = 0;
-            Some(self.pending.drain(..).collect())
-        }
-    }
-
-    fn record(&mut self, partition: &Partition, position: u64) {
-        let slot = match self.pending.get(self.last) {
-            Some((p, _)) if same(p, partition) => Some(self.last),
-            _ => self.pending.iter().position(|(p, _)| same(p, partition)),
-        };
-        match slot {
-            Some(i) => {
-                self.last = i;
-                let current = &mut self.pending[i].1;
-                *current = (*current).max(position);
-            }
-            None => {
-                self.last = self.pending.len();
-                self.pending.push((partition.clone(), position));
-            }
-        }
-    }
 }
 
 impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
     fn attach(&mut self, _progress: &Progress) {}
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        for (p, o) in message.committable() {
-            self.record(p, o);
-        }
+        self.pending.record_message(&message);
         Ok(())
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        Ok(self.take())
+        Ok(self.pending.take_request())
     }
 
     fn close(&mut self) {}
@@ -85,15 +54,9 @@ impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
     }
 
     fn join(&mut self, _timeout: Option<Duration>) -> JoinFuture<'_> {
-        let out = self.take();
+        let out = self.pending.take_request();
         Box::pin(async move { Ok(out) })
     }
-}
-
-/// Partition equality with a fast path for the usual case of one shared
-/// topic name.
-fn same(a: &Partition, b: &Partition) -> bool {
-    a.index == b.index && (std::ptr::eq(a.topic.as_str(), b.topic.as_str()) || a.topic == b.topic)
 }
 
 #[cfg(test)]

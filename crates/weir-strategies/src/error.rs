@@ -87,16 +87,6 @@ pub enum StrategyError {
 }
 
 impl StrategyError {
-    /// A panic payload turned into an error naming the message.
-    pub(crate) fn panicked<T>(message: &Message<T>, payload: &(dyn std::any::Any + Send)) -> Self {
-        let (partition, offset) = position(message);
-        StrategyError::Panicked {
-            partition,
-            offset,
-            message: panic_message(payload),
-        }
-    }
-
     /// A task's failure on `message`.
     pub(crate) fn from_task<T>(message: &Message<T>, error: TaskError) -> Self {
         match error {

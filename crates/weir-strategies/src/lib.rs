@@ -57,6 +57,7 @@ mod keyed_run_task;
 mod noop;
 mod ordered;
 mod outbox;
+mod positions;
 mod produce;
 mod progress;
 mod reduce;

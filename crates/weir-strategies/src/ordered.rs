@@ -23,7 +23,7 @@ impl Failure {
         Failure::Panic(panic_message(payload))
     }
 
-    fn into_error(self, meta: &Message<()>) -> StrategyError {
+    pub(crate) fn into_error(self, meta: &Message<()>) -> StrategyError {
         failure_error(self, meta)
     }
 }

@@ -37,6 +37,7 @@ impl<U> Outbox<U> {
 
     /// Sends `message` now if nothing waits before it; queues it otherwise or
     /// when the next step rejects it.
+    #[inline]
     pub(crate) fn send<N: ProcessingStrategy<U> + ?Sized>(
         &mut self,
         next: &mut N,

@@ -1,13 +1,12 @@
 //! Reduce: fold messages into batches flushed by size or by time.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
-use weir_core::{CommitRequest, Filterable, Message, Partition, Value};
+use weir_core::{CommitRequest, Filterable, Message, Value};
 
 use crate::outbox::{Outbox, deadline_after, remaining};
-use crate::strategy::split;
+use crate::positions::Positions;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
 type SizeFn<T> = Box<dyn Fn(&T) -> usize + Send>;
@@ -45,7 +44,7 @@ pub struct Reduce<T, A, I, F, N> {
 
 struct Batch<A> {
     acc: Option<A>,
-    committable: BTreeMap<Partition, u64>,
+    committable: Positions,
     size: usize,
     started: Option<Instant>,
     timestamp: Option<SystemTime>,
@@ -55,22 +54,16 @@ impl<A> Batch<A> {
     fn empty(started: Option<Instant>) -> Self {
         Batch {
             acc: None,
-            committable: BTreeMap::new(),
+            committable: Positions::default(),
             size: 0,
             started,
             timestamp: None,
         }
     }
 
+    #[inline]
     fn add_positions<T>(&mut self, message: &Message<T>) {
-        for (p, o) in message.committable() {
-            match self.committable.get_mut(p) {
-                Some(current) => *current = (*current).max(o),
-                None => {
-                    self.committable.insert(p.clone(), o);
-                }
-            }
-        }
+        self.committable.record_message(message);
         if let Some(t) = message.timestamp() {
             self.timestamp = Some(self.timestamp.map_or(t, |c| c.max(t)));
         }
@@ -131,7 +124,7 @@ where
         N: ProcessingStrategy<A>,
     {
         let restart = self.flush_empty.then(Instant::now);
-        let batch = std::mem::replace(&mut self.batch, Batch::empty(restart));
+        let mut batch = std::mem::replace(&mut self.batch, Batch::empty(restart));
         let payload = match batch.acc {
             Some(acc) => Filterable::Payload(acc),
             None if !batch.committable.is_empty() => Filterable::Filtered,
@@ -140,7 +133,7 @@ where
         };
         let message = Message::Value(Value {
             payload,
-            committable: batch.committable,
+            committable: batch.committable.take_map(),
             timestamp: batch.timestamp,
         });
         self.outbox.send(&mut self.next, message)
@@ -179,7 +172,7 @@ where
             self.progress.wake_at(now + self.max_batch_time);
         }
         self.batch.add_positions(&message);
-        if let Ok((_, payload)) = split(message) {
+        if let Filterable::Payload(payload) = message.into_payload() {
             self.batch.size += self.size_fn.as_ref().map_or(1, |f| f(&payload));
             let acc = self.batch.acc.take().unwrap_or_else(&self.initial);
             self.batch.acc = Some((self.fold)(acc, payload));

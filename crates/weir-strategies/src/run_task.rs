@@ -3,7 +3,9 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use weir_core::{CommitRequest, Filterable};
+use weir_core::{BrokerValue, CommitRequest, Filterable, Message, Value};
+
+use crate::ordered::Failure;
 
 use crate::outbox::{Outbox, deadline_after, remaining};
 use crate::{
@@ -52,6 +54,22 @@ impl<F, N, U> RunTask<F, N, U> {
     }
 }
 
+impl<F, N, U> RunTask<F, N, U> {
+    /// Calls the function, turning a panic into a failure.
+    #[inline]
+    fn call<T>(&mut self, payload: T) -> Result<U, Failure>
+    where
+        F: FnMut(T) -> Result<U, TaskError>,
+    {
+        let function = &mut self.function;
+        match catch_unwind(AssertUnwindSafe(|| function(payload))) {
+            Ok(Ok(u)) => Ok(u),
+            Ok(Err(e)) => Err(Failure::Task(e)),
+            Err(panic) => Err(Failure::panic(&*panic)),
+        }
+    }
+}
+
 impl<T, U, F, N> ProcessingStrategy<T> for RunTask<F, N, U>
 where
     F: FnMut(T) -> Result<U, TaskError> + Send,
@@ -73,19 +91,42 @@ where
                 return Err(SubmitError::Rejected(message));
             }
         }
-        let function = &mut self.function;
-        let out = message.try_map(|f| match f {
-            Filterable::Filtered => Ok(Filterable::Filtered),
-            Filterable::Payload(t) => match catch_unwind(AssertUnwindSafe(|| function(t))) {
-                Ok(Ok(u)) => Ok(Filterable::Payload(u)),
-                Ok(Err(e)) => Err(Err(e)),
-                Err(panic) => Err(Ok(panic)),
-            },
-        });
-        let out = match out {
-            Ok(m) => m,
-            Err((meta, Err(e))) => return Err(StrategyError::from_task(&meta, e).into()),
-            Err((meta, Ok(panic))) => return Err(StrategyError::panicked(&meta, &*panic).into()),
+        let out = match message {
+            Message::Broker(b) => {
+                let payload = match b.payload {
+                    Filterable::Filtered => Filterable::Filtered,
+                    Filterable::Payload(t) => match self.call(t) {
+                        Ok(u) => Filterable::Payload(u),
+                        Err(failure) => {
+                            let at = Message::broker((), b.partition, b.offset, b.timestamp);
+                            return Err(failure.into_error(&at).into());
+                        }
+                    },
+                };
+                Message::Broker(BrokerValue {
+                    payload,
+                    partition: b.partition,
+                    offset: b.offset,
+                    timestamp: b.timestamp,
+                })
+            }
+            Message::Value(v) => {
+                let payload = match v.payload {
+                    Filterable::Filtered => Filterable::Filtered,
+                    Filterable::Payload(t) => match self.call(t) {
+                        Ok(u) => Filterable::Payload(u),
+                        Err(failure) => {
+                            let at = Message::value((), v.committable);
+                            return Err(failure.into_error(&at).into());
+                        }
+                    },
+                };
+                Message::Value(Value {
+                    payload,
+                    committable: v.committable,
+                    timestamp: v.timestamp,
+                })
+            }
         };
         self.outbox.send(&mut self.next, out)?;
         Ok(())

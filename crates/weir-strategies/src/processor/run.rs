@@ -16,6 +16,16 @@ use crate::{
     SubmitError,
 };
 
+/// Why the hot submit loop stopped.
+enum Stop {
+    /// Nothing left to submit, or the pipeline is holding back.
+    Drained,
+    /// A message is invalid: the policy handles it, then submitting goes on.
+    Invalid(InvalidMessage),
+    /// The pipeline failed.
+    Failed(StrategyError),
+}
+
 /// Everything one run of the loop keeps.
 struct Run<C> {
     p: StreamProcessor<C>,
@@ -239,48 +249,19 @@ impl<C: Consumer> Run<C> {
     /// rejects one; returns how many it took.
     async fn submit_buffered(&mut self) -> Result<u64, ProcessorError> {
         let mut submitted = 0u64;
-        let mut result = Ok(());
-        while let Some(strategy) = self.strategy.as_mut() {
-            let message = match self.held.take() {
-                Some(m) => m,
-                None => match self.buffered.next() {
-                    Some(raw) => {
-                        if let Some(buf) = &mut self.raw {
-                            buf.remember(&raw);
-                        }
-                        Message::Broker(BrokerValue {
-                            payload: Filterable::Payload(raw.payload),
-                            partition: raw.partition,
-                            offset: raw.offset,
-                            timestamp: raw.timestamp,
-                        })
-                    }
-                    None => break,
-                },
-            };
-            match strategy.submit(message) {
-                Ok(()) => {
-                    submitted += 1;
-                    self.counts.valid();
-                }
-                Err(SubmitError::Rejected(m)) => {
-                    self.held = Some(m);
-                    self.backpressure.rejected(Instant::now());
-                    break;
-                }
-                Err(SubmitError::Failed(StrategyError::Invalid(i))) => {
-                    submitted += 1;
+        let result = loop {
+            let (n, stop) = self.submit_run();
+            submitted += n;
+            match stop {
+                Stop::Drained => break Ok(()),
+                Stop::Invalid(i) => {
                     if let Err(e) = self.on_invalid(i).await {
-                        result = Err(e);
-                        break;
+                        break Err(e);
                     }
                 }
-                Err(SubmitError::Failed(e)) => {
-                    result = Err(ProcessorError::Strategy(e));
-                    break;
-                }
+                Stop::Failed(e) => break Err(ProcessorError::Strategy(e)),
             }
-        }
+        };
         self.since_commit += submitted;
         self.report.messages += submitted;
         count(m::MESSAGES_TOTAL, submitted);
@@ -294,6 +275,48 @@ impl<C: Consumer> Run<C> {
             }
         }
         result.map(|()| submitted)
+    }
+
+    /// The hot loop, kept free of awaits: submits until the buffer is empty,
+    /// the pipeline rejects a message (it is held), or a message fails.
+    fn submit_run(&mut self) -> (u64, Stop) {
+        let Some(strategy) = self.strategy.as_mut() else {
+            return (0, Stop::Drained);
+        };
+        let mut submitted = 0u64;
+        let mut next = self.held.take();
+        loop {
+            let message = match next.take() {
+                Some(m) => m,
+                None => match self.buffered.next() {
+                    Some(raw) => {
+                        if let Some(buf) = &mut self.raw {
+                            buf.remember(&raw);
+                        }
+                        Message::Broker(BrokerValue {
+                            payload: Filterable::Payload(raw.payload),
+                            partition: raw.partition,
+                            offset: raw.offset,
+                            timestamp: raw.timestamp,
+                        })
+                    }
+                    None => return (submitted, Stop::Drained),
+                },
+            };
+            submitted += 1;
+            match strategy.submit(message) {
+                Ok(()) => self.counts.valid(),
+                Err(SubmitError::Rejected(m)) => {
+                    self.held = Some(m);
+                    self.backpressure.rejected(Instant::now());
+                    return (submitted - 1, Stop::Drained);
+                }
+                Err(SubmitError::Failed(StrategyError::Invalid(i))) => {
+                    return (submitted, Stop::Invalid(i));
+                }
+                Err(SubmitError::Failed(e)) => return (submitted - 1, Stop::Failed(e)),
+            }
+        }
     }
 
     async fn on_invalid(&mut self, invalid: InvalidMessage) -> Result<(), ProcessorError> {
