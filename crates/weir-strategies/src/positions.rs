@@ -38,13 +38,11 @@ impl Positions {
 
     #[inline]
     pub(crate) fn record(&mut self, partition: &Partition, position: u64) {
-        if let Some((p, current)) = self.list.get_mut(self.last) {
-            if same(p, partition) {
-                if position > *current {
-                    *current = position;
-                }
-                return;
-            }
+        if let Some((p, current)) = self.list.get_mut(self.last)
+            && same(p, partition)
+        {
+            *current = (*current).max(position);
+            return;
         }
         self.record_other(partition, position);
     }
