@@ -142,6 +142,9 @@ impl Broker for RedisBroker {
 }
 
 fn open(config: &RedisConfig) -> Result<redis::Client, BrokerError> {
+    // rediss:// needs a process-wide crypto provider; one already installed is kept.
+    #[cfg(feature = "tls")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     redis::Client::open(config.url.as_str())
         .map_err(|e| BrokerError::InvalidConfig(format!("redis url `{}`: {e}", config.endpoint())))
 }

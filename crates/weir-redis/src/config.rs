@@ -177,6 +177,16 @@ mod tests {
     }
 
     #[test]
+    fn tls_urls_need_the_tls_feature() {
+        let tls = RedisConfig::builder("rediss://127.0.0.1:6380").build();
+        if cfg!(feature = "tls") {
+            assert!(tls.is_ok(), "{tls:?}");
+        } else {
+            assert!(matches!(tls, Err(BrokerError::InvalidConfig(m)) if m.contains("`tls` feature")));
+        }
+    }
+
+    #[test]
     fn bad_settings_are_clear_errors() {
         assert!(RedisConfig::builder("http://x").build().is_err());
         assert!(

@@ -150,12 +150,13 @@ impl RedisConsumer {
         let mut lost = BTreeSet::new();
         let session = self.session();
         for (p, renewed) in held.iter().zip(&hb.renewed) {
-            let gone = hb
-                .counts
-                .get(&p.topic)
-                .copied()
-                .flatten()
-                .is_none_or(|n| p.index >= n);
+            // Deleted topics (and vanished partitions) are lost; topics no
+            // longer subscribed go through the ordinary hand-over below.
+            let gone = match hb.counts.get(&p.topic) {
+                Some(Some(n)) => p.index >= *n,
+                Some(None) => true,
+                None => false,
+            };
             match self.owned.get_mut(p) {
                 Some(o) if *renewed && !gone => o.valid_until = sent + session,
                 _ => {

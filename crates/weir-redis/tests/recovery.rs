@@ -342,3 +342,74 @@ async fn seeking_back_redelivers_with_a_higher_count_and_latest_skips_the_past()
     assert_eq!(seen.values(), vec!["new-0"]);
     late.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubscribing_hands_the_old_partitions_over() {
+    let broker = TestBroker::start().await;
+    let (old, new) = (
+        new_topic(&broker, "old", 2).await,
+        new_topic(&broker, "new", 1).await,
+    );
+    let group = unique_name("g");
+    let mut c = subscribed(&broker, &group, std::slice::from_ref(&old)).await;
+    collect(&mut c, false, |s| {
+        s.assigned.iter().map(|a| a.len()).sum::<usize>() >= 2
+    })
+    .await;
+    c.subscribe(std::slice::from_ref(&new))
+        .await
+        .expect("resubscribe");
+    let seen = collect(&mut c, false, |s| {
+        !s.revoked.is_empty() && s.assigned.iter().any(|a| a.contains_key(&new.partition(0)))
+    })
+    .await;
+    assert_eq!(
+        seen.revoked[0],
+        [old.partition(0), old.partition(1)].into_iter().collect(),
+        "the old topic's partitions are revoked"
+    );
+    // Handed over (not left to expire): another member takes them at once.
+    let mut other = subscribed(&broker, &group, std::slice::from_ref(&old)).await;
+    let taken = tokio::time::timeout(
+        Duration::from_secs(1),
+        collect(&mut other, false, |s| {
+            s.assigned.iter().map(|a| a.len()).sum::<usize>() >= 2
+        }),
+    );
+    // `c` must poll once more to release what it was told to give up.
+    let (taken, _) = tokio::join!(
+        taken,
+        weir_testkit::poll_quietly(&mut c, Duration::from_millis(300))
+    );
+    taken.expect("the old partitions moved well before the session timeout");
+    c.close().await.expect("close");
+    other.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_topic_while_reading_revokes_its_partitions() {
+    let broker = TestBroker::start().await;
+    let (gone, kept) = (
+        new_topic(&broker, "gone", 1).await,
+        new_topic(&broker, "kept", 1).await,
+    );
+    let mut c = subscribed(&broker, &unique_name("g"), &[gone.clone(), kept.clone()]).await;
+    collect(&mut c, false, |s| {
+        s.assigned.iter().map(|a| a.len()).sum::<usize>() >= 2
+    })
+    .await;
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .delete_topic(&gone)
+        .await
+        .expect("delete");
+    let seen = collect(&mut c, false, |s| !s.revoked.is_empty()).await;
+    assert_eq!(seen.revoked[0], [gone.partition(0)].into_iter().collect());
+    let producer = broker.producer().await.expect("producer");
+    produce_numbered(&producer, kept.partition(0).into(), "k", 3).await;
+    let seen = collect(&mut c, true, |s| s.messages.len() >= 3).await;
+    assert_eq!(seen.values(), vec!["k-0", "k-1", "k-2"]);
+    c.close().await.expect("close");
+}
