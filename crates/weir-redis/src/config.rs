@@ -182,7 +182,9 @@ mod tests {
         if cfg!(feature = "tls") {
             assert!(tls.is_ok(), "{tls:?}");
         } else {
-            assert!(matches!(tls, Err(BrokerError::InvalidConfig(m)) if m.contains("`tls` feature")));
+            assert!(
+                matches!(tls, Err(BrokerError::InvalidConfig(m)) if m.contains("`tls` feature"))
+            );
         }
     }
 
