@@ -164,7 +164,9 @@ impl<C: Consumer> StreamProcessorBuilder<C> {
         self
     }
 
-    /// Stops gracefully on SIGINT or SIGTERM (default off).
+    /// Stops gracefully on SIGINT or SIGTERM (default off). Needs a tokio
+    /// runtime with its I/O driver enabled (`enable_all`); without it the
+    /// signal listener cannot start and the processor runs without it.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.processor.handle_signals = on;
         self
