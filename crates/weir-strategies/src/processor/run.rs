@@ -280,43 +280,41 @@ impl<C: Consumer> Run<C> {
     /// The hot loop, kept free of awaits: submits until the buffer is empty,
     /// the pipeline rejects a message (it is held), or a message fails.
     fn submit_run(&mut self) -> (u64, Stop) {
-        let Some(strategy) = self.strategy.as_mut() else {
+        let Run {
+            strategy,
+            held,
+            buffered,
+            raw,
+            counts,
+            backpressure,
+            ..
+        } = self;
+        let Some(strategy) = strategy.as_mut() else {
             return (0, Stop::Drained);
         };
         let mut submitted = 0u64;
-        let mut next = self.held.take();
-        loop {
-            let message = match next.take() {
-                Some(m) => m,
-                None => match self.buffered.next() {
-                    Some(raw) => {
-                        if let Some(buf) = &mut self.raw {
-                            buf.remember(&raw);
-                        }
-                        Message::Broker(BrokerValue {
-                            payload: Filterable::Payload(raw.payload),
-                            partition: raw.partition,
-                            offset: raw.offset,
-                            timestamp: raw.timestamp,
-                        })
-                    }
-                    None => return (submitted, Stop::Drained),
-                },
-            };
-            submitted += 1;
-            match strategy.submit(message) {
-                Ok(()) => self.counts.valid(),
-                Err(SubmitError::Rejected(m)) => {
-                    self.held = Some(m);
-                    self.backpressure.rejected(Instant::now());
-                    return (submitted - 1, Stop::Drained);
-                }
-                Err(SubmitError::Failed(StrategyError::Invalid(i))) => {
-                    return (submitted, Stop::Invalid(i));
-                }
-                Err(SubmitError::Failed(e)) => return (submitted - 1, Stop::Failed(e)),
+        if let Some(m) = held.take() {
+            match offer(strategy.as_mut(), m, held, counts, backpressure) {
+                None => submitted += 1,
+                Some((n, stop)) => return (submitted + n, stop),
             }
         }
+        for message in buffered.by_ref() {
+            if let Some(buf) = raw {
+                buf.remember(&message);
+            }
+            let m = Message::Broker(BrokerValue {
+                payload: Filterable::Payload(message.payload),
+                partition: message.partition,
+                offset: message.offset,
+                timestamp: message.timestamp,
+            });
+            match offer(strategy.as_mut(), m, held, counts, backpressure) {
+                None => submitted += 1,
+                Some((n, stop)) => return (submitted + n, stop),
+            }
+        }
+        (submitted, Stop::Drained)
     }
 
     async fn on_invalid(&mut self, invalid: InvalidMessage) -> Result<(), ProcessorError> {
@@ -465,6 +463,31 @@ impl<C: Consumer> Run<C> {
         if let Err(e) = self.commit().await {
             tracing::warn!(error = %e, "committing finished work after a failure failed");
         }
+    }
+}
+
+/// Offers one message: `None` if taken, else how many count as submitted
+/// (an invalid message does) and why to stop.
+#[inline(always)]
+fn offer(
+    strategy: &mut dyn ProcessingStrategy<Payload>,
+    message: Incoming<Payload>,
+    held: &mut Option<Incoming<Payload>>,
+    counts: &mut InvalidCounts,
+    backpressure: &mut Backpressure,
+) -> Option<(u64, Stop)> {
+    match strategy.submit(message) {
+        Ok(()) => {
+            counts.valid();
+            None
+        }
+        Err(SubmitError::Rejected(m)) => {
+            *held = Some(m);
+            backpressure.rejected(Instant::now());
+            Some((0, Stop::Drained))
+        }
+        Err(SubmitError::Failed(StrategyError::Invalid(i))) => Some((1, Stop::Invalid(i))),
+        Err(SubmitError::Failed(e)) => Some((0, Stop::Failed(e))),
     }
 }
 
