@@ -34,9 +34,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 //!
-//! Built-in steps: [`RunTask`], [`Filter`], [`CommitOffsets`], [`Noop`] (and
-//! more, see the list of structs). Write your own by implementing
-//! [`ProcessingStrategy`]; a [`ProcessingStrategyFactory`] (any
+//! Built-in steps: [`RunTask`], [`RunTaskAsync`], [`RunTaskBlocking`],
+//! [`KeyedRunTask`] (same key in order, different keys in parallel, commits
+//! at the low watermark), [`Reduce`], [`Batch`], [`Unbatch`], [`Filter`],
+//! [`Unfold`], [`Decode`], [`Produce`], [`CommitOffsets`], [`Healthcheck`] and
+//! [`Noop`]. Write your own by implementing [`ProcessingStrategy`]; a
+//! [`ProcessingStrategyFactory`] (any
 //! `Fn(&StrategyContext) -> Box<dyn ProcessingStrategy<Payload>>`) builds a
 //! pipeline for each assignment.
 //!
@@ -58,6 +61,7 @@ mod noop;
 mod ordered;
 mod outbox;
 mod positions;
+mod processor;
 mod produce;
 mod progress;
 mod reduce;
@@ -88,7 +92,7 @@ pub use run_task_blocking::RunTaskBlocking;
 pub use strategy::{Incoming, JoinFuture, ProcessingStrategy, SubmitError};
 pub use unbatch::Unbatch;
 pub use unfold::Unfold;
-mod processor;
+
 pub use processor::{
     CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,
     InvalidLimit, InvalidPolicy, ProcessorError, ProcessorReport, ShutdownHandle, StreamProcessor,
