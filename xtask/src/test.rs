@@ -22,6 +22,7 @@ pub fn run(extra: &[String]) -> Result<(), String> {
             "--all-features",
             "--no-fail-fast",
         ])
+        .args(NOT_TESTED.iter().flat_map(|p| ["--exclude", p]))
         .args(extra)
         .envs(env.iter().cloned());
     status(&mut nextest)?;
