@@ -23,6 +23,11 @@
 //! |---|---|---|
 //! | `memory` (default) | the embedded broker | `weir-memory` |
 //! | `json` | the JSON codec | `weir-core` |
+//! | `strategies` | the `StreamProcessor` and processing strategies | `weir-strategies` |
+//! | `collector` | the in-process collector queue | `weir-collector` |
+//! | `redis` (`redis-tls`) | the Redis backend (with `rediss://`) | `weir-redis` |
+//! | `kafka` | the Kafka backend (builds librdkafka) | `weir-kafka` |
+//! | `full` | all of the above | |
 //!
 //! The model (topics, partitions, messages, commits) is in [`core`]; see the
 //! project's `docs/` folder for guides.
@@ -32,6 +37,22 @@ pub use weir_core as core;
 /// The embedded memory broker.
 #[cfg(feature = "memory")]
 pub use weir_memory as memory;
+
+/// Stream consumers built from processing strategies.
+#[cfg(feature = "strategies")]
+pub use weir_strategies as strategies;
+
+/// The in-process collector queue.
+#[cfg(feature = "collector")]
+pub use weir_collector as collector;
+
+/// The Redis backend.
+#[cfg(feature = "redis")]
+pub use weir_redis as redis;
+
+/// The Kafka backend.
+#[cfg(feature = "kafka")]
+pub use weir_kafka as kafka;
 
 /// The names most programs use.
 pub mod prelude {
