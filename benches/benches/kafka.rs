@@ -86,6 +86,9 @@ fn raw(bootstrap: &str, topic: &Topic) -> Duration {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
+        // As weir-kafka sets it: with librdkafka's default (1000), a reader
+        // that drains a full prefetch queue idles up to a second per refill.
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .expect("raw consumer");
     consumer.subscribe(&[topic.as_str()]).expect("subscribe");

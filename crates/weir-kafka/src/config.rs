@@ -6,6 +6,14 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use weir_core::{ConsumerConfig, OffsetReset};
 
+/// How long librdkafka waits before it fetches again for a partition whose
+/// prefetch queue was full (`fetch.queue.backoff.ms`). librdkafka's default,
+/// 1000, is not cut short when the application drains the queue: a
+/// consumer that empties a full queue in less than a second then idles until
+/// the backoff ends, again and again. Ten milliseconds keeps the queue fed at
+/// the cost of a cheap re-check per partition.
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 /// How a consumer group hands partitions over when members come and go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RebalanceProtocol {
@@ -221,9 +229,29 @@ impl KafkaConfig {
             },
         );
         c.set("partition.assignment.strategy", self.rebalance.strategy());
+        c.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
         for (k, v) in &self.consumer {
             c.set(k, v);
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumers_refetch_soon_after_a_full_queue_unless_told_otherwise() {
+        let group = ConsumerConfig::new("g");
+        let default = KafkaConfig::new("localhost:9092").consumer_settings(&group);
+        assert_eq!(
+            default.get("fetch.queue.backoff.ms"),
+            Some(FETCH_QUEUE_BACKOFF_MS)
+        );
+        let set = KafkaConfig::new("localhost:9092")
+            .set_consumer("fetch.queue.backoff.ms", "250")
+            .consumer_settings(&group);
+        assert_eq!(set.get("fetch.queue.backoff.ms"), Some("250"));
     }
 }
