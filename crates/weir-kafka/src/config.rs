@@ -12,7 +12,10 @@ use weir_core::{ConsumerConfig, OffsetReset};
 /// consumer that empties a full queue in less than a second then idles until
 /// the backoff ends, again and again. Ten milliseconds keeps the queue fed at
 /// the cost of a cheap re-check per partition.
+///
+/// Applies unless set through [`KafkaConfig::set`] or [`KafkaConfig::set_consumer`].
 const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+const FETCH_QUEUE_BACKOFF: &str = "fetch.queue.backoff.ms";
 
 /// How a consumer group hands partitions over when members come and go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -229,7 +232,9 @@ impl KafkaConfig {
             },
         );
         c.set("partition.assignment.strategy", self.rebalance.strategy());
-        c.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+        if !self.common.contains_key(FETCH_QUEUE_BACKOFF) {
+            c.set(FETCH_QUEUE_BACKOFF, FETCH_QUEUE_BACKOFF_MS);
+        }
         for (k, v) in &self.consumer {
             c.set(k, v);
         }
@@ -253,5 +258,9 @@ mod tests {
             .set_consumer("fetch.queue.backoff.ms", "250")
             .consumer_settings(&group);
         assert_eq!(set.get("fetch.queue.backoff.ms"), Some("250"));
+        let common = KafkaConfig::new("localhost:9092")
+            .set("fetch.queue.backoff.ms", "300")
+            .consumer_settings(&group);
+        assert_eq!(common.get("fetch.queue.backoff.ms"), Some("300"));
     }
 }
