@@ -63,11 +63,8 @@ impl MemoryConsumer {
             group.ack_revoked(self.id);
             self.awaiting_ack = false;
         }
-        if let Some(deadline) = group.next_deadline() {
-            if deadline <= tokio::time::Instant::now() {
-                group.expire(tokio::time::Instant::now());
-            }
-        }
+        // Revocations whose deadline passed are forced before looking at events.
+        group.expire(tokio::time::Instant::now());
         self.signal.event.store(false, Ordering::Release);
         match group.next_event(self.id)? {
             GroupEvent::Revoked(set) => {
@@ -165,11 +162,10 @@ impl MemoryConsumer {
         }
         let counts = self.broker.inner.partition_counts();
         let mut groups = lock(&self.broker.inner.groups);
+        // The group (and its committed offsets) outlives its last member, so a
+        // restarted member resumes where the group left off.
         if let Some(g) = groups.get_mut(&self.config.group_id) {
             g.leave(self.id, &counts);
-            if g.is_empty() {
-                // Keep the group's committed offsets: a restarted member resumes from them.
-            }
         }
         self.cursors.clear();
     }
@@ -210,10 +206,10 @@ impl Consumer for MemoryConsumer {
             // and the wait is not lost (the permit is stored).
             let signal = Arc::clone(&self.signal);
             let notified = signal.notify.notified();
-            if self.awaiting_ack || self.signal.event.load(Ordering::Acquire) {
-                if let Some(event) = self.group_event() {
-                    return Ok(event);
-                }
+            if (self.awaiting_ack || self.signal.event.load(Ordering::Acquire))
+                && let Some(event) = self.group_event()
+            {
+                return Ok(event);
             }
             let messages = self.fetch();
             if !messages.is_empty() {

@@ -95,10 +95,6 @@ impl Group {
         );
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// Sets a member's subscription and rebalances.
     pub(crate) fn subscribe(
         &mut self,

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Partition, Value};
 
 use crate::ordered::{Failure, Outcome};
-use crate::outbox::{Outbox, deadline_after, remaining, wait};
+use crate::outbox::{Outbox, deadline_after, join_next, wait};
 use crate::progress::NotifyOnDrop;
 use crate::strategy::split;
 use crate::{
@@ -357,12 +357,12 @@ where
                 .outbox
                 .drain(&mut self.next, &self.progress, deadline)
                 .await?;
-            self.next.close();
-            let rest = self.next.join(remaining(deadline)).await?;
-            Ok(CommitRequest::merge_opt(
+            join_next(
+                &mut self.next,
+                deadline,
                 CommitRequest::merge_opt(commits, drained),
-                rest,
-            ))
+            )
+            .await
         })
     }
 }

@@ -98,6 +98,18 @@ impl<U> Outbox<U> {
     }
 }
 
+/// The end of every `join` that owns a next step: close it, join it with
+/// what is left of `deadline`, and merge its commits into this step's own.
+pub(crate) async fn join_next<U, N: ProcessingStrategy<U> + ?Sized>(
+    next: &mut N,
+    deadline: Option<Instant>,
+    commits: Option<CommitRequest>,
+) -> Result<Option<CommitRequest>, StrategyError> {
+    next.close();
+    let rest = next.join(remaining(deadline)).await?;
+    Ok(CommitRequest::merge_opt(commits, rest))
+}
+
 /// The instant `timeout` from now.
 pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.map(|t| Instant::now() + t)

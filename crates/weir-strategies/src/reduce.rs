@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Value};
 
-use crate::outbox::{Outbox, deadline_after, remaining};
+use crate::outbox::{Outbox, deadline_after, join_next};
 use crate::positions::Positions;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
@@ -220,9 +220,7 @@ where
                 .outbox
                 .drain(&mut self.next, &self.progress, deadline)
                 .await?;
-            self.next.close();
-            let rest = self.next.join(remaining(deadline)).await?;
-            Ok(CommitRequest::merge_opt(commits, rest))
+            join_next(&mut self.next, deadline, commits).await
         })
     }
 }

@@ -7,7 +7,7 @@ use weir_core::{BrokerValue, CommitRequest, Filterable, Message, Value};
 
 use crate::ordered::Failure;
 
-use crate::outbox::{Outbox, deadline_after, remaining};
+use crate::outbox::{Outbox, deadline_after, join_next};
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
 };
@@ -155,9 +155,7 @@ where
                 .outbox
                 .drain(&mut self.next, &self.progress, deadline)
                 .await?;
-            self.next.close();
-            let rest = self.next.join(remaining(deadline)).await?;
-            Ok(CommitRequest::merge_opt(commits, rest))
+            join_next(&mut self.next, deadline, commits).await
         })
     }
 }

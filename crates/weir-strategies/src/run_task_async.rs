@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use weir_core::CommitRequest;
 
 use crate::ordered::{Failure, Ordered};
-use crate::outbox::{deadline_after, remaining};
+use crate::outbox::{deadline_after, join_next};
 use crate::progress::NotifyOnDrop;
 use crate::strategy::split;
 use crate::{
@@ -122,9 +122,7 @@ where
         Box::pin(async move {
             let deadline = deadline_after(timeout);
             let commits = self.work.finish(&mut self.next, deadline).await?;
-            self.next.close();
-            let rest = self.next.join(remaining(deadline)).await?;
-            Ok(CommitRequest::merge_opt(commits, rest))
+            join_next(&mut self.next, deadline, commits).await
         })
     }
 }

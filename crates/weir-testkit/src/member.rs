@@ -99,12 +99,7 @@ impl RunningMember {
         let _ = self.stop.send(true);
         let RunningMember { shared, task, .. } = self;
         let _ = tokio::time::timeout(WAIT, task).await;
-        let received = shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .received
-            .clone();
-        received
+        received_of(&shared)
     }
 
     /// Ends the member abruptly, as a crash would: no commit, no goodbye
@@ -113,13 +108,16 @@ impl RunningMember {
         let RunningMember { shared, task, .. } = self;
         task.abort();
         let _ = task.await;
-        let received = shared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .received
-            .clone();
-        received
+        received_of(&shared)
     }
+}
+
+fn received_of(shared: &Mutex<Shared>) -> Vec<BrokerValue<Payload>> {
+    shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .received
+        .clone()
 }
 
 /// Waits until `condition` holds, checking every few milliseconds; fails the

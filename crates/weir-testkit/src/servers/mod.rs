@@ -76,14 +76,14 @@ impl ServerProcess {
             if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
                 return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "{} exited with {status} before listening; log: {}",
-                        self.name,
-                        self.log_tail()
-                    );
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "{} exited with {status} before listening; log: {}",
+                    self.name,
+                    self.log_tail()
+                );
             }
             assert!(
                 Instant::now() < deadline,
