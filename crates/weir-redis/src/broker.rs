@@ -142,11 +142,7 @@ impl Broker for RedisBroker {
 }
 
 fn open(config: &RedisConfig) -> Result<redis::Client, BrokerError> {
-    // rediss:// needs a process-wide crypto provider; one already installed is kept.
-    #[cfg(feature = "tls")]
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    redis::Client::open(config.url.as_str())
-        .map_err(|e| BrokerError::InvalidConfig(format!("redis url `{}`: {e}", config.endpoint())))
+    crate::tls::client(&config.url, &config.endpoint(), &config.tls)
 }
 
 /// A per-process counter mixed into member ids.

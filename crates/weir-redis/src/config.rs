@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use weir_core::BrokerError;
 
+use crate::tls::TlsSettings;
+
 /// Settings of a [`RedisBroker`](crate::RedisBroker), made with [`RedisConfig::builder`].
 ///
 /// ```
@@ -27,6 +29,7 @@ pub struct RedisConfig {
     pub(crate) max_payload_bytes: usize,
     pub(crate) reconnect_timeout: Duration,
     pub(crate) max_stream_length: Option<u64>,
+    pub(crate) tls: TlsSettings,
 }
 
 impl RedisConfig {
@@ -43,6 +46,7 @@ impl RedisConfig {
                 max_payload_bytes: 16 << 20,
                 reconnect_timeout: Duration::from_secs(15),
                 max_stream_length: None,
+                tls: TlsSettings::default(),
             },
         }
     }
@@ -127,6 +131,27 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// Trust only this CA certificate (PEM) when verifying a `rediss://`
+    /// server, instead of the machine's trusted CAs: for servers with a
+    /// private CA.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.config.tls.root_certificate = Some(pem.into());
+        self
+    }
+
+    /// Present this client certificate and private key (both PEM) to a
+    /// `rediss://` server that requires clients to authenticate (mutual TLS).
+    #[cfg(feature = "tls")]
+    pub fn tls_client_identity(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.config.tls.client_identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
     /// The settings; fails on a URL that is not `redis://` / `rediss://` or on
     /// inconsistent timeouts.
     pub fn build(self) -> Result<RedisConfig, BrokerError> {
@@ -140,6 +165,12 @@ impl RedisConfigBuilder {
         if c.url.starts_with("rediss://") && !cfg!(feature = "tls") {
             return Err(BrokerError::InvalidConfig(format!(
                 "redis url `{}` needs TLS: enable the `tls` feature of weir-redis",
+                c.endpoint()
+            )));
+        }
+        if c.tls.is_set() && !c.url.starts_with("rediss://") {
+            return Err(BrokerError::InvalidConfig(format!(
+                "redis url `{}` has TLS settings but is not a rediss:// url",
                 c.endpoint()
             )));
         }

@@ -35,7 +35,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Feature flags: `tls` accepts `rediss://` URLs (rustls).
+//! Feature flags: `tls` accepts `rediss://` URLs (rustls, verifying the
+//! server against the machine's CAs, or the CA given with
+//! `RedisConfigBuilder::tls_root_certificate`; mutual TLS with
+//! `RedisConfigBuilder::tls_client_identity`).
 //!
 //! Beside it: `weir-core` (the traits), `weir-memory` (the embedded backend
 //! with the same semantics), `weir-testkit` (the suite both pass). The user
@@ -54,6 +57,7 @@ mod offsets;
 mod producer;
 mod reclaim;
 mod scripts;
+mod tls;
 
 pub use admin::RedisAdmin;
 pub use broker::RedisBroker;

@@ -51,6 +51,26 @@ impl TestBroker {
         }
     }
 
+    /// A broker on a TLS-only server it trusts through the test CA,
+    /// presenting the test client certificate when the server requires one.
+    #[cfg(feature = "tls")]
+    pub async fn start_tls(clients: weir_testkit::servers::redis::ClientAuth) -> Self {
+        use weir_testkit::servers::redis::ClientAuth;
+        let server = RedisServer::builder().tls(clients.clone()).start();
+        let certs = server.certificates().expect("a TLS server").clone();
+        let mut config = fast(&server.url()).tls_root_certificate(certs.ca_pem());
+        if clients == ClientAuth::Required {
+            config = config.tls_client_identity(certs.client_cert_pem(), certs.client_key_pem());
+        }
+        let redis = RedisBroker::connect(config.build().expect("config"))
+            .await
+            .expect("connect over TLS");
+        TestBroker {
+            redis,
+            server: Arc::new(std::sync::Mutex::new(server)),
+        }
+    }
+
     pub fn url(&self) -> String {
         self.server.lock().expect("server").url()
     }

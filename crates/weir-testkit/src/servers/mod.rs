@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub mod redis;
 pub mod tansu;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// A free TCP port on 127.0.0.1 (the OS picks one; it is free when returned).
 pub fn free_port() -> u16 {

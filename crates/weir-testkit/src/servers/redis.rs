@@ -20,6 +20,25 @@ use super::{ServerProcess, find_program, free_port, scratch_dir};
 pub struct RedisServer {
     process: ServerProcess,
     password: Option<String>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
+}
+
+/// How a TLS test server checks clients.
+#[cfg(feature = "tls")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Clients need no certificate.
+    None,
+    /// Clients must present a certificate signed by the test CA (mutual TLS).
+    Required,
+}
+
+#[cfg(feature = "tls")]
+#[derive(Clone, Debug)]
+struct Tls {
+    certificates: super::tls::TestCertificates,
+    clients: ClientAuth,
 }
 
 /// Settings for a test server.
@@ -27,6 +46,8 @@ pub struct RedisServer {
 pub struct RedisServerBuilder {
     append_only: bool,
     password: Option<String>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
 }
 
 impl RedisServerBuilder {
@@ -43,6 +64,18 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Serve TLS only (no plain port), with a certificate from freshly made
+    /// [`TestCertificates`](super::tls::TestCertificates); clients reach it
+    /// at [`RedisServer::url`] (`rediss://`) and trust [`RedisServer::certificates`]' CA.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, clients: ClientAuth) -> Self {
+        self.tls = Some(Tls {
+            certificates: super::tls::TestCertificates::generate(),
+            clients,
+        });
+        self
+    }
+
     /// Starts the server and waits until it accepts connections.
     pub fn start(self) -> RedisServer {
         let program = find_program("WEIR_REDIS_SERVER", "redis-server").unwrap_or_else(|| {
@@ -54,9 +87,30 @@ impl RedisServerBuilder {
         let port = free_port();
         let dir = scratch_dir("redis");
         let mut cmd = Command::new(program);
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .arg("--bind")
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let files = tls.certificates.write_to(&dir);
+            let auth = match tls.clients {
+                ClientAuth::None => "no",
+                ClientAuth::Required => "yes",
+            };
+            cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&files.cert)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", auth]);
+        }
+        #[cfg(feature = "tls")]
+        let plain = self.tls.is_none();
+        #[cfg(not(feature = "tls"))]
+        let plain = true;
+        if plain {
+            cmd.arg("--port").arg(port.to_string());
+        }
+        cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
             .arg(&dir)
@@ -75,6 +129,8 @@ impl RedisServerBuilder {
         RedisServer {
             process,
             password: self.password,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         }
     }
 }
@@ -90,12 +146,22 @@ impl RedisServer {
         RedisServerBuilder::default()
     }
 
-    /// `redis://[:password@]127.0.0.1:<port>`.
+    /// `redis://[:password@]127.0.0.1:<port>` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
+        #[cfg(feature = "tls")]
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "redis";
         match &self.password {
-            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.process.port()),
-            None => format!("redis://127.0.0.1:{}", self.process.port()),
+            Some(pw) => format!("{scheme}://:{pw}@127.0.0.1:{}", self.process.port()),
+            None => format!("{scheme}://127.0.0.1:{}", self.process.port()),
         }
+    }
+
+    /// The certificates of a TLS server (its CA and a client identity).
+    #[cfg(feature = "tls")]
+    pub fn certificates(&self) -> Option<&super::tls::TestCertificates> {
+        self.tls.as_ref().map(|t| &t.certificates)
     }
 
     /// The port.
