@@ -535,7 +535,7 @@ fn criterion_benches(c: &mut Criterion) {
 
 fn main() {
     // `STRATEGIES_PROFILE=<pipeline>` runs only Weir's side of one pipeline
-    // (4 partitions), for a profiler.
+    // (4 partitions, or `STRATEGIES_PARTITIONS`), for a profiler.
     if let Ok(name) = std::env::var("STRATEGIES_PROFILE") {
         let pipeline = PIPELINES
             .into_iter()
@@ -549,7 +549,11 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(5);
-        let p = weir_side::prepare(4, n);
+        let partitions = std::env::var("STRATEGIES_PARTITIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(4);
+        let p = weir_side::prepare(partitions, n);
         for _ in 0..runs {
             let d = weir_side::run(&p, pipeline);
             println!(
