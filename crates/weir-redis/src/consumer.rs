@@ -83,10 +83,18 @@ struct Owned {
     /// Until when the lease surely holds (measured from before it was renewed).
     valid_until: Instant,
     buffer: VecDeque<BrokerValue<Payload>>,
+    /// The stream's end (the offset after its last entry) when last read.
+    end: Option<u64>,
 }
 
+/// A read's replies: the group's epoch, the XREADGROUP reply, and the last
+/// entry of each stream read (in the order of the read's keys).
+type ReadReply = (Option<u64>, Value, Vec<Value>);
+
 struct Read {
-    handle: JoinHandle<Result<(Option<u64>, Value), BrokerError>>,
+    handle: JoinHandle<Result<ReadReply, BrokerError>>,
+    /// The streams read, in the order of the command's keys.
+    keys: Vec<String>,
     streams: HashMap<String, Partition>,
 }
 
@@ -241,6 +249,7 @@ impl RedisConsumer {
                     delivered_before: pos.delivered_before,
                     valid_until: sent + self.session(),
                     buffer: VecDeque::new(),
+                    end: None,
                 },
             );
         }
@@ -312,11 +321,12 @@ impl RedisConsumer {
         let member = self.member.clone();
         let count = self.config.max_poll_records;
         let keys: Vec<String> = streams.keys().cloned().collect();
+        let keys_in_order = keys.clone();
         let handle = tokio::spawn(async move {
             if keys.is_empty() {
                 tokio::time::sleep(block).await;
                 let epoch: Option<u64> = reader.query(redis::cmd("GET").arg(&epoch_key)).await?;
-                return Ok((epoch, Value::Nil));
+                return Ok((epoch, Value::Nil, Vec::new()));
             }
             let mut pipe = redis::pipe();
             pipe.cmd("GET").arg(&epoch_key);
@@ -333,9 +343,24 @@ impl RedisConsumer {
             for _ in &keys {
                 pipe.arg(">");
             }
-            reader.pipe::<(Option<u64>, Value)>(&pipe).await
+            // Each stream's last entry, after the read: where it ends, for `lag`.
+            for key in &keys {
+                pipe.cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1);
+            }
+            let mut replies: Vec<Value> = reader.pipe(&pipe).await?;
+            let lasts = replies.split_off(2.min(replies.len()));
+            let mut head = replies.into_iter();
+            let epoch = match head.next() {
+                Some(v) => redis::from_redis_value(v).map_err(|e| BrokerError::backend("redis", e))?,
+                None => None,
+            };
+            Ok((epoch, head.next().unwrap_or(Value::Nil), lasts))
         });
-        self.inflight = Some(Read { handle, streams });
+        self.inflight = Some(Read {
+            handle,
+            keys: keys_in_order,
+            streams,
+        });
     }
 
     /// Files the entries of a read reply into the partitions' buffers.
@@ -384,6 +409,19 @@ impl RedisConsumer {
                     entry.timestamp,
                 ));
             }
+        }
+    }
+
+    /// Records where each stream read ends (for `lag`).
+    fn note_ends(&mut self, read: &Read, lasts: Vec<Value>) {
+        for (key, last) in read.keys.iter().zip(lasts) {
+            let Some(o) = read.streams.get(key).and_then(|p| self.owned.get_mut(p)) else {
+                continue;
+            };
+            o.end = match stream_entries_of(last).first() {
+                Some((id, _)) => offset_of(id).map(|n| n + 1),
+                None => Some(0),
+            };
         }
     }
 
@@ -459,12 +497,13 @@ impl RedisConsumer {
             return Ok(());
         };
         match result {
-            Ok(Ok((epoch, reply))) => {
+            Ok(Ok((epoch, reply, lasts))) => {
                 self.read_failures = 0;
                 if epoch != self.epoch_seen {
                     self.maintain_now = true;
                 }
                 self.take_reply(&read.streams, reply);
+                self.note_ends(&read, lasts);
                 Ok(())
             }
             Ok(Err(e)) if e.is_transient() => Err(e),
@@ -518,24 +557,32 @@ fn stream_entries(reply: Value) -> Vec<StreamEntries> {
                 Value::SimpleString(s) => s,
                 _ => return None,
             };
-            let Value::Array(entries) = entries else {
+            let Value::Array(_) = entries else {
                 return None;
             };
-            let entries = entries
-                .into_iter()
-                .filter_map(|e| match e {
-                    Value::Array(mut pair) if pair.len() == 2 => {
-                        let fields = pair.pop()?;
-                        match pair.pop()? {
-                            Value::BulkString(id) => Some((id, fields)),
-                            Value::SimpleString(id) => Some((id.into_bytes(), fields)),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                })
-                .collect();
+            let entries = stream_entries_of(entries);
             Some((key, entries))
+        })
+        .collect()
+}
+
+/// `[[id, fields], ...]` (an XRANGE-style entry list) as `(id, fields)` pairs.
+fn stream_entries_of(entries: Value) -> Vec<(Vec<u8>, Value)> {
+    let Value::Array(entries) = entries else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|e| match e {
+            Value::Array(mut pair) if pair.len() == 2 => {
+                let fields = pair.pop()?;
+                match pair.pop()? {
+                    Value::BulkString(id) => Some((id, fields)),
+                    Value::SimpleString(id) => Some((id.into_bytes(), fields)),
+                    _ => None,
+                }
+            }
+            _ => None,
         })
         .collect()
 }
@@ -647,6 +694,13 @@ impl Consumer for RedisConsumer {
     fn position(&self, partition: &Partition) -> Option<u64> {
         let o = self.owned.get(partition)?;
         Some(o.buffer.front().map_or(o.position, |m| m.offset))
+    }
+
+    /// How far the stream's end (as of this member's last read of it) is
+    /// ahead of the position; `None` before the partition was first read.
+    fn lag(&self, partition: &Partition) -> Option<u64> {
+        let end = self.owned.get(partition)?.end?;
+        Some(end.saturating_sub(self.position(partition)?))
     }
 
     async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {

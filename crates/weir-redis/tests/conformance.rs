@@ -33,3 +33,36 @@ fn random_interleavings_lose_nothing_and_never_commit_backwards() {
     );
     drop(server);
 }
+
+/// `lag` counts what is left after the position, as of the last read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_counts_what_is_left_to_hand_out() {
+    use weir_core::{Broker, Consumer, ConsumerConfig, ConsumerEvent};
+
+    let broker = TestBroker::start().await;
+    let topic = weir_testkit::new_topic(&broker, "lag", 1).await;
+    let producer = broker.producer().await.expect("producer");
+    weir_testkit::produce_numbered(&producer, topic.clone().into(), "m", 10).await;
+    let mut c = broker
+        .consumer(ConsumerConfig::new("lag").max_poll_records(4))
+        .await
+        .expect("consumer");
+    c.subscribe(std::slice::from_ref(&topic))
+        .await
+        .expect("subscribe");
+    let p = topic.partition(0);
+    let mut handed = 0u64;
+    while handed < 10 {
+        let event = tokio::time::timeout(weir_testkit::WAIT, c.poll())
+            .await
+            .expect("a poll within the wait")
+            .expect("poll");
+        if let ConsumerEvent::Messages(batch) = event {
+            handed += batch.len() as u64;
+            assert_eq!(c.lag(&p), Some(10 - handed), "after {handed} handed out");
+        }
+    }
+    let rest = tokio::time::timeout(Duration::from_millis(300), c.poll()).await;
+    assert!(rest.is_err(), "nothing more to hand out: {rest:?}");
+    assert_eq!(c.lag(&p), Some(0));
+}

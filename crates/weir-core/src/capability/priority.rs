@@ -4,6 +4,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::{
     Admin, Broker, BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig,
@@ -146,12 +149,15 @@ pub trait Priorities: Broker {
 ///
 /// It buffers up to `max_poll_records` messages per level ahead of the
 /// caller; a level whose buffer is full is paused on the inner consumer until
-/// it drains. When a level whose last fetch was a full batch runs dry, the
-/// next poll fetches (and may wait) before serving the other levels alone,
-/// so a busy high level is not starved by what lower ones had buffered. (If
-/// that level's backlog ended exactly at the batch and nothing else is left
-/// to fetch, the buffered messages of other levels wait for the next message
-/// to arrive.) Subscribing to queue `q` subscribes to its level topics.
+/// it drains. When a level runs dry while the broker still holds messages of
+/// it, the next poll fetches (and may wait) before serving the other levels
+/// alone, so a busy high level is not starved by what lower ones had
+/// buffered. "Still holds" is the inner consumer's [`Consumer::lag`] when it
+/// knows it; otherwise a guess: the level's last fetch was a full batch. That
+/// wait ends when messages of the level arrive, or after the refill wait
+/// (default 250 ms, [`PriorityConsumer::with_refill_wait`]) when none come,
+/// so other levels are never held up for longer. Subscribing to queue `q`
+/// subscribes to its level topics.
 #[derive(Debug)]
 pub struct PriorityConsumer<C> {
     inner: C,
@@ -168,7 +174,13 @@ pub struct PriorityConsumer<C> {
     busy: Vec<bool>,
     /// A busy level that ran dry while serving: fetch before serving the others alone.
     refill: Option<usize>,
+    /// When waiting for the refill level gives up.
+    refill_deadline: Option<Instant>,
+    refill_wait: Duration,
 }
+
+/// How long a poll waits for a dry, busy level before serving the others.
+const REFILL_WAIT: Duration = Duration::from_millis(250);
 
 impl<C: Consumer> PriorityConsumer<C> {
     /// Wraps `inner`; `max` is the most messages one poll returns.
@@ -185,7 +197,17 @@ impl<C: Consumer> PriorityConsumer<C> {
             full_paused: BTreeSet::new(),
             busy: vec![false; n],
             refill: None,
+            refill_deadline: None,
+            refill_wait: REFILL_WAIT,
         }
+    }
+
+    /// How long a poll waits for messages of a level that ran dry while the
+    /// broker still (likely) holds more of it, before serving the other
+    /// levels without it (default 250 ms).
+    pub fn with_refill_wait(mut self, wait: Duration) -> Self {
+        self.refill_wait = wait;
+        self
     }
 
     /// The wrapped consumer.
@@ -257,6 +279,26 @@ impl<C: Consumer> PriorityConsumer<C> {
         Ok(())
     }
 
+    /// Whether the broker still holds messages of `level` for this consumer:
+    /// the inner consumer's lag where it knows it, else the level's last
+    /// fetch was a full batch.
+    fn more_waiting(&self, level: usize) -> bool {
+        let mut unknown = false;
+        let mut readable = false;
+        for (p, l) in self.assigned_levels() {
+            if l != level || self.user_paused.contains(&p) {
+                continue;
+            }
+            readable = true;
+            match self.inner.lag(&p) {
+                Some(0) => {}
+                Some(_) => return true,
+                None => unknown = true,
+            }
+        }
+        readable && unknown && self.busy[level]
+    }
+
     fn eligible(&self, level: usize) -> Option<usize> {
         self.buffers[level]
             .iter()
@@ -294,7 +336,7 @@ impl<C: Consumer> PriorityConsumer<C> {
             }
             // A level that likely has more at the broker ran dry: stop, so the
             // others are not served alone while it waits to be fetched.
-            if self.buffers[pick].is_empty() && self.busy[pick] {
+            if self.buffers[pick].is_empty() && self.more_waiting(pick) {
                 self.refill = Some(pick);
                 break;
             }
@@ -360,25 +402,28 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
                     None => break,
                 }
             }
-            if let Some(level) = self.refill.take()
-                && self.buffers[level].is_empty()
-                && self
-                    .assigned_levels()
-                    .iter()
-                    .any(|(p, l)| *l == level && !self.user_paused.contains(p))
-            {
-                // Fetch (waiting) before serving, with every level readable,
-                // so the dry level gets its turn.
-                let resume: Vec<Partition> = std::mem::take(&mut self.full_paused)
-                    .into_iter()
-                    .filter(|p| !self.user_paused.contains(p))
-                    .collect();
-                self.inner.resume(&resume)?;
-                let event = self.inner.poll().await?;
-                if let Some(e) = self.on_event(event)? {
-                    return Ok(e);
+            if let Some(level) = self.refill {
+                if self.buffers[level].is_empty() && self.more_waiting(level) {
+                    // Fetch (waiting, but not past the deadline) before
+                    // serving, so the dry level gets its turn. A fetch that
+                    // brings only other levels (a read already in flight)
+                    // is buffered, and the wait goes on.
+                    let deadline = *self
+                        .refill_deadline
+                        .get_or_insert_with(|| Instant::now() + self.refill_wait);
+                    self.release_drained()?;
+                    if let Ok(event) = tokio::time::timeout_at(deadline, self.inner.poll()).await {
+                        if let Some(e) = self.on_event(event?)? {
+                            return Ok(e);
+                        }
+                        continue;
+                    }
+                    // Nothing came: serve the others, and stop guessing
+                    // that this level is busy until a full batch says so.
+                    self.busy[level] = false;
                 }
-                continue;
+                self.refill = None;
+                self.refill_deadline = None;
             }
             let batch = self.emit();
             self.release_drained()?;
