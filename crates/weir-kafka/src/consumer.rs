@@ -16,6 +16,7 @@ use weir_core::{
 
 use crate::KafkaConfig;
 use crate::error::{self, BACKEND, Context};
+use crate::inbox::{self, Inbox};
 use crate::metadata;
 use crate::rebalance::{GroupChange, GroupContext};
 
@@ -26,6 +27,9 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(10);
 /// How long an idle poll waits before looking at the consumer queue again
 /// even without a wake-up (a safety net; wake-ups normally come first).
 const IDLE_RECHECK: Duration = Duration::from_millis(500);
+
+/// How many messages one call takes from the inbox at most.
+const TAKE_AT_MOST: usize = 1024;
 
 type Client = Arc<BaseConsumer<GroupContext>>;
 
@@ -42,6 +46,8 @@ type Client = Arc<BaseConsumer<GroupContext>>;
 /// partitions to the other members; uncommitted messages are redelivered.
 pub struct KafkaConsumer {
     client: Option<Client>,
+    /// Where the assigned partitions' messages arrive (see the `inbox` module).
+    inbox: Option<Inbox>,
     context: Arc<GroupContext>,
     config: KafkaConfig,
     group: ConsumerConfig,
@@ -64,6 +70,17 @@ impl std::fmt::Debug for KafkaConsumer {
     }
 }
 
+/// The destination of a run of messages from one topic partition.
+#[derive(Debug, Default)]
+struct Route {
+    /// The run's topic handle and partition index.
+    key: Option<(usize, i32)>,
+    /// The partition, if its messages are accepted.
+    partition: Option<Partition>,
+    /// The offset after the last accepted message.
+    next: Option<u64>,
+}
+
 #[derive(Debug, Default)]
 struct Owned {
     position: Option<u64>,
@@ -82,8 +99,16 @@ impl KafkaConsumer {
         let wake = Arc::clone(&base.context().wake);
         base.set_nonempty_callback(move || wake.notify_one());
         let context = Arc::clone(base.context());
+        let client = Arc::new(base);
+        let inbox = Inbox::new(&client, Arc::clone(&context.wake)).ok_or_else(|| {
+            BrokerError::backend(
+                BACKEND,
+                KafkaError::ClientCreation("no queue for messages".into()),
+            )
+        })?;
         Ok(KafkaConsumer {
-            client: Some(Arc::new(base)),
+            client: Some(client),
+            inbox: Some(inbox),
             context,
             config,
             group,
@@ -189,21 +214,25 @@ impl KafkaConsumer {
         result.map_err(|e| error::from_kafka(e, self.cx()))
     }
 
-    /// Takes up to `max_poll_records` messages librdkafka already fetched,
-    /// stopping early when a rebalance callback recorded a group change.
+    /// Takes up to `max_poll_records` messages librdkafka already fetched:
+    /// first serves the consumer queue's group events (stopping at a group
+    /// change, which is reported before any message), then takes messages
+    /// from the inbox, many per call.
     fn fetch(&mut self) -> Result<Vec<BrokerValue<Payload>>, BrokerError> {
         let client = Arc::clone(self.client()?);
         let max = self.group.max_poll_records;
         let mut out = Vec::new();
-        while out.len() < max {
+        loop {
             let served = self.context.served();
             match client.poll(Duration::ZERO) {
                 None if self.context.served() != served => {
                     if self.context.has_changes() {
-                        break;
+                        return Ok(out);
                     }
                 }
                 None => break,
+                // Messages arrive in the inbox; one reaching the consumer
+                // queue is taken all the same.
                 Some(Ok(msg)) => {
                     if let Some(value) = self.accept(&msg) {
                         out.push(value);
@@ -211,15 +240,97 @@ impl KafkaConsumer {
                 }
                 Some(Err(e)) => {
                     if let Some(fatal) = self.consume_error(e) {
-                        if out.is_empty() {
-                            return Err(fatal);
-                        }
-                        break;
+                        return if out.is_empty() { Err(fatal) } else { Ok(out) };
                     }
                 }
             }
         }
-        Ok(out)
+        let mut inbox = self.inbox.take().ok_or(BrokerError::Closed("consumer"))?;
+        let taken = self.take_from(&mut inbox, max, &mut out);
+        self.inbox = Some(inbox);
+        taken.map(|()| out)
+    }
+
+    /// Moves messages from the inbox into `out` until it holds `max`, or the
+    /// inbox is empty, or a fatal error (returned if `out` is still empty).
+    fn take_from(
+        &mut self,
+        inbox: &mut Inbox,
+        max: usize,
+        out: &mut Vec<BrokerValue<Payload>>,
+    ) -> Result<(), BrokerError> {
+        while out.len() < max {
+            let want = (max - out.len()).min(TAKE_AT_MOST);
+            let batch = inbox.take(want);
+            let taken = batch.len();
+            out.reserve(taken);
+            let mut route = Route::default();
+            for msg in batch.iter() {
+                if let Some(code) = msg.error() {
+                    if let Some(fatal) = self.consume_error(KafkaError::MessageConsumption(code)) {
+                        self.leave(route);
+                        return if out.is_empty() { Err(fatal) } else { Ok(()) };
+                    }
+                    continue;
+                }
+                let key = (msg.topic_id(), msg.partition());
+                if route.key != Some(key) {
+                    self.leave(std::mem::take(&mut route));
+                    route = self.route(key, msg.topic());
+                }
+                let Some(partition) = &route.partition else {
+                    continue;
+                };
+                let Ok(offset) = u64::try_from(msg.offset()) else {
+                    continue;
+                };
+                route.next = Some(offset + 1);
+                out.push(BrokerValue::new(
+                    payload_of_raw(msg),
+                    partition.clone(),
+                    offset,
+                    msg.timestamp_ms().map_or_else(SystemTime::now, time_of_ms),
+                ));
+            }
+            self.leave(route);
+            if taken < want {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the messages of one topic partition go, looked up once per run
+    /// of messages from it: nowhere if it is not owned, and nowhere (but
+    /// marked for a seek back on resume) if it is paused.
+    fn route(&mut self, key: (usize, i32), topic: Option<&str>) -> Route {
+        let mut route = Route {
+            key: Some(key),
+            ..Route::default()
+        };
+        let Some(topic) = topic.and_then(|name| self.topics.iter().find(|t| t.as_str() == name))
+        else {
+            return route;
+        };
+        let Ok(index) = u32::try_from(key.1) else {
+            return route;
+        };
+        let partition = topic.partition(index);
+        match self.owned.get_mut(&partition) {
+            Some(owned) if owned.paused => owned.reseek = true,
+            Some(_) => route.partition = Some(partition),
+            None => {}
+        }
+        route
+    }
+
+    /// Records how far a run of messages got.
+    fn leave(&mut self, route: Route) {
+        if let (Some(p), Some(next)) = (route.partition, route.next)
+            && let Some(owned) = self.owned.get_mut(&p)
+        {
+            owned.position = Some(next);
+        }
     }
 
     /// An error met while consuming: fatal ones are returned, others logged
@@ -275,7 +386,11 @@ impl KafkaConsumer {
 
     /// Leaves the group on a blocking thread (librdkafka's close waits for
     /// it), first settling the membership when configured to.
-    fn close_client(client: Client, settle: Option<Duration>) -> impl FnOnce() + Send + 'static {
+    fn close_client(
+        client: Client,
+        inbox: Option<Inbox>,
+        settle: Option<Duration>,
+    ) -> impl FnOnce() + Send + 'static {
         move || {
             if let Some(quiet) = settle {
                 settle_membership(&client, quiet);
@@ -285,6 +400,9 @@ impl KafkaConsumer {
                     let _ = client.poll(Duration::from_millis(100));
                 }
             }
+            // Unread messages go before the client: librdkafka's destroy
+            // waits for every message of it.
+            drop(inbox);
             drop(client);
         }
     }
@@ -339,6 +457,30 @@ fn payload_of(msg: &BorrowedMessage<'_>) -> Payload {
             .unwrap_or_default(),
         headers,
     }
+}
+
+/// A message read from the inbox as a [`Payload`]: key and value copied,
+/// headers only when it has some.
+fn payload_of_raw(msg: inbox::Message<'_>) -> Payload {
+    let mut headers = Headers::new();
+    msg.for_each_header(|name, value| {
+        headers.insert(name, value.map(Bytes::copy_from_slice).unwrap_or_default());
+    });
+    Payload {
+        key: msg.key().map(Bytes::copy_from_slice),
+        value: msg
+            .payload()
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default(),
+        headers,
+    }
+}
+
+fn time_of_ms(ms: i64) -> SystemTime {
+    u64::try_from(ms).map_or_else(
+        |_| SystemTime::now(),
+        |ms| UNIX_EPOCH + Duration::from_millis(ms),
+    )
 }
 
 fn timestamp_of(msg: &BorrowedMessage<'_>) -> SystemTime {
@@ -480,6 +622,17 @@ impl Consumer for KafkaConsumer {
         self.owned.get(partition).and_then(|o| o.position)
     }
 
+    /// The high watermark librdkafka last saw for the partition (from its
+    /// fetch responses, no request) minus this consumer's position; `None`
+    /// before the partition was fetched from, or when it is not owned.
+    fn lag(&self, partition: &Partition) -> Option<u64> {
+        let position = self.position(partition)?;
+        let client = self.client.as_ref()?;
+        let index = i32::try_from(partition.index).ok()?;
+        let (_, high) = inbox::cached_watermarks(client, partition.topic.as_str(), index)?;
+        Some(u64::try_from(high).ok()?.saturating_sub(position))
+    }
+
     async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
         if let Some((p, _)) = offsets
             .iter()
@@ -544,7 +697,8 @@ impl Consumer for KafkaConsumer {
         self.owned.clear();
         self.revoking.clear();
         let settle = self.settle();
-        tokio::task::spawn_blocking(Self::close_client(client, settle))
+        let inbox = self.inbox.take();
+        tokio::task::spawn_blocking(Self::close_client(client, inbox, settle))
             .await
             .map_err(|e| BrokerError::backend(BACKEND, e))?;
         handed.map_err(|e| error::from_kafka(e, self.cx()))
@@ -558,7 +712,7 @@ impl Drop for KafkaConsumer {
         };
         self.context.start_closing();
         let _ = self.context.hand_over(&client);
-        let close = Self::close_client(client, self.settle());
+        let close = Self::close_client(client, self.inbox.take(), self.settle());
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => drop(rt.spawn_blocking(close)),
             Err(_) => close(),

@@ -49,6 +49,7 @@ mod broker;
 mod config;
 mod consumer;
 mod error;
+mod inbox;
 mod metadata;
 mod producer;
 mod rebalance;
