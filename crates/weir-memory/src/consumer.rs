@@ -126,17 +126,16 @@ impl MemoryConsumer {
                     continue;
                 };
                 let (first, entries) = log.read(c.position, max - out.len());
-                let mut offset = first;
-                for e in entries {
-                    out.push(BrokerValue::new(
-                        e.payload.clone(),
-                        p.clone(),
-                        offset,
-                        e.timestamp,
-                    ));
-                    offset += 1;
-                }
-                c.position = offset;
+                let read = entries.len() as u64;
+                // One pass that writes each message in place: the iterator's
+                // exact length spares a capacity check per message.
+                out.extend(entries.zip(first..).map(|(e, offset)| BrokerValue {
+                    payload: e.payload.clone(),
+                    partition: p.clone(),
+                    offset,
+                    timestamp: e.timestamp,
+                }));
+                c.position = first + read;
             }
         }
         out

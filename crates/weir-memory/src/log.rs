@@ -90,11 +90,18 @@ impl PartitionLog {
         self.base + self.entries.len() as u64
     }
 
-    /// Up to `max` entries from `from` (clamped to the oldest stored), with the offset of the first.
-    pub(crate) fn read(&self, from: u64, max: usize) -> (u64, impl Iterator<Item = &Entry>) {
+    /// Up to `max` entries from `from` (clamped to the oldest stored), with
+    /// the offset of the first. The iterator knows its exact length, so a
+    /// reader can copy the entries out without checking capacity for each.
+    pub(crate) fn read(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> (u64, std::collections::vec_deque::Iter<'_, Entry>) {
         let from = from.max(self.base);
-        let skip = usize::try_from(from - self.base).unwrap_or(usize::MAX);
-        (from, self.entries.iter().skip(skip).take(max))
+        let len = self.entries.len();
+        let skip = usize::try_from(from - self.base).map_or(len, |s| s.min(len));
+        (from, self.entries.range(skip..skip + max.min(len - skip)))
     }
 }
 
