@@ -1,0 +1,51 @@
+//! The random-interleaving property test with the cooperative-sticky
+//! protocol, under a time budget: a stalled group fails the test instead of
+//! hanging it.
+//!
+//! Ignored on tansu 0.6: there, some interleavings (members joining, leaving
+//! and crashing while the group rebalances incrementally) leave the group
+//! without a completed rebalance, so a member never gets its partitions and
+//! the run stalls past the budget (1 run in 2 to 4 of this test, where the
+//! eager variant in `conformance.rs` always completes). The same run then
+//! passes in about 25 s. Run it against a real cluster with
+//! `WEIR_KAFKA_BOOTSTRAP=host:9092 cargo nextest run -p weir-kafka --run-ignored all`.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use weir_kafka::{KafkaBroker, KafkaConfig, RebalanceProtocol};
+use weir_testkit::interleave::{InterleavingConfig, check_interleavings};
+use weir_testkit::servers::tansu;
+
+const BUDGET: Duration = Duration::from_secs(60);
+
+fn config() -> KafkaConfig {
+    KafkaConfig::new(tansu::bootstrap())
+        .fast_group_joins()
+        .settle_before_leaving(Duration::from_millis(1200))
+        .rebalance(RebalanceProtocol::CooperativeSticky)
+}
+
+#[test]
+#[ignore = "stalls on tansu 0.6 in 1 run of 2 to 4 (see the module docs); run against a real cluster"]
+fn cooperative_interleavings_lose_nothing_and_never_commit_backwards() {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        check_interleavings(
+            InterleavingConfig {
+                cases: 3,
+                max_len: 30,
+                partitions: 3,
+                poll_wait: Duration::from_millis(200),
+                paused_clock: false,
+            },
+            || KafkaBroker::new(config()),
+        );
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(BUDGET) {
+        Ok(()) => {}
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("stalled past {BUDGET:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("an interleaving failed (above)"),
+    }
+}
