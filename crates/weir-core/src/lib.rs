@@ -53,7 +53,7 @@ pub use codec::{Codec, CodecError, DecodeError, MsgPack};
 pub use commit::CommitRequest;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, OffsetReset};
 pub use error::BrokerError;
-pub use message::{BrokerValue, Committable, Filterable, Message, Value};
+pub use message::{BrokerValue, Committable, Filterable, Message, Origin, Value};
 pub use payload::{Headers, Payload};
 pub use producer::{Destination, Produced, Producer};
 pub use topic::{Partition, Topic};

@@ -1,6 +1,7 @@
 //! Messages: a payload plus the offsets it would commit.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::SystemTime;
 
 use crate::{CommitRequest, Partition};
@@ -45,6 +46,64 @@ pub struct Value<T> {
     pub committable: BTreeMap<Partition, u64>,
     /// A timestamp, if one applies (for a batch, usually its newest message's).
     pub timestamp: Option<SystemTime>,
+    /// The broker messages it was made from, when known: per partition, the
+    /// span of their offsets. Steps that combine or split messages fill it,
+    /// so that a value declared invalid can be traced back to (and
+    /// dead-lettered as) its original messages. Empty when unknown.
+    pub origin: Origin,
+}
+
+/// The broker messages a value was made from: per partition, the span of
+/// their offsets.
+///
+/// Most values do not carry one, and then it costs one null pointer: free to
+/// move, clone and drop.
+///
+/// ```
+/// use weir_core::{Origin, Partition};
+/// let p = Partition::new("events", 0);
+/// let origin: Origin = [(p.clone(), 10..20)].into_iter().collect();
+/// assert_eq!(origin.get(&p), Some(&(10..20)));
+/// assert!(Origin::new().is_empty());
+/// ```
+// Boxed on purpose: one pointer keeps values (and every message moved
+// through a pipeline) as small as broker messages.
+#[allow(clippy::box_collection)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin(Option<Box<BTreeMap<Partition, Range<u64>>>>);
+
+impl Origin {
+    /// No known origin.
+    pub fn new() -> Self {
+        Origin(None)
+    }
+
+    /// Whether no origin is known.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    /// The span of offsets in `partition`.
+    pub fn get(&self, partition: &Partition) -> Option<&Range<u64>> {
+        self.0.as_ref()?.get(partition)
+    }
+
+    /// Per partition, the span of offsets, in partition order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Partition, &Range<u64>)> {
+        self.0.iter().flat_map(|m| m.iter())
+    }
+}
+
+impl From<BTreeMap<Partition, Range<u64>>> for Origin {
+    fn from(spans: BTreeMap<Partition, Range<u64>>) -> Self {
+        Origin((!spans.is_empty()).then(|| Box::new(spans)))
+    }
+}
+
+impl FromIterator<(Partition, Range<u64>)> for Origin {
+    fn from_iter<I: IntoIterator<Item = (Partition, Range<u64>)>>(iter: I) -> Self {
+        Origin::from(iter.into_iter().collect::<BTreeMap<_, _>>())
+    }
 }
 
 /// A payload plus the commit positions it stands for.
@@ -83,6 +142,7 @@ impl<T> Message<T> {
             payload,
             committable,
             timestamp: None,
+            origin: Origin::new(),
         })
     }
 
@@ -157,6 +217,7 @@ impl<T> Message<T> {
                 payload: f(v.payload),
                 committable: v.committable,
                 timestamp: v.timestamp,
+                origin: v.origin,
             }),
         }
     }
@@ -182,12 +243,14 @@ impl<T> Message<T> {
                     payload,
                     committable: v.committable,
                     timestamp: v.timestamp,
+                    origin: v.origin,
                 })),
                 Err(e) => Err((
                     Message::Value(Value {
                         payload: (),
                         committable: v.committable,
                         timestamp: v.timestamp,
+                        origin: v.origin,
                     }),
                     e,
                 )),
@@ -291,6 +354,32 @@ mod tests {
         let req = f.commit_request();
         assert_eq!(req.get(&p), Some(5));
         assert_eq!(req.get(&q), Some(7));
+    }
+
+    #[test]
+    fn a_value_keeps_its_origin_through_map_and_try_map() {
+        let p = Partition::new("t", 0);
+        let mut m = Message::value(1u8, BTreeMap::from([(p.clone(), 9)]));
+        if let Message::Value(v) = &mut m {
+            v.origin = BTreeMap::from([(p.clone(), 4..9)]).into();
+        }
+        fn span<T>(m: &Message<T>, p: &Partition) -> Option<Range<u64>> {
+            match m {
+                Message::Value(v) => v.origin.get(p).cloned(),
+                Message::Broker(_) => None,
+            }
+        }
+        let mapped = m.map(|x| x + 1);
+        assert_eq!(span(&mapped, &p), Some(4..9));
+        let Err((failed, _)) = mapped.try_map(|_| Err::<u8, _>("bad")) else {
+            panic!("the map fails")
+        };
+        assert_eq!(span(&failed, &p), Some(4..9));
+        assert_eq!(
+            Origin::from(BTreeMap::new()),
+            Origin::new(),
+            "empty is none"
+        );
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! Errors strategies raise, and what a user's task returns when it fails.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use weir_core::{BrokerError, Message, Partition};
+use weir_core::{BrokerError, Message, Origin, Partition};
+
+use crate::origins::origin_of;
 
 /// A boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A message a strategy (or a codec) declared invalid: the stream processor
 /// hands it to its dead-letter policy.
+///
+/// `partition` and `offset` name it (for a value made from many messages of
+/// one partition, its last one); `origin` lists every broker message it was
+/// made from, which the dead-letter policy sends one by one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid message at {}: {reason}", Position(.partition, .offset))]
 pub struct InvalidMessage {
@@ -18,25 +25,34 @@ pub struct InvalidMessage {
     pub offset: Option<u64>,
     /// Why it is invalid.
     pub reason: String,
+    /// The broker messages it was made from: per partition, the span of
+    /// their offsets. One offset for a message read from a broker; for an
+    /// aggregate (a [`Reduce`](crate::Reduce) or [`Batch`](crate::Batch)
+    /// output, or what a step made of one), the messages folded into it.
+    /// Empty when unknown.
+    pub origin: Origin,
 }
 
 impl InvalidMessage {
     /// An invalid message at this broker position.
     pub fn new(partition: Partition, offset: u64, reason: impl Into<String>) -> Self {
         InvalidMessage {
+            origin: BTreeMap::from([(partition.clone(), offset..offset + 1)]).into(),
             partition: Some(partition),
             offset: Some(offset),
             reason: reason.into(),
         }
     }
 
-    /// The invalid message `message` (its broker position, if it has one).
+    /// The invalid message `message`: its broker position, if it has one,
+    /// and the messages it was made from.
     pub fn of<T>(message: &Message<T>, reason: impl Into<String>) -> Self {
         let (partition, offset) = position(message);
         InvalidMessage {
             partition,
             offset,
             reason: reason.into(),
+            origin: origin_of(message),
         }
     }
 }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use weir_core::{CommitRequest, Filterable, Message, Partition, Value};
+use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
 use crate::ordered::{Failure, Outcome};
+use crate::origins::origin_of;
 use crate::outbox::{Outbox, deadline_after, join_next, wait};
 use crate::progress::NotifyOnDrop;
 use crate::strategy::split;
@@ -250,6 +251,7 @@ where
                         payload: Filterable::Payload(value),
                         committable,
                         timestamp: r.meta.timestamp(),
+                        origin: origin_of(&r.meta),
                     });
                     self.outbox.send(&mut self.next, message)?;
                 }
@@ -297,6 +299,7 @@ where
                     payload: Filterable::Filtered,
                     committable,
                     timestamp: filtered.timestamp(),
+                    origin: Origin::new(),
                 });
                 self.outbox.send(&mut self.next, marker)?;
             }

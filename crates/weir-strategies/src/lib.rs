@@ -59,6 +59,7 @@ mod healthcheck;
 mod keyed_run_task;
 mod noop;
 mod ordered;
+mod origins;
 mod outbox;
 mod positions;
 mod processor;
@@ -94,7 +95,7 @@ pub use unbatch::Unbatch;
 pub use unfold::Unfold;
 
 pub use processor::{
-    CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC,
-    InvalidLimit, InvalidPolicy, ProcessorError, ProcessorReport, ShutdownHandle, StreamProcessor,
-    StreamProcessorBuilder, metrics,
+    CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_OFFSET_END, HEADER_PARTITION,
+    HEADER_REASON, HEADER_TOPIC, InvalidLimit, InvalidPolicy, ProcessorError, ProcessorReport,
+    ShutdownHandle, StreamProcessor, StreamProcessorBuilder, metrics,
 };

@@ -80,7 +80,7 @@ impl Positions {
 /// Partition equality with a fast path for the usual case of one shared
 /// topic name.
 #[inline]
-fn same(a: &Partition, b: &Partition) -> bool {
+pub(crate) fn same(a: &Partition, b: &Partition) -> bool {
     a.index == b.index && (std::ptr::eq(a.topic.as_str(), b.topic.as_str()) || a.topic == b.topic)
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Value};
 
+use crate::origins::Origins;
 use crate::outbox::{Outbox, deadline_after, join_next};
 use crate::positions::Positions;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
@@ -21,6 +22,11 @@ type SizeFn<T> = Box<dyn Fn(&T) -> usize + Send>;
 /// [`flush_empty_batches`](Self::flush_empty_batches) an empty accumulator is
 /// forwarded when the time runs out (a heartbeat); otherwise a batch holding
 /// only filtered messages forwards a filtered marker with their positions.
+///
+/// The batch also records its origin: per partition, the span of offsets
+/// from its first to its last folded payload. If a later step declares the
+/// batch invalid, the dead-letter policy sends each of those original
+/// messages (filtered ones inside the span included).
 ///
 /// ```
 /// use std::time::Duration;
@@ -45,6 +51,7 @@ pub struct Reduce<T, A, I, F, N> {
 struct Batch<A> {
     acc: Option<A>,
     committable: Positions,
+    origin: Origins,
     size: usize,
     started: Option<Instant>,
     timestamp: Option<SystemTime>,
@@ -55,18 +62,41 @@ impl<A> Batch<A> {
         Batch {
             acc: None,
             committable: Positions::default(),
+            origin: Origins::default(),
             size: 0,
             started,
             timestamp: None,
         }
     }
 
+    /// Adds a message's positions and timestamp, and (for a payload, not a
+    /// filtered marker) its origin; returns its payload, if any.
     #[inline]
-    fn add_positions<T>(&mut self, message: &Message<T>) {
-        self.committable.record_message(message);
-        if let Some(t) = message.timestamp() {
+    fn add<T>(&mut self, message: Incoming<T>) -> Option<T> {
+        let (payload, timestamp) = match message {
+            Message::Broker(b) => {
+                self.committable.record(&b.partition, b.offset + 1);
+                if !b.payload.is_filtered() {
+                    self.origin.record(&b.partition, b.offset, b.offset + 1);
+                }
+                (b.payload, Some(b.timestamp))
+            }
+            Message::Value(v) => {
+                for (p, o) in &v.committable {
+                    self.committable.record(p, *o);
+                }
+                if !v.payload.is_filtered() {
+                    for (p, r) in v.origin.iter() {
+                        self.origin.record(p, r.start, r.end);
+                    }
+                }
+                (v.payload, v.timestamp)
+            }
+        };
+        if let Some(t) = timestamp {
             self.timestamp = Some(self.timestamp.map_or(t, |c| c.max(t)));
         }
+        payload.into_payload()
     }
 }
 
@@ -135,6 +165,7 @@ where
             payload,
             committable: batch.committable.take_map(),
             timestamp: batch.timestamp,
+            origin: batch.origin.take(),
         });
         self.outbox.send(&mut self.next, message)
     }
@@ -171,8 +202,7 @@ where
             self.batch.started = Some(now);
             self.progress.wake_at(now + self.max_batch_time);
         }
-        self.batch.add_positions(&message);
-        if let Filterable::Payload(payload) = message.into_payload() {
+        if let Some(payload) = self.batch.add(message) {
             self.batch.size += self.size_fn.as_ref().map_or(1, |f| f(&payload));
             let acc = self.batch.acc.take().unwrap_or_else(&self.initial);
             self.batch.acc = Some((self.fold)(acc, payload));
@@ -330,6 +360,31 @@ mod tests {
         sink.drain();
         r.poll().unwrap();
         assert_eq!(sink.payloads(), vec![Some(2), Some(2)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_records_the_messages_it_was_made_from() {
+        let sink = Collect::new();
+        let mut r = summing(4, 10_000, &sink);
+        r.submit(filtered_msg(0, 2)).unwrap();
+        for (p, o) in [(0, 3), (1, 40), (0, 4)] {
+            r.submit(broker_msg(p, o, 1)).unwrap();
+        }
+        r.submit(filtered_msg(1, 41)).unwrap();
+        r.submit(broker_msg(0, 6, 1)).unwrap();
+        let out = sink.messages();
+        let Some(Message::Value(v)) = out.first() else {
+            panic!("expected one batch, got {out:?}")
+        };
+        assert_eq!(
+            v.origin,
+            std::collections::BTreeMap::from([(part(0), 3..7), (part(1), 40..41)]).into(),
+            "the span of the payloads folded, not the filtered edges"
+        );
+        assert_eq!(
+            (v.committable.get(&part(0)), v.committable.get(&part(1))),
+            (Some(&7), Some(&42))
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -116,7 +116,12 @@ where
                     Filterable::Payload(t) => match self.call(t) {
                         Ok(u) => Filterable::Payload(u),
                         Err(failure) => {
-                            let at = Message::value((), v.committable);
+                            let at = Message::Value(Value {
+                                payload: (),
+                                committable: v.committable,
+                                timestamp: v.timestamp,
+                                origin: v.origin,
+                            });
                             return Err(failure.into_error(&at).into());
                         }
                     },
@@ -125,6 +130,7 @@ where
                     payload,
                     committable: v.committable,
                     timestamp: v.timestamp,
+                    origin: v.origin,
                 })
             }
         };

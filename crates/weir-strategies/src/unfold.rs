@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use weir_core::{CommitRequest, Filterable, Message, Partition, Value};
+use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
+use crate::origins::origin_of;
 use crate::outbox::{Outbox, deadline_after, join_next};
 use crate::strategy::split;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
@@ -45,15 +46,18 @@ impl<F, N, U> Unfold<F, N, U> {
     }
 }
 
+/// One item of an unfolded message: made from the whole original.
 fn part<U>(
     payload: U,
     timestamp: Option<SystemTime>,
     committable: BTreeMap<Partition, u64>,
+    origin: Origin,
 ) -> Incoming<U> {
     Message::Value(Value {
         payload: Filterable::Payload(payload),
         committable,
         timestamp,
+        origin,
     })
 }
 
@@ -96,8 +100,10 @@ where
             } else {
                 BTreeMap::new()
             };
-            self.outbox
-                .send(&mut self.next, part(item, timestamp, committable))?;
+            self.outbox.send(
+                &mut self.next,
+                part(item, timestamp, committable, origin_of(&meta)),
+            )?;
         }
         Ok(())
     }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use common::*;
 use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Topic};
 use weir_strategies::{
-    CommitOffsets, CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON,
-    HEADER_TOPIC, Incoming, InvalidLimit, InvalidPolicy, JoinFuture, ProcessingStrategy,
-    ProcessorError, Progress, RunTask, StrategyError, SubmitError, TaskError,
+    Batch, CommitOffsets, CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION,
+    HEADER_REASON, HEADER_TOPIC, Incoming, InvalidLimit, InvalidPolicy, JoinFuture,
+    ProcessingStrategy, ProcessorError, Progress, RunTask, StrategyError, SubmitError, TaskError,
 };
 
 fn all_committed(
@@ -290,6 +290,87 @@ async fn invalid_messages_go_to_the_dead_letter_topic_with_their_origin() {
     assert_eq!(h(HEADER_OFFSET).as_deref(), Some("3"));
     assert_eq!(h(HEADER_REASON).as_deref(), Some("3 ends in 3"));
     assert_eq!(&seen.messages[1].payload.value[..], b"13");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_batch_dead_letters_each_original_message() {
+    let (broker, topic) = setup(2).await;
+    let dlq_topic = Topic::new("input-dlq");
+    broker.create_topic(&dlq_topic, 1).unwrap();
+    let producer = broker.producer().await.unwrap();
+    use weir_core::Producer;
+    for i in 0..40u64 {
+        let payload = Payload::new(i.to_string())
+            .with_key(format!("k{i}"))
+            .with_header("n", i.to_string());
+        producer
+            .produce(topic.partition((i % 2) as u32).into(), payload)
+            .await
+            .unwrap();
+    }
+    let refused: Arc<Mutex<Vec<String>>> = Arc::default();
+    let r = refused.clone();
+    let pipeline = factory(move || {
+        let r = r.clone();
+        Batch::new(
+            4,
+            Duration::from_secs(1),
+            RunTask::new(
+                move |rows: Vec<Payload>| {
+                    let values: Vec<String> = rows
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(&p.value).into_owned())
+                        .collect();
+                    if values.iter().any(|v| v == "13") {
+                        r.lock().unwrap().extend(values);
+                        Err(TaskError::invalid("a batch with 13"))
+                    } else {
+                        Ok(rows.len())
+                    }
+                },
+                CommitOffsets::new(),
+            ),
+        )
+    });
+    let dlq = DeadLetterQueue::new(broker.producer().await.unwrap(), dlq_topic.clone());
+    let p = builder(&broker, &topic, pipeline)
+        .await
+        .invalid_messages(InvalidPolicy::dead_letter(dlq))
+        .build();
+    let running = spawn(p);
+    let done = all_committed(40, 2);
+    eventually("all 40 are committed", || async {
+        done(&committed(&broker, &topic, 2).await)
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    let mut refused = refused.lock().unwrap().clone();
+    assert_eq!(refused.len(), 4, "one batch of 4 was refused");
+    assert_eq!((report.invalid, report.dead_lettered), (1, 4));
+
+    let mut reader = weir_testkit::subscribed(&broker, "dlq-reader", &[dlq_topic]).await;
+    let seen = weir_testkit::collect(&mut reader, false, |s| s.messages.len() >= 4).await;
+    let mut sent = Vec::new();
+    for m in &seen.messages {
+        let p = &m.payload;
+        let h = |n: &str| {
+            p.headers
+                .get(n)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let value = String::from_utf8_lossy(&p.value).into_owned();
+        let i: u64 = value.parse().unwrap();
+        assert_eq!(p.key.as_deref(), Some(format!("k{i}").as_bytes()));
+        assert_eq!(h("n"), Some(value.clone()), "the original headers are kept");
+        assert_eq!(h(HEADER_TOPIC).as_deref(), Some("input"));
+        assert_eq!(h(HEADER_PARTITION), Some((i % 2).to_string()));
+        assert_eq!(h(HEADER_OFFSET), Some((i / 2).to_string()));
+        assert_eq!(h(HEADER_REASON).as_deref(), Some("a batch with 13"));
+        sent.push(value);
+    }
+    sent.sort();
+    refused.sort();
+    assert_eq!(sent, refused, "exactly the batch's messages, each once");
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,7 +1,7 @@
 //! Dead letters: where invalid messages go, with their original bytes.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 
 use weir_core::{
@@ -16,6 +16,10 @@ pub const HEADER_TOPIC: &str = "weir-dlq-topic";
 pub const HEADER_PARTITION: &str = "weir-dlq-partition";
 /// Header naming its offset.
 pub const HEADER_OFFSET: &str = "weir-dlq-offset";
+/// On a record without the original bytes that stands for a run of
+/// messages (part of an aggregate whose originals left the dead-letter
+/// buffer): the offset just past the run, which starts at [`HEADER_OFFSET`].
+pub const HEADER_OFFSET_END: &str = "weir-dlq-offset-end";
 /// Header with the reason it was declared invalid.
 pub const HEADER_REASON: &str = "weir-dlq-reason";
 
@@ -35,9 +39,12 @@ impl<P: Producer> Sink for ProducerSink<P> {
 
 /// A dead-letter topic reached through any broker's producer.
 ///
-/// Each invalid message is produced there with its original key, bytes and
-/// headers, plus the headers [`HEADER_TOPIC`], [`HEADER_PARTITION`],
-/// [`HEADER_OFFSET`] and [`HEADER_REASON`].
+/// Each original message of an invalid one is produced there with its key,
+/// bytes and headers, plus the headers [`HEADER_TOPIC`],
+/// [`HEADER_PARTITION`], [`HEADER_OFFSET`] and [`HEADER_REASON`]. An
+/// invalid aggregate (a [`Reduce`](crate::Reduce) or
+/// [`Batch`](crate::Batch) output) sends one record per message it was
+/// made from.
 pub struct DeadLetterQueue {
     sink: Box<dyn Sink>,
     topic: Topic,
@@ -48,6 +55,46 @@ impl std::fmt::Debug for DeadLetterQueue {
         f.debug_struct("DeadLetterQueue")
             .field("topic", &self.topic)
             .finish()
+    }
+}
+
+/// One record for the dead-letter topic.
+#[derive(Debug)]
+pub(crate) struct DeadLetter {
+    /// Where the original was read from, if known.
+    pub(crate) partition: Option<Partition>,
+    /// Its offset (a run of one), or a run of originals whose bytes are gone.
+    pub(crate) offsets: Option<Range<u64>>,
+    /// The original key, bytes and headers, if still at hand.
+    pub(crate) original: Option<Payload>,
+}
+
+impl DeadLetter {
+    /// An original message, with its bytes.
+    pub(crate) fn original(message: &BrokerValue<Payload>) -> Self {
+        DeadLetter {
+            partition: Some(message.partition.clone()),
+            offsets: Some(message.offset..message.offset + 1),
+            original: Some(message.payload.clone()),
+        }
+    }
+
+    /// A run of originals whose bytes are no longer at hand.
+    pub(crate) fn lost(partition: Partition, offsets: Range<u64>) -> Self {
+        DeadLetter {
+            partition: Some(partition),
+            offsets: Some(offsets),
+            original: None,
+        }
+    }
+
+    /// An invalid message whose originals are unknown: what it names.
+    pub(crate) fn unknown(invalid: &InvalidMessage) -> Self {
+        DeadLetter {
+            partition: invalid.partition.clone(),
+            offsets: invalid.offset.map(|o| o..o + 1),
+            original: None,
+        }
     }
 }
 
@@ -65,14 +112,14 @@ impl DeadLetterQueue {
         &self.topic
     }
 
-    /// Produces `invalid` (with its original payload when known).
+    /// Produces one dead letter, declared invalid for `reason`.
     pub(crate) async fn send(
         &self,
-        invalid: &InvalidMessage,
-        original: Option<Payload>,
+        letter: DeadLetter,
+        reason: &str,
     ) -> Result<Produced, BrokerError> {
-        let mut payload = original.unwrap_or_default();
-        if let Some(p) = &invalid.partition {
+        let mut payload = letter.original.unwrap_or_default();
+        if let Some(p) = &letter.partition {
             payload
                 .headers
                 .insert(HEADER_TOPIC, p.topic.as_str().to_owned());
@@ -80,100 +127,15 @@ impl DeadLetterQueue {
                 .headers
                 .insert(HEADER_PARTITION, p.index.to_string());
         }
-        if let Some(o) = invalid.offset {
-            payload.headers.insert(HEADER_OFFSET, o.to_string());
+        if let Some(r) = letter.offsets {
+            payload.headers.insert(HEADER_OFFSET, r.start.to_string());
+            if r.end > r.start + 1 {
+                payload.headers.insert(HEADER_OFFSET_END, r.end.to_string());
+            }
         }
-        payload
-            .headers
-            .insert(HEADER_REASON, invalid.reason.clone());
+        payload.headers.insert(HEADER_REASON, reason.to_owned());
         self.sink
             .produce(Destination::Topic(self.topic.clone()), payload)
             .await
-    }
-}
-
-/// The raw messages not committed yet, kept so an invalid one can be sent to
-/// the dead-letter topic with its original bytes. Trimmed on every commit and
-/// bounded per partition.
-#[derive(Debug, Default)]
-pub(crate) struct RawBuffer {
-    partitions: HashMap<Partition, VecDeque<BrokerValue<Payload>>>,
-    limit: usize,
-}
-
-impl RawBuffer {
-    pub(crate) fn new(limit: usize) -> Self {
-        RawBuffer {
-            partitions: HashMap::new(),
-            limit: limit.max(1),
-        }
-    }
-
-    pub(crate) fn remember(&mut self, message: &BrokerValue<Payload>) {
-        let q = match self.partitions.get_mut(&message.partition) {
-            Some(q) => q,
-            None => self
-                .partitions
-                .entry(message.partition.clone())
-                .or_default(),
-        };
-        if q.back().is_some_and(|b| b.offset >= message.offset) {
-            // Re-read after a seek: start over from here.
-            q.clear();
-        }
-        if q.len() >= self.limit {
-            q.pop_front();
-        }
-        q.push_back(message.clone());
-    }
-
-    pub(crate) fn find(&self, partition: &Partition, offset: u64) -> Option<&BrokerValue<Payload>> {
-        let q = self.partitions.get(partition)?;
-        let first = q.front()?.offset;
-        let i = usize::try_from(offset.checked_sub(first)?).ok()?;
-        q.get(i).filter(|m| m.offset == offset)
-    }
-
-    /// Drops what lies before `next` (it is committed).
-    pub(crate) fn committed(&mut self, partition: &Partition, next: u64) {
-        if let Some(q) = self.partitions.get_mut(partition) {
-            while q.front().is_some_and(|m| m.offset < next) {
-                q.pop_front();
-            }
-        }
-    }
-
-    /// Forgets every partition (after a rebalance the tail is read again).
-    pub(crate) fn clear(&mut self) {
-        self.partitions.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::SystemTime;
-
-    fn raw(offset: u64) -> BrokerValue<Payload> {
-        BrokerValue::new(
-            Payload::new(format!("m{offset}")),
-            Partition::new("t", 0),
-            offset,
-            SystemTime::UNIX_EPOCH,
-        )
-    }
-
-    #[test]
-    fn finds_by_offset_and_trims_on_commit() {
-        let mut b = RawBuffer::new(3);
-        for o in 10..14 {
-            b.remember(&raw(o));
-        }
-        let p = Partition::new("t", 0);
-        assert!(b.find(&p, 10).is_none(), "bounded: the oldest went");
-        assert_eq!(&b.find(&p, 12).unwrap().payload.value[..], b"m12");
-        b.committed(&p, 13);
-        assert!(b.find(&p, 12).is_none());
-        assert!(b.find(&p, 13).is_some());
     }
 }

@@ -6,6 +6,7 @@ mod dlq;
 mod error;
 mod invalid;
 pub mod metrics;
+mod raw_buffer;
 mod run;
 mod shutdown;
 
@@ -14,7 +15,10 @@ use std::time::Duration;
 use weir_core::{Consumer, Payload, Topic};
 
 pub use commit_policy::CommitPolicy;
-pub use dlq::{DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC};
+pub use dlq::{
+    DeadLetterQueue, HEADER_OFFSET, HEADER_OFFSET_END, HEADER_PARTITION, HEADER_REASON,
+    HEADER_TOPIC,
+};
 pub use error::ProcessorError;
 pub use invalid::{InvalidLimit, InvalidPolicy};
 pub use shutdown::ShutdownHandle;
@@ -79,7 +83,8 @@ pub struct ProcessorReport {
     pub messages: u64,
     /// Invalid messages (skipped or dead-lettered).
     pub invalid: u64,
-    /// Of which sent to the dead-letter topic.
+    /// Records sent to the dead-letter topic: one per original message (an
+    /// invalid aggregate sends one for each message it was made from).
     pub dead_lettered: u64,
     /// Commits made.
     pub commits: u64,
@@ -157,8 +162,9 @@ impl<C: Consumer> StreamProcessorBuilder<C> {
     }
 
     /// With a dead-letter queue: how many uncommitted raw messages per
-    /// partition are kept to send an invalid one with its original bytes
-    /// (default 100 000; beyond it the oldest are sent without them).
+    /// partition are kept to send an invalid one (or each original of an
+    /// invalid aggregate) with its original bytes (default 100 000; beyond
+    /// it the oldest are sent without them, naming their offsets).
     pub fn dead_letter_buffer(mut self, per_partition: usize) -> Self {
         self.processor.raw_buffer_limit = per_partition;
         self

@@ -7,9 +7,10 @@ use weir_core::{
 };
 
 use super::backpressure::Backpressure;
-use super::dlq::RawBuffer;
+use super::dlq::DeadLetter;
 use super::invalid::{InvalidAction, InvalidCounts};
 use super::metrics::{self as m, count, seconds};
+use super::raw_buffer::RawBuffer;
 use super::{ProcessorError, ProcessorReport, StreamProcessor};
 use crate::{
     Incoming, InvalidMessage, ProcessingStrategy, Progress, StrategyContext, StrategyError,
@@ -332,15 +333,18 @@ impl<C: Consumer> Run<C> {
                 tracing::warn!(%invalid, "skipping an invalid message");
             }
             InvalidAction::DeadLetter(queue) => {
-                let original = match (&self.raw, &invalid.partition, invalid.offset) {
-                    (Some(raw), Some(p), Some(o)) => raw.find(p, o).map(|m| m.payload.clone()),
-                    _ => None,
+                let letters = match &self.raw {
+                    Some(raw) => raw.dead_letters(&invalid),
+                    None => vec![DeadLetter::unknown(&invalid)],
                 };
-                if let Err(source) = queue.send(&invalid, original).await {
-                    return Err(ProcessorError::DeadLetter { invalid, source });
+                let records = letters.len();
+                for letter in letters {
+                    if let Err(source) = queue.send(letter, &invalid.reason).await {
+                        return Err(ProcessorError::DeadLetter { invalid, source });
+                    }
+                    self.report.dead_lettered += 1;
                 }
-                self.report.dead_lettered += 1;
-                tracing::warn!(%invalid, topic = %queue.topic(), "sent an invalid message to the dead-letter topic");
+                tracing::warn!(%invalid, records, topic = %queue.topic(), "sent an invalid message to the dead-letter topic");
             }
         }
         match limit {
