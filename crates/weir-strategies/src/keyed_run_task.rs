@@ -405,6 +405,14 @@ mod tests {
             vec![Some(3)],
             "b ran beside a; a's second waits"
         );
+        let Some(Message::Value(v)) = sink.messages().first().cloned() else {
+            panic!("results are values")
+        };
+        assert_eq!(
+            (v.origin.get(&part(0)), v.committable.get(&part(0))),
+            (Some(&(2..3)), None),
+            "made from offset 2, though it commits nothing yet"
+        );
         assert_eq!(c, None, "offset 0 is unfinished: nothing commits");
         tokio::time::sleep(Duration::from_millis(90)).await;
         let c = s.poll().unwrap().unwrap();

@@ -142,6 +142,22 @@ mod tests {
     use crate::testing::{Collect, broker_msg, part as partition};
 
     #[test]
+    fn every_item_is_made_from_the_original() {
+        let sink = Collect::new();
+        let mut u = Unfold::new(|n: u32| 0..n, sink.clone());
+        u.submit(broker_msg(0, 5, 3)).unwrap();
+        let origins: Vec<_> = sink
+            .messages()
+            .into_iter()
+            .map(|m| match m {
+                Message::Value(v) => v.origin.get(&partition(0)).cloned(),
+                Message::Broker(_) => None,
+            })
+            .collect();
+        assert_eq!(origins, vec![Some(5..6); 3]);
+    }
+
+    #[test]
     fn only_the_last_item_commits_the_original() {
         let sink = Collect::new();
         let mut u = Unfold::new(|n: u32| 0..n, sink.clone());
