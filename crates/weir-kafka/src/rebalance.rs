@@ -23,6 +23,14 @@
 //! While the consumer closes (or is dropped) nobody will poll again, so
 //! revocations are then unassigned at once.
 //!
+//! ## Where messages go
+//!
+//! On an assignment the callback first forwards the partitions' fetch
+//! queues to the consumer's inbox (see the `inbox` module), then assigns
+//! them: no message of theirs reaches the consumer queue, which carries only
+//! group events. An unassign drops the forwarding; the next assignment of
+//! the same partition forwards it again.
+//!
 //! ## Leaving a settled group
 //!
 //! With [`KafkaConfig::settle_before_leaving`](crate::KafkaConfig::settle_before_leaving),
