@@ -253,6 +253,8 @@ impl KafkaConsumer {
 
     /// Moves messages from the inbox into `out` until it holds `max`, or the
     /// inbox is empty, or a fatal error (returned if `out` is still empty).
+    /// A batch taken is always converted whole: librdkafka counts every
+    /// message in it as consumed.
     fn take_from(
         &mut self,
         inbox: &mut Inbox,
@@ -265,12 +267,11 @@ impl KafkaConsumer {
             let taken = batch.len();
             out.reserve(taken);
             let mut route = Route::default();
+            let mut fatal = None;
             for msg in batch.iter() {
                 if let Some(code) = msg.error() {
-                    if let Some(fatal) = self.consume_error(KafkaError::MessageConsumption(code)) {
-                        self.leave(route);
-                        return if out.is_empty() { Err(fatal) } else { Ok(()) };
-                    }
+                    let error = self.consume_error(KafkaError::MessageConsumption(code));
+                    fatal = fatal.or(error);
                     continue;
                 }
                 let key = (msg.topic_id(), msg.partition());
@@ -293,6 +294,9 @@ impl KafkaConsumer {
                 ));
             }
             self.leave(route);
+            if let Some(fatal) = fatal {
+                return if out.is_empty() { Err(fatal) } else { Ok(()) };
+            }
             if taken < want {
                 break;
             }
