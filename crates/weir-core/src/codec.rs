@@ -46,6 +46,18 @@ pub struct DecodeError {
     pub source: CodecError,
 }
 
+/// A message that did not decode: the message, handed back as it came (so
+/// its bytes can go to a dead-letter topic), and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Undecodable {
+    /// The message, unchanged.
+    pub message: Message<Payload>,
+    /// What failed, and where.
+    #[source]
+    pub error: DecodeError,
+}
+
 fn describe(partition: &Option<Partition>, offset: &Option<u64>) -> String {
     match (partition, offset) {
         (Some(p), Some(o)) => format!("{p} offset {o}"),
@@ -76,11 +88,12 @@ pub trait Codec: Send + Sync + 'static {
     /// Decodes a `T` from `bytes`.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError>;
 
-    /// Decodes the value of a broker message, naming its partition and offset on failure.
+    /// Decodes the value of a broker message, naming its partition and
+    /// offset on failure and handing the message back whole.
     fn decode_message<T: DeserializeOwned>(
         &self,
         message: Message<Payload>,
-    ) -> Result<Message<T>, (Message<Payload>, DecodeError)> {
+    ) -> Result<Message<T>, Box<Undecodable>> {
         let decoded = self.decode::<T>(&message.payload().value);
         match decoded {
             Ok(value) => Ok(message.replace(value)),
@@ -89,14 +102,14 @@ pub trait Codec: Send + Sync + 'static {
                     Some((p, o)) => (Some(p.clone()), Some(o)),
                     None => (None, None),
                 };
-                Err((
+                Err(Box::new(Undecodable {
                     message,
-                    DecodeError {
+                    error: DecodeError {
                         partition,
                         offset,
                         source,
                     },
-                ))
+                }))
             }
         }
     }
@@ -189,7 +202,11 @@ mod tests {
             17,
             SystemTime::UNIX_EPOCH,
         );
-        let (back, err) = MsgPack.decode_message::<Job>(m).expect_err("must fail");
+        let failed = MsgPack.decode_message::<Job>(m).expect_err("must fail");
+        let Undecodable {
+            message: back,
+            error: err,
+        } = *failed;
         let text = err.to_string();
         assert!(
             text.contains("orders/3") && text.contains("offset 17"),

@@ -49,7 +49,7 @@ pub use admin::{Admin, TopicInfo};
 pub use broker::Broker;
 #[cfg(feature = "json")]
 pub use codec::Json;
-pub use codec::{Codec, CodecError, DecodeError, MsgPack};
+pub use codec::{Codec, CodecError, DecodeError, MsgPack, Undecodable};
 pub use commit::CommitRequest;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, OffsetReset};
 pub use error::BrokerError;

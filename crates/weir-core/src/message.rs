@@ -386,7 +386,9 @@ mod tests {
     fn try_map_error_keeps_position() {
         let p = Partition::new("t", 0);
         let m = Message::broker("x", p.clone(), 3, SystemTime::UNIX_EPOCH);
-        let (back, err) = m.try_map(|_| Err::<u8, _>("bad")).unwrap_err();
+        let Err((back, err)) = m.try_map(|_| Err::<u8, _>("bad")) else {
+            panic!("a failing map is an error");
+        };
         assert_eq!(err, "bad");
         assert_eq!(back.position(), Some((&p, 3)));
     }
