@@ -43,9 +43,9 @@ async fn typed_orders_round_trip_with_either_codec() {
     for m in seen.messages {
         let msg = Message::Broker(m);
         let decoded = if msg.position().map(|(p, _)| p.index) == Some(0) {
-            MsgPack.decode_message::<Order>(msg).map_err(|(_, e)| e)
+            MsgPack.decode_message::<Order>(msg).map_err(|u| u.error)
         } else {
-            Json.decode_message::<Order>(msg).map_err(|(_, e)| e)
+            Json.decode_message::<Order>(msg).map_err(|u| u.error)
         };
         assert_eq!(decoded.expect("decodes").payload(), &order);
     }
@@ -66,9 +66,10 @@ async fn a_corrupt_payload_is_reported_with_its_position_and_kept() {
     let mut c = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
     let seen = collect(&mut c, false, |s| !s.messages.is_empty()).await;
     let m = Message::Broker(seen.messages[0].clone());
-    let (kept, err) = MsgPack
+    let failed = MsgPack
         .decode_message::<Order>(m)
         .expect_err("corrupt payloads fail to decode");
+    let (kept, err) = (failed.message, failed.error);
     assert_eq!(err.partition, Some(topic.partition(0)));
     assert_eq!(err.offset, Some(0));
     assert!(
