@@ -47,14 +47,15 @@ pub struct Value<T> {
     /// A timestamp, if one applies (for a batch, usually its newest message's).
     pub timestamp: Option<SystemTime>,
     /// The broker messages it was made from, when known: per partition, the
-    /// span of their offsets. Steps that combine or split messages fill it,
+    /// runs of their offsets. Steps that combine or split messages fill it,
     /// so that a value declared invalid can be traced back to (and
     /// dead-lettered as) its original messages. Empty when unknown.
     pub origin: Origin,
 }
 
-/// The broker messages a value was made from: per partition, the span of
-/// their offsets.
+/// The broker messages a value was made from: per partition, the runs of
+/// consecutive offsets (sorted, disjoint; offsets left out, such as messages
+/// a filter dropped, make a gap between runs).
 ///
 /// Most values do not carry one, and then it costs one null pointer: free to
 /// move, clone and drop.
@@ -62,15 +63,20 @@ pub struct Value<T> {
 /// ```
 /// use weir_core::{Origin, Partition};
 /// let p = Partition::new("events", 0);
-/// let origin: Origin = [(p.clone(), 10..20)].into_iter().collect();
-/// assert_eq!(origin.get(&p), Some(&(10..20)));
+/// let origin: Origin = [(p.clone(), 10..14), (p.clone(), 14..20), (p.clone(), 22..23)]
+///     .into_iter()
+///     .collect();
+/// assert_eq!(origin.runs(&p).collect::<Vec<_>>(), [&(10..20), &(22..23)]);
 /// assert!(Origin::new().is_empty());
 /// ```
 // Boxed on purpose: one pointer keeps values (and every message moved
 // through a pipeline) as small as broker messages.
 #[allow(clippy::box_collection)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Origin(Option<Box<BTreeMap<Partition, Range<u64>>>>);
+pub struct Origin(Option<Box<Vec<Run>>>);
+
+/// A partition and a run of consecutive offsets in it.
+type Run = (Partition, Range<u64>);
 
 impl Origin {
     /// No known origin.
@@ -83,26 +89,41 @@ impl Origin {
         self.0.as_ref().is_none_or(|m| m.is_empty())
     }
 
-    /// The span of offsets in `partition`.
-    pub fn get(&self, partition: &Partition) -> Option<&Range<u64>> {
-        self.0.as_ref()?.get(partition)
+    /// The runs of offsets in `partition`, lowest first.
+    pub fn runs<'a>(&'a self, partition: &'a Partition) -> impl Iterator<Item = &'a Range<u64>> {
+        self.iter()
+            .filter(move |(p, _)| *p == partition)
+            .map(|(_, r)| r)
     }
 
-    /// Per partition, the span of offsets, in partition order.
+    /// Every run, by partition, then offset.
     pub fn iter(&self) -> impl Iterator<Item = (&Partition, &Range<u64>)> {
-        self.0.iter().flat_map(|m| m.iter())
+        self.0.iter().flat_map(|m| m.iter().map(|(p, r)| (p, r)))
     }
 }
 
 impl From<BTreeMap<Partition, Range<u64>>> for Origin {
+    /// One run per partition.
     fn from(spans: BTreeMap<Partition, Range<u64>>) -> Self {
-        Origin((!spans.is_empty()).then(|| Box::new(spans)))
+        spans.into_iter().collect()
     }
 }
 
 impl FromIterator<(Partition, Range<u64>)> for Origin {
+    /// Sorts the runs and merges those that overlap or touch; empty ones are dropped.
     fn from_iter<I: IntoIterator<Item = (Partition, Range<u64>)>>(iter: I) -> Self {
-        Origin::from(iter.into_iter().collect::<BTreeMap<_, _>>())
+        let mut runs: Vec<Run> = iter.into_iter().filter(|(_, r)| r.start < r.end).collect();
+        runs.sort_by(|(p, r), (q, s)| p.cmp(q).then(r.start.cmp(&s.start)));
+        let mut merged: Vec<Run> = Vec::with_capacity(runs.len());
+        for (p, r) in runs {
+            match merged.last_mut() {
+                Some((q, last)) if *q == p && r.start <= last.end => {
+                    last.end = last.end.max(r.end);
+                }
+                _ => merged.push((p, r)),
+            }
+        }
+        Origin((!merged.is_empty()).then(|| Box::new(merged)))
     }
 }
 
@@ -365,7 +386,7 @@ mod tests {
         }
         fn span<T>(m: &Message<T>, p: &Partition) -> Option<Range<u64>> {
             match m {
-                Message::Value(v) => v.origin.get(p).cloned(),
+                Message::Value(v) => v.origin.runs(p).next().cloned(),
                 Message::Broker(_) => None,
             }
         }
@@ -380,6 +401,24 @@ mod tests {
             Origin::new(),
             "empty is none"
         );
+    }
+
+    #[test]
+    fn origin_runs_are_sorted_merged_and_keep_their_gaps() {
+        let (p, q) = (Partition::new("t", 0), Partition::new("t", 1));
+        let origin: Origin = [
+            (q.clone(), 7..8),
+            (p.clone(), 5..6),
+            (p.clone(), 3..5),
+            (p.clone(), 8..9),
+            (p.clone(), 4..5),
+            (q.clone(), 2..2),
+        ]
+        .into_iter()
+        .collect();
+        let all: Vec<(&Partition, &Range<u64>)> = origin.iter().collect();
+        assert_eq!(all, [(&p, &(3..6)), (&p, &(8..9)), (&q, &(7..8))]);
+        assert_eq!(origin.runs(&q).collect::<Vec<_>>(), [&(7..8)]);
     }
 
     #[test]

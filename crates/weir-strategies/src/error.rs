@@ -25,7 +25,7 @@ pub struct InvalidMessage {
     pub offset: Option<u64>,
     /// Why it is invalid.
     pub reason: String,
-    /// The broker messages it was made from: per partition, the span of
+    /// The broker messages it was made from: per partition, the runs of
     /// their offsets. One offset for a message read from a broker; for an
     /// aggregate (a [`Reduce`](crate::Reduce) or [`Batch`](crate::Batch)
     /// output, or what a step made of one), the messages folded into it.

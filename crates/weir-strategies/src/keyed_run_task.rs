@@ -409,7 +409,7 @@ mod tests {
             panic!("results are values")
         };
         assert_eq!(
-            (v.origin.get(&part(0)), v.committable.get(&part(0))),
+            (v.origin.runs(&part(0)).next(), v.committable.get(&part(0))),
             (Some(&(2..3)), None),
             "made from offset 2, though it commits nothing yet"
         );

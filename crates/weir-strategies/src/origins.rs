@@ -7,11 +7,13 @@ use weir_core::{Message, Origin, Partition};
 
 use crate::positions::same;
 
-/// Per partition, the span of offsets of the messages recorded: what an
+/// Per partition, the runs of offsets of the messages recorded: what an
 /// aggregate (a [`Reduce`](crate::Reduce) or [`Batch`](crate::Batch)
-/// output) was made from, so that when it is declared invalid its original
-/// messages can be dead-lettered. Like [`Positions`](crate::positions), a
-/// short list with a cached last slot.
+/// output) was made from, so that when it is declared invalid exactly its
+/// original messages can be dead-lettered (a message filtered out between
+/// two recorded ones leaves a gap). Like [`Positions`](crate::positions), a
+/// short list with a cached last slot: messages of a partition come in
+/// offset order, so a run usually just grows.
 #[derive(Debug, Default)]
 pub(crate) struct Origins {
     list: Vec<(Partition, Range<u64>)>,
@@ -19,35 +21,36 @@ pub(crate) struct Origins {
 }
 
 impl Origins {
-    /// Records the span `start..end` of `partition`.
+    /// Records the offsets `start..end` of `partition`.
     #[inline]
     pub(crate) fn record(&mut self, partition: &Partition, start: u64, end: u64) {
-        if let Some((p, span)) = self.list.get_mut(self.last)
+        if let Some((p, run)) = self.list.get_mut(self.last)
             && same(p, partition)
+            && run.end == start
         {
-            span.start = span.start.min(start);
-            span.end = span.end.max(end);
+            run.end = end;
             return;
         }
         self.record_other(partition, start, end);
     }
 
     fn record_other(&mut self, partition: &Partition, start: u64, end: u64) {
-        match self.list.iter().position(|(p, _)| same(p, partition)) {
-            Some(i) => {
+        // The partition's latest run, if the new offsets continue it.
+        let latest = self.list.iter().rposition(|(p, _)| same(p, partition));
+        match latest {
+            Some(i) if self.list[i].1.end == start => {
                 self.last = i;
-                let span = &mut self.list[i].1;
-                span.start = span.start.min(start);
-                span.end = span.end.max(end);
+                self.list[i].1.end = end;
             }
-            None => {
+            _ => {
+                // A new run; out-of-order or overlapping ones are merged in `take`.
                 self.last = self.list.len();
                 self.list.push((partition.clone(), start..end));
             }
         }
     }
 
-    /// Takes the spans out.
+    /// Takes the runs out.
     pub(crate) fn take(&mut self) -> Origin {
         self.last = 0;
         self.list.drain(..).collect()
@@ -71,17 +74,19 @@ mod tests {
     use std::time::SystemTime;
 
     #[test]
-    fn spans_cover_every_span_recorded_per_partition() {
+    fn runs_cover_exactly_the_offsets_recorded() {
         let (p, q) = (Partition::new("t", 0), Partition::new("t", 1));
         let mut o = Origins::default();
+        // p: 5, 6, (7 filtered), 8; q: 9, 10; then p 2..4 out of order.
         for (part, offset) in [(&p, 5), (&q, 9), (&p, 6), (&p, 8), (&q, 10)] {
             o.record(part, offset, offset + 1);
         }
         o.record(&Partition::new("t", 0), 2, 4);
         let origin = o.take();
+        let runs: Vec<(&Partition, &Range<u64>)> = origin.iter().collect();
         assert_eq!(
-            origin,
-            Origin::from(BTreeMap::from([(p.clone(), 2..9), (q.clone(), 9..11)]))
+            runs,
+            [(&p, &(2..4)), (&p, &(5..7)), (&p, &(8..9)), (&q, &(9..11))]
         );
         assert!(o.take().is_empty());
     }
@@ -90,7 +95,7 @@ mod tests {
     fn a_broker_message_is_its_own_origin() {
         let p = Partition::new("t", 3);
         let m = Message::broker((), p.clone(), 7, SystemTime::UNIX_EPOCH);
-        assert_eq!(origin_of(&m).get(&p), Some(&(7..8)));
+        assert_eq!(origin_of(&m).runs(&p).collect::<Vec<_>>(), [&(7..8)]);
         assert!(origin_of(&Message::value((), BTreeMap::new())).is_empty());
     }
 }

@@ -150,7 +150,7 @@ mod tests {
             .messages()
             .into_iter()
             .map(|m| match m {
-                Message::Value(v) => v.origin.get(&partition(0)).cloned(),
+                Message::Value(v) => v.origin.runs(&partition(0)).next().cloned(),
                 Message::Broker(_) => None,
             })
             .collect();

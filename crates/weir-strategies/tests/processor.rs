@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Topic};
 use weir_strategies::{
-    Batch, CommitOffsets, CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_PARTITION,
+    Batch, CommitOffsets, CommitPolicy, DeadLetterQueue, Filter, HEADER_OFFSET, HEADER_PARTITION,
     HEADER_REASON, HEADER_TOPIC, Incoming, InvalidLimit, InvalidPolicy, JoinFuture,
     ProcessingStrategy, ProcessorError, Progress, RunTask, StrategyError, SubmitError, TaskError,
 };
@@ -312,23 +312,28 @@ async fn an_invalid_batch_dead_letters_each_original_message() {
     let r = refused.clone();
     let pipeline = factory(move || {
         let r = r.clone();
-        Batch::new(
-            4,
-            Duration::from_secs(1),
-            RunTask::new(
-                move |rows: Vec<Payload>| {
-                    let values: Vec<String> = rows
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(&p.value).into_owned())
-                        .collect();
-                    if values.iter().any(|v| v == "13") {
-                        r.lock().unwrap().extend(values);
-                        Err(TaskError::invalid("a batch with 13"))
-                    } else {
-                        Ok(rows.len())
-                    }
-                },
-                CommitOffsets::new(),
+        // "11" is dropped before the batching: the batch with 13 spans its
+        // offset but was not made from it, so it must not be dead-lettered.
+        Filter::new(
+            |p: &Payload| &p.value[..] != b"11",
+            Batch::new(
+                4,
+                Duration::from_secs(1),
+                RunTask::new(
+                    move |rows: Vec<Payload>| {
+                        let values: Vec<String> = rows
+                            .iter()
+                            .map(|p| String::from_utf8_lossy(&p.value).into_owned())
+                            .collect();
+                        if values.iter().any(|v| v == "13") {
+                            r.lock().unwrap().extend(values);
+                            Err(TaskError::invalid("a batch with 13"))
+                        } else {
+                            Ok(rows.len())
+                        }
+                    },
+                    CommitOffsets::new(),
+                ),
             ),
         )
     });
@@ -346,6 +351,15 @@ async fn an_invalid_batch_dead_letters_each_original_message() {
     let report = running.stop().await.unwrap();
     let mut refused = refused.lock().unwrap().clone();
     assert_eq!(refused.len(), 4, "one batch of 4 was refused");
+    let odd: Vec<u64> = refused
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .filter(|i| i % 2 == 1)
+        .collect();
+    assert!(
+        odd.iter().any(|&i| i < 11) && odd.iter().any(|&i| i > 11),
+        "the refused batch spans the filtered 11 in its partition: {refused:?}"
+    );
     assert_eq!((report.invalid, report.dead_lettered), (1, 4));
 
     let mut reader = weir_testkit::subscribed(&broker, "dlq-reader", &[dlq_topic]).await;
