@@ -20,8 +20,14 @@ async fn broker() -> TestBroker {
 
 weir_testkit::conformance_suite!(broker);
 
-/// The error of connecting with `config` (which must fail, and promptly).
-async fn connect_error(config: RedisConfig) -> BrokerError {
+/// The error of connecting to `url` trusting only `ca_pem`, without a
+/// client certificate (which must fail, and promptly).
+async fn connect_error(url: &str, ca_pem: &str) -> BrokerError {
+    let config = RedisConfig::builder(url)
+        .tls_root_certificate(ca_pem)
+        .reconnect_timeout(Duration::from_secs(2))
+        .build()
+        .expect("config");
     let started = Instant::now();
     let err = match RedisBroker::connect(config).await {
         Ok(broker) => match broker.admin().await {
@@ -46,12 +52,7 @@ async fn a_server_signed_by_an_unknown_ca_is_refused_with_a_clear_error() {
     let server = RedisServer::builder().tls(ClientAuth::None).start();
     // A CA of another test: valid, but not the one that signed the server.
     let stranger = TestCertificates::generate();
-    let config = RedisConfig::builder(server.url())
-        .tls_root_certificate(stranger.ca_pem())
-        .reconnect_timeout(Duration::from_secs(2))
-        .build()
-        .expect("config");
-    let err = connect_error(config).await;
+    let err = connect_error(&server.url(), stranger.ca_pem()).await;
     let text = err.to_string();
     assert!(
         text.contains("certificate") && text.contains(&format!("127.0.0.1:{}", server.port())),
@@ -67,7 +68,11 @@ async fn mutual_tls_needs_the_client_certificate() {
     weir_testkit::produce_numbered(&producer, topic.clone().into(), "m", 3).await;
     let mut consumer = weir_testkit::subscribed(&with_identity, "mtls", &[topic]).await;
     let seen = weir_testkit::collect(&mut consumer, true, |s| s.messages.len() >= 3).await;
-    assert_eq!(seen.values(), ["m-0", "m-1", "m-2"], "a round trip over mutual TLS");
+    assert_eq!(
+        seen.values(),
+        ["m-0", "m-1", "m-2"],
+        "a round trip over mutual TLS"
+    );
 
     // The same server without the client certificate: the handshake fails.
     let certs = with_identity
@@ -77,14 +82,12 @@ async fn mutual_tls_needs_the_client_certificate() {
         .certificates()
         .expect("a TLS server")
         .clone();
-    let config = RedisConfig::builder(with_identity.url())
-        .tls_root_certificate(certs.ca_pem())
-        .reconnect_timeout(Duration::from_secs(2))
-        .build()
-        .expect("config");
-    let err = connect_error(config).await;
+    let err = connect_error(&with_identity.url(), certs.ca_pem()).await;
     assert!(
-        matches!(err, BrokerError::Unreachable { .. } | BrokerError::Unauthorized { .. }),
+        matches!(
+            err,
+            BrokerError::Unreachable { .. } | BrokerError::Unauthorized { .. }
+        ),
         "refused without a client certificate: {err:?}"
     );
 }

@@ -123,15 +123,21 @@ pub async fn due_entries_move_exactly_once_with_many_workers<B: Broker + Delayed
     c.close().await.expect("close");
 }
 
-/// With every level backed up, the higher weight is served more often, and
-/// every message of every level arrives in order.
-pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
-    let queue = Topic::new(unique_name("prio"));
+/// A new prioritized queue of one partition per level: high (weight 3) and low (1).
+async fn high_and_low<B: Priorities>(broker: &B, prefix: &str) -> (Topic, PriorityLevels) {
+    let queue = Topic::new(unique_name(prefix));
     let levels = PriorityLevels::new([3, 1]).expect("weights");
     broker
         .create_prioritized(&queue, 1, &levels)
         .await
         .expect("create the levels");
+    (queue, levels)
+}
+
+/// With every level backed up, the higher weight is served more often, and
+/// every message of every level arrives in order.
+pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
+    let (queue, levels) = high_and_low(broker, "prio").await;
     for i in 0..60 {
         broker
             .produce_prioritized(&queue, 1, Payload::new(format!("low-{i}")))
@@ -234,12 +240,7 @@ impl<C: Consumer> Consumer for LagUnknown<C> {
 /// consumer that cannot see its lag; waiting for more of it must not hold
 /// the low level's messages back for longer than the refill wait.
 pub async fn a_dry_level_does_not_hold_the_others_back<B: Priorities>(broker: &B) {
-    let queue = Topic::new(unique_name("prio-dry"));
-    let levels = PriorityLevels::new([3, 1]).expect("weights");
-    broker
-        .create_prioritized(&queue, 1, &levels)
-        .await
-        .expect("create the levels");
+    let (queue, levels) = high_and_low(broker, "prio-dry").await;
     let max = 4;
     for i in 0..max {
         broker
