@@ -15,6 +15,7 @@ use weir_core::{
 };
 
 use crate::KafkaConfig;
+use crate::arena::Arena;
 use crate::error::{self, BACKEND, Context};
 use crate::inbox::{self, Inbox};
 use crate::metadata;
@@ -266,6 +267,7 @@ impl KafkaConsumer {
             let batch = inbox.take(want);
             let taken = batch.len();
             out.reserve(taken);
+            let mut arena = Arena::with_capacity(batch.iter().map(inbox::Message::size).sum());
             let mut route = Route::default();
             let mut fatal = None;
             for msg in batch.iter() {
@@ -287,7 +289,7 @@ impl KafkaConsumer {
                 };
                 route.next = Some(offset + 1);
                 out.push(BrokerValue::new(
-                    payload_of_raw(msg),
+                    payload_of_raw(msg, &mut arena),
                     partition.clone(),
                     offset,
                     msg.timestamp_ms().map_or_else(SystemTime::now, time_of_ms),
@@ -463,19 +465,16 @@ fn payload_of(msg: &BorrowedMessage<'_>) -> Payload {
     }
 }
 
-/// A message read from the inbox as a [`Payload`]: key and value copied,
-/// headers only when it has some.
-fn payload_of_raw(msg: inbox::Message<'_>) -> Payload {
+/// A message read from the inbox as a [`Payload`]: key and value copied
+/// into the batch's arena, headers only when it has some.
+fn payload_of_raw(msg: inbox::Message<'_>, arena: &mut Arena) -> Payload {
     let mut headers = Headers::new();
     msg.for_each_header(|name, value| {
         headers.insert(name, value.map(Bytes::copy_from_slice).unwrap_or_default());
     });
     Payload {
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg
-            .payload()
-            .map(Bytes::copy_from_slice)
-            .unwrap_or_default(),
+        key: msg.key().map(|key| arena.copy(key)),
+        value: msg.payload().map(|v| arena.copy(v)).unwrap_or_default(),
         headers,
     }
 }

@@ -272,6 +272,11 @@ impl<'a> Message<'a> {
         unsafe { bytes(self.0.payload, self.0.len) }
     }
 
+    /// The bytes of its key and value together.
+    pub(crate) fn size(self) -> usize {
+        self.key().map_or(0, <[u8]>::len) + self.payload().map_or(0, <[u8]>::len)
+    }
+
     /// The message's timestamp in milliseconds since the epoch, if known.
     pub(crate) fn timestamp_ms(self) -> Option<i64> {
         // SAFETY: a valid message; a null type pointer is allowed.

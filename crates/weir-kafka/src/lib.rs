@@ -45,6 +45,7 @@
 //! passes against tansu, a Kafka-compatible broker). More in `docs/kafka.md`.
 
 mod admin;
+mod arena;
 mod broker;
 mod config;
 mod consumer;
