@@ -28,7 +28,9 @@ impl Admin for RedisAdmin {
             });
         }
         let keys = &self.shared.keys;
-        let cmd = CREATE_TOPIC.cmd(&[keys.meta(topic), keys.topics()], |c| {
+        let mut all = vec![keys.meta(topic), keys.topics()];
+        all.extend((0..partitions).map(|i| keys.stream(&topic.partition(i))));
+        let cmd = CREATE_TOPIC.cmd(&all, |c| {
             c.arg(topic.as_str()).arg(partitions);
         });
         let exists: i64 = self.shared.conn.query(&cmd).await?;

@@ -18,7 +18,7 @@ use crate::connection::Conn;
 use crate::entry::{DELIVERY_COUNT_HEADER, decode};
 use crate::group::{acquire, heartbeat, member_id, range_assignment, release};
 use crate::keys::Keys;
-use crate::offsets::{id_of, offset_of};
+use crate::offsets::{id_of, offset_of, write_id};
 use crate::reclaim::{Start, reposition};
 use crate::scripts::COMMIT;
 
@@ -42,6 +42,9 @@ pub struct RedisConsumer {
     config: ConsumerConfig,
     member: String,
     reader: Conn,
+    /// Commits and delivery-count fixes, on a connection of this consumer's
+    /// own: not queued behind producers' pipelines on the shared one.
+    control: Conn,
     topics: Vec<Topic>,
     joined: bool,
     owned: BTreeMap<Partition, Owned>,
@@ -105,6 +108,7 @@ impl RedisConsumer {
     ) -> Result<Self, BrokerError> {
         let response = shared.config.block_time + Duration::from_secs(5);
         let reader = Conn::connect(&shared.client, &shared.config, response).await?;
+        let control = Conn::lazy(&shared.client, &shared.config, Duration::from_secs(10));
         let member = member_id(config.client_id.as_deref());
         let now = Instant::now();
         Ok(RedisConsumer {
@@ -112,6 +116,7 @@ impl RedisConsumer {
             config,
             member,
             reader,
+            control,
             topics: Vec::new(),
             joined: false,
             owned: BTreeMap::new(),
@@ -345,13 +350,20 @@ impl RedisConsumer {
             }
             // Each stream's last entry, after the read: where it ends, for `lag`.
             for key in &keys {
-                pipe.cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(1);
+                pipe.cmd("XREVRANGE")
+                    .arg(key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1);
             }
             let mut replies: Vec<Value> = reader.pipe(&pipe).await?;
             let lasts = replies.split_off(2.min(replies.len()));
             let mut head = replies.into_iter();
             let epoch = match head.next() {
-                Some(v) => redis::from_redis_value(v).map_err(|e| BrokerError::backend("redis", e))?,
+                Some(v) => {
+                    redis::from_redis_value(v).map_err(|e| BrokerError::backend("redis", e))?
+                }
                 None => None,
             };
             Ok((epoch, head.next().unwrap_or(Value::Nil), lasts))
@@ -443,7 +455,7 @@ impl RedisConsumer {
                 .arg("JUSTID")
                 .ignore();
         }
-        self.shared.conn.pipe::<()>(&pipe).await
+        self.control.pipe::<()>(&pipe).await
     }
 
     /// Up to `max_poll_records` buffered messages, partitions taking turns.
@@ -587,6 +599,11 @@ fn stream_entries_of(entries: Value) -> Vec<(Vec<u8>, Value)> {
         .collect()
 }
 
+/// The longest run of entries a commit acknowledges by naming each one; a
+/// longer run (after a long stretch without commits) is looked up in the
+/// pending list on the server instead.
+const ACK_BY_ID_UP_TO: u64 = 100_000;
+
 impl Consumer for RedisConsumer {
     async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
         for t in topics {
@@ -723,13 +740,24 @@ impl Consumer for RedisConsumer {
         let ttl = self.session().as_millis() as u64;
         let cmd = COMMIT.cmd(&keys, |c| {
             c.arg(self.group()).arg(&self.member).arg(ttl);
+            let mut id = Vec::with_capacity(24);
             for (p, offset, from) in &parts {
                 c.arg(Keys::offset_field(self.group(), p.index))
-                    .arg(*offset)
-                    .arg(*from);
+                    .arg(*offset);
+                let run = offset.saturating_sub(*from);
+                if run > ACK_BY_ID_UP_TO {
+                    c.arg(-1);
+                    continue;
+                }
+                c.arg(run);
+                for o in *from..*offset {
+                    id.clear();
+                    write_id(&mut id, o);
+                    c.arg(&id[..]);
+                }
             }
         });
-        let refused: usize = self.shared.conn.query(&cmd).await?;
+        let refused: usize = self.control.query(&cmd).await?;
         if refused > 0 {
             let partition = parts
                 .get(refused - 1)
@@ -755,7 +783,7 @@ impl Consumer for RedisConsumer {
                 .arg(self.shared.keys.offsets(&p.topic))
                 .arg(Keys::offset_field(self.group(), p.index));
         }
-        let values: Vec<Option<u64>> = self.shared.conn.pipe(&pipe).await?;
+        let values: Vec<Option<u64>> = self.control.pipe(&pipe).await?;
         Ok(partitions.iter().cloned().zip(values).collect())
     }
 

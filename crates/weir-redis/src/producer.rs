@@ -1,26 +1,20 @@
-//! Producing: payloads appended to partition streams by a Lua script, one
-//! call per partition and batch, pipelined.
+//! Producing: payloads appended to partition streams, one XADD per message,
+//! pipelined.
 
 use std::collections::BTreeMap;
 
 use redis::Value;
-use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer, Topic};
+use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer};
 
 use crate::broker::Shared;
 use crate::entry::encode;
 use crate::offsets::{key_hash, offset_of};
-use crate::scripts::APPEND;
 use std::sync::Arc;
-
-/// Most messages one append call carries.
-const CHUNK_MESSAGES: usize = 512;
-/// Most payload bytes one append call carries (a single larger payload goes alone).
-const CHUNK_BYTES: usize = 2 << 20;
 
 /// Appends payloads to Redis partitions. Cheap to clone; clones share the connection.
 ///
-/// Offsets are dense per partition: each append script call gives its
-/// messages consecutive offsets. After a connection failure a call is
+/// Offsets are dense per partition: the server numbers each stream's
+/// entries (ids `0-1`, `0-2`, ...); a batch keeps its order per partition. After a connection failure a call is
 /// retried (up to the reconnect timeout), so a message may be stored twice
 /// (at-least-once), never lost once `produce` returned `Ok`.
 #[derive(Clone, Debug)]
@@ -71,32 +65,35 @@ pub(crate) async fn route(
     Ok(destination.topic().partition(index))
 }
 
-fn chunk_error(topic: &Topic, reply: &Value, partition: &Partition) -> BrokerError {
-    match reply {
-        Value::Array(items) => match items.first() {
-            Some(Value::Int(1)) => BrokerError::UnknownTopic {
-                topic: topic.clone(),
-            },
-            Some(Value::Int(2)) => BrokerError::UnknownPartition {
-                partition: partition.clone(),
-                partitions: match items.get(1) {
-                    Some(Value::Int(n)) => u32::try_from(*n).unwrap_or(0),
-                    _ => 0,
-                },
-            },
-            _ => BrokerError::backend("redis", format!("unexpected append reply {reply:?}")),
+/// Why appending to `partition` found no stream, given its topic's
+/// partition count looked up again: the topic is gone, or has fewer
+/// partitions than the cached count said.
+fn missing_partition(partition: &Partition, count: &Result<u32, BrokerError>) -> BrokerError {
+    match count {
+        Ok(count) if partition.index >= *count => BrokerError::UnknownPartition {
+            partition: partition.clone(),
+            partitions: *count,
         },
-        _ => BrokerError::backend("redis", format!("unexpected append reply {reply:?}")),
+        Ok(_) => BrokerError::backend(
+            "redis",
+            format!("the stream of {partition} is missing though its topic exists"),
+        ),
+        Err(BrokerError::UnknownTopic { topic }) => BrokerError::UnknownTopic {
+            topic: topic.clone(),
+        },
+        Err(BrokerError::Unreachable { endpoint, reason }) => BrokerError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason: reason.clone(),
+        },
+        Err(e) => BrokerError::backend("redis", e.to_string()),
     }
 }
 
-fn first_offset(reply: &Value) -> Option<u64> {
+/// The offset of the entry an XADD added (`None` for a nil reply).
+fn entry_offset(reply: &Value) -> Option<u64> {
     match reply {
-        Value::Array(items) if items.first() == Some(&Value::Int(0)) => match items.get(1)? {
-            Value::BulkString(id) => offset_of(id),
-            Value::SimpleString(id) => offset_of(id.as_bytes()),
-            _ => None,
-        },
+        Value::BulkString(id) => offset_of(id),
+        Value::SimpleString(id) => offset_of(id.as_bytes()),
         _ => None,
     }
 }
@@ -127,74 +124,59 @@ impl Producer for RedisProducer {
                 Err(e) => out[i] = Some(Err(e)),
             }
         }
-        // One append call per chunk of a partition's messages.
-        let mut chunks: Vec<(Partition, Vec<usize>)> = Vec::new();
-        for (p, items) in per_partition {
-            let mut current = Vec::new();
-            let mut bytes = 0;
-            for i in items {
-                let size = batch[i].1.byte_size();
-                if !current.is_empty()
-                    && (current.len() >= CHUNK_MESSAGES || bytes + size > CHUNK_BYTES)
-                {
-                    chunks.push((p.clone(), std::mem::take(&mut current)));
-                    bytes = 0;
+        // One XADD per message, pipelined: the server numbers each partition's
+        // entries 0-1, 0-2, ... (`0-*`), and NOMKSTREAM refuses a partition
+        // whose stream is gone (its topic was deleted).
+        let maxlen = shared.config.max_stream_length;
+        let now = std::time::SystemTime::now();
+        let mut pipe = redis::pipe();
+        let mut sent: Vec<(&Partition, usize)> = Vec::with_capacity(batch.len());
+        for (p, items) in &per_partition {
+            let stream = shared.keys.stream(p);
+            for &i in items {
+                let cmd = pipe.cmd("XADD").arg(&stream).arg("NOMKSTREAM");
+                if let Some(n) = maxlen {
+                    cmd.arg("MAXLEN").arg("~").arg(n);
                 }
-                bytes += size;
-                current.push(i);
-            }
-            if !current.is_empty() {
-                chunks.push((p, current));
+                cmd.arg("0-*").arg("m").arg(encode(&batch[i].1, now));
+                sent.push((p, i));
             }
         }
-        if !chunks.is_empty() {
-            let maxlen = shared.config.max_stream_length.unwrap_or(0);
-            let now = std::time::SystemTime::now();
-            let mut pipe = redis::pipe();
-            for (p, items) in &chunks {
-                let keys = [shared.keys.meta(&p.topic), shared.keys.stream(p)];
-                pipe.add_command(APPEND.cmd(&keys, |c| {
-                    c.arg(p.index).arg(maxlen);
-                    for &i in items {
-                        c.arg(encode(&batch[i].1, now));
-                    }
-                }));
-            }
+        if !sent.is_empty() {
             match shared.conn.pipe::<Vec<Value>>(&pipe).await {
                 Ok(replies) => {
-                    for ((p, items), reply) in chunks.iter().zip(replies.iter()) {
-                        match first_offset(reply) {
-                            Some(first) => {
-                                for (n, &i) in items.iter().enumerate() {
-                                    out[i] = Some(Ok(Produced {
-                                        partition: p.clone(),
-                                        offset: first + n as u64,
-                                    }));
-                                }
+                    let mut missing = BTreeMap::new();
+                    for ((p, i), reply) in sent.iter().zip(replies.iter()) {
+                        match entry_offset(reply) {
+                            Some(offset) => {
+                                out[*i] = Some(Ok(Produced {
+                                    partition: (*p).clone(),
+                                    offset,
+                                }));
                             }
-                            None => {
-                                shared.forget_topic(&p.topic);
-                                for &i in items {
-                                    out[i] = Some(Err(chunk_error(&p.topic, reply, p)));
-                                }
-                            }
+                            None => missing.entry(*p).or_insert_with(Vec::new).push(*i),
+                        }
+                    }
+                    for (p, items) in missing {
+                        shared.forget_topic(&p.topic);
+                        let count = shared.partition_count(&p.topic).await;
+                        for i in items {
+                            out[i] = Some(Err(missing_partition(p, &count)));
                         }
                     }
                 }
                 Err(e) => {
                     let reason = e.to_string();
                     let transient = e.is_transient();
-                    for (_, items) in &chunks {
-                        for &i in items {
-                            out[i] = Some(Err(if transient {
-                                BrokerError::Unreachable {
-                                    endpoint: shared.conn.endpoint().to_owned(),
-                                    reason: reason.clone(),
-                                }
-                            } else {
-                                BrokerError::backend("redis", reason.clone())
-                            }));
-                        }
+                    for (_, i) in &sent {
+                        out[*i] = Some(Err(if transient {
+                            BrokerError::Unreachable {
+                                endpoint: shared.conn.endpoint().to_owned(),
+                                reason: reason.clone(),
+                            }
+                        } else {
+                            BrokerError::backend("redis", reason.clone())
+                        }));
                     }
                 }
             }

@@ -50,7 +50,6 @@ macro_rules! scripts {
 }
 
 scripts! {
-    APPEND => "append.lua",
     COMMIT => "commit.lua",
     REPOSITION => "reposition.lua",
     HEARTBEAT => "heartbeat.lua",

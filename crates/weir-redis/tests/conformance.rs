@@ -66,3 +66,46 @@ async fn lag_counts_what_is_left_to_hand_out() {
     assert!(rest.is_err(), "nothing more to hand out: {rest:?}");
     assert_eq!(c.lag(&p), Some(0));
 }
+
+/// A producer whose cached partition count outlived the topic gets a clear
+/// error, and does not make the deleted partition's stream again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producing_to_a_deleted_topic_is_refused_and_makes_nothing() {
+    use weir_core::{Admin, Broker, BrokerError, Payload, Producer};
+
+    let broker = TestBroker::start().await;
+    let topic = weir_testkit::new_topic(&broker, "gone", 2).await;
+    let producer = broker.producer().await.expect("producer");
+    producer
+        .produce(topic.partition(1).into(), Payload::new("before"))
+        .await
+        .expect("produce before the deletion");
+    // Deleted through another handle: this producer's cache still says 2 partitions.
+    let other = broker.other(|c| c).await;
+    other
+        .admin()
+        .await
+        .expect("admin")
+        .delete_topic(&topic)
+        .await
+        .expect("delete");
+    let err = producer
+        .produce(topic.partition(1).into(), Payload::new("after"))
+        .await
+        .expect_err("the topic is gone");
+    assert!(
+        matches!(&err, BrokerError::UnknownTopic { topic: t } if *t == topic),
+        "{err:?}"
+    );
+    let client = redis::Client::open(broker.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let left: u32 = redis::cmd("EXISTS")
+        .arg(format!("weir:stream:{topic}:1"))
+        .query_async(&mut conn)
+        .await
+        .expect("exists");
+    assert_eq!(left, 0, "the deleted partition's stream stays deleted");
+}
