@@ -149,7 +149,11 @@ impl RedisServer {
     /// `redis://[:password@]127.0.0.1:<port>` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
         #[cfg(feature = "tls")]
-        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         #[cfg(not(feature = "tls"))]
         let scheme = "redis";
         match &self.password {

@@ -74,8 +74,10 @@ impl TestCertificates {
                 .unwrap_or_else(|e| fail("certificate", e));
             (cert.pem(), key.serialize_pem())
         };
-        let (server_cert, server_key) = leaf("weir test server", ExtendedKeyUsagePurpose::ServerAuth);
-        let (client_cert, client_key) = leaf("weir test client", ExtendedKeyUsagePurpose::ClientAuth);
+        let (server_cert, server_key) =
+            leaf("weir test server", ExtendedKeyUsagePurpose::ServerAuth);
+        let (client_cert, client_key) =
+            leaf("weir test client", ExtendedKeyUsagePurpose::ClientAuth);
         TestCertificates {
             ca: ca.pem(),
             server_cert,
@@ -102,8 +104,7 @@ impl TestCertificates {
 
     /// Writes the CA certificate and the server's certificate and key into `dir`.
     pub fn write_to(&self, dir: &Path) -> CertificateFiles {
-        std::fs::create_dir_all(dir)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let files = CertificateFiles {
             ca: dir.join("ca.crt"),
             cert: dir.join("server.crt"),
@@ -114,8 +115,7 @@ impl TestCertificates {
             (&files.cert, &self.server_cert),
             (&files.key, &self.server_key),
         ] {
-            std::fs::write(path, pem)
-                .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+            std::fs::write(path, pem).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         }
         files
     }
