@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use weir_benches::{Comparison, best_of, report, runtime};
-use weir_core::{
-    Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Destination, Payload, Producer, Topic,
-};
+use weir_benches::{Comparison, best_of, consume_and_commit, report, runtime};
+use weir_core::{Admin, Broker, Consumer, ConsumerConfig, Destination, Payload, Producer, Topic};
 use weir_memory::MemoryBroker;
 
 const MESSAGES: u64 = 200_000;
@@ -71,17 +69,7 @@ async fn weir_consume(broker: &MemoryBroker, topic: &Topic, n: u64) {
         .subscribe(std::slice::from_ref(topic))
         .await
         .expect("subscribe");
-    let mut got = 0u64;
-    while got < n {
-        if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
-            got += batch.len() as u64;
-            let commit = batch
-                .iter()
-                .map(|m| (m.partition.clone(), m.next_offset()))
-                .collect();
-            consumer.commit(&commit).await.expect("commit");
-        }
-    }
+    consume_and_commit(&mut consumer, n).await;
 }
 
 async fn weir_end_to_end(partitions: u32, n: u64) {

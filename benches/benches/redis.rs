@@ -9,11 +9,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use weir_benches::{Comparison, best_of, report, runtime};
+use weir_benches::{Comparison, best_of, consume_and_commit, report, runtime};
 use weir_core::{
     Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Destination, Payload, Producer, Topic,
 };
-use weir_redis::{RedisBroker, RedisConfig};
+use weir_redis::{RedisBroker, RedisConfig, RedisConsumer};
 use weir_testkit::servers::find_program;
 use weir_testkit::servers::redis::RedisServer;
 
@@ -32,11 +32,12 @@ fn suffix() -> u128 {
         .unwrap_or_default()
 }
 
-async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
+/// A broker on `url` and a new topic named after `prefix`.
+async fn with_topic(url: &str, prefix: &str, partitions: u32) -> (RedisBroker, Topic) {
     let broker = RedisBroker::connect(RedisConfig::builder(url).build().expect("config"))
         .await
         .expect("connect");
-    let topic = Topic::new(format!("bench-{partitions}-{}", suffix()));
+    let topic = Topic::new(format!("{prefix}-{}", suffix()));
     broker
         .admin()
         .await
@@ -44,22 +45,34 @@ async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
         .create_topic(&topic, partitions)
         .await
         .expect("create");
+    (broker, topic)
+}
+
+/// A consumer of `topic` in a new group, polled until it has its assignment
+/// (so the clock measures the data path only).
+async fn assigned_consumer(broker: &RedisBroker, topic: &Topic) -> RedisConsumer {
     let mut consumer = broker
         .consumer(ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH))
         .await
         .expect("consumer");
     consumer
-        .subscribe(std::slice::from_ref(&topic))
+        .subscribe(std::slice::from_ref(topic))
         .await
         .expect("subscribe");
-    // Wait for the assignment so the clock measures the data path only.
     while !matches!(
         consumer.poll().await.expect("poll"),
         ConsumerEvent::Assigned(_)
     ) {}
-    let started = Instant::now();
-    // Four producers with a batch in flight each, as the raw baseline has
-    // four pipelines in flight.
+    consumer
+}
+
+/// Four producers with a batch of `BATCH` in flight each (as the raw baseline
+/// has four pipelines in flight), sending `n` messages between them.
+async fn spawn_producers(
+    broker: &RedisBroker,
+    topic: &Topic,
+    n: u64,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut producers = Vec::new();
     for _ in 0..PRODUCERS {
         let producer = broker.producer().await.expect("producer");
@@ -80,17 +93,17 @@ async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
             }
         }));
     }
-    let mut got = 0u64;
-    while got < n {
-        if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
-            got += batch.len() as u64;
-            let commit = batch
-                .iter()
-                .map(|m| (m.partition.clone(), m.next_offset()))
-                .collect();
-            consumer.commit(&commit).await.expect("commit");
-        }
-    }
+    producers
+}
+
+async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
+    let (broker, topic) = with_topic(url, &format!("bench-{partitions}"), partitions).await;
+    let mut consumer = assigned_consumer(&broker, &topic).await;
+    let started = Instant::now();
+    // Four producers with a batch in flight each, as the raw baseline has
+    // four pipelines in flight.
+    let producers = spawn_producers(&broker, &topic, n).await;
+    consume_and_commit(&mut consumer, n).await;
     for p in producers {
         p.await.expect("producer task");
     }
@@ -108,66 +121,16 @@ async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
 
 /// Produce only (four producers, batches of 500), then consume+commit only: the two halves timed apart.
 async fn weir_halves(url: &str, n: u64) -> (Duration, Duration) {
-    let broker = RedisBroker::connect(RedisConfig::builder(url).build().expect("config"))
-        .await
-        .expect("connect");
-    let topic = Topic::new(format!("halves-{}", suffix()));
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .create_topic(&topic, 1)
-        .await
-        .expect("create");
+    let (broker, topic) = with_topic(url, "halves", 1).await;
     let started = Instant::now();
-    let mut producers = Vec::new();
-    for _ in 0..PRODUCERS {
-        let producer = broker.producer().await.expect("producer");
-        let t = topic.clone();
-        producers.push(tokio::spawn(async move {
-            let v = value();
-            let mut sent = 0u64;
-            let share = n / PRODUCERS;
-            while sent < share {
-                let k = (share - sent).min(BATCH as u64);
-                let batch = (0..k)
-                    .map(|_| (Destination::Topic(t.clone()), Payload::new(v.clone())))
-                    .collect();
-                for r in producer.produce_batch(batch).await {
-                    r.expect("produce");
-                }
-                sent += k;
-            }
-        }));
-    }
+    let producers = spawn_producers(&broker, &topic, n).await;
     for p in producers {
         p.await.expect("producer task");
     }
     let produce = started.elapsed();
-    let mut consumer = broker
-        .consumer(ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH))
-        .await
-        .expect("consumer");
-    consumer
-        .subscribe(std::slice::from_ref(&topic))
-        .await
-        .expect("subscribe");
-    while !matches!(
-        consumer.poll().await.expect("poll"),
-        ConsumerEvent::Assigned(_)
-    ) {}
+    let mut consumer = assigned_consumer(&broker, &topic).await;
     let started = Instant::now();
-    let mut got = 0u64;
-    while got < n {
-        if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
-            got += batch.len() as u64;
-            let commit = batch
-                .iter()
-                .map(|m| (m.partition.clone(), m.next_offset()))
-                .collect();
-            consumer.commit(&commit).await.expect("commit");
-        }
-    }
+    consume_and_commit(&mut consumer, n).await;
     let consume = started.elapsed();
     consumer.close().await.expect("close");
     broker

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use weir_core::{CommitRequest, Consumer, ConsumerEvent};
+
 /// Runs `f` `runs` times and returns the fastest wall time (the least disturbed
 /// by other work on a shared machine).
 pub fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -73,5 +75,21 @@ pub fn runtime() -> tokio::runtime::Runtime {
     {
         Ok(rt) => rt,
         Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    }
+}
+
+/// Polls `consumer` until it has handed out `n` messages, committing each
+/// batch before the next poll: the consuming side of every broker benchmark.
+pub async fn consume_and_commit<C: Consumer>(consumer: &mut C, n: u64) {
+    let mut got = 0u64;
+    while got < n {
+        if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
+            got += batch.len() as u64;
+            let commit: CommitRequest = batch
+                .iter()
+                .map(|m| (m.partition.clone(), m.next_offset()))
+                .collect();
+            consumer.commit(&commit).await.expect("commit");
+        }
     }
 }

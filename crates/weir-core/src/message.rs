@@ -226,6 +226,7 @@ impl<T> Message<T> {
     }
 
     /// The same commit positions around `f(payload)`.
+    #[inline]
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Message<U> {
         match self {
             Message::Broker(b) => Message::Broker(BrokerValue {
@@ -245,6 +246,7 @@ impl<T> Message<T> {
 
     /// Like [`Message::map`] for a fallible `f`; on error the positions are handed
     /// back with the error so nothing about where it came from is lost.
+    #[inline]
     pub fn try_map<U, E>(
         self,
         f: impl FnOnce(T) -> Result<U, E>,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::DefaultClientContext;
 use weir_core::{Admin, BrokerError, Topic, TopicInfo};
 
@@ -51,6 +51,18 @@ impl KafkaAdmin {
             .operation_timeout(Some(self.config.request_timeout()))
     }
 
+    /// The first failure among an admin call's per-topic results, as an
+    /// error naming `topic`.
+    fn first_failure(&self, results: Vec<TopicResult>, topic: &Topic) -> Result<(), BrokerError> {
+        match results.into_iter().find_map(Result::err) {
+            Some((_, code)) => {
+                let cx = Context::cluster(self.config.bootstrap()).topic(topic);
+                Err(error::from_code(code, cx))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Waits until `topic` shows in the metadata with `partitions` partitions.
     async fn until_visible(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
         let deadline = Instant::now() + self.config.request_timeout();
@@ -90,12 +102,7 @@ impl Admin for KafkaAdmin {
             .create_topics(&[new], &self.options())
             .await
             .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
-        for result in results {
-            if let Err((_, code)) = result {
-                let cx = Context::cluster(self.config.bootstrap()).topic(topic);
-                return Err(error::from_code(code, cx));
-            }
-        }
+        self.first_failure(results, topic)?;
         self.until_visible(topic, partitions).await
     }
 
@@ -129,12 +136,6 @@ impl Admin for KafkaAdmin {
             .delete_topics(&[topic.as_str()], &self.options())
             .await
             .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
-        for result in results {
-            if let Err((_, code)) = result {
-                let cx = Context::cluster(self.config.bootstrap()).topic(topic);
-                return Err(error::from_code(code, cx));
-            }
-        }
-        Ok(())
+        self.first_failure(results, topic)
     }
 }

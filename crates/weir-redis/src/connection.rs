@@ -1,6 +1,7 @@
 //! A connection to Redis that reconnects, retries for a bounded time, and
 //! reloads Lua scripts the server forgot (after a restart).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,25 +82,26 @@ impl Conn {
 
     /// Runs `cmd`, retrying while the server is unreachable (up to the reconnect timeout).
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, BrokerError> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            let mut conn = self.manager().await?;
-            let err = match cmd.query_async::<T>(&mut conn).await {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            self.recover(err, started, &mut attempt).await?;
-        }
+        self.retrying(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
+            .await
     }
 
     /// Runs a pipeline, retrying like [`Conn::query`] (the whole pipeline is re-sent).
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BrokerError> {
+        self.retrying(|mut conn| async move { pipe.query_async::<T>(&mut conn).await })
+            .await
+    }
+
+    /// Runs `call` on the connection until it succeeds or [`Conn::recover`] gives up.
+    async fn retrying<T, F, Fut>(&self, call: F) -> Result<T, BrokerError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
-            let mut conn = self.manager().await?;
-            let err = match pipe.query_async::<T>(&mut conn).await {
+            let err = match call(self.manager().await?).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };

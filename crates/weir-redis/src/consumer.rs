@@ -490,6 +490,19 @@ impl RedisConsumer {
         self.owned.values().map(|o| o.buffer.len()).sum()
     }
 
+    /// Pauses or resumes `partitions`, all or none (each must be owned).
+    fn set_paused(&mut self, partitions: &[Partition], paused: bool) -> Result<(), BrokerError> {
+        for p in partitions {
+            self.owns(p)?;
+        }
+        for p in partitions {
+            if let Some(o) = self.owned.get_mut(p) {
+                o.paused = paused;
+            }
+        }
+        Ok(())
+    }
+
     fn owns(&self, p: &Partition) -> Result<(), BrokerError> {
         if self.owned.contains_key(p) && !self.revoking.contains(p) {
             Ok(())
@@ -658,27 +671,11 @@ impl Consumer for RedisConsumer {
     }
 
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
-        for p in partitions {
-            self.owns(p)?;
-        }
-        for p in partitions {
-            if let Some(o) = self.owned.get_mut(p) {
-                o.paused = true;
-            }
-        }
-        Ok(())
+        self.set_paused(partitions, true)
     }
 
     fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
-        for p in partitions {
-            self.owns(p)?;
-        }
-        for p in partitions {
-            if let Some(o) = self.owned.get_mut(p) {
-                o.paused = false;
-            }
-        }
-        Ok(())
+        self.set_paused(partitions, false)
     }
 
     fn paused(&self) -> BTreeSet<Partition> {

@@ -2,11 +2,7 @@
 
 use std::time::Duration;
 
-use weir_core::CommitRequest;
-
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, Reduce, StrategyError, SubmitError,
-};
+use crate::{ProcessingStrategy, Reduce};
 
 type Inner<T, N> = Reduce<T, Vec<T>, fn() -> Vec<T>, fn(Vec<T>, T) -> Vec<T>, N>;
 
@@ -47,29 +43,7 @@ impl<T, N> Batch<T, N> {
 }
 
 impl<T: Send, N: ProcessingStrategy<Vec<T>>> ProcessingStrategy<T> for Batch<T, N> {
-    fn attach(&mut self, progress: &Progress) {
-        self.inner.attach(progress);
-    }
-
-    fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        self.inner.submit(message)
-    }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.inner.poll()
-    }
-
-    fn close(&mut self) {
-        self.inner.close();
-    }
-
-    fn terminate(&mut self) {
-        self.inner.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        self.inner.join(timeout)
-    }
+    forward_to_inner!(T);
 }
 
 #[cfg(test)]

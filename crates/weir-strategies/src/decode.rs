@@ -1,14 +1,9 @@
 //! Decode: turn raw payloads into typed values with a codec.
 
-use std::time::Duration;
-
 use serde::de::DeserializeOwned;
-use weir_core::{Codec, CommitRequest, Payload};
+use weir_core::{Codec, Payload};
 
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, RunTask, StrategyError, SubmitError,
-    TaskError,
-};
+use crate::{ProcessingStrategy, RunTask, TaskError};
 
 type DecodeFn<T> = Box<dyn FnMut(Payload) -> Result<T, TaskError> + Send>;
 
@@ -49,35 +44,14 @@ where
     T: DeserializeOwned + Send + 'static,
     N: ProcessingStrategy<T>,
 {
-    fn attach(&mut self, progress: &Progress) {
-        self.inner.attach(progress);
-    }
-
-    fn submit(&mut self, message: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
-        self.inner.submit(message)
-    }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.inner.poll()
-    }
-
-    fn close(&mut self) {
-        self.inner.close();
-    }
-
-    fn terminate(&mut self) {
-        self.inner.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        self.inner.join(timeout)
-    }
+    forward_to_inner!(Payload);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{Collect, broker_msg};
+    use crate::{StrategyError, SubmitError};
     use weir_core::MsgPack;
 
     #[test]

@@ -49,6 +49,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+#[macro_use]
+mod forward;
 mod batch;
 mod commit_offsets;
 mod decode;

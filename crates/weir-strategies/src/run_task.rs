@@ -3,7 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use weir_core::{BrokerValue, CommitRequest, Filterable, Message, Value};
+use weir_core::{CommitRequest, Filterable};
 
 use crate::ordered::Failure;
 
@@ -91,49 +91,12 @@ where
                 return Err(SubmitError::Rejected(message));
             }
         }
-        let out = match message {
-            Message::Broker(b) => {
-                let payload = match b.payload {
-                    Filterable::Filtered => Filterable::Filtered,
-                    Filterable::Payload(t) => match self.call(t) {
-                        Ok(u) => Filterable::Payload(u),
-                        Err(failure) => {
-                            let at = Message::broker((), b.partition, b.offset, b.timestamp);
-                            return Err(failure.into_error(&at).into());
-                        }
-                    },
-                };
-                Message::Broker(BrokerValue {
-                    payload,
-                    partition: b.partition,
-                    offset: b.offset,
-                    timestamp: b.timestamp,
-                })
-            }
-            Message::Value(v) => {
-                let payload = match v.payload {
-                    Filterable::Filtered => Filterable::Filtered,
-                    Filterable::Payload(t) => match self.call(t) {
-                        Ok(u) => Filterable::Payload(u),
-                        Err(failure) => {
-                            let at = Message::Value(Value {
-                                payload: (),
-                                committable: v.committable,
-                                timestamp: v.timestamp,
-                                origin: v.origin,
-                            });
-                            return Err(failure.into_error(&at).into());
-                        }
-                    },
-                };
-                Message::Value(Value {
-                    payload,
-                    committable: v.committable,
-                    timestamp: v.timestamp,
-                    origin: v.origin,
-                })
-            }
-        };
+        let out = message
+            .try_map(|payload| match payload {
+                Filterable::Filtered => Ok(Filterable::Filtered),
+                Filterable::Payload(t) => self.call(t).map(Filterable::Payload),
+            })
+            .map_err(|(at, failure)| failure.into_error(&at))?;
         self.outbox.send(&mut self.next, out)?;
         Ok(())
     }

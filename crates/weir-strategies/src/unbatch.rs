@@ -1,12 +1,6 @@
 //! Unbatch: forward the items of a batch one by one.
 
-use std::time::Duration;
-
-use weir_core::CommitRequest;
-
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, Unfold,
-};
+use crate::{ProcessingStrategy, Unfold};
 
 type Inner<T, N> = Unfold<fn(Vec<T>) -> Vec<T>, N, T>;
 
@@ -30,29 +24,7 @@ impl<T, N> Unbatch<T, N> {
 }
 
 impl<T: Send, N: ProcessingStrategy<T>> ProcessingStrategy<Vec<T>> for Unbatch<T, N> {
-    fn attach(&mut self, progress: &Progress) {
-        self.inner.attach(progress);
-    }
-
-    fn submit(&mut self, message: Incoming<Vec<T>>) -> Result<(), SubmitError<Vec<T>>> {
-        self.inner.submit(message)
-    }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.inner.poll()
-    }
-
-    fn close(&mut self) {
-        self.inner.close();
-    }
-
-    fn terminate(&mut self) {
-        self.inner.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        self.inner.join(timeout)
-    }
+    forward_to_inner!(Vec<T>);
 }
 
 #[cfg(test)]
@@ -60,6 +32,7 @@ mod tests {
     use super::*;
     use crate::Batch;
     use crate::testing::{Collect, broker_msg, part};
+    use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
     async fn batch_then_unbatch_restores_the_stream() {

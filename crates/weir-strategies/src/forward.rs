@@ -1,0 +1,35 @@
+//! Strategies that are another strategy under a new name and type (a
+//! `Decode` is a `RunTask`, a `Batch` a `Reduce`) hand every call to it.
+
+/// The body of a `ProcessingStrategy<$input>` impl that forwards every call
+/// to the field `inner`.
+macro_rules! forward_to_inner {
+    ($input:ty) => {
+        fn attach(&mut self, progress: &$crate::Progress) {
+            self.inner.attach(progress);
+        }
+
+        fn submit(
+            &mut self,
+            message: $crate::Incoming<$input>,
+        ) -> Result<(), $crate::SubmitError<$input>> {
+            self.inner.submit(message)
+        }
+
+        fn poll(&mut self) -> Result<Option<weir_core::CommitRequest>, $crate::StrategyError> {
+            self.inner.poll()
+        }
+
+        fn close(&mut self) {
+            self.inner.close();
+        }
+
+        fn terminate(&mut self) {
+            self.inner.terminate();
+        }
+
+        fn join(&mut self, timeout: Option<std::time::Duration>) -> $crate::JoinFuture<'_> {
+            self.inner.join(timeout)
+        }
+    };
+}
