@@ -88,7 +88,11 @@ impl Admin for RedisAdmin {
             due,
             data,
         ];
-        all.extend((0..count).map(|i| keys.stream(&topic.partition(i))));
+        for i in 0..count {
+            let p = topic.partition(i);
+            all.push(keys.stream(&p));
+            all.push(keys.end(&p));
+        }
         let cmd = DELETE_TOPIC.cmd(&all, |c| {
             c.arg(topic.as_str());
         });

@@ -15,10 +15,10 @@ use weir_core::{
 
 use crate::broker::Shared;
 use crate::connection::Conn;
-use crate::entry::{DELIVERY_COUNT_HEADER, decode};
+use crate::entry::{DELIVERY_COUNT_HEADER, Run};
 use crate::group::{acquire, heartbeat, member_id, range_assignment, release};
 use crate::keys::Keys;
-use crate::offsets::{id_of, offset_of, write_id};
+use crate::offsets::{entry_end, entry_id, write_entry_id};
 use crate::reclaim::{Start, reposition};
 use crate::scripts::COMMIT;
 
@@ -61,6 +61,9 @@ pub struct RedisConsumer {
     fixups: Vec<(String, u64, u64)>,
     turn: usize,
     read_failures: u32,
+    /// Entries asked of each stream per read: about `max_poll_records`
+    /// messages, given how many messages the entries read last held.
+    read_count: usize,
 }
 
 impl std::fmt::Debug for RedisConsumer {
@@ -77,22 +80,25 @@ impl std::fmt::Debug for RedisConsumer {
 struct Owned {
     stream: String,
     position: u64,
-    /// Offsets below this are acknowledged in the group's pending list.
-    acked_from: u64,
+    /// The entries (by end, see `offsets.rs`) this member read since it was
+    /// positioned and has not acknowledged, oldest first: a commit
+    /// acknowledges those it passes.
+    unacked: VecDeque<u64>,
     paused: bool,
     /// A seek waiting to be applied on the server.
     seek: Option<u64>,
+    /// Pending entries (by end) read before, and how often.
     delivered_before: HashMap<u64, u64>,
     /// Until when the lease surely holds (measured from before it was renewed).
     valid_until: Instant,
     buffer: VecDeque<BrokerValue<Payload>>,
-    /// The stream's end (the offset after its last entry) when last read.
+    /// The partition's end (the offset after its last message) when last read.
     end: Option<u64>,
 }
 
-/// A read's replies: the group's epoch, the XREADGROUP reply, and the last
-/// entry of each stream read (in the order of the read's keys).
-type ReadReply = (Option<u64>, Value, Vec<Value>);
+/// A read's replies: the group's epoch, the XREADGROUP reply, and the end of
+/// each partition read (in the order of the read's keys).
+type ReadReply = (Option<u64>, Value, Vec<Option<u64>>);
 
 struct Read {
     handle: JoinHandle<Result<ReadReply, BrokerError>>,
@@ -130,6 +136,7 @@ impl RedisConsumer {
             fixups: Vec::new(),
             turn: 0,
             read_failures: 0,
+            read_count: 1,
         })
     }
 
@@ -248,7 +255,7 @@ impl RedisConsumer {
                 Owned {
                     stream: self.shared.keys.stream(&p),
                     position: pos.position,
-                    acked_from: pos.position,
+                    unacked: VecDeque::new(),
                     paused: false,
                     seek: None,
                     delivered_before: pos.delivered_before,
@@ -292,7 +299,7 @@ impl RedisConsumer {
             {
                 o.seek = None;
                 o.position = pos.position;
-                o.acked_from = pos.position;
+                o.unacked.clear();
                 o.delivered_before = pos.delivered_before;
                 o.buffer.clear();
             }
@@ -324,8 +331,13 @@ impl RedisConsumer {
         let epoch_key = self.shared.keys.epoch(self.group());
         let group = self.config.group_id.clone();
         let member = self.member.clone();
-        let count = self.config.max_poll_records;
+        let count = self.read_count;
         let keys: Vec<String> = streams.keys().cloned().collect();
+        let ends: Vec<String> = keys
+            .iter()
+            .filter_map(|k| streams.get(k))
+            .map(|p| self.shared.keys.end(p))
+            .collect();
         let keys_in_order = keys.clone();
         let handle = tokio::spawn(async move {
             if keys.is_empty() {
@@ -348,25 +360,22 @@ impl RedisConsumer {
             for _ in &keys {
                 pipe.arg(">");
             }
-            // Each stream's last entry, after the read: where it ends, for `lag`.
-            for key in &keys {
-                pipe.cmd("XREVRANGE")
-                    .arg(key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1);
+            // Each partition's end, after the read: for `lag`.
+            for end in &ends {
+                pipe.cmd("GET").arg(end);
             }
             let mut replies: Vec<Value> = reader.pipe(&pipe).await?;
-            let lasts = replies.split_off(2.min(replies.len()));
+            let ends = replies.split_off(2.min(replies.len()));
             let mut head = replies.into_iter();
+            let int = |v: Value| -> Result<Option<u64>, BrokerError> {
+                redis::from_redis_value(v).map_err(|e| BrokerError::backend("redis", e))
+            };
             let epoch = match head.next() {
-                Some(v) => {
-                    redis::from_redis_value(v).map_err(|e| BrokerError::backend("redis", e))?
-                }
+                Some(v) => int(v)?,
                 None => None,
             };
-            Ok((epoch, head.next().unwrap_or(Value::Nil), lasts))
+            let ends = ends.into_iter().map(int).collect::<Result<_, _>>()?;
+            Ok((epoch, head.next().unwrap_or(Value::Nil), ends))
         });
         self.inflight = Some(Read {
             handle,
@@ -375,8 +384,9 @@ impl RedisConsumer {
         });
     }
 
-    /// Files the entries of a read reply into the partitions' buffers.
+    /// Files the messages of a read reply into the partitions' buffers.
     fn take_reply(&mut self, streams: &HashMap<String, Partition>, reply: Value) {
+        let (mut entries_read, mut messages_read) = (0usize, 0usize);
         for (key, entries) in stream_entries(reply) {
             let Some(p) = streams.get(&key) else { continue };
             let Some(o) = self.owned.get_mut(p) else {
@@ -387,53 +397,71 @@ impl RedisConsumer {
                 continue;
             }
             for (id, fields) in entries {
-                let Some(offset) = offset_of(&id) else {
+                let Some(end) = entry_end(&id) else {
                     continue;
                 };
-                if offset < o.position {
+                if end <= o.position {
                     continue;
                 }
-                if offset > o.position {
+                let run = Run::from_fields(fields).filter(|r| r.count <= end);
+                if let Some(r) = &run
+                    && end - r.count > o.position
+                {
                     // Entries in between were handed to a read whose reply was
                     // lost (a connection break): read them again.
-                    tracing::debug!(partition = %p, expected = o.position, got = offset, "gap in read; repositioning");
+                    tracing::debug!(partition = %p, expected = o.position, got = end - r.count, "gap in read; repositioning");
                     o.seek = Some(o.position);
                     break;
                 }
-                let Some(entry) = decode(fields) else {
-                    tracing::warn!(partition = %p, offset, "skipping a stream entry this backend did not write");
-                    o.position = offset + 1;
+                // Pending under this member until a commit passes it.
+                o.unacked.push_back(end);
+                let Some((first, messages)) =
+                    run.and_then(|r| Some((end - r.count, r.messages()?)))
+                else {
+                    tracing::warn!(partition = %p, offsets = ?(o.position..end), "skipping a stream entry this backend did not write, or a corrupt one");
+                    o.position = end;
                     continue;
                 };
-                let mut payload = entry.payload;
-                let count = o.delivered_before.remove(&offset).map_or(1, |c| c + 1);
+                entries_read += 1;
+                messages_read += messages.len();
+                let count = o.delivered_before.remove(&end).map_or(1, |c| c + 1);
                 if count > 1 {
-                    payload
-                        .headers
-                        .insert(DELIVERY_COUNT_HEADER, count.to_string());
-                    self.fixups.push((o.stream.clone(), offset, count));
+                    self.fixups.push((o.stream.clone(), end, count));
                 }
-                o.position = offset + 1;
-                o.buffer.push_back(BrokerValue::new(
-                    payload,
-                    p.clone(),
-                    offset,
-                    entry.timestamp,
-                ));
+                for (offset, entry) in (first..).zip(messages) {
+                    if offset < o.position {
+                        continue;
+                    }
+                    let mut payload = entry.payload;
+                    if count > 1 {
+                        payload
+                            .headers
+                            .insert(DELIVERY_COUNT_HEADER, count.to_string());
+                    }
+                    o.buffer.push_back(BrokerValue::new(
+                        payload,
+                        p.clone(),
+                        offset,
+                        entry.timestamp,
+                    ));
+                }
+                o.position = end;
             }
+        }
+        if entries_read > 0 {
+            let per_entry = messages_read.div_ceil(entries_read).max(1);
+            let max = self.config.max_poll_records.max(1);
+            self.read_count = max.div_ceil(per_entry).clamp(1, max);
         }
     }
 
-    /// Records where each stream read ends (for `lag`).
-    fn note_ends(&mut self, read: &Read, lasts: Vec<Value>) {
-        for (key, last) in read.keys.iter().zip(lasts) {
+    /// Records where each partition read ends (for `lag`).
+    fn note_ends(&mut self, read: &Read, ends: Vec<Option<u64>>) {
+        for (key, end) in read.keys.iter().zip(ends) {
             let Some(o) = read.streams.get(key).and_then(|p| self.owned.get_mut(p)) else {
                 continue;
             };
-            o.end = match stream_entries_of(last).first() {
-                Some((id, _)) => offset_of(id).map(|n| n + 1),
-                None => Some(0),
-            };
+            o.end = Some(end.unwrap_or(0));
         }
     }
 
@@ -443,13 +471,13 @@ impl RedisConsumer {
             return Ok(());
         }
         let mut pipe = redis::pipe();
-        for (stream, offset, count) in std::mem::take(&mut self.fixups) {
+        for (stream, end, count) in std::mem::take(&mut self.fixups) {
             pipe.cmd("XCLAIM")
                 .arg(stream)
                 .arg(self.group())
                 .arg(&self.member)
                 .arg(0)
-                .arg(id_of(offset))
+                .arg(entry_id(end))
                 .arg("RETRYCOUNT")
                 .arg(count)
                 .arg("JUSTID")
@@ -612,10 +640,10 @@ fn stream_entries_of(entries: Value) -> Vec<(Vec<u8>, Value)> {
         .collect()
 }
 
-/// The longest run of entries a commit acknowledges by naming each one; a
-/// longer run (after a long stretch without commits) is looked up in the
-/// pending list on the server instead.
-const ACK_BY_ID_UP_TO: u64 = 100_000;
+/// The most entries a commit acknowledges by naming each one; more (after a
+/// long stretch without commits) are looked up in the pending list on the
+/// server instead.
+const ACK_BY_ID_UP_TO: usize = 100_000;
 
 impl Consumer for RedisConsumer {
     async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
@@ -722,7 +750,9 @@ impl Consumer for RedisConsumer {
             return Ok(());
         }
         let mut keys = Vec::with_capacity(offsets.len() * 3);
-        let mut parts = Vec::with_capacity(offsets.len());
+        // Per partition: the offset, and the entries it lets go (`None`: look
+        // them up on the server).
+        let mut parts: Vec<(Partition, u64, Option<usize>)> = Vec::with_capacity(offsets.len());
         for (p, offset) in offsets.iter() {
             let Some(o) = self.owned.get(p) else {
                 return Err(BrokerError::NotAssigned {
@@ -732,24 +762,27 @@ impl Consumer for RedisConsumer {
             keys.push(self.shared.keys.lease(self.group(), p));
             keys.push(self.shared.keys.offsets(&p.topic));
             keys.push(o.stream.clone());
-            parts.push((p.clone(), offset, o.acked_from));
+            let passed = o.unacked.iter().take_while(|end| **end <= offset).count();
+            // Beyond what this member read, pending entries it did not read
+            // (reclaimed, not yet read again) may be passed too.
+            let named = offset <= o.position && passed <= ACK_BY_ID_UP_TO;
+            parts.push((p.clone(), offset, named.then_some(passed)));
         }
         let ttl = self.session().as_millis() as u64;
         let cmd = COMMIT.cmd(&keys, |c| {
             c.arg(self.group()).arg(&self.member).arg(ttl);
             let mut id = Vec::with_capacity(24);
-            for (p, offset, from) in &parts {
+            for (p, offset, passed) in &parts {
                 c.arg(Keys::offset_field(self.group(), p.index))
                     .arg(*offset);
-                let run = offset.saturating_sub(*from);
-                if run > ACK_BY_ID_UP_TO {
+                let (Some(passed), Some(o)) = (passed, self.owned.get(p)) else {
                     c.arg(-1);
                     continue;
-                }
-                c.arg(run);
-                for o in *from..*offset {
+                };
+                c.arg(*passed);
+                for end in o.unacked.iter().take(*passed) {
                     id.clear();
-                    write_id(&mut id, o);
+                    write_entry_id(&mut id, *end);
                     c.arg(&id[..]);
                 }
             }
@@ -764,7 +797,9 @@ impl Consumer for RedisConsumer {
         }
         for (p, offset, _) in parts {
             if let Some(o) = self.owned.get_mut(&p) {
-                o.acked_from = o.acked_from.max(offset);
+                while o.unacked.front().is_some_and(|end| *end <= offset) {
+                    o.unacked.pop_front();
+                }
             }
         }
         Ok(())

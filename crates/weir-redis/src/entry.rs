@@ -1,7 +1,16 @@
-//! How a payload is stored as a stream entry, and read back.
+//! How messages are stored as stream entries, and read back.
 //!
-//! One field, `m`, holds the whole message, so an entry costs the server and
-//! the client little to handle:
+//! A stream entry holds a run of consecutive messages of its partition (what
+//! one produce call sent to that partition, up to [`RUN_BYTES`] or
+//! [`RUN_MESSAGES`]), as a Kafka record batch does: the server keeps one id,
+//! one pending-list record and one acknowledgement per run, not per message.
+//! An entry's id is `0-e`, where `e` is the offset after its last message
+//! (see `offsets.rs`), and it has two fields:
+//!
+//! - `n`: how many messages it holds (decimal), so its first offset is `e - n`;
+//! - `m`: the messages, each as `u32 length | message`.
+//!
+//! A message:
 //!
 //! ```text
 //! u8 format (1) | u64 timestamp ms | u32 key length + 1 (0: no key) | key
@@ -14,7 +23,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use redis::Value;
 use weir_core::{Headers, Payload};
 
@@ -22,16 +31,33 @@ use weir_core::{Headers, Payload};
 /// group, present from the second delivery on (after a crash or a seek back).
 pub const DELIVERY_COUNT_HEADER: &str = "weir-delivery-count";
 
+/// A run is closed once its messages take this many bytes (a larger message
+/// makes a run of its own).
+pub(crate) const RUN_BYTES: usize = 256 * 1024;
+
+/// Most messages in one run.
+pub(crate) const RUN_MESSAGES: usize = 1024;
+
 const FORMAT: u8 = 1;
 
-/// The encoded message, stamped with `timestamp`.
-pub(crate) fn encode(payload: &Payload, timestamp: SystemTime) -> Vec<u8> {
-    let ms = timestamp
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+/// The fixed part of a message: format, timestamp, key length, header count.
+const FIXED: usize = 1 + 8 + 4 + 4;
+
+/// How many bytes `payload` takes in a run, its length prefix included.
+pub(crate) fn stored_len(payload: &Payload) -> usize {
     let key_len = payload.key.as_ref().map_or(0, Bytes::len);
     let headers = payload.headers.byte_size() + 8 * payload.headers.len();
-    let mut out = BytesMut::with_capacity(1 + 8 + 4 + key_len + 4 + headers + payload.value.len());
+    4 + FIXED + key_len + headers + payload.value.len()
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Appends `payload`, stamped `ms`, with its length prefix.
+fn put_message(out: &mut Vec<u8>, payload: &Payload, ms: u64) {
+    out.put_u32((stored_len(payload) - 4) as u32);
     out.put_u8(FORMAT);
     out.put_u64(ms);
     match &payload.key {
@@ -49,10 +75,23 @@ pub(crate) fn encode(payload: &Payload, timestamp: SystemTime) -> Vec<u8> {
         out.put_slice(value);
     }
     out.put_slice(&payload.value);
-    out.to_vec()
 }
 
-/// A decoded entry: its payload and timestamp.
+/// The `m` field of a run of `payloads`, each stamped with `timestamp`.
+pub(crate) fn encode_run<'a>(
+    payloads: impl IntoIterator<Item = &'a Payload> + Clone,
+    timestamp: SystemTime,
+) -> Vec<u8> {
+    let ms = millis(timestamp);
+    let len = payloads.clone().into_iter().map(stored_len).sum();
+    let mut out = Vec::with_capacity(len);
+    for p in payloads {
+        put_message(&mut out, p, ms);
+    }
+    out
+}
+
+/// A decoded message: its payload and timestamp.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) payload: Payload,
@@ -67,8 +106,8 @@ fn take_u32(b: &mut Bytes) -> Option<usize> {
     (b.len() >= 4).then(|| b.get_u32() as usize)
 }
 
-/// Decodes an encoded message; `None` if it is malformed.
-pub(crate) fn decode_message(mut b: Bytes) -> Option<Entry> {
+/// Decodes one message (without its length prefix); `None` if it is malformed.
+fn decode_message(mut b: Bytes) -> Option<Entry> {
     if b.len() < 9 || b.get_u8() != FORMAT {
         return None;
     }
@@ -95,32 +134,66 @@ pub(crate) fn decode_message(mut b: Bytes) -> Option<Entry> {
     })
 }
 
-/// Decodes the field list of a stream entry; `None` if it is not one of ours.
-pub(crate) fn decode(fields: Value) -> Option<Entry> {
-    let items = match fields {
-        Value::Array(items) => items,
-        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-        _ => return None,
-    };
-    let mut it = items.into_iter();
-    while let (Some(name), Some(value)) = (it.next(), it.next()) {
-        if let (Value::BulkString(name), Value::BulkString(value)) = (name, value)
-            && name == b"m"
-        {
-            return decode_message(Bytes::from(value));
+/// A stream entry's run of messages, not yet decoded.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// How many messages the entry says it holds.
+    pub(crate) count: u64,
+    data: Bytes,
+}
+
+impl Run {
+    /// Reads the field list of a stream entry; `None` if it is not one of ours.
+    pub(crate) fn from_fields(fields: Value) -> Option<Run> {
+        let items = match fields {
+            Value::Array(items) => items,
+            Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+            _ => return None,
+        };
+        let (mut count, mut data) = (None, None);
+        let mut it = items.into_iter();
+        while let (Some(Value::BulkString(name)), Some(value)) = (it.next(), it.next()) {
+            match (&name[..], value) {
+                (b"n", Value::BulkString(n)) => {
+                    count = std::str::from_utf8(&n).ok().and_then(|n| n.parse().ok());
+                }
+                (b"m", Value::BulkString(m)) => data = Some(Bytes::from(m)),
+                _ => {}
+            }
         }
+        Some(Run {
+            count: count?,
+            data: data?,
+        })
     }
-    None
+
+    /// Its messages, in order; `None` if any is malformed or their number
+    /// is not the one the entry states.
+    pub(crate) fn messages(mut self) -> Option<Vec<Entry>> {
+        let mut out = Vec::with_capacity(usize::try_from(self.count).ok()?.min(RUN_MESSAGES));
+        while !self.data.is_empty() {
+            let n = take_u32(&mut self.data)?;
+            out.push(decode_message(take(&mut self.data, n)?)?);
+        }
+        (out.len() as u64 == self.count).then_some(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn messages_round_trip_with_binary_keys_headers_and_values() {
-        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        let payloads = [
+    fn fields(count: &str, data: Vec<u8>) -> Value {
+        Value::Array(vec![
+            Value::BulkString(b"n".to_vec()),
+            Value::BulkString(count.as_bytes().to_vec()),
+            Value::BulkString(b"m".to_vec()),
+            Value::BulkString(data),
+        ])
+    }
+
+    fn sample() -> Vec<Payload> {
+        vec![
             Payload::new(Bytes::new()),
             Payload::new(vec![0u8, 255, 1])
                 .with_key(Bytes::from_static(&[0xff, 0]))
@@ -128,29 +201,50 @@ mod tests {
                 .with_header("a", "again")
                 .with_header("", ""),
             Payload::new("v").with_key(""),
-        ];
-        for p in payloads {
-            let back = decode_message(Bytes::from(encode(&p, at))).expect("decodes");
-            assert_eq!(
-                back,
-                Entry {
-                    payload: p,
-                    timestamp: at
-                }
-            );
-        }
+        ]
     }
 
     #[test]
-    fn malformed_messages_are_rejected() {
-        let p = Payload::new("value")
-            .with_key("k")
-            .with_header("name", "value");
-        let good = encode(&p, SystemTime::now());
-        // Cut inside the header section.
-        assert_eq!(decode_message(Bytes::from(good[..20].to_vec())), None);
+    fn runs_round_trip_with_binary_keys_headers_and_values() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let payloads = sample();
+        let data = encode_run(&payloads, at);
+        assert_eq!(data.len(), payloads.iter().map(stored_len).sum::<usize>());
+        let run = Run::from_fields(fields("3", data)).expect("one of ours");
+        assert_eq!(run.count, 3);
+        let back = run.messages().expect("decodes");
+        let expected: Vec<Entry> = payloads
+            .into_iter()
+            .map(|payload| Entry {
+                payload,
+                timestamp: at,
+            })
+            .collect();
+        assert_eq!(back, expected);
+    }
+
+    #[test]
+    fn malformed_runs_are_rejected() {
+        let payloads = sample();
+        let good = encode_run(&payloads, SystemTime::now());
+        let decodes = |count: &str, data: Vec<u8>| {
+            Run::from_fields(fields(count, data)).and_then(Run::messages)
+        };
+        assert!(decodes("3", good.clone()).is_some());
+        // Cut inside the last message.
+        assert_eq!(decodes("3", good[..good.len() - 1].to_vec()), None);
+        // A count the data does not hold.
+        assert_eq!(decodes("4", good.clone()), None);
+        assert_eq!(decodes("x", good.clone()), None);
+        // An unknown message format.
         let mut other = good.clone();
-        other[0] = 9;
-        assert_eq!(decode_message(Bytes::from(other)), None);
+        other[4] = 9;
+        assert_eq!(decodes("3", other), None);
+        // Fields another writer chose.
+        let foreign = Value::Array(vec![
+            Value::BulkString(b"m".to_vec()),
+            Value::BulkString(good),
+        ]);
+        assert!(Run::from_fields(foreign).is_none());
     }
 }

@@ -32,6 +32,11 @@ impl Keys {
         format!("{}:stream:{}:{}", self.prefix, p.topic, p.index)
     }
 
+    /// A partition's message counter: the offset after its last message.
+    pub(crate) fn end(&self, p: &Partition) -> String {
+        format!("{}:end:{}:{}", self.prefix, p.topic, p.index)
+    }
+
     /// Committed offsets of every group on a topic (field: [`Keys::offset_field`]).
     pub(crate) fn offsets(&self, topic: &Topic) -> String {
         format!("{}:offsets:{topic}", self.prefix)

@@ -51,6 +51,7 @@ mod config;
 mod connection;
 mod consumer;
 mod entry;
+mod gathering;
 mod group;
 mod keys;
 mod offsets;

@@ -1,28 +1,34 @@
 //! Dense offsets on Redis Streams.
 //!
-//! Producers add entries with the id `0-*` (plain pipelined XADDs): the
-//! server gives them the sequence numbers 1, 2, 3, ... of stream-id time 0,
-//! atomically. So the message at offset `n`
-//! has the id `0-(n+1)`, and offset and id convert by a pure function: seeking
-//! is setting the group's last-delivered id, and no lookup table is needed.
+//! A stream entry holds a run of consecutive messages (see `entry.rs`). Its id
+//! is `0-e`, where `e` is the offset after its last message: the append script
+//! takes `e` from a counter beside the stream (field `end:{index}` of the
+//! topic's metadata hash), which it raises by the run's length atomically. So
+//! ids grow with offsets, and an offset `o` is in the first entry whose id is
+//! above `0-o`:
+//!
+//! - seeking to `o` is setting the group's last-delivered id to `0-o` (the
+//!   reader skips the messages of the entry before `o`);
+//! - committing `o` acknowledges the entries with ids up to `0-o`, the ones
+//!   whose messages are all before `o`.
 
-/// The stream id of the message at `offset`.
-pub(crate) fn id_of(offset: u64) -> String {
-    format!("0-{}", offset + 1)
+/// The id of the entry whose messages end before offset `end`.
+pub(crate) fn entry_id(end: u64) -> String {
+    format!("0-{end}")
 }
 
-/// Appends the stream id of the message at `offset` to `out` (as [`id_of`],
-/// without allocating: commits name many ids).
-pub(crate) fn write_id(out: &mut Vec<u8>, offset: u64) {
+/// Appends [`entry_id`]`(end)` to `out`, without allocating: commits name many ids.
+pub(crate) fn write_entry_id(out: &mut Vec<u8>, end: u64) {
     use std::io::Write as _;
-    let _ = write!(out, "0-{}", offset + 1);
+    let _ = write!(out, "0-{end}");
 }
 
-/// The offset of the message with stream id `id` (`None` for ids this backend did not make).
-pub(crate) fn offset_of(id: &[u8]) -> Option<u64> {
+/// The offset after the last message of the entry with id `id` (`None` for
+/// ids this backend did not make).
+pub(crate) fn entry_end(id: &[u8]) -> Option<u64> {
     let s = std::str::from_utf8(id).ok()?;
-    let seq: u64 = s.strip_prefix("0-")?.parse().ok()?;
-    seq.checked_sub(1)
+    let end: u64 = s.strip_prefix("0-")?.parse().ok()?;
+    (end > 0).then_some(end)
 }
 
 /// FNV-1a: a small, stable hash so a key maps to the same partition in every process.
@@ -40,17 +46,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn offsets_and_ids_convert_both_ways() {
-        for o in [0u64, 1, 41, u64::from(u32::MAX) + 7] {
-            assert_eq!(offset_of(id_of(o).as_bytes()), Some(o));
+    fn entry_ids_and_ends_convert_both_ways() {
+        for end in [1u64, 2, 42, u64::from(u32::MAX) + 7] {
+            assert_eq!(entry_end(entry_id(end).as_bytes()), Some(end));
         }
         let mut buf = Vec::new();
-        for o in [0u64, 9, 99_999, u64::MAX - 1] {
+        for end in [1u64, 10, 100_000, u64::MAX] {
             buf.clear();
-            write_id(&mut buf, o);
-            assert_eq!(buf, id_of(o).into_bytes());
+            write_entry_id(&mut buf, end);
+            assert_eq!(buf, entry_id(end).into_bytes());
         }
-        assert_eq!(offset_of(b"0-0"), None);
-        assert_eq!(offset_of(b"1700000000000-0"), None);
+        assert_eq!(entry_end(b"0-0"), None);
+        assert_eq!(entry_end(b"1700000000000-0"), None);
+        assert_eq!(entry_end(b"0-x"), None);
     }
 }

@@ -1,5 +1,5 @@
-//! Producing: payloads appended to partition streams, one XADD per message,
-//! pipelined.
+//! Producing: payloads appended to partition streams, a run of messages per
+//! stream entry, the runs of a batch pipelined.
 
 use std::collections::BTreeMap;
 
@@ -7,24 +7,34 @@ use redis::Value;
 use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer};
 
 use crate::broker::Shared;
-use crate::entry::encode;
-use crate::offsets::{key_hash, offset_of};
+use crate::entry::{RUN_BYTES, RUN_MESSAGES, encode_run, stored_len};
+use crate::gathering::Gathering;
+use crate::offsets::key_hash;
+use crate::scripts::APPEND;
 use std::sync::Arc;
 
 /// Appends payloads to Redis partitions. Cheap to clone; clones share the connection.
 ///
-/// Offsets are dense per partition: the server numbers each stream's
-/// entries (ids `0-1`, `0-2`, ...); a batch keeps its order per partition. After a connection failure a call is
-/// retried (up to the reconnect timeout), so a message may be stored twice
-/// (at-least-once), never lost once `produce` returned `Ok`.
+/// Offsets are dense per partition, and a batch keeps its order per
+/// partition. A batch's messages to one partition are stored as few stream
+/// entries (runs of up to 256 KiB or 1024 messages), each numbered
+/// atomically on the server, so the server does one append, one delivery
+/// record and one acknowledgement per run rather than per message. After a
+/// connection failure a call is retried (up to the reconnect timeout), so a
+/// message may be stored twice (at-least-once), never lost once `produce`
+/// returned `Ok`.
 #[derive(Clone, Debug)]
 pub struct RedisProducer {
     shared: Arc<Shared>,
+    gathering: Arc<Gathering>,
 }
 
 impl RedisProducer {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        RedisProducer { shared }
+        RedisProducer {
+            shared,
+            gathering: Arc::default(),
+        }
     }
 }
 
@@ -89,102 +99,160 @@ fn missing_partition(partition: &Partition, count: &Result<u32, BrokerError>) ->
     }
 }
 
-/// The offset of the entry an XADD added (`None` for a nil reply).
-fn entry_offset(reply: &Value) -> Option<u64> {
+/// The end (offset after its last message) of the entry an append added
+/// (`None` for a nil reply: the stream is gone).
+fn run_end(reply: &Value) -> Option<u64> {
     match reply {
-        Value::BulkString(id) => offset_of(id),
-        Value::SimpleString(id) => offset_of(id.as_bytes()),
+        Value::Int(end) => u64::try_from(*end).ok(),
         _ => None,
     }
 }
 
+/// Splits a partition's batch positions into runs of at most
+/// [`RUN_MESSAGES`] messages and about [`RUN_BYTES`] (a larger message is a
+/// run of its own).
+fn runs(items: &[usize], size: impl Fn(usize) -> usize) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (j, &i) in items.iter().enumerate() {
+        let n = size(i);
+        if j > start && (j - start == RUN_MESSAGES || bytes + n > RUN_BYTES) {
+            out.push(&items[start..j]);
+            (start, bytes) = (j, 0);
+        }
+        bytes += n;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
+
 impl Producer for RedisProducer {
+    /// Single calls made while an append is on its way wait for it to
+    /// return and then go together, as one batch (see [`Gathering`]).
     async fn produce(
         &self,
         destination: Destination,
         payload: Payload,
     ) -> Result<Produced, BrokerError> {
-        let mut out = self.produce_batch(vec![(destination, payload)]).await;
-        out.pop()
-            .unwrap_or_else(|| Err(BrokerError::backend("redis", "the append returned nothing")))
+        self.gathering
+            .produce(&self.shared, destination, payload)
+            .await
     }
 
     async fn produce_batch(
         &self,
         batch: Vec<(Destination, Payload)>,
     ) -> Vec<Result<Produced, BrokerError>> {
-        let shared = &self.shared;
-        let mut out: Vec<Option<Result<Produced, BrokerError>>> =
-            (0..batch.len()).map(|_| None).collect();
-        // Per partition, the batch positions in order.
-        let mut per_partition: BTreeMap<Partition, Vec<usize>> = BTreeMap::new();
-        for (i, (destination, payload)) in batch.iter().enumerate() {
-            match route(shared, destination, payload).await {
-                Ok(p) => per_partition.entry(p).or_default().push(i),
-                Err(e) => out[i] = Some(Err(e)),
-            }
+        append(&self.shared, batch).await
+    }
+}
+
+/// Appends a batch: each payload's result, in the batch's order.
+pub(crate) async fn append(
+    shared: &Shared,
+    batch: Vec<(Destination, Payload)>,
+) -> Vec<Result<Produced, BrokerError>> {
+    let mut out: Vec<Option<Result<Produced, BrokerError>>> =
+        (0..batch.len()).map(|_| None).collect();
+    // Per partition, the batch positions in order.
+    let mut per_partition: BTreeMap<Partition, Vec<usize>> = BTreeMap::new();
+    for (i, (destination, payload)) in batch.iter().enumerate() {
+        match route(shared, destination, payload).await {
+            Ok(p) => per_partition.entry(p).or_default().push(i),
+            Err(e) => out[i] = Some(Err(e)),
         }
-        // One XADD per message, pipelined: the server numbers each partition's
-        // entries 0-1, 0-2, ... (`0-*`), and NOMKSTREAM refuses a partition
-        // whose stream is gone (its topic was deleted).
-        let maxlen = shared.config.max_stream_length;
-        let now = std::time::SystemTime::now();
-        let mut pipe = redis::pipe();
-        let mut sent: Vec<(&Partition, usize)> = Vec::with_capacity(batch.len());
-        for (p, items) in &per_partition {
-            let stream = shared.keys.stream(p);
-            for &i in items {
-                let cmd = pipe.cmd("XADD").arg(&stream).arg("NOMKSTREAM");
-                if let Some(n) = maxlen {
-                    cmd.arg("MAXLEN").arg("~").arg(n);
-                }
-                cmd.arg("0-*").arg("m").arg(encode(&batch[i].1, now));
-                sent.push((p, i));
-            }
+    }
+    // One append per run, pipelined: the script numbers each run's entry
+    // atomically, and refuses a partition whose stream is gone (its
+    // topic was deleted).
+    let keep = shared.config.max_stream_length.unwrap_or(0);
+    let now = std::time::SystemTime::now();
+    let mut pipe = redis::pipe();
+    let mut sent: Vec<(&Partition, &[usize])> = Vec::with_capacity(per_partition.len());
+    for (p, items) in &per_partition {
+        let keys = [shared.keys.stream(p), shared.keys.end(p)];
+        for run in runs(items, |i| stored_len(&batch[i].1)) {
+            let data = encode_run(run.iter().map(|&i| &batch[i].1), now);
+            pipe.add_command(APPEND.cmd(&keys, |c| {
+                c.arg(run.len()).arg(data).arg(keep);
+            }));
+            sent.push((p, run));
         }
-        if !sent.is_empty() {
-            match shared.conn.pipe::<Vec<Value>>(&pipe).await {
-                Ok(replies) => {
-                    let mut missing = BTreeMap::new();
-                    for ((p, i), reply) in sent.iter().zip(replies.iter()) {
-                        match entry_offset(reply) {
-                            Some(offset) => {
-                                out[*i] = Some(Ok(Produced {
+    }
+    if !sent.is_empty() {
+        match shared.conn.pipe::<Vec<Value>>(&pipe).await {
+            Ok(replies) => {
+                let mut missing = BTreeMap::new();
+                for ((p, run), reply) in sent.iter().zip(replies.iter()) {
+                    match run_end(reply) {
+                        Some(end) => {
+                            let first = end.saturating_sub(run.len() as u64);
+                            for (offset, &i) in (first..).zip(run.iter()) {
+                                out[i] = Some(Ok(Produced {
                                     partition: (*p).clone(),
                                     offset,
                                 }));
                             }
-                            None => missing.entry(*p).or_insert_with(Vec::new).push(*i),
                         }
-                    }
-                    for (p, items) in missing {
-                        shared.forget_topic(&p.topic);
-                        let count = shared.partition_count(&p.topic).await;
-                        for i in items {
-                            out[i] = Some(Err(missing_partition(p, &count)));
-                        }
+                        None => missing
+                            .entry(*p)
+                            .or_insert_with(Vec::new)
+                            .extend_from_slice(run),
                     }
                 }
-                Err(e) => {
-                    let reason = e.to_string();
-                    let transient = e.is_transient();
-                    for (_, i) in &sent {
-                        out[*i] = Some(Err(if transient {
-                            BrokerError::Unreachable {
-                                endpoint: shared.conn.endpoint().to_owned(),
-                                reason: reason.clone(),
-                            }
-                        } else {
-                            BrokerError::backend("redis", reason.clone())
-                        }));
+                for (p, items) in missing {
+                    shared.forget_topic(&p.topic);
+                    let count = shared.partition_count(&p.topic).await;
+                    for i in items {
+                        out[i] = Some(Err(missing_partition(p, &count)));
                     }
                 }
             }
+            Err(e) => {
+                let reason = e.to_string();
+                let transient = e.is_transient();
+                for &i in sent.iter().flat_map(|(_, run)| run.iter()) {
+                    out[i] = Some(Err(if transient {
+                        BrokerError::Unreachable {
+                            endpoint: shared.conn.endpoint().to_owned(),
+                            reason: reason.clone(),
+                        }
+                    } else {
+                        BrokerError::backend("redis", reason.clone())
+                    }));
+                }
+            }
         }
-        out.into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(BrokerError::backend("redis", "a message got no reply")))
-            })
-            .collect()
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(BrokerError::backend("redis", "a message got no reply"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_close_at_the_message_and_byte_limits() {
+        let items: Vec<usize> = (0..2 * RUN_MESSAGES + 1).collect();
+        let lens: Vec<usize> = runs(&items, |_| 10).iter().map(|r| r.len()).collect();
+        assert_eq!(lens, [RUN_MESSAGES, RUN_MESSAGES, 1]);
+
+        // Three messages of a third of the limit fit; the fourth starts a run.
+        let third = RUN_BYTES / 3;
+        let lens: Vec<usize> = runs(&[0, 1, 2, 3], |_| third)
+            .iter()
+            .map(|r| r.len())
+            .collect();
+        assert_eq!(lens, [3, 1]);
+
+        // A message over the limit is a run of its own, never an empty run.
+        let sizes = [10, RUN_BYTES * 2, 10];
+        let got = runs(&[0, 1, 2], |i| sizes[i]);
+        assert_eq!(got, [&[0][..], &[1][..], &[2][..]]);
+        assert!(runs(&[], |_| 1).is_empty());
     }
 }

@@ -26,7 +26,8 @@ pub(crate) enum Start {
     Offset(u64),
 }
 
-/// The start position and, per offset at or after it, how often it was delivered before.
+/// The start position and, per pending entry holding messages at or after
+/// it (by the entry's end, see `offsets.rs`), how often it was delivered before.
 #[derive(Debug)]
 pub(crate) struct Positioned {
     pub(crate) position: u64,

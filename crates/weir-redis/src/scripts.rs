@@ -50,6 +50,7 @@ macro_rules! scripts {
 }
 
 scripts! {
+    APPEND => "append.lua",
     COMMIT => "commit.lua",
     REPOSITION => "reposition.lua",
     HEARTBEAT => "heartbeat.lua",

@@ -5,13 +5,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::Value;
 use weir_core::capability::DelayedDelivery;
 use weir_core::{BrokerError, Destination, Payload, Produced, Topic};
 
 use crate::RedisBroker;
-use crate::entry::encode;
-use crate::offsets::offset_of;
+use crate::entry::encode_run;
 use crate::producer::route;
 use crate::scripts::{DELAY_ADD, DELAY_MOVE};
 
@@ -36,9 +34,10 @@ impl DelayedDelivery for RedisBroker {
         let (due_key, data_key) = s.keys.delayed(topic);
         let keys = [due_key, data_key, s.keys.delayed_ids(), s.keys.meta(topic)];
         let cmd = DELAY_ADD.cmd(&keys, |c| {
-            c.arg(millis(due))
-                .arg(partition.index)
-                .arg(encode(&payload, due.max(SystemTime::now())));
+            c.arg(millis(due)).arg(partition.index).arg(encode_run(
+                std::slice::from_ref(&payload),
+                due.max(SystemTime::now()),
+            ));
         });
         let missing: i64 = s.conn.query(&cmd).await?;
         if missing == 1 {
@@ -55,22 +54,28 @@ impl DelayedDelivery for RedisBroker {
         let count = s.partition_count(topic).await?;
         let (due_key, data_key) = s.keys.delayed(topic);
         let mut keys = vec![due_key, data_key, s.keys.meta(topic)];
-        keys.extend((0..count).map(|i| s.keys.stream(&topic.partition(i))));
+        for i in 0..count {
+            let p = topic.partition(i);
+            keys.push(s.keys.stream(&p));
+            keys.push(s.keys.end(&p));
+        }
         let maxlen = s.config.max_stream_length.unwrap_or(0);
         let mut out = Vec::new();
         loop {
             let cmd = DELAY_MOVE.cmd(&keys, |c| {
                 c.arg(MOVE_BATCH).arg(maxlen);
             });
-            let reply: Vec<Value> = s.conn.query(&cmd).await?;
+            let reply: Vec<i64> = s.conn.query(&cmd).await?;
             let moved = reply.len() / 2;
             for pair in reply.chunks(2) {
-                if let [Value::Int(p), Value::BulkString(id)] = pair
-                    && let (Ok(index), Some(offset)) = (u32::try_from(*p), offset_of(id))
+                // The moved message is the last of its entry.
+                if let [p, end] = pair
+                    && let (Ok(index), Ok(end)) = (u32::try_from(*p), u64::try_from(*end))
+                    && end > 0
                 {
                     out.push(Produced {
                         partition: topic.partition(index),
-                        offset,
+                        offset: end - 1,
                     });
                 }
             }

@@ -2,9 +2,9 @@
 -- entries each commit covers in the group's pending list.
 -- KEYS: per partition: its lease, the topic's offsets hash, its stream.
 -- ARGV[1] group, ARGV[2] member, ARGV[3] lease time to live (ms), then per
--- partition: offsets field, offset, k, and k entry ids to acknowledge (the
+-- partition: offsets field, offset, k, and the ids of the k entries it passes (the
 -- client spells them out, which is cheaper than making them here). k = -1
--- asks to acknowledge every pending entry below the offset instead (for
+-- asks to acknowledge every pending entry whose messages precede the offset instead (for
 -- long runs).
 -- Returns 0, or the 1-based position of a partition the member does not own
 -- (then nothing is committed).

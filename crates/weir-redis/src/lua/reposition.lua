@@ -7,17 +7,29 @@
 -- ARGV[1] group, ARGV[2] member, ARGV[3] offsets field,
 -- ARGV[4] 'e' (committed, else earliest), 'l' (committed, else latest) or 's' (ARGV[5]),
 -- ARGV[5] sought offset, ARGV[6] idle time (ms) after which an empty consumer is removed.
+-- Entry ids are `0-{end}`, end being the offset after the entry's last
+-- message; field `n` says how many messages it holds.
 -- Returns {-1} when the member does not hold the lease, else
--- {position, offset, prior deliveries, offset, prior deliveries, ...}.
+-- {position, entry end, prior deliveries, entry end, prior deliveries, ...}
+-- for the pending entries holding messages from the position on.
 local function id(offset) return '0-' .. string.format('%.0f', offset) end
 local function seq(entry_id) return tonumber(string.match(entry_id, '%-(%d+)$')) end
+-- How many messages an entry's field list says it holds (1 if it says nothing).
+local function count(fields)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'n' then return tonumber(fields[i + 1]) or 1 end
+  end
+  return 1
+end
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return {-1} end
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local last, first = 0, false
 for i = 1, #info, 2 do
   if info[i] == 'last-generated-id' then last = seq(info[i + 1]) end
-  if info[i] == 'first-entry' and info[i + 1] then first = seq(info[i + 1][1]) - 1 end
+  if info[i] == 'first-entry' and info[i + 1] then
+    first = seq(info[i + 1][1]) - count(info[i + 1][2])
+  end
 end
 local pos
 if ARGV[4] == 's' then
@@ -35,7 +47,7 @@ repeat
   local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, cursor, 'COUNT', 1000, 'JUSTID')
   cursor = r[1]
 until cursor == '0-0'
--- Entries before the position will not be delivered again.
+-- Entries whose messages all precede the position will not be delivered again.
 if pos > 0 then
   repeat
     local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', id(pos), 1000)
@@ -46,7 +58,7 @@ if pos > 0 then
 end
 local out = {pos}
 for _, e in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], id(pos + 1), '+', 10000)) do
-  out[#out + 1] = seq(e[1]) - 1
+  out[#out + 1] = seq(e[1])
   out[#out + 1] = e[4]
 end
 -- Departed consumers with nothing pending are forgotten.

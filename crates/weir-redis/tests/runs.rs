@@ -1,0 +1,169 @@
+//! A produce batch's messages to one partition share stream entries (runs):
+//! offsets stay dense, and seeks, commits and trimming work per message,
+//! also inside an entry.
+
+mod common;
+
+use common::TestBroker;
+use weir_core::{Broker, CommitRequest, Consumer, Destination, Producer, Topic};
+use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::{collect, new_topic, numbered, produce_numbered, subscribed, unique_name};
+
+/// How many entries a partition's stream holds.
+async fn entries(broker: &TestBroker, topic: &Topic) -> u64 {
+    let client = redis::Client::open(broker.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection");
+    redis::cmd("XLEN")
+        .arg(format!("weir:stream:{topic}:0"))
+        .query_async(&mut conn)
+        .await
+        .expect("xlen")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_split_into_runs_with_dense_offsets() {
+    let broker = TestBroker::start().await;
+    let topic = new_topic(&broker, "runs", 1).await;
+    let p = topic.partition(0);
+    let producer = broker.producer().await.expect("producer");
+    produce_numbered(&producer, p.clone().into(), "single", 1).await;
+    // 1024 messages at most per run: 2500 make three entries.
+    let batch = (0..2500)
+        .map(|i| (Destination::from(p.clone()), numbered("m", i)))
+        .collect();
+    let offsets: Vec<u64> = producer
+        .produce_batch(batch)
+        .await
+        .into_iter()
+        .map(|r| r.expect("produced").offset)
+        .collect();
+    assert_eq!(offsets, (1..2501).collect::<Vec<_>>());
+    assert_eq!(entries(&broker, &topic).await, 4);
+
+    let mut consumer = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut consumer, false, |s| s.messages.len() >= 2501).await;
+    let got: Vec<u64> = seen.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(got, (0..2501).collect::<Vec<_>>());
+    assert_eq!(seen.values()[2500], "m-2499");
+    consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeks_and_commits_land_inside_an_entry() {
+    let broker = TestBroker::start().await;
+    let topic = new_topic(&broker, "inside", 1).await;
+    let p = topic.partition(0);
+    let producer = broker.producer().await.expect("producer");
+    produce_numbered(&producer, p.clone().into(), "m", 10).await;
+    assert_eq!(entries(&broker, &topic).await, 1);
+    let group = unique_name("g");
+
+    let mut first = subscribed(&broker, &group, std::slice::from_ref(&topic)).await;
+    collect(&mut first, false, |s| !s.assigned.is_empty()).await;
+    first.seek(&p, 6).expect("seek");
+    let seen = collect(&mut first, false, |s| s.messages.len() >= 4).await;
+    assert_eq!(seen.values(), ["m-6", "m-7", "m-8", "m-9"]);
+    first.seek(&p, 3).expect("seek back");
+    let seen = collect(&mut first, false, |s| s.messages.len() >= 7).await;
+    assert_eq!(seen.messages[0].offset, 3);
+    assert_eq!(seen.messages.len(), 7);
+    first
+        .commit(&CommitRequest::from_iter([(p.clone(), 5)]))
+        .await
+        .expect("commit");
+    first.close().await.expect("close");
+
+    // The next member starts at the committed offset, inside the entry.
+    let mut second = subscribed(&broker, &group, std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut second, false, |s| s.messages.len() >= 5).await;
+    assert_eq!(seen.assigned.last().and_then(|a| a.get(&p)), Some(&5));
+    assert_eq!(seen.values(), ["m-5", "m-6", "m-7", "m-8", "m-9"]);
+    second.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_keeps_the_newest_messages_and_whole_entries() {
+    let broker = TestBroker::start_with(RedisServer::builder(), |c| c.max_stream_length(100)).await;
+    let topic = new_topic(&broker, "trim", 1).await;
+    let p = topic.partition(0);
+    let producer = broker.producer().await.expect("producer");
+    // 400 entries of 3 messages each.
+    for round in 0..400 {
+        produce_numbered(&producer, p.clone().into(), &format!("r{round}"), 3).await;
+    }
+    let left = entries(&broker, &topic).await;
+    assert!(left < 400, "the stream was trimmed: {left} entries");
+    let mut consumer = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut consumer, false, |s| {
+        s.messages.last().is_some_and(|m| m.offset == 1199)
+    })
+    .await;
+    let start = seen.messages[0].offset;
+    assert!(
+        start <= 1100,
+        "at least the newest 100 are kept (from {start})"
+    );
+    assert_eq!(start % 3, 0, "reading starts at an entry's first message");
+    let got: Vec<u64> = seen.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(got, (start..1200).collect::<Vec<_>>());
+    assert_eq!(seen.values()[0], format!("r{}-0", start / 3));
+    consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_single_produces_share_entries_and_get_their_own_offsets() {
+    let broker = TestBroker::start().await;
+    let topic = new_topic(&broker, "gather", 1).await;
+    let p = topic.partition(0);
+    let producer = broker.producer().await.expect("producer");
+    // A call given up on at once leaves the producer working.
+    let _ = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        producer.produce(p.clone().into(), numbered("gone", 0)),
+    )
+    .await;
+    let calls = (0..300).map(|i| {
+        let producer = producer.clone();
+        let p = p.clone();
+        tokio::spawn(async move {
+            let produced = producer
+                .produce(p.into(), numbered("c", i))
+                .await
+                .expect("produced");
+            (produced.offset, format!("c-{i}"))
+        })
+    });
+    let mut produced = Vec::new();
+    for call in calls.collect::<Vec<_>>() {
+        produced.push(call.await.expect("task"));
+    }
+    produced.sort();
+    let stored = entries(&broker, &topic).await;
+    assert!(stored < 300, "300 calls went in {stored} entries");
+
+    let mut consumer = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let last = produced.last().map(|(o, _)| *o).expect("some");
+    let seen = collect(&mut consumer, false, |s| {
+        s.messages.last().is_some_and(|m| m.offset == last)
+    })
+    .await;
+    let by_offset: std::collections::BTreeMap<u64, String> = seen
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                m.offset,
+                String::from_utf8_lossy(&m.payload.value).into_owned(),
+            )
+        })
+        .collect();
+    for (offset, value) in &produced {
+        assert_eq!(by_offset.get(offset), Some(value), "offset {offset}");
+    }
+    let offsets: Vec<u64> = seen.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(offsets, (0..=last).collect::<Vec<_>>(), "dense, in order");
+    consumer.close().await.expect("close");
+}
