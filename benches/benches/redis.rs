@@ -3,6 +3,10 @@
 //! same server: `redis-benchmark -P 16` running XADD, and the same XADDs
 //! pipelined directly with the `redis` crate. Printed as ratios from one run.
 //!
+//! Weir stores a batch's messages to a partition as one stream entry, so two
+//! more lines say what that is worth: the same server's limit for raw XADDs
+//! of entries that size, and single `produce` calls from many callers.
+//!
 //! `cargo xtask bench redis` (it installs redis-server when missing; the
 //! bench starts its own on a free loopback port).
 
@@ -185,6 +189,86 @@ async fn raw_pipelined_xadd(url: &str, n: u64) -> Duration {
     elapsed
 }
 
+/// Raw pipelined XADDs (16 deep, four pipelines in flight) of entries holding
+/// `run` 100-byte messages each, as Weir stores a batch: messages per second.
+async fn raw_pipelined_xadd_runs(url: &str, n: u64, run: u64) -> Duration {
+    let client = redis::Client::open(url).expect("client");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let key = format!("raw-runs-{}", suffix());
+    // About Weir's size for the run: each message with its length, format,
+    // timestamp, key and header fields.
+    let entry = vec![b'x'; run as usize * (100 + 21)];
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (mut conn, key, entry) = (conn.clone(), key.clone(), entry.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..n / run / 4 / 16 {
+                let mut pipe = redis::pipe();
+                for _ in 0..16 {
+                    pipe.cmd("XADD")
+                        .arg(&key)
+                        .arg("*")
+                        .arg("n")
+                        .arg(run)
+                        .arg("m")
+                        .arg(&entry[..])
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await.expect("xadd");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let mut conn = conn;
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .expect("del");
+    elapsed
+}
+
+/// Single `produce` calls (no batches) from 64 callers at once, to one partition.
+async fn weir_single_produces(url: &str, n: u64) -> Duration {
+    const CALLERS: u64 = 64;
+    let (broker, topic) = with_topic(url, "single", 1).await;
+    let producer = broker.producer().await.expect("producer");
+    let started = Instant::now();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (producer, t) = (producer.clone(), topic.clone());
+            tokio::spawn(async move {
+                let v = value();
+                for _ in 0..n / CALLERS {
+                    producer
+                        .produce(Destination::Topic(t.clone()), Payload::new(v.clone()))
+                        .await
+                        .expect("produce");
+                }
+            })
+        })
+        .collect();
+    for c in callers {
+        c.await.expect("caller");
+    }
+    let elapsed = started.elapsed();
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .delete_topic(&topic)
+        .await
+        .expect("delete");
+    elapsed
+}
+
 /// `redis-benchmark -P 16` running XADD of a 100-byte value: requests per second.
 fn redis_benchmark_xadd(port: u16, n: u64) -> Option<f64> {
     let program = find_program("WEIR_REDIS_BENCHMARK", "redis-benchmark")?;
@@ -230,6 +314,30 @@ fn main() {
             peer_time: raw,
         });
     }
+    // The same end to end run next to raw XADDs of entries as large as the
+    // ones Weir writes there (four producers' batches of 500 to 1 partition).
+    let runs_messages = 10 * MESSAGES;
+    let raw_runs = best_of(3, || {
+        rt.block_on(raw_pipelined_xadd_runs(&url, runs_messages, BATCH as u64));
+    });
+    rows.push(Comparison {
+        workload: "produce+consume+commit, 1 partition (peer: 500-message entries)".to_owned(),
+        peer: "raw pipelined XADD of 500-message entries",
+        messages: MESSAGES,
+        weir: rows[0].weir,
+        peer_time: raw_runs.mul_f64(MESSAGES as f64 / runs_messages as f64),
+    });
+    let single = (0..3)
+        .map(|_| rt.block_on(weir_single_produces(&url, MESSAGES)))
+        .min()
+        .unwrap_or_default();
+    rows.push(Comparison {
+        workload: "single produce calls, 64 callers, 1 partition".to_owned(),
+        peer: "raw pipelined XADD",
+        messages: MESSAGES,
+        weir: single,
+        peer_time: raw,
+    });
     let (produce, consume) = rt.block_on(weir_halves(&url, MESSAGES));
     rows.push(Comparison {
         workload: "produce only, 1 partition".to_owned(),
@@ -253,7 +361,7 @@ fn main() {
     match redis_benchmark_xadd(server.port(), MESSAGES) {
         Some(bench_rate) => {
             println!("redis-benchmark -P 16 XADD: {bench_rate:.0} msg/s");
-            for r in &rows {
+            for r in rows.iter().filter(|r| r.peer == "raw pipelined XADD") {
                 let weir = Comparison::rate(r.messages, r.weir);
                 println!(
                     "ratio weir/redis-benchmark-P16-XADD ({}): {:.2}",

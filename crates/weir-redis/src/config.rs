@@ -125,9 +125,10 @@ impl RedisConfigBuilder {
         self
     }
 
-    /// Trims each partition's stream to about this many entries (default: keep all).
-    pub fn max_stream_length(mut self, entries: u64) -> Self {
-        self.config.max_stream_length = Some(entries);
+    /// Trims each partition's stream as it grows, keeping at least its newest
+    /// `messages` (whole entries go, so a little more stays; default: keep all).
+    pub fn max_stream_length(mut self, messages: u64) -> Self {
+        self.config.max_stream_length = Some(messages);
         self
     }
 

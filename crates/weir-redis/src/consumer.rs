@@ -62,7 +62,8 @@ pub struct RedisConsumer {
     turn: usize,
     read_failures: u32,
     /// Entries asked of each stream per read: about `max_poll_records`
-    /// messages, given how many messages the entries read last held.
+    /// messages, given how many messages the entries read last held (at most
+    /// [`MAX_READ_ENTRIES`]).
     read_count: usize,
 }
 
@@ -451,7 +452,7 @@ impl RedisConsumer {
         if entries_read > 0 {
             let per_entry = messages_read.div_ceil(entries_read).max(1);
             let max = self.config.max_poll_records.max(1);
-            self.read_count = max.div_ceil(per_entry).clamp(1, max);
+            self.read_count = max.div_ceil(per_entry).clamp(1, max.min(MAX_READ_ENTRIES));
         }
     }
 
@@ -639,6 +640,10 @@ fn stream_entries_of(entries: Value) -> Vec<(Vec<u8>, Value)> {
         })
         .collect()
 }
+
+/// The most entries one read asks of a stream: bounds what a read holds
+/// (entries of up to 256 KiB) when large entries follow small ones.
+const MAX_READ_ENTRIES: usize = 128;
 
 /// The most entries a commit acknowledges by naming each one; more (after a
 /// long stretch without commits) are looked up in the pending list on the

@@ -5,8 +5,10 @@
 //! layer needs.
 //!
 //! - A topic is a metadata hash (its partition count) and one Redis Stream per
-//!   partition. Offsets are dense: the message at offset `n` has the stream id
-//!   `0-(n+1)`, assigned atomically by a Lua script (`src/offsets.rs`).
+//!   partition. A stream entry holds a run of messages (what one produce call
+//!   sent to the partition), so the server works per run, not per message.
+//!   Offsets are dense: a Lua script numbers each run atomically, and an
+//!   entry's id is `0-{offset after its last message}` (`src/offsets.rs`).
 //! - Consumer groups are Redis consumer groups read with `XREADGROUP`, on a
 //!   connection per consumer. Members heartbeat; partitions are assigned by
 //!   range and held under leases, so a partition never has two owners. Commits
