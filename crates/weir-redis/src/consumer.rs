@@ -88,6 +88,8 @@ struct Owned {
     paused: bool,
     /// A seek waiting to be applied on the server.
     seek: Option<u64>,
+    /// Positioned on the server, and nothing read since.
+    just_positioned: bool,
     /// Pending entries (by end) read before, and how often.
     delivered_before: HashMap<u64, u64>,
     /// Until when the lease surely holds (measured from before it was renewed).
@@ -259,6 +261,7 @@ impl RedisConsumer {
                     unacked: VecDeque::new(),
                     paused: false,
                     seek: None,
+                    just_positioned: true,
                     delivered_before: pos.delivered_before,
                     valid_until: sent + self.session(),
                     buffer: VecDeque::new(),
@@ -299,10 +302,12 @@ impl RedisConsumer {
                 && o.seek == Some(offset)
             {
                 o.seek = None;
+                o.just_positioned = true;
                 o.position = pos.position;
                 o.unacked.clear();
                 o.delivered_before = pos.delivered_before;
-                o.buffer.clear();
+                // A seek emptied the buffer already; repositioning after a
+                // broken read keeps what came before the break.
             }
         }
         Ok(())
@@ -404,16 +409,22 @@ impl RedisConsumer {
                 if end <= o.position {
                     continue;
                 }
-                let run = Run::from_fields(fields).filter(|r| r.count <= end);
+                let run = Run::from_fields(fields).filter(|r| (1..=end).contains(&r.count));
                 if let Some(r) = &run
                     && end - r.count > o.position
                 {
-                    // Entries in between were handed to a read whose reply was
-                    // lost (a connection break): read them again.
-                    tracing::debug!(partition = %p, expected = o.position, got = end - r.count, "gap in read; repositioning");
-                    o.seek = Some(o.position);
-                    break;
+                    if !o.just_positioned {
+                        // Entries in between were handed to a read whose reply
+                        // was lost (a connection break): read them again.
+                        tracing::debug!(partition = %p, expected = o.position, got = end - r.count, "gap in read; repositioning");
+                        o.seek = Some(o.position);
+                        break;
+                    }
+                    // Read right after positioning: the stream lacks them.
+                    tracing::warn!(partition = %p, offsets = ?(o.position..end - r.count), "messages missing from the stream; going on after them");
+                    o.position = end - r.count;
                 }
+                o.just_positioned = false;
                 // Pending under this member until a commit passes it.
                 o.unacked.push_back(end);
                 let Some((first, messages)) =

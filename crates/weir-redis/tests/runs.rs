@@ -167,3 +167,72 @@ async fn concurrent_single_produces_share_entries_and_get_their_own_offsets() {
     assert_eq!(offsets, (0..=last).collect::<Vec<_>>(), "dense, in order");
     consumer.close().await.expect("close");
 }
+
+/// Runs `cmd` on the broker's server directly.
+async fn raw(broker: &TestBroker, cmd: &redis::Cmd) -> redis::Value {
+    let client = redis::Client::open(broker.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection");
+    cmd.query_async(&mut conn).await.expect("raw command")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_entries_and_missing_offsets_are_passed_over_not_stuck_on() {
+    let broker = TestBroker::start().await;
+    let topic = new_topic(&broker, "damaged", 1).await;
+    let p = topic.partition(0);
+    let (stream, counter) = (
+        format!("weir:stream:{topic}:0"),
+        format!("weir:end:{topic}:0"),
+    );
+    let producer = broker.producer().await.expect("producer");
+    produce_numbered(&producer, p.clone().into(), "a", 3).await;
+    // Offsets 3 and 4: an entry whose messages do not decode.
+    raw(&broker, redis::cmd("INCRBY").arg(&counter).arg(2)).await;
+    raw(
+        &broker,
+        redis::cmd("XADD")
+            .arg(&stream)
+            .arg("0-5")
+            .arg("n")
+            .arg(2)
+            .arg("m")
+            .arg("not a run"),
+    )
+    .await;
+    produce_numbered(&producer, p.clone().into(), "b", 2).await;
+    // Offsets 7 to 9 never written.
+    raw(&broker, redis::cmd("INCRBY").arg(&counter).arg(3)).await;
+    produce_numbered(&producer, p.clone().into(), "c", 1).await;
+
+    let mut consumer = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut consumer, true, |s| {
+        s.messages.last().is_some_and(|m| m.offset == 10)
+    })
+    .await;
+    let got: Vec<(u64, String)> = seen
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                m.offset,
+                String::from_utf8_lossy(&m.payload.value).into_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, String)> = [
+        (0, "a-0"),
+        (1, "a-1"),
+        (2, "a-2"),
+        (5, "b-0"),
+        (6, "b-1"),
+        (10, "c-0"),
+    ]
+    .into_iter()
+    .map(|(o, v)| (o, v.to_owned()))
+    .collect();
+    assert_eq!(got, expected);
+    consumer.close().await.expect("close");
+}
