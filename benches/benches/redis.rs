@@ -70,6 +70,17 @@ async fn assigned_consumer(broker: &RedisBroker, topic: &Topic) -> RedisConsumer
     consumer
 }
 
+/// Deletes a bench topic (its streams go with it).
+async fn delete_topic(broker: &RedisBroker, topic: &Topic) {
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .delete_topic(topic)
+        .await
+        .expect("delete");
+}
+
 /// Four producers with a batch of `BATCH` in flight each (as the raw baseline
 /// has four pipelines in flight), sending `n` messages between them.
 async fn spawn_producers(
@@ -113,13 +124,7 @@ async fn weir_end_to_end(url: &str, partitions: u32, n: u64) -> Duration {
     }
     let elapsed = started.elapsed();
     consumer.close().await.expect("close");
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .delete_topic(&topic)
-        .await
-        .expect("delete");
+    delete_topic(&broker, &topic).await;
     elapsed
 }
 
@@ -137,41 +142,37 @@ async fn weir_halves(url: &str, n: u64) -> (Duration, Duration) {
     consume_and_commit(&mut consumer, n).await;
     let consume = started.elapsed();
     consumer.close().await.expect("close");
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .delete_topic(&topic)
-        .await
-        .expect("delete");
+    delete_topic(&broker, &topic).await;
     (produce, consume)
 }
 
-/// The same XADDs, pipelined 16 deep per round trip by the `redis` crate, four
-/// pipelines in flight.
-async fn raw_pipelined_xadd(url: &str, n: u64) -> Duration {
+/// `entries` XADDs of `fields`, pipelined 16 deep per round trip by the
+/// `redis` crate, four pipelines in flight.
+async fn raw_pipelined_xadd(
+    url: &str,
+    entries: u64,
+    fields: Vec<(&'static str, Vec<u8>)>,
+) -> Duration {
     let client = redis::Client::open(url).expect("client");
     let conn = client
         .get_multiplexed_async_connection()
         .await
         .expect("connection");
     let key = format!("raw-{}", suffix());
+    let mut pipe = redis::pipe();
+    for _ in 0..16 {
+        let cmd = pipe.cmd("XADD").arg(&key).arg("*");
+        for (name, value) in &fields {
+            cmd.arg(*name).arg(&value[..]);
+        }
+        cmd.ignore();
+    }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..4 {
-        let (mut conn, key) = (conn.clone(), key.clone());
+        let (mut conn, pipe) = (conn.clone(), pipe.clone());
         tasks.push(tokio::spawn(async move {
-            let v = value();
-            for _ in 0..n / 4 / 16 {
-                let mut pipe = redis::pipe();
-                for _ in 0..16 {
-                    pipe.cmd("XADD")
-                        .arg(&key)
-                        .arg("*")
-                        .arg("v")
-                        .arg(&v[..])
-                        .ignore();
-                }
+            for _ in 0..entries / 4 / 16 {
                 pipe.query_async::<()>(&mut conn).await.expect("xadd");
             }
         }));
@@ -189,50 +190,18 @@ async fn raw_pipelined_xadd(url: &str, n: u64) -> Duration {
     elapsed
 }
 
-/// Raw pipelined XADDs (16 deep, four pipelines in flight) of entries holding
-/// `run` 100-byte messages each, as Weir stores a batch: messages per second.
-async fn raw_pipelined_xadd_runs(url: &str, n: u64, run: u64) -> Duration {
-    let client = redis::Client::open(url).expect("client");
-    let conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
-    let key = format!("raw-runs-{}", suffix());
-    // About Weir's size for the run: each message with its length, format,
-    // timestamp, key and header fields.
+/// Raw XADDs of 100-byte messages, one per entry.
+async fn raw_xadd_messages(url: &str, n: u64) -> Duration {
+    raw_pipelined_xadd(url, n, vec![("v", value().to_vec())]).await
+}
+
+/// Raw XADDs of entries holding `run` messages each, about as large as Weir
+/// stores them (each message with its length, format, timestamp, key and
+/// header fields): the time for `n` messages.
+async fn raw_xadd_runs(url: &str, n: u64, run: u64) -> Duration {
     let entry = vec![b'x'; run as usize * (100 + 21)];
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (mut conn, key, entry) = (conn.clone(), key.clone(), entry.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..n / run / 4 / 16 {
-                let mut pipe = redis::pipe();
-                for _ in 0..16 {
-                    pipe.cmd("XADD")
-                        .arg(&key)
-                        .arg("*")
-                        .arg("n")
-                        .arg(run)
-                        .arg("m")
-                        .arg(&entry[..])
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut conn).await.expect("xadd");
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("task");
-    }
-    let elapsed = started.elapsed();
-    let mut conn = conn;
-    let _: () = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .expect("del");
-    elapsed
+    let fields = vec![("n", run.to_string().into_bytes()), ("m", entry)];
+    raw_pipelined_xadd(url, n / run, fields).await
 }
 
 /// Single `produce` calls (no batches) from 64 callers at once, to one partition.
@@ -259,13 +228,7 @@ async fn weir_single_produces(url: &str, n: u64) -> Duration {
         c.await.expect("caller");
     }
     let elapsed = started.elapsed();
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .delete_topic(&topic)
-        .await
-        .expect("delete");
+    delete_topic(&broker, &topic).await;
     elapsed
 }
 
@@ -297,7 +260,7 @@ fn main() {
     let url = server.url();
     let rt = runtime();
     let raw = best_of(3, || {
-        rt.block_on(raw_pipelined_xadd(&url, MESSAGES));
+        rt.block_on(raw_xadd_messages(&url, MESSAGES));
     });
     let raw_rate = Comparison::rate(MESSAGES, raw);
     let mut rows = Vec::new();
@@ -318,7 +281,7 @@ fn main() {
     // ones Weir writes there (four producers' batches of 500 to 1 partition).
     let runs_messages = 10 * MESSAGES;
     let raw_runs = best_of(3, || {
-        rt.block_on(raw_pipelined_xadd_runs(&url, runs_messages, BATCH as u64));
+        rt.block_on(raw_xadd_runs(&url, runs_messages, BATCH as u64));
     });
     rows.push(Comparison {
         workload: "produce+consume+commit, 1 partition (peer: 500-message entries)".to_owned(),

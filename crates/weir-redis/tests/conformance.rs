@@ -97,15 +97,15 @@ async fn producing_to_a_deleted_topic_is_refused_and_makes_nothing() {
         matches!(&err, BrokerError::UnknownTopic { topic: t } if *t == topic),
         "{err:?}"
     );
-    let client = redis::Client::open(broker.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
-    let left: u32 = redis::cmd("EXISTS")
-        .arg(format!("weir:stream:{topic}:1"))
-        .query_async(&mut conn)
-        .await
-        .expect("exists");
-    assert_eq!(left, 0, "the deleted partition's stream stays deleted");
+    let left: u32 = broker
+        .raw(
+            redis::cmd("EXISTS")
+                .arg(format!("weir:stream:{topic}:1"))
+                .arg(format!("weir:end:{topic}:1")),
+        )
+        .await;
+    assert_eq!(
+        left, 0,
+        "the deleted partition's stream and counter stay deleted"
+    );
 }

@@ -91,20 +91,16 @@ async fn pending(
     stream: &str,
     group: &str,
 ) -> Vec<(String, String, u64, u64)> {
-    let client = redis::Client::open(broker.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
+    broker
+        .raw(
+            redis::cmd("XPENDING")
+                .arg(stream)
+                .arg(group)
+                .arg("-")
+                .arg("+")
+                .arg(100),
+        )
         .await
-        .expect("raw connection");
-    redis::cmd("XPENDING")
-        .arg(stream)
-        .arg(group)
-        .arg("-")
-        .arg("+")
-        .arg(100)
-        .query_async(&mut conn)
-        .await
-        .expect("xpending")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

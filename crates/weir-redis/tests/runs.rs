@@ -5,30 +5,35 @@
 mod common;
 
 use common::TestBroker;
-use weir_core::{Broker, CommitRequest, Consumer, Destination, Producer, Topic};
+use weir_core::{Broker, CommitRequest, Consumer, Destination, Partition, Producer, Topic};
+use weir_redis::RedisProducer;
 use weir_testkit::servers::redis::RedisServer;
-use weir_testkit::{collect, new_topic, numbered, produce_numbered, subscribed, unique_name};
+use weir_testkit::{Seen, collect, new_topic, numbered, produce_numbered, subscribed, unique_name};
+
+/// A topic of one partition, and a producer.
+async fn one_partition(broker: &TestBroker, prefix: &str) -> (Topic, Partition, RedisProducer) {
+    let topic = new_topic(broker, prefix, 1).await;
+    let p = topic.partition(0);
+    (topic, p, broker.producer().await.expect("producer"))
+}
+
+/// Each message's offset and value, in arrival order.
+fn offsets_and_values(seen: &Seen) -> Vec<(u64, String)> {
+    let values = seen.values();
+    seen.messages.iter().map(|m| m.offset).zip(values).collect()
+}
 
 /// How many entries a partition's stream holds.
 async fn entries(broker: &TestBroker, topic: &Topic) -> u64 {
-    let client = redis::Client::open(broker.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
+    broker
+        .raw(redis::cmd("XLEN").arg(format!("weir:stream:{topic}:0")))
         .await
-        .expect("raw connection");
-    redis::cmd("XLEN")
-        .arg(format!("weir:stream:{topic}:0"))
-        .query_async(&mut conn)
-        .await
-        .expect("xlen")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_batch_is_split_into_runs_with_dense_offsets() {
     let broker = TestBroker::start().await;
-    let topic = new_topic(&broker, "runs", 1).await;
-    let p = topic.partition(0);
-    let producer = broker.producer().await.expect("producer");
+    let (topic, p, producer) = one_partition(&broker, "runs").await;
     produce_numbered(&producer, p.clone().into(), "single", 1).await;
     // 1024 messages at most per run: 2500 make three entries.
     let batch = (0..2500)
@@ -54,9 +59,7 @@ async fn a_large_batch_is_split_into_runs_with_dense_offsets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeks_and_commits_land_inside_an_entry() {
     let broker = TestBroker::start().await;
-    let topic = new_topic(&broker, "inside", 1).await;
-    let p = topic.partition(0);
-    let producer = broker.producer().await.expect("producer");
+    let (topic, p, producer) = one_partition(&broker, "inside").await;
     produce_numbered(&producer, p.clone().into(), "m", 10).await;
     assert_eq!(entries(&broker, &topic).await, 1);
     let group = unique_name("g");
@@ -87,9 +90,7 @@ async fn seeks_and_commits_land_inside_an_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trimming_keeps_the_newest_messages_and_whole_entries() {
     let broker = TestBroker::start_with(RedisServer::builder(), |c| c.max_stream_length(100)).await;
-    let topic = new_topic(&broker, "trim", 1).await;
-    let p = topic.partition(0);
-    let producer = broker.producer().await.expect("producer");
+    let (topic, p, producer) = one_partition(&broker, "trim").await;
     // 400 entries of 3 messages each.
     for round in 0..400 {
         produce_numbered(&producer, p.clone().into(), &format!("r{round}"), 3).await;
@@ -116,9 +117,7 @@ async fn trimming_keeps_the_newest_messages_and_whole_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_single_produces_share_entries_and_get_their_own_offsets() {
     let broker = TestBroker::start().await;
-    let topic = new_topic(&broker, "gather", 1).await;
-    let p = topic.partition(0);
-    let producer = broker.producer().await.expect("producer");
+    let (topic, p, producer) = one_partition(&broker, "gather").await;
     // A call given up on at once leaves the producer working.
     let _ = tokio::time::timeout(
         std::time::Duration::ZERO,
@@ -150,32 +149,13 @@ async fn concurrent_single_produces_share_entries_and_get_their_own_offsets() {
         s.messages.last().is_some_and(|m| m.offset == last)
     })
     .await;
-    let by_offset: std::collections::BTreeMap<u64, String> = seen
-        .messages
-        .iter()
-        .map(|m| {
-            (
-                m.offset,
-                String::from_utf8_lossy(&m.payload.value).into_owned(),
-            )
-        })
-        .collect();
-    for (offset, value) in &produced {
-        assert_eq!(by_offset.get(offset), Some(value), "offset {offset}");
-    }
-    let offsets: Vec<u64> = seen.messages.iter().map(|m| m.offset).collect();
+    let got = offsets_and_values(&seen);
+    let offsets: Vec<u64> = got.iter().map(|(o, _)| *o).collect();
     assert_eq!(offsets, (0..=last).collect::<Vec<_>>(), "dense, in order");
+    // Each call's offset holds its message (the call given up on may be stored too).
+    let calls: Vec<(u64, String)> = got.into_iter().filter(|(_, v)| v != "gone-0").collect();
+    assert_eq!(calls, produced);
     consumer.close().await.expect("close");
-}
-
-/// Runs `cmd` on the broker's server directly.
-async fn raw(broker: &TestBroker, cmd: &redis::Cmd) -> redis::Value {
-    let client = redis::Client::open(broker.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("raw connection");
-    cmd.query_async(&mut conn).await.expect("raw command")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,21 +170,21 @@ async fn corrupt_entries_and_missing_offsets_are_passed_over_not_stuck_on() {
     let producer = broker.producer().await.expect("producer");
     produce_numbered(&producer, p.clone().into(), "a", 3).await;
     // Offsets 3 and 4: an entry whose messages do not decode.
-    raw(&broker, redis::cmd("INCRBY").arg(&counter).arg(2)).await;
-    raw(
-        &broker,
-        redis::cmd("XADD")
-            .arg(&stream)
-            .arg("0-5")
-            .arg("n")
-            .arg(2)
-            .arg("m")
-            .arg("not a run"),
-    )
-    .await;
+    let _: u64 = broker.raw(redis::cmd("INCRBY").arg(&counter).arg(2)).await;
+    let _: String = broker
+        .raw(
+            redis::cmd("XADD")
+                .arg(&stream)
+                .arg("0-5")
+                .arg("n")
+                .arg(2)
+                .arg("m")
+                .arg("not a run"),
+        )
+        .await;
     produce_numbered(&producer, p.clone().into(), "b", 2).await;
     // Offsets 7 to 9 never written.
-    raw(&broker, redis::cmd("INCRBY").arg(&counter).arg(3)).await;
+    let _: u64 = broker.raw(redis::cmd("INCRBY").arg(&counter).arg(3)).await;
     produce_numbered(&producer, p.clone().into(), "c", 1).await;
 
     let mut consumer = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
@@ -212,16 +192,7 @@ async fn corrupt_entries_and_missing_offsets_are_passed_over_not_stuck_on() {
         s.messages.last().is_some_and(|m| m.offset == 10)
     })
     .await;
-    let got: Vec<(u64, String)> = seen
-        .messages
-        .iter()
-        .map(|m| {
-            (
-                m.offset,
-                String::from_utf8_lossy(&m.payload.value).into_owned(),
-            )
-        })
-        .collect();
+    let got = offsets_and_values(&seen);
     let expected: Vec<(u64, String)> = [
         (0, "a-0"),
         (1, "a-1"),

@@ -75,6 +75,19 @@ impl TestBroker {
         self.server.lock().expect("server").url()
     }
 
+    /// Runs `cmd` on the server directly (to look at, or tamper with, what
+    /// the backend stored).
+    pub async fn raw<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
+        let client = redis::Client::open(self.url()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("raw connection");
+        cmd.query_async(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    }
+
     /// Another handle on the same server with other settings.
     pub async fn other(
         &self,
