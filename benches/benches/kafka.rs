@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::Message as _;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use weir_core::{
-    Broker, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Payload, Producer, Topic,
-};
+use weir_core::{Broker, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Payload, Topic};
 use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_strategies::{
     CommitOffsets, CommitPolicy, Incoming, JoinFuture, ProcessingStrategy, Progress as Signal,
@@ -54,23 +52,8 @@ fn config(bootstrap: &str) -> KafkaConfig {
 async fn prepare(broker: &KafkaBroker) -> Topic {
     let topic = weir_testkit::new_topic(broker, "bench-kafka", PARTITIONS).await;
     let producer = broker.producer().await.expect("producer");
-    let value = bytes::Bytes::from(vec![b'x'; 100]);
-    let chunk = 20_000u64;
-    let mut i = 0;
-    while i < MESSAGES {
-        let batch = (i..(i + chunk).min(MESSAGES))
-            .map(|j| {
-                (
-                    topic.partition((j % u64::from(PARTITIONS)) as u32).into(),
-                    Payload::new(value.clone()),
-                )
-            })
-            .collect();
-        for r in producer.produce_batch(batch).await {
-            r.expect("produced");
-        }
-        i += chunk;
-    }
+    let payload = Payload::new(vec![b'x'; 100]);
+    weir_benches::fill(&producer, &topic, PARTITIONS, MESSAGES, 20_000, &payload).await;
     topic
 }
 
@@ -208,14 +191,12 @@ async fn weir_processor(broker: &KafkaBroker, topic: &Topic) -> Duration {
 // weir-kafka, plain consumer: poll, commit once a second
 
 async fn weir_consumer(broker: &KafkaBroker, topic: &Topic) -> Duration {
-    let mut consumer = broker
-        .consumer(ConsumerConfig::new(group()))
-        .await
-        .expect("consumer");
-    consumer
-        .subscribe(std::slice::from_ref(topic))
-        .await
-        .expect("subscribe");
+    let mut consumer = weir_testkit::subscribed_with(
+        broker,
+        ConsumerConfig::new(group()),
+        std::slice::from_ref(topic),
+    )
+    .await;
     let mut pending = CommitRequest::new();
     let mut seen = 0u64;
     let mut start = None;

@@ -9,8 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use weir_benches::{Comparison, best_of, consume_and_commit, report, runtime};
-use weir_core::{Admin, Broker, Consumer, ConsumerConfig, Destination, Payload, Producer, Topic};
+use weir_core::{Admin, Broker, ConsumerConfig, Destination, Payload, Producer, Topic};
 use weir_memory::MemoryBroker;
+use weir_testkit::subscribed_with;
 
 const MESSAGES: u64 = 200_000;
 
@@ -61,14 +62,8 @@ async fn weir_produce(partitions: u32, n: u64) {
 }
 
 async fn weir_consume(broker: &MemoryBroker, topic: &Topic, n: u64) {
-    let mut consumer = broker
-        .consumer(ConsumerConfig::new(format!("g-{}", rand_suffix())))
-        .await
-        .expect("consumer");
-    consumer
-        .subscribe(std::slice::from_ref(topic))
-        .await
-        .expect("subscribe");
+    let config = ConsumerConfig::new(format!("g-{}", rand_suffix()));
+    let mut consumer = subscribed_with(broker, config, std::slice::from_ref(topic)).await;
     consume_and_commit(&mut consumer, n).await;
 }
 

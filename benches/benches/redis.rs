@@ -20,6 +20,7 @@ use weir_core::{
 use weir_redis::{RedisBroker, RedisConfig, RedisConsumer};
 use weir_testkit::servers::find_program;
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::{delete_topic, subscribed_with};
 
 const MESSAGES: u64 = 200_000;
 const BATCH: usize = 500;
@@ -55,30 +56,13 @@ async fn with_topic(url: &str, prefix: &str, partitions: u32) -> (RedisBroker, T
 /// A consumer of `topic` in a new group, polled until it has its assignment
 /// (so the clock measures the data path only).
 async fn assigned_consumer(broker: &RedisBroker, topic: &Topic) -> RedisConsumer {
-    let mut consumer = broker
-        .consumer(ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH))
-        .await
-        .expect("consumer");
-    consumer
-        .subscribe(std::slice::from_ref(topic))
-        .await
-        .expect("subscribe");
+    let config = ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH);
+    let mut consumer = subscribed_with(broker, config, std::slice::from_ref(topic)).await;
     while !matches!(
         consumer.poll().await.expect("poll"),
         ConsumerEvent::Assigned(_)
     ) {}
     consumer
-}
-
-/// Deletes a bench topic (its streams go with it).
-async fn delete_topic(broker: &RedisBroker, topic: &Topic) {
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .delete_topic(topic)
-        .await
-        .expect("delete");
 }
 
 /// Four producers with a batch of `BATCH` in flight each (as the raw baseline

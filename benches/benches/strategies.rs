@@ -194,7 +194,7 @@ impl Tally {
 
 mod weir_side {
     use super::*;
-    use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Producer, Topic};
+    use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Topic};
     use weir_memory::MemoryBroker;
     use weir_strategies::{
         CommitOffsets, CommitPolicy, Incoming, JoinFuture, ProcessingStrategy, Progress as Signal,
@@ -240,22 +240,8 @@ mod weir_side {
         let value = bytes::Bytes::from(body());
         rt.block_on(async {
             let producer = broker.producer().await.expect("producer");
-            let chunk = 100_000u64;
-            let mut i = 0;
-            while i < messages {
-                let batch = (i..(i + chunk).min(messages))
-                    .map(|j| {
-                        (
-                            topic.partition((j % u64::from(partitions)) as u32).into(),
-                            Payload::new(value.clone()),
-                        )
-                    })
-                    .collect();
-                for r in producer.produce_batch(batch).await {
-                    r.expect("produced");
-                }
-                i += chunk;
-            }
+            let payload = Payload::new(value);
+            weir_benches::fill(&producer, &topic, partitions, messages, 100_000, &payload).await;
         });
         Prepared {
             rt,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use weir_core::{CommitRequest, Consumer, ConsumerEvent};
+use weir_core::{CommitRequest, Consumer, ConsumerEvent, Payload, Producer, Topic};
 
 /// Runs `f` `runs` times and returns the fastest wall time (the least disturbed
 /// by other work on a shared machine).
@@ -91,5 +91,32 @@ pub async fn consume_and_commit<C: Consumer>(consumer: &mut C, n: u64) {
                 .collect();
             consumer.commit(&commit).await.expect("commit");
         }
+    }
+}
+
+/// Produces `messages` copies of `payload`, spread round robin over the
+/// `partitions` of `topic`, in batches of `chunk`.
+pub async fn fill<P: Producer>(
+    producer: &P,
+    topic: &Topic,
+    partitions: u32,
+    messages: u64,
+    chunk: u64,
+    payload: &Payload,
+) {
+    let mut i = 0;
+    while i < messages {
+        let batch = (i..(i + chunk).min(messages))
+            .map(|j| {
+                (
+                    topic.partition((j % u64::from(partitions)) as u32).into(),
+                    payload.clone(),
+                )
+            })
+            .collect();
+        for r in producer.produce_batch(batch).await {
+            r.expect("produced");
+        }
+        i += chunk;
     }
 }

@@ -54,7 +54,7 @@ fn factory(
             16,
             reduce,
         );
-        Box::new(Filter::new(|p: &Payload| value(p) % 7 != 0, work))
+        Box::new(Filter::new(|p: &Payload| !value(p).is_multiple_of(7), work))
     }
 }
 

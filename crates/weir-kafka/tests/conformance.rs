@@ -2,34 +2,18 @@
 //! Kafka-protocol broker: tansu on a free loopback port (one per test
 //! process), or the cluster named by `WEIR_KAFKA_BOOTSTRAP`.
 
-use std::time::Duration;
+mod common;
 
-use weir_kafka::{KafkaBroker, KafkaConfig};
-use weir_testkit::interleave::{InterleavingConfig, check_interleavings};
-use weir_testkit::servers::tansu;
-
-fn config() -> KafkaConfig {
-    KafkaConfig::new(tansu::bootstrap())
-        .fast_group_joins()
-        .settle_before_leaving(Duration::from_millis(1200))
-}
+use weir_kafka::KafkaBroker;
+use weir_testkit::interleave::check_interleavings;
 
 async fn broker() -> KafkaBroker {
-    KafkaBroker::new(config())
+    common::broker()
 }
 
 weir_testkit::conformance_suite!(broker);
 
 #[test]
 fn random_interleavings_lose_nothing_and_never_commit_backwards() {
-    check_interleavings(
-        InterleavingConfig {
-            cases: 3,
-            max_len: 30,
-            partitions: 3,
-            poll_wait: Duration::from_millis(200),
-            paused_clock: false,
-        },
-        || KafkaBroker::new(config()),
-    );
+    check_interleavings(common::interleavings(), common::broker);
 }

@@ -16,17 +16,15 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use weir_kafka::{KafkaBroker, KafkaConfig, RebalanceProtocol};
-use weir_testkit::interleave::{InterleavingConfig, check_interleavings};
-use weir_testkit::servers::tansu;
+mod common;
+
+use weir_kafka::{KafkaBroker, RebalanceProtocol};
+use weir_testkit::interleave::check_interleavings;
 
 const BUDGET: Duration = Duration::from_secs(60);
 
-fn config() -> KafkaConfig {
-    KafkaConfig::new(tansu::bootstrap())
-        .fast_group_joins()
-        .settle_before_leaving(Duration::from_millis(1200))
-        .rebalance(RebalanceProtocol::CooperativeSticky)
+fn broker() -> KafkaBroker {
+    KafkaBroker::new(common::config().rebalance(RebalanceProtocol::CooperativeSticky))
 }
 
 #[test]
@@ -34,16 +32,7 @@ fn config() -> KafkaConfig {
 fn cooperative_interleavings_lose_nothing_and_never_commit_backwards() {
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
-        check_interleavings(
-            InterleavingConfig {
-                cases: 3,
-                max_len: 30,
-                partitions: 3,
-                poll_wait: Duration::from_millis(200),
-                paused_clock: false,
-            },
-            || KafkaBroker::new(config()),
-        );
+        check_interleavings(common::interleavings(), broker);
         let _ = done.send(());
     });
     match finished.recv_timeout(BUDGET) {

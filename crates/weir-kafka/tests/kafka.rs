@@ -2,25 +2,20 @@
 //! messages flow, a killed member's messages going to the survivor, producer
 //! ordering, the cooperative-sticky protocol, and clear errors.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use weir_core::{Admin, Broker, BrokerError, Destination, Headers, Payload, Producer, Topic};
 use weir_kafka::{KafkaBroker, KafkaConfig, RebalanceProtocol};
-use weir_testkit::servers::{free_port, tansu};
+use weir_testkit::servers::free_port;
 use weir_testkit::{
-    RunningMember, collect, new_topic, produce_numbered, subscribed, unique_name, wait_until,
+    RunningMember, collect, delete_topic, new_topic, produce_numbered, subscribed, unique_name,
+    wait_until,
 };
 
-fn config() -> KafkaConfig {
-    KafkaConfig::new(tansu::bootstrap())
-        .fast_group_joins()
-        .settle_before_leaving(Duration::from_millis(1200))
-}
-
-fn broker() -> KafkaBroker {
-    KafkaBroker::new(config())
-}
+use common::{broker, config};
 
 /// Every (partition, offset) of `partitions` partitions with `per` messages each.
 fn all_positions(partitions: u32, per: u64) -> BTreeSet<(u32, u64)> {
@@ -247,6 +242,5 @@ async fn dead_letter_headers_reach_the_dead_letter_topic() {
     let seen = collect(&mut c, false, |s| !s.messages.is_empty()).await;
     assert_eq!(seen.messages[0].payload, payload);
     weir_core::Consumer::close(&mut c).await.expect("close");
-    let admin = broker.admin().await.expect("admin");
-    admin.delete_topic(&dlq).await.expect("delete");
+    delete_topic(&broker, &dlq).await;
 }

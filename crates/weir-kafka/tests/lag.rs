@@ -4,17 +4,11 @@
 use std::time::Duration;
 
 use weir_core::{Broker, Consumer, ConsumerConfig, ConsumerEvent, Partition};
-use weir_kafka::{KafkaBroker, KafkaConfig, KafkaConsumer};
-use weir_testkit::servers::tansu;
-use weir_testkit::{new_topic, produce_numbered, unique_name};
+mod common;
 
-fn broker() -> KafkaBroker {
-    KafkaBroker::new(
-        KafkaConfig::new(tansu::bootstrap())
-            .fast_group_joins()
-            .settle_before_leaving(Duration::from_millis(1200)),
-    )
-}
+use common::broker;
+use weir_kafka::KafkaConsumer;
+use weir_testkit::{new_topic, produce_numbered, unique_name};
 
 /// Polls until a batch of messages arrives; returns how many it held.
 async fn next_batch(consumer: &mut KafkaConsumer) -> usize {

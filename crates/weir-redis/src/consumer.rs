@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis::Value;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -80,6 +81,8 @@ impl std::fmt::Debug for RedisConsumer {
 #[derive(Debug)]
 struct Owned {
     stream: String,
+    /// The partition's message counter (see `offsets.rs`).
+    end_key: String,
     position: u64,
     /// The entries (by end, see `offsets.rs`) this member read since it was
     /// positioned and has not acknowledged, oldest first: a commit
@@ -257,6 +260,7 @@ impl RedisConsumer {
                 p.clone(),
                 Owned {
                     stream: self.shared.keys.stream(&p),
+                    end_key: self.shared.keys.end(&p),
                     position: pos.position,
                     unacked: VecDeque::new(),
                     paused: false,
@@ -320,6 +324,8 @@ impl RedisConsumer {
         let block_time = self.shared.config.block_time;
         let margin = block_time + Duration::from_millis(500);
         let mut streams = HashMap::new();
+        // The streams read, and their partitions' counters, in one order.
+        let (mut keys, mut ends) = (Vec::new(), Vec::new());
         for (p, o) in &self.owned {
             if !o.paused
                 && o.seek.is_none()
@@ -327,6 +333,8 @@ impl RedisConsumer {
                 && o.valid_until > now + margin
             {
                 streams.insert(o.stream.clone(), p.clone());
+                keys.push(o.stream.clone());
+                ends.push(o.end_key.clone());
             }
         }
         let until_heartbeat = self.next_heartbeat.saturating_duration_since(now);
@@ -338,12 +346,6 @@ impl RedisConsumer {
         let group = self.config.group_id.clone();
         let member = self.member.clone();
         let count = self.read_count;
-        let keys: Vec<String> = streams.keys().cloned().collect();
-        let ends: Vec<String> = keys
-            .iter()
-            .filter_map(|k| streams.get(k))
-            .map(|p| self.shared.keys.end(p))
-            .collect();
         let keys_in_order = keys.clone();
         let handle = tokio::spawn(async move {
             if keys.is_empty() {
@@ -437,6 +439,8 @@ impl RedisConsumer {
                 entries_read += 1;
                 messages_read += messages.len();
                 let count = o.delivered_before.remove(&end).map_or(1, |c| c + 1);
+                // Every message of a redelivered entry carries its count.
+                let count_header = (count > 1).then(|| Bytes::from(count.to_string()));
                 if count > 1 {
                     self.fixups.push((o.stream.clone(), end, count));
                 }
@@ -445,10 +449,8 @@ impl RedisConsumer {
                         continue;
                     }
                     let mut payload = entry.payload;
-                    if count > 1 {
-                        payload
-                            .headers
-                            .insert(DELIVERY_COUNT_HEADER, count.to_string());
+                    if let Some(count) = &count_header {
+                        payload.headers.insert(DELIVERY_COUNT_HEADER, count.clone());
                     }
                     o.buffer.push_back(BrokerValue::new(
                         payload,

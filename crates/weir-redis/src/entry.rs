@@ -23,8 +23,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, BufMut, Bytes};
-use redis::Value;
+use std::io::{self, Write};
+
+use bytes::{Buf, Bytes};
+use redis::{RedisWrite, ToRedisArgs, Value};
 use weir_core::{Headers, Payload};
 
 /// The header carrying how many times a message has been delivered to its
@@ -55,40 +57,53 @@ fn millis(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Appends `payload`, stamped `ms`, with its length prefix.
-fn put_message(out: &mut Vec<u8>, payload: &Payload, ms: u64) {
-    out.put_u32((stored_len(payload) - 4) as u32);
-    out.put_u8(FORMAT);
-    out.put_u64(ms);
+/// Writes `payload`, stamped `ms`, with its length prefix.
+fn write_message(out: &mut impl Write, payload: &Payload, ms: u64) -> io::Result<()> {
+    out.write_all(&((stored_len(payload) - 4) as u32).to_be_bytes())?;
+    out.write_all(&[FORMAT])?;
+    out.write_all(&ms.to_be_bytes())?;
     match &payload.key {
         Some(k) => {
-            out.put_u32(k.len() as u32 + 1);
-            out.put_slice(k);
+            out.write_all(&(k.len() as u32 + 1).to_be_bytes())?;
+            out.write_all(k)?;
         }
-        None => out.put_u32(0),
+        None => out.write_all(&0u32.to_be_bytes())?,
     }
-    out.put_u32(payload.headers.len() as u32);
+    out.write_all(&(payload.headers.len() as u32).to_be_bytes())?;
     for (name, value) in payload.headers.iter() {
-        out.put_u32(name.len() as u32);
-        out.put_slice(name.as_bytes());
-        out.put_u32(value.len() as u32);
-        out.put_slice(value);
+        out.write_all(&(name.len() as u32).to_be_bytes())?;
+        out.write_all(name.as_bytes())?;
+        out.write_all(&(value.len() as u32).to_be_bytes())?;
+        out.write_all(value)?;
     }
-    out.put_slice(&payload.value);
+    out.write_all(&payload.value)
 }
 
-/// The `m` field of a run of `payloads`, each stamped with `timestamp`.
-pub(crate) fn encode_run<'a>(
-    payloads: impl IntoIterator<Item = &'a Payload> + Clone,
-    timestamp: SystemTime,
-) -> Vec<u8> {
-    let ms = millis(timestamp);
-    let len = payloads.clone().into_iter().map(stored_len).sum();
-    let mut out = Vec::with_capacity(len);
-    for p in payloads {
-        put_message(&mut out, p, ms);
+/// A run of payloads, all stamped with one timestamp, as the `m` argument of
+/// a command: encoded straight into the command's buffer.
+pub(crate) struct RunArg<I> {
+    payloads: I,
+    ms: u64,
+}
+
+impl<'a, I: Iterator<Item = &'a Payload> + Clone> RunArg<I> {
+    pub(crate) fn new(payloads: I, timestamp: SystemTime) -> Self {
+        RunArg {
+            payloads,
+            ms: millis(timestamp),
+        }
     }
-    out
+}
+
+impl<'a, I: Iterator<Item = &'a Payload> + Clone> ToRedisArgs for RunArg<I> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        out.reserve_space_for_args([self.payloads.clone().map(stored_len).sum()]);
+        let mut arg = out.writer_for_next_arg();
+        for payload in self.payloads.clone() {
+            // Writing into the command's memory cannot fail.
+            let _ = write_message(&mut arg, payload, self.ms);
+        }
+    }
 }
 
 /// A decoded message: its payload and timestamp.
@@ -182,6 +197,12 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode_run(payloads: &[Payload], at: SystemTime) -> Vec<u8> {
+        let mut args = RunArg::new(payloads.iter(), at).to_redis_args();
+        assert_eq!(args.len(), 1, "one argument");
+        args.remove(0)
+    }
 
     fn fields(count: &str, data: Vec<u8>) -> Value {
         Value::Array(vec![

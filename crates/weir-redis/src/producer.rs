@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use redis::Value;
-use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer};
+use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer, Topic};
 
 use crate::broker::Shared;
-use crate::entry::{RUN_BYTES, RUN_MESSAGES, encode_run, stored_len};
+use crate::entry::{RUN_BYTES, RUN_MESSAGES, RunArg, stored_len};
 use crate::gathering::Gathering;
 use crate::offsets::key_hash;
 use crate::scripts::APPEND;
@@ -38,22 +38,55 @@ impl RedisProducer {
     }
 }
 
-/// Where each payload of a batch goes, decided before anything is sent.
-pub(crate) async fn route(
+/// Decides where each payload of a batch goes, before anything is sent. It
+/// keeps the partition count of the topic it saw last, so a batch to one
+/// topic looks it up once.
+pub(crate) struct Router<'a> {
+    shared: &'a Shared,
+    last: Option<(Topic, u32)>,
+}
+
+impl<'a> Router<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        Router { shared, last: None }
+    }
+
+    /// The partition `payload` goes to, or why it cannot be sent.
+    pub(crate) async fn route(
+        &mut self,
+        destination: &Destination,
+        payload: &Payload,
+    ) -> Result<Partition, BrokerError> {
+        let shared = self.shared;
+        let size = payload.byte_size();
+        let limit = shared.config.max_payload_bytes;
+        let topic = destination.topic();
+        if size > limit {
+            return Err(BrokerError::PayloadTooLarge {
+                topic: topic.clone(),
+                size,
+                limit,
+            });
+        }
+        let count = match &self.last {
+            Some((t, n)) if t == topic => *n,
+            _ => {
+                let n = shared.partition_count(topic).await?;
+                self.last = Some((topic.clone(), n));
+                n
+            }
+        };
+        Ok(topic.partition(place(shared, destination, payload, count)?))
+    }
+}
+
+/// The partition index of `payload` among `count`.
+fn place(
     shared: &Shared,
     destination: &Destination,
     payload: &Payload,
-) -> Result<Partition, BrokerError> {
-    let size = payload.byte_size();
-    let limit = shared.config.max_payload_bytes;
-    if size > limit {
-        return Err(BrokerError::PayloadTooLarge {
-            topic: destination.topic().clone(),
-            size,
-            limit,
-        });
-    }
-    let count = shared.partition_count(destination.topic()).await?;
+    count: u32,
+) -> Result<u32, BrokerError> {
     let index = match destination {
         Destination::Partition(p) => {
             if p.index >= count {
@@ -72,7 +105,7 @@ pub(crate) async fn route(
             (h % u64::from(count)) as u32
         }
     };
-    Ok(destination.topic().partition(index))
+    Ok(index)
 }
 
 /// Why appending to `partition` found no stream, given its topic's
@@ -158,8 +191,9 @@ pub(crate) async fn append(
         (0..batch.len()).map(|_| None).collect();
     // Per partition, the batch positions in order.
     let mut per_partition: BTreeMap<Partition, Vec<usize>> = BTreeMap::new();
+    let mut router = Router::new(shared);
     for (i, (destination, payload)) in batch.iter().enumerate() {
-        match route(shared, destination, payload).await {
+        match router.route(destination, payload).await {
             Ok(p) => per_partition.entry(p).or_default().push(i),
             Err(e) => out[i] = Some(Err(e)),
         }
@@ -174,7 +208,7 @@ pub(crate) async fn append(
     for (p, items) in &per_partition {
         let keys = [shared.keys.stream(p), shared.keys.end(p)];
         for run in runs(items, |i| stored_len(&batch[i].1)) {
-            let data = encode_run(run.iter().map(|&i| &batch[i].1), now);
+            let data = RunArg::new(run.iter().map(|&i| &batch[i].1), now);
             pipe.add_command(APPEND.cmd(&keys, |c| {
                 c.arg(run.len()).arg(data).arg(keep);
             }));

@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestBroker;
+use weir_testkit::delete_topic;
 use weir_testkit::interleave::{InterleavingConfig, check_interleavings};
 use weir_testkit::servers::redis::RedisServer;
 
@@ -71,7 +72,7 @@ async fn lag_counts_what_is_left_to_hand_out() {
 /// error, and does not make the deleted partition's stream again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producing_to_a_deleted_topic_is_refused_and_makes_nothing() {
-    use weir_core::{Admin, Broker, BrokerError, Payload, Producer};
+    use weir_core::{Broker, BrokerError, Payload, Producer};
 
     let broker = TestBroker::start().await;
     let topic = weir_testkit::new_topic(&broker, "gone", 2).await;
@@ -82,13 +83,7 @@ async fn producing_to_a_deleted_topic_is_refused_and_makes_nothing() {
         .expect("produce before the deletion");
     // Deleted through another handle: this producer's cache still says 2 partitions.
     let other = broker.other(|c| c).await;
-    other
-        .admin()
-        .await
-        .expect("admin")
-        .delete_topic(&topic)
-        .await
-        .expect("delete");
+    delete_topic(&other, &topic).await;
     let err = producer
         .produce(topic.partition(1).into(), Payload::new("after"))
         .await

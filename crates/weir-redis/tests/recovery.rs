@@ -13,7 +13,8 @@ use weir_redis::{DELIVERY_COUNT_HEADER, RedisBroker, RedisConfig};
 use weir_testkit::servers::free_port;
 use weir_testkit::servers::redis::RedisServer;
 use weir_testkit::{
-    RunningMember, collect, new_topic, produce_numbered, subscribed, unique_name, wait_until,
+    RunningMember, collect, delete_topic, new_topic, produce_numbered, subscribed, unique_name,
+    wait_until,
 };
 
 fn delivery_count(m: &weir_core::BrokerValue<Payload>) -> u64 {
@@ -408,13 +409,7 @@ async fn deleting_a_topic_while_reading_revokes_its_partitions() {
         s.assigned.iter().map(|a| a.len()).sum::<usize>() >= 2
     })
     .await;
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .delete_topic(&gone)
-        .await
-        .expect("delete");
+    delete_topic(&broker, &gone).await;
     let seen = collect(&mut c, false, |s| !s.revoked.is_empty()).await;
     assert_eq!(seen.revoked[0], [gone.partition(0)].into_iter().collect());
     let producer = broker.producer().await.expect("producer");

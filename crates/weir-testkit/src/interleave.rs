@@ -13,7 +13,7 @@ use weir_core::{
     Producer, Topic,
 };
 
-use crate::support::{collect, new_topic, numbered, unique_name};
+use crate::support::{collect, new_topic, numbered, subscribed_with, unique_name};
 
 /// One step of an interleaving. Member indexes wrap around the live members.
 #[derive(Clone, Debug)]
@@ -219,14 +219,8 @@ fn check_exclusive<C: Consumer>(members: &[Member<C>]) {
 }
 
 async fn join<B: Broker>(broker: &B, group: &str, topic: &Topic) -> Member<B::Consumer> {
-    let mut consumer = broker
-        .consumer(ConsumerConfig::new(group).max_poll_records(7))
-        .await
-        .expect("consumer");
-    consumer
-        .subscribe(std::slice::from_ref(topic))
-        .await
-        .expect("subscribe");
+    let config = ConsumerConfig::new(group).max_poll_records(7);
+    let consumer = subscribed_with(broker, config, std::slice::from_ref(topic)).await;
     Member {
         consumer,
         pending: CommitRequest::new(),

@@ -37,8 +37,8 @@ mod support;
 
 pub use member::{RunningMember, wait_until};
 pub use support::{
-    Seen, WAIT, collect, new_topic, numbered, poll_quietly, produce_numbered, subscribed,
-    unique_name, until_assigned,
+    Seen, WAIT, collect, delete_topic, new_topic, numbered, poll_quietly, produce_numbered,
+    subscribed, subscribed_with, unique_name, until_assigned,
 };
 
 /// Expands the conformance suite into one test per scenario, each given a

@@ -36,10 +36,33 @@ pub async fn new_topic<B: Broker>(broker: &B, prefix: &str, partitions: u32) -> 
     topic
 }
 
-/// A consumer in `group`, subscribed to `topics`.
+/// Deletes `topic`, which must exist.
+pub async fn delete_topic<B: Broker>(broker: &B, topic: &Topic) {
+    let admin = broker.admin().await.expect("the admin connects");
+    admin
+        .delete_topic(topic)
+        .await
+        .unwrap_or_else(|e| panic!("deleting {topic}: {e}"));
+}
+
+/// A consumer in `group` (100 messages a poll at most), subscribed to `topics`.
 pub async fn subscribed<B: Broker>(broker: &B, group: &str, topics: &[Topic]) -> B::Consumer {
+    subscribed_with(
+        broker,
+        ConsumerConfig::new(group).max_poll_records(100),
+        topics,
+    )
+    .await
+}
+
+/// A consumer made with `config`, subscribed to `topics`.
+pub async fn subscribed_with<B: Broker>(
+    broker: &B,
+    config: ConsumerConfig,
+    topics: &[Topic],
+) -> B::Consumer {
     let mut c = broker
-        .consumer(ConsumerConfig::new(group).max_poll_records(100))
+        .consumer(config)
         .await
         .expect("the consumer connects");
     c.subscribe(topics)

@@ -9,8 +9,8 @@ use weir_core::capability::DelayedDelivery;
 use weir_core::{BrokerError, Destination, Payload, Produced, Topic};
 
 use crate::RedisBroker;
-use crate::entry::encode_run;
-use crate::producer::route;
+use crate::entry::RunArg;
+use crate::producer::Router;
 use crate::scripts::{DELAY_ADD, DELAY_MOVE};
 
 /// Most entries one move call takes.
@@ -29,13 +29,13 @@ impl DelayedDelivery for RedisBroker {
         due: SystemTime,
     ) -> Result<(), BrokerError> {
         let s = &self.shared;
-        let partition = route(s, &destination, &payload).await?;
+        let partition = Router::new(s).route(&destination, &payload).await?;
         let topic = destination.topic();
         let (due_key, data_key) = s.keys.delayed(topic);
         let keys = [due_key, data_key, s.keys.delayed_ids(), s.keys.meta(topic)];
         let cmd = DELAY_ADD.cmd(&keys, |c| {
-            c.arg(millis(due)).arg(partition.index).arg(encode_run(
-                std::slice::from_ref(&payload),
+            c.arg(millis(due)).arg(partition.index).arg(RunArg::new(
+                std::iter::once(&payload),
                 due.max(SystemTime::now()),
             ));
         });
