@@ -13,7 +13,11 @@
 //!   default, `Json` with the `json` feature; a decode failure names the partition
 //!   and offset.
 //! - Backends implement [`Broker`], [`Producer`], [`Consumer`] and [`Admin`];
-//!   the `weir-testkit` crate checks they behave alike.
+//!   the `weir-testkit` crate checks they behave alike. The rules they share
+//!   are stated once here: [`Partitioner`] (which partition a message goes
+//!   to), [`Assignment`] (what a consumer may touch), and the checks before
+//!   storing ([`check_payload_size`], [`check_partition_count`],
+//!   [`check_partition`]).
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -34,18 +38,22 @@
 //! conformance suite), `weir` (the facade). See `docs/` for the model in depth.
 
 mod admin;
+mod assignment;
 mod broker;
 pub mod capability;
 mod codec;
 mod commit;
 mod consumer;
 mod error;
+mod limits;
 mod message;
+mod partitioner;
 mod payload;
 mod producer;
 mod topic;
 
 pub use admin::{Admin, TopicInfo};
+pub use assignment::Assignment;
 pub use broker::Broker;
 #[cfg(feature = "json")]
 pub use codec::Json;
@@ -53,7 +61,9 @@ pub use codec::{Codec, CodecError, DecodeError, MsgPack, Undecodable};
 pub use commit::CommitRequest;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, OffsetReset};
 pub use error::BrokerError;
+pub use limits::{check_partition, check_partition_count, check_payload_size};
 pub use message::{BrokerValue, Committable, Filterable, Message, Origin, Value};
+pub use partitioner::Partitioner;
 pub use payload::{Headers, Payload};
 pub use producer::{Destination, Produced, Producer};
 pub use topic::{Partition, Topic};
