@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use weir_core::{Broker, BrokerError, ConsumerConfig, Topic};
+use weir_core::{Broker, BrokerError, ConsumerConfig, Topic, check_partition_count};
 
 use crate::assign::Assignor;
 use crate::group::Group;
@@ -126,11 +126,7 @@ impl MemoryBroker {
         partitions: u32,
         retention: Retention,
     ) -> Result<(), BrokerError> {
-        if partitions == 0 {
-            return Err(BrokerError::NoPartitions {
-                topic: topic.clone(),
-            });
-        }
+        check_partition_count(topic, partitions)?;
         let mut topics = self
             .inner
             .topics

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use weir_core::{
-    BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, OffsetReset,
-    Partition, Topic,
+    Assignment, BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent,
+    OffsetReset, Partition, Topic,
 };
 
 use crate::MemoryBroker;
@@ -24,6 +24,9 @@ pub struct MemoryConsumer {
     id: u64,
     signal: Arc<Signal>,
     topics: Vec<Arc<TopicState>>,
+    /// What this member owns, hands over and has paused.
+    assignment: Assignment,
+    /// The read position of each owned partition.
     cursors: BTreeMap<Partition, Cursor>,
     /// Partitions announced as revoked whose hand-over the next poll acknowledges.
     awaiting_ack: bool,
@@ -36,7 +39,6 @@ pub struct MemoryConsumer {
 struct Cursor {
     topic: Arc<TopicState>,
     position: u64,
-    paused: bool,
 }
 
 impl MemoryConsumer {
@@ -48,6 +50,7 @@ impl MemoryConsumer {
             id,
             signal: Arc::new(Signal::default()),
             topics: Vec::new(),
+            assignment: Assignment::new(),
             cursors: BTreeMap::new(),
             awaiting_ack: false,
             turn: 0,
@@ -61,6 +64,7 @@ impl MemoryConsumer {
         let group = groups.get_mut(&self.config.group_id)?;
         if self.awaiting_ack {
             group.ack_revoked(self.id);
+            self.assignment.hand_over();
             self.awaiting_ack = false;
         }
         // Revocations whose deadline passed are forced before looking at events.
@@ -70,6 +74,7 @@ impl MemoryConsumer {
             GroupEvent::Revoked(set) => {
                 for p in &set {
                     self.cursors.remove(p);
+                    self.assignment.revoke(p);
                 }
                 self.awaiting_ack = true;
                 Some(ConsumerEvent::Revoked(set))
@@ -89,14 +94,8 @@ impl MemoryConsumer {
                         (None, OffsetReset::Earliest) => start,
                         (None, OffsetReset::Latest) => end,
                     };
-                    self.cursors.insert(
-                        p.clone(),
-                        Cursor {
-                            topic,
-                            position,
-                            paused: false,
-                        },
-                    );
+                    self.cursors.insert(p.clone(), Cursor { topic, position });
+                    self.assignment.assign(p.clone());
                     starts.insert(p, position);
                 }
                 Some(ConsumerEvent::Assigned(starts))
@@ -117,9 +116,10 @@ impl MemoryConsumer {
         self.turn = (self.turn + 1) % n;
         let turn = self.turn;
         // Partitions from `turn` on first, then the ones before it.
+        let assignment = &self.assignment;
         for pass in 0..2 {
             for (i, (p, c)) in self.cursors.iter_mut().enumerate() {
-                if (pass == 0) != (i >= turn) || c.paused || out.len() >= max {
+                if (pass == 0) != (i >= turn) || assignment.is_paused(p) || out.len() >= max {
                     continue;
                 }
                 let Some(log) = c.topic.log(p.index) else {
@@ -141,16 +141,6 @@ impl MemoryConsumer {
         out
     }
 
-    fn owned(&self, p: &Partition) -> Result<(), BrokerError> {
-        if self.cursors.contains_key(p) {
-            Ok(())
-        } else {
-            Err(BrokerError::NotAssigned {
-                partition: p.clone(),
-            })
-        }
-    }
-
     fn leave(&mut self) {
         if !self.joined {
             return;
@@ -167,6 +157,7 @@ impl MemoryConsumer {
             g.leave(self.id, &counts);
         }
         self.cursors.clear();
+        self.assignment.clear();
     }
 }
 
@@ -235,47 +226,25 @@ impl Consumer for MemoryConsumer {
     }
 
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
-        for p in partitions {
-            self.owned(p)?;
-        }
-        for p in partitions {
-            if let Some(c) = self.cursors.get_mut(p) {
-                c.paused = true;
-            }
-        }
-        Ok(())
+        self.assignment.pause(partitions)
     }
 
     fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
-        for p in partitions {
-            self.owned(p)?;
-        }
-        for p in partitions {
-            if let Some(c) = self.cursors.get_mut(p) {
-                c.paused = false;
-            }
-        }
+        self.assignment.resume(partitions)?;
         // Paused partitions may hold data that arrived meanwhile.
         self.signal.notify.notify_one();
         Ok(())
     }
 
     fn paused(&self) -> BTreeSet<Partition> {
-        self.cursors
-            .iter()
-            .filter(|(_, c)| c.paused)
-            .map(|(p, _)| p.clone())
-            .collect()
+        self.assignment.paused().clone()
     }
 
     fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
-        let c = self
-            .cursors
-            .get_mut(partition)
-            .ok_or_else(|| BrokerError::NotAssigned {
-                partition: partition.clone(),
-            })?;
-        c.position = offset;
+        self.assignment.check_owned(partition)?;
+        if let Some(c) = self.cursors.get_mut(partition) {
+            c.position = offset;
+        }
         self.signal.notify.notify_one();
         Ok(())
     }
@@ -285,8 +254,9 @@ impl Consumer for MemoryConsumer {
         // even before the next poll reports it.
         let groups = lock(&self.broker.inner.groups);
         let group = groups.get(&self.config.group_id);
-        self.cursors
-            .keys()
+        self.assignment
+            .owned()
+            .iter()
             .filter(|p| group.is_some_and(|g| g.holds(self.id, p)))
             .cloned()
             .collect()

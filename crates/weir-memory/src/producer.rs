@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic};
+use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic, check_payload_size};
 
 use crate::MemoryBroker;
 use crate::topic::TopicState;
@@ -26,21 +26,13 @@ impl MemoryProducer {
         destination: &Destination,
         payload: Payload,
     ) -> Result<Produced, BrokerError> {
-        let limit = self.broker.inner.max_payload_bytes();
-        let size = payload.byte_size();
-        if size > limit {
-            return Err(BrokerError::PayloadTooLarge {
-                topic: topic.topic.clone(),
-                size,
-                limit,
-            });
-        }
-        let index = match destination {
-            Destination::Topic(_) => topic.choose_partition(&payload),
-            Destination::Partition(p) => p.index,
-        };
-        let partition = topic.topic.partition(index);
-        match topic.append(index, payload) {
+        check_payload_size(
+            &topic.topic,
+            &payload,
+            self.broker.inner.max_payload_bytes(),
+        )?;
+        let partition = topic.place(destination, &payload)?;
+        match topic.append(partition.index, payload) {
             Some(offset) => Ok(Produced { partition, offset }),
             None => Err(BrokerError::UnknownPartition {
                 partition,

@@ -1,9 +1,8 @@
 //! A topic's partitions and the members waiting for its data.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
-use weir_core::{Payload, Topic};
+use weir_core::{BrokerError, Destination, Partition, Partitioner, Payload, Topic};
 
 use crate::group::Signal;
 use crate::log::{PartitionLog, Retention};
@@ -14,7 +13,7 @@ pub(crate) struct TopicState {
     pub(crate) topic: Topic,
     partitions: Vec<Mutex<PartitionLog>>,
     retention: Retention,
-    round_robin: AtomicU64,
+    partitioner: Partitioner,
     waiters: RwLock<Vec<Weak<Signal>>>,
 }
 
@@ -31,7 +30,7 @@ impl TopicState {
                 .map(|_| Mutex::new(PartitionLog::default()))
                 .collect(),
             retention,
-            round_robin: AtomicU64::new(0),
+            partitioner: Partitioner::new(),
             waiters: RwLock::new(Vec::new()),
         }
     }
@@ -44,14 +43,14 @@ impl TopicState {
         self.partitions.get(index as usize).map(lock)
     }
 
-    /// The partition a payload goes to: by key hash, else in turn.
-    pub(crate) fn choose_partition(&self, payload: &Payload) -> u32 {
-        let n = self.partitions.len() as u64;
-        let h = match &payload.key {
-            Some(key) => fnv1a(key),
-            None => self.round_robin.fetch_add(1, Ordering::Relaxed),
-        };
-        (h % n) as u32
+    /// The partition a payload sent to `destination` goes to (see [`Partitioner`]).
+    pub(crate) fn place(
+        &self,
+        destination: &Destination,
+        payload: &Payload,
+    ) -> Result<Partition, BrokerError> {
+        self.partitioner
+            .place(destination, payload, self.partition_count())
     }
 
     /// Appends to partition `index`; the caller checked the index.
@@ -81,14 +80,4 @@ impl TopicState {
         let mut waiters = self.waiters.write().unwrap_or_else(PoisonError::into_inner);
         waiters.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(signal)));
     }
-}
-
-/// FNV-1a: a small, stable hash so a key maps to the same partition across runs.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
