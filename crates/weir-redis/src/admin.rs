@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use weir_core::{Admin, BrokerError, Topic, TopicInfo};
+use weir_core::{Admin, BrokerError, Topic, TopicInfo, check_partition_count};
 
 use crate::broker::Shared;
 use crate::scripts::{CREATE_TOPIC, DELETE_TOPIC};
@@ -22,11 +22,7 @@ impl RedisAdmin {
 
 impl Admin for RedisAdmin {
     async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
-        if partitions == 0 {
-            return Err(BrokerError::NoPartitions {
-                topic: topic.clone(),
-            });
-        }
+        check_partition_count(topic, partitions)?;
         let keys = &self.shared.keys;
         let mut all = vec![keys.meta(topic), keys.topics()];
         all.extend((0..partitions).map(|i| keys.stream(&topic.partition(i))));

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use weir_core::{Broker, BrokerError, ConsumerConfig, Topic};
+use weir_core::{Broker, BrokerError, ConsumerConfig, Partitioner, Topic};
 
 use crate::connection::{Conn, to_broker_error};
 use crate::keys::Keys;
@@ -32,7 +32,8 @@ pub(crate) struct Shared {
     pub(crate) config: RedisConfig,
     pub(crate) keys: Keys,
     counts: Mutex<HashMap<Topic, u32>>,
-    round_robin: AtomicU64,
+    /// Picks partitions for messages sent to a whole topic.
+    pub(crate) partitioner: Partitioner,
 }
 
 impl RedisBroker {
@@ -68,7 +69,7 @@ impl RedisBroker {
                 config,
                 keys,
                 counts: Mutex::new(HashMap::new()),
-                round_robin: AtomicU64::new(0),
+                partitioner: Partitioner::new(),
             }),
         }
     }
@@ -112,10 +113,6 @@ impl Shared {
 
     fn lock_counts(&self) -> std::sync::MutexGuard<'_, HashMap<Topic, u32>> {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn next_round_robin(&self) -> u64 {
-        self.round_robin.fetch_add(1, Ordering::Relaxed)
     }
 }
 

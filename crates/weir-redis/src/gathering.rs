@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 use weir_core::{BrokerError, Destination, Payload, Produced};
 
+use crate::append::append;
 use crate::broker::Shared;
-use crate::producer::append;
 
 type Reply = oneshot::Sender<Result<Produced, BrokerError>>;
 

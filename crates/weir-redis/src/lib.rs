@@ -47,6 +47,7 @@
 //! guide is `docs/redis.md`.
 
 mod admin;
+mod append;
 mod broker;
 mod capability;
 mod config;
@@ -59,6 +60,8 @@ mod keys;
 mod offsets;
 mod producer;
 mod reclaim;
+mod reply;
+mod route;
 mod scripts;
 mod tls;
 

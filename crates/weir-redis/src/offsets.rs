@@ -31,16 +31,6 @@ pub(crate) fn entry_end(id: &[u8]) -> Option<u64> {
     (end > 0).then_some(end)
 }
 
-/// FNV-1a: a small, stable hash so a key maps to the same partition in every process.
-pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use weir_core::{BrokerError, Destination, Payload, Produced, Topic};
 
 use crate::RedisBroker;
 use crate::entry::RunArg;
-use crate::producer::Router;
+use crate::route::Router;
 use crate::scripts::{DELAY_ADD, DELAY_MOVE};
 
 /// Most entries one move call takes.

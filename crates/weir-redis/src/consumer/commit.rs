@@ -1,0 +1,88 @@
+//! Committing: the offset stored and the entries it passes acknowledged,
+//! in one script call (`lua/commit.lua`).
+//!
+//! The script first checks that this member still holds each partition's
+//! lease, so a member the group moved past cannot overwrite the new owner's
+//! offsets. A commit names the entries it lets go (the ones this member read
+//! and has not acknowledged); after a long stretch without commits it lets
+//! the server look them up in the pending list instead.
+
+use weir_core::{BrokerError, CommitRequest, Partition};
+
+use super::RedisConsumer;
+use crate::keys::Keys;
+use crate::offsets::write_entry_id;
+use crate::scripts::COMMIT;
+
+/// The most entries a commit acknowledges by naming each one; more (after a
+/// long stretch without commits) are looked up in the pending list on the
+/// server instead.
+const ACK_BY_ID_UP_TO: usize = 100_000;
+
+impl RedisConsumer {
+    /// Stores `offsets` and acknowledges the entries they pass, in one
+    /// script call that refuses a partition whose lease this member lost.
+    pub(super) async fn commit_offsets(
+        &mut self,
+        offsets: &CommitRequest,
+    ) -> Result<(), BrokerError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut keys = Vec::with_capacity(offsets.len() * 3);
+        // Per partition: the offset, and the entries it lets go (`None`: look
+        // them up on the server).
+        let mut parts: Vec<(Partition, u64, Option<usize>)> = Vec::with_capacity(offsets.len());
+        for (p, offset) in offsets.iter() {
+            self.assignment.check_committable(p)?;
+            let Some(o) = self.owned.get(p) else {
+                return Err(BrokerError::NotAssigned {
+                    partition: p.clone(),
+                });
+            };
+            keys.push(self.shared.keys.lease(self.group(), p));
+            keys.push(self.shared.keys.offsets(&p.topic));
+            keys.push(o.stream.clone());
+            let passed = o.unacked.iter().take_while(|end| **end <= offset).count();
+            // Beyond what this member read, pending entries it did not read
+            // (reclaimed, not yet read again) may be passed too.
+            let named = offset <= o.position && passed <= ACK_BY_ID_UP_TO;
+            parts.push((p.clone(), offset, named.then_some(passed)));
+        }
+        let ttl = self.session().as_millis() as u64;
+        let cmd = COMMIT.cmd(&keys, |c| {
+            c.arg(self.group()).arg(&self.member).arg(ttl);
+            let mut id = Vec::with_capacity(24);
+            for (p, offset, passed) in &parts {
+                c.arg(Keys::offset_field(self.group(), p.index))
+                    .arg(*offset);
+                let (Some(passed), Some(o)) = (passed, self.owned.get(p)) else {
+                    c.arg(-1);
+                    continue;
+                };
+                c.arg(*passed);
+                for end in o.unacked.iter().take(*passed) {
+                    id.clear();
+                    write_entry_id(&mut id, *end);
+                    c.arg(&id[..]);
+                }
+            }
+        });
+        let refused: usize = self.control.query(&cmd).await?;
+        if refused > 0 {
+            let partition = parts
+                .get(refused - 1)
+                .map(|(p, _, _)| p.clone())
+                .ok_or_else(|| BrokerError::backend("redis", "bad commit reply"))?;
+            return Err(BrokerError::NotAssigned { partition });
+        }
+        for (p, offset, _) in parts {
+            if let Some(o) = self.owned.get_mut(&p) {
+                while o.unacked.front().is_some_and(|end| *end <= offset) {
+                    o.unacked.pop_front();
+                }
+            }
+        }
+        Ok(())
+    }
+}
