@@ -56,16 +56,13 @@ impl Assignment {
         self.owned.insert(partition);
     }
 
-    /// Starts handing `partition` over: it is no longer owned (nor paused)
-    /// but stays committable until [`hand_over`](Assignment::hand_over).
-    /// Returns whether it was owned.
+    /// Starts handing `partition` over (the group takes it back): it is no
+    /// longer owned (nor paused) but stays committable until
+    /// [`hand_over`](Assignment::hand_over). Returns whether it was owned.
     pub fn revoke(&mut self, partition: &Partition) -> bool {
         self.paused.remove(partition);
-        let owned = self.owned.remove(partition);
-        if owned {
-            self.revoking.insert(partition.clone());
-        }
-        owned
+        self.revoking.insert(partition.clone());
+        self.owned.remove(partition)
     }
 
     /// Completes the hand-over: the revoking partitions, now let go.
@@ -227,9 +224,10 @@ mod tests {
         assert_eq!(a.hand_over(), [p(0)].into());
         assert!(refused(a.check_committable(&p(0)), &p(0)));
         assert!(a.is_empty());
-        // Revoking what is not owned changes nothing.
+        // The group may take back what the consumer had not taken up yet:
+        // committable all the same until the hand-over.
         assert!(!a.revoke(&p(5)));
-        assert!(a.revoking().is_empty());
+        assert!(a.check_committable(&p(5)).is_ok());
     }
 
     #[test]

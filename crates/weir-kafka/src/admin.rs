@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::DefaultClientContext;
-use weir_core::{Admin, BrokerError, Topic, TopicInfo};
+use weir_core::{Admin, BrokerError, Topic, TopicInfo, check_partition_count};
 
 use crate::KafkaConfig;
 use crate::error::{self, Context};
@@ -89,11 +89,7 @@ impl KafkaAdmin {
 
 impl Admin for KafkaAdmin {
     async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
-        if partitions == 0 {
-            return Err(BrokerError::NoPartitions {
-                topic: topic.clone(),
-            });
-        }
+        check_partition_count(topic, partitions)?;
         let count = i32::try_from(partitions)
             .map_err(|_| BrokerError::InvalidConfig(format!("{partitions} partitions")))?;
         let new = NewTopic::new(topic.as_str(), count, TopicReplication::Fixed(-1));

@@ -14,29 +14,31 @@
 //! per-partition op version, and `rd_kafka_consume_batch_queue` drops
 //! messages of an outdated version, as `poll` does.
 //!
-//! The cached watermarks behind `Consumer::lag` are read here too. This is
-//! the crate's only unsafe code.
+//! The rebalance callback reaches the inbox through a [`Forwarding`] that
+//! the consumer context holds: the context depends on this module, never
+//! the other way, and the queue pointer never leaves it. The cached
+//! watermarks behind `Consumer::lag` are read here too. This is the crate's
+//! only unsafe code.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_void};
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use rdkafka::TopicPartitionList;
 use rdkafka::bindings as rd;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use tokio::sync::Notify;
 
-use crate::rebalance::GroupContext;
-
-type Client = Arc<BaseConsumer<GroupContext>>;
-
 /// The inbox, owned by the consumer. It keeps the client alive, so the
 /// librdkafka handle outlives the queue, and detaches itself from the
-/// rebalance callback before the queue goes.
-pub(crate) struct Inbox {
+/// rebalance callback's [`Forwarding`] before the queue goes.
+pub(crate) struct Inbox<C: ConsumerContext + 'static> {
     queue: NonNull<rd::rd_kafka_queue_t>,
-    client: Client,
+    /// Keeps the librdkafka handle alive until the queue is gone.
+    _client: Arc<BaseConsumer<C>>,
+    forwarding: Arc<Forwarding>,
     /// What the wake-up callback's argument points at; kept alive until the
     /// callback is disabled.
     _wake: Arc<Notify>,
@@ -47,22 +49,53 @@ pub(crate) struct Inbox {
 // SAFETY: librdkafka queues are thread-safe (every operation takes the
 // queue's lock); `taken` is empty except while a `Batch` borrows the inbox
 // mutably, and librdkafka messages may be destroyed on any thread.
-unsafe impl Send for Inbox {}
-// SAFETY: the only `&self` operation is `target`, which hands out the
-// queue pointer for `rd_kafka_queue_forward`, itself thread-safe.
-unsafe impl Sync for Inbox {}
+unsafe impl<C: ConsumerContext> Send for Inbox<C> {}
+// SAFETY: no `&self` operation touches the queue; the queue pointer is
+// handed out only through `Forwarding`, for `rd_kafka_queue_forward`,
+// itself thread-safe.
+unsafe impl<C: ConsumerContext> Sync for Inbox<C> {}
 
-impl std::fmt::Debug for Inbox {
+impl<C: ConsumerContext> std::fmt::Debug for Inbox<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inbox").finish_non_exhaustive()
     }
 }
 
 /// Where the rebalance callback forwards newly assigned partitions: the
-/// inbox's queue, not owned. The inbox clears it (under the context's lock)
-/// before destroying the queue.
+/// inbox's queue while it exists. Locked while forwarding, so the inbox
+/// (which clears it under the same lock before destroying its queue) cannot
+/// go meanwhile.
+#[derive(Debug, Default)]
+pub(crate) struct Forwarding(Mutex<Option<Target>>);
+
+impl Forwarding {
+    /// Sends the messages of these partitions to the inbox, if there is one:
+    /// called before they are assigned, so none reaches the consumer queue.
+    pub(crate) fn forward<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) {
+        let target = self.lock();
+        if let Some(target) = *target {
+            for e in tpl.elements() {
+                target.forward(consumer, e.topic(), e.partition());
+            }
+        }
+    }
+
+    fn attach(&self, target: Option<Target>) {
+        *self.lock() = target;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Target>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The inbox's queue, not owned.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Target(NonNull<rd::rd_kafka_queue_t>);
+struct Target(NonNull<rd::rd_kafka_queue_t>);
 
 // SAFETY: a plain pointer to a thread-safe librdkafka queue, used only while
 // the inbox that owns the queue is attached (see `Inbox::drop`).
@@ -72,12 +105,7 @@ impl Target {
     /// Forwards the fetch queue of `topic`'s partition `partition` to the
     /// inbox. librdkafka creates the partition's state if it is not known
     /// yet, and later fetch starts keep a forwarding the application set.
-    pub(crate) fn forward(
-        self,
-        consumer: &BaseConsumer<GroupContext>,
-        topic: &str,
-        partition: i32,
-    ) {
+    fn forward<C: ConsumerContext>(self, consumer: &BaseConsumer<C>, topic: &str, partition: i32) {
         let Ok(name) = CString::new(topic) else {
             return;
         };
@@ -100,8 +128,8 @@ impl Target {
         };
         // SAFETY: `source` was just returned by librdkafka and is destroyed
         // once; `self.0` is the live inbox queue (the inbox detaches this
-        // target under the context's lock before it destroys the queue, and
-        // the callback holds that lock while forwarding). Destroying the
+        // target under the forwarding's lock before it destroys the queue,
+        // and the callback holds that lock while forwarding). Destroying the
         // handle `source` keeps the forwarding (it belongs to the partition).
         unsafe {
             rd::rd_kafka_queue_forward(source.as_ptr(), self.0.as_ptr());
@@ -119,10 +147,14 @@ unsafe extern "C" fn wake_up(_: *mut rd::rd_kafka_t, opaque: *mut c_void) {
     notify.notify_one();
 }
 
-impl Inbox {
-    /// A new, empty inbox for `client`, attached to its rebalance callback;
-    /// a message arriving in it wakes `wake`.
-    pub(crate) fn new(client: &Client, wake: Arc<Notify>) -> Option<Inbox> {
+impl<C: ConsumerContext> Inbox<C> {
+    /// A new, empty inbox for `client`, attached to `forwarding` (the
+    /// rebalance callback's); a message arriving in it wakes `wake`.
+    pub(crate) fn new(
+        client: &Arc<BaseConsumer<C>>,
+        forwarding: Arc<Forwarding>,
+        wake: Arc<Notify>,
+    ) -> Option<Inbox<C>> {
         // SAFETY: the client pointer is valid while `client` lives.
         let queue = NonNull::new(unsafe { rd::rd_kafka_queue_new(client.client().native_ptr()) })?;
         // SAFETY: `queue` is live; the opaque points at the `Notify` in
@@ -134,17 +166,18 @@ impl Inbox {
                 Arc::as_ptr(&wake).cast_mut().cast(),
             );
         }
-        client.context().attach_inbox(Some(Target(queue)));
+        forwarding.attach(Some(Target(queue)));
         Some(Inbox {
             queue,
-            client: Arc::clone(client),
+            _client: Arc::clone(client),
+            forwarding,
             _wake: wake,
             taken: Vec::new(),
         })
     }
 
     /// Takes up to `max` messages already in the inbox, without waiting.
-    pub(crate) fn take(&mut self, max: usize) -> Batch<'_> {
+    pub(crate) fn take(&mut self, max: usize) -> Batch<'_, C> {
         self.taken.clear();
         self.taken.reserve(max);
         // SAFETY: the queue is live; librdkafka writes at most `max`
@@ -159,9 +192,9 @@ impl Inbox {
     }
 }
 
-impl Drop for Inbox {
+impl<C: ConsumerContext> Drop for Inbox<C> {
     fn drop(&mut self) {
-        self.client.context().attach_inbox(None);
+        self.forwarding.attach(None);
         // SAFETY: the queue is live and destroyed exactly once, here, after
         // its callback is disabled (so `_wake` is no longer referenced) and
         // the rebalance callback can no longer forward to it. Destroying the
@@ -175,11 +208,11 @@ impl Drop for Inbox {
 }
 
 /// Messages taken from the inbox; each is destroyed when the batch drops.
-pub(crate) struct Batch<'a> {
-    inbox: &'a mut Inbox,
+pub(crate) struct Batch<'a, C: ConsumerContext + 'static> {
+    inbox: &'a mut Inbox<C>,
 }
 
-impl Batch<'_> {
+impl<C: ConsumerContext> Batch<'_, C> {
     /// How many messages were taken.
     pub(crate) fn len(&self) -> usize {
         self.inbox.taken.len()
@@ -195,7 +228,7 @@ impl Batch<'_> {
     }
 }
 
-impl Drop for Batch<'_> {
+impl<C: ConsumerContext> Drop for Batch<'_, C> {
     fn drop(&mut self) {
         for ptr in self.inbox.taken.drain(..) {
             // SAFETY: each message is destroyed once; no borrow outlives
@@ -322,8 +355,8 @@ impl<'a> Message<'a> {
 /// The low and high watermarks librdkafka last saw for a partition (from
 /// its fetch responses): no network round trip, nothing blocks. `None`
 /// until the partition has been fetched from.
-pub(crate) fn cached_watermarks(
-    consumer: &BaseConsumer<GroupContext>,
+pub(crate) fn cached_watermarks<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,
 ) -> Option<(i64, i64)> {

@@ -49,6 +49,7 @@ mod arena;
 mod broker;
 mod config;
 mod consumer;
+mod convert;
 mod error;
 mod inbox;
 mod metadata;

@@ -8,9 +8,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use weir_core::{BrokerError, Destination, Partition, Payload, Produced, Producer, Topic};
+use weir_core::{
+    BrokerError, Destination, Partition, Payload, Produced, Producer, Topic, check_partition,
+    check_payload_size,
+};
 
 use crate::KafkaConfig;
+use crate::convert::index_of;
 use crate::error::{self, Context};
 use crate::metadata;
 
@@ -116,27 +120,14 @@ impl KafkaProducer {
     /// Checks the destination exists and the payload fits.
     async fn check(&self, destination: &Destination, payload: &Payload) -> Result<(), BrokerError> {
         let topic = destination.topic();
-        let size = payload.byte_size();
-        let limit = self.inner.config.message_limit();
-        if size > limit {
-            return Err(BrokerError::PayloadTooLarge {
-                topic: topic.clone(),
-                size,
-                limit,
-            });
-        }
+        check_payload_size(topic, payload, self.inner.config.message_limit())?;
         let count = self.partitions(topic, false).await?;
         if let Destination::Partition(p) = destination
-            && p.index >= count
+            && check_partition(p, count).is_err()
         {
             // Partitions may have been added since the count was cached.
             let count = self.partitions(topic, true).await?;
-            if p.index >= count {
-                return Err(BrokerError::UnknownPartition {
-                    partition: p.clone(),
-                    partitions: count,
-                });
-            }
+            check_partition(p, count)?;
         }
         Ok(())
     }
@@ -169,7 +160,7 @@ impl KafkaProducer {
             record = record.headers(headers);
         }
         if let Destination::Partition(p) = destination {
-            record = record.partition(i32::try_from(p.index).unwrap_or(i32::MAX));
+            record = record.partition(index_of(p));
         }
         loop {
             match self.inner.producer.send_result(record) {

@@ -51,7 +51,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::Notify;
 use weir_core::Partition;
 
-use crate::inbox::Target;
+use crate::inbox::Forwarding;
 
 /// What a rebalance callback recorded for the consumer to report.
 #[derive(Debug)]
@@ -89,8 +89,8 @@ pub(crate) struct GroupContext {
     /// assignment (possibly empty), not a revocation.
     settled: AtomicBool,
     /// Where assigned partitions' messages go (the consumer's inbox), while
-    /// it exists. Locked while forwarding, so the inbox cannot go meanwhile.
-    inbox: Mutex<Option<Target>>,
+    /// it exists.
+    pub(crate) forwarding: Arc<Forwarding>,
 }
 
 impl GroupContext {
@@ -125,22 +125,6 @@ impl GroupContext {
     /// Whether the member holds a generation (joined, not being revoked).
     pub(crate) fn settled(&self) -> bool {
         self.settled.load(Ordering::Acquire)
-    }
-
-    /// Sets (or, with `None`, clears) where assigned partitions' messages go.
-    pub(crate) fn attach_inbox(&self, target: Option<Target>) {
-        *self.inbox.lock().unwrap_or_else(PoisonError::into_inner) = target;
-    }
-
-    /// Sends the messages of these partitions to the inbox, if there is one:
-    /// called before they are assigned, so none reaches the consumer queue.
-    fn forward(&self, consumer: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
-        let inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(target) = *inbox {
-            for e in tpl.elements() {
-                target.forward(consumer, e.topic(), e.partition());
-            }
-        }
     }
 
     /// From now on, revocations are unassigned at once.
@@ -216,7 +200,7 @@ impl ConsumerContext for GroupContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.settled.store(true, Ordering::Release);
-                self.forward(consumer, tpl);
+                self.forwarding.forward(consumer, tpl);
                 let result = if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
