@@ -1,38 +1,4 @@
-//! # weir-strategies
-//!
-//! Stream consumers built from composable processing strategies, on any Weir
-//! backend. A [`StreamProcessor`] reads a consumer group's partitions and
-//! feeds each message through a pipeline of steps, written top-down with
-//! [`Pipeline`]; the last step commits, and commit positions flow back up as
-//! values. The processor handles backpressure (hold, wait for progress,
-//! pause), rebalancing (join, commit, rebuild), the commit policy, dead
-//! letters, panics in user code and graceful shutdown.
-//!
-//! # Examples
-//!
-//! ```
-//! use weir_core::{Broker, ConsumerConfig, Payload, Topic};
-//! use weir_memory::MemoryBroker;
-//! use weir_strategies::{Pipeline, StrategyContext, StreamProcessor};
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-//! let broker = MemoryBroker::new();
-//! let topic = Topic::new("clicks");
-//! broker.create_topic(&topic, 4)?;
-//! let consumer = broker.consumer(ConsumerConfig::new("click-counter")).await?;
-//! let processor = StreamProcessor::builder(consumer, [topic], |_: &StrategyContext| {
-//!     Pipeline::new()
-//!         .filter(|p: &Payload| !p.value.is_empty())
-//!         .map(|p: Payload| Ok(p.value.len()))
-//!         .commit()
-//! })
-//! .build();
-//! let stop = processor.shutdown_handle();
-//! let running = tokio::spawn(processor.run());
-//! stop.shutdown();
-//! running.await??;
-//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! # Steps
 //!
