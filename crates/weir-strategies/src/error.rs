@@ -5,7 +5,7 @@ use std::fmt;
 
 use weir_core::{BrokerError, Message, Origin, Partition};
 
-use crate::origins::origin_of;
+use crate::support::origins::origin_of;
 
 /// A boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

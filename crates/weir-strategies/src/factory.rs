@@ -26,14 +26,18 @@ impl StrategyContext {
 
 /// Builds the strategy pipeline whenever the processor's assignment changes.
 ///
+/// A closure `|ctx: &StrategyContext| ...` returning a strategy is the
+/// usual factory; implement the trait to hear of assignment changes or of
+/// the processor's shutdown too.
+///
 /// ```
 /// use weir_core::Payload;
-/// use weir_strategies::{CommitOffsets, ProcessingStrategy, ProcessingStrategyFactory, RunTask, StrategyContext};
+/// use weir_strategies::{Pipeline, ProcessingStrategy, ProcessingStrategyFactory, StrategyContext};
 ///
 /// struct Lengths;
 /// impl ProcessingStrategyFactory<Payload> for Lengths {
 ///     fn create(&self, _ctx: &StrategyContext) -> Box<dyn ProcessingStrategy<Payload>> {
-///         Box::new(RunTask::new(|p: Payload| Ok(p.value.len()), CommitOffsets::new()))
+///         Box::new(Pipeline::new().map(|p: Payload| Ok(p.value.len())).commit())
 ///     }
 /// }
 /// ```
@@ -55,11 +59,16 @@ pub trait ProcessingStrategyFactory<T>: Send + Sync {
     fn shutdown(&self) {}
 }
 
-impl<T, F> ProcessingStrategyFactory<T> for F
+/// Any closure from the context to a strategy is a factory. It may return
+/// the strategy's own type (what [`Pipeline`](crate::Pipeline) builds) or a
+/// `Box<dyn ProcessingStrategy<T>>` when the pipeline's shape depends on the
+/// context.
+impl<T, F, S> ProcessingStrategyFactory<T> for F
 where
-    F: Fn(&StrategyContext) -> Box<dyn ProcessingStrategy<T>> + Send + Sync,
+    F: Fn(&StrategyContext) -> S + Send + Sync,
+    S: ProcessingStrategy<T> + 'static,
 {
     fn create(&self, ctx: &StrategyContext) -> Box<dyn ProcessingStrategy<T>> {
-        self(ctx)
+        Box::new(self(ctx))
     }
 }

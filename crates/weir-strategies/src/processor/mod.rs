@@ -161,6 +161,19 @@ impl<C: Consumer> StreamProcessorBuilder<C> {
         self
     }
 
+    /// Sends invalid messages (undecodable, or refused by a step) to `queue`
+    /// with their original bytes, and goes on; the same as
+    /// `invalid_messages(InvalidPolicy::dead_letter(queue))`. Use
+    /// [`invalid_messages`](Self::invalid_messages) to also bound how many
+    /// are tolerated.
+    ///
+    /// Dead letters are the processor's work, not a step's: only the
+    /// processor still holds a message's original bytes when a step
+    /// further down finds it invalid.
+    pub fn dead_letter(self, queue: DeadLetterQueue) -> Self {
+        self.invalid_messages(InvalidPolicy::dead_letter(queue))
+    }
+
     /// With a dead-letter queue: how many uncommitted raw messages per
     /// partition are kept to send an invalid one (or each original of an
     /// invalid aggregate) with its original bytes (default 100 000; beyond

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use weir_core::{Message, Origin, Partition};
 
-use crate::positions::same;
+use crate::support::positions::same;
 
 /// Per partition, the runs of offsets of the messages recorded: what an
 /// aggregate (a [`Reduce`](crate::Reduce) or [`Batch`](crate::Batch)

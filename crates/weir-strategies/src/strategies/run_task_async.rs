@@ -8,9 +8,9 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 use weir_core::CommitRequest;
 
-use crate::ordered::{Failure, Ordered};
-use crate::outbox::{deadline_after, join_next};
-use crate::progress::NotifyOnDrop;
+use crate::support::ordered::{Failure, Ordered};
+use crate::support::stage::Stage;
+use crate::support::progress::NotifyOnDrop;
 use crate::strategy::split;
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
@@ -37,9 +37,7 @@ use crate::{
 pub struct RunTaskAsync<F, N, U> {
     function: F,
     concurrency: usize,
-    next: N,
-    work: Ordered<U>,
-    closed: bool,
+    stage: Stage<Ordered<U>, N>,
 }
 
 impl<F, N, U> RunTaskAsync<F, N, U> {
@@ -52,9 +50,7 @@ impl<F, N, U> RunTaskAsync<F, N, U> {
         RunTaskAsync {
             function,
             concurrency: concurrency.max(1),
-            next,
-            work: Ordered::default(),
-            closed: false,
+            stage: Stage::new(next),
         }
     }
 }
@@ -67,26 +63,17 @@ where
     U: Send + 'static,
 {
     fn attach(&mut self, progress: &Progress) {
-        self.work.progress = progress.clone();
-        self.next.attach(progress);
+        self.stage.attach(progress);
     }
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        if self.closed {
-            return Err(StrategyError::Closed.into());
-        }
-        if self.work.len() >= self.concurrency {
-            self.work.advance(&mut self.next)?;
-            if self.work.len() >= self.concurrency {
-                return Err(SubmitError::Rejected(message));
-            }
-        }
+        let message = self.stage.admit(message, self.concurrency)?;
         match split(message) {
-            Err(filtered) => self.work.push_ready(filtered.into_filtered()),
+            Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {
                 let (tx, rx) = oneshot::channel();
                 let fut = (self.function)(payload);
-                let guard = NotifyOnDrop(self.work.progress.clone());
+                let guard = NotifyOnDrop(self.stage.progress.clone());
                 let task = tokio::spawn(async move {
                     let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
                         Ok(Ok(u)) => Ok(u),
@@ -96,34 +83,28 @@ where
                     let _ = tx.send(outcome);
                     drop(guard);
                 });
-                self.work.push_running(meta, rx, Some(task.abort_handle()));
+                self.stage
+                    .work
+                    .push_running(meta, rx, Some(task.abort_handle()));
             }
         }
         Ok(())
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.work.advance(&mut self.next)?;
-        self.next.poll()
+        self.stage.poll()
     }
 
     fn close(&mut self) {
-        // The next step is closed in `join`, once this one forwarded its work.
-        self.closed = true;
+        self.stage.close();
     }
 
     fn terminate(&mut self) {
-        self.closed = true;
-        self.work.clear();
-        self.next.terminate();
+        self.stage.terminate();
     }
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(async move {
-            let deadline = deadline_after(timeout);
-            let commits = self.work.finish(&mut self.next, deadline).await?;
-            join_next(&mut self.next, deadline, commits).await
-        })
+        Box::pin(self.stage.join(timeout))
     }
 }
 

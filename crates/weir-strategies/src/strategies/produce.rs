@@ -5,9 +5,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use weir_core::{CommitRequest, Destination, Payload, Produced, Producer};
 
-use crate::ordered::{Failure, Ordered};
-use crate::outbox::{deadline_after, join_next};
-use crate::progress::NotifyOnDrop;
+use crate::support::ordered::{Failure, Ordered};
+use crate::support::stage::Stage;
+use crate::support::progress::NotifyOnDrop;
 use crate::strategy::split;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
@@ -32,9 +32,7 @@ pub struct Produce<P, N> {
     producer: P,
     destination: Destination,
     max_in_flight: usize,
-    next: N,
-    work: Ordered<Produced>,
-    closed: bool,
+    stage: Stage<Ordered<Produced>, N>,
 }
 
 impl<P: Producer + Clone, N> Produce<P, N> {
@@ -49,9 +47,7 @@ impl<P: Producer + Clone, N> Produce<P, N> {
             producer,
             destination: destination.into(),
             max_in_flight: max_in_flight.max(1),
-            next,
-            work: Ordered::default(),
-            closed: false,
+            stage: Stage::new(next),
         }
     }
 }
@@ -62,27 +58,18 @@ where
     N: ProcessingStrategy<Produced>,
 {
     fn attach(&mut self, progress: &Progress) {
-        self.work.progress = progress.clone();
-        self.next.attach(progress);
+        self.stage.attach(progress);
     }
 
     fn submit(&mut self, message: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
-        if self.closed {
-            return Err(StrategyError::Closed.into());
-        }
-        if self.work.len() >= self.max_in_flight {
-            self.work.advance(&mut self.next)?;
-            if self.work.len() >= self.max_in_flight {
-                return Err(SubmitError::Rejected(message));
-            }
-        }
+        let message = self.stage.admit(message, self.max_in_flight)?;
         match split(message) {
-            Err(filtered) => self.work.push_ready(filtered.into_filtered()),
+            Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {
                 let (tx, rx) = oneshot::channel();
                 let producer = self.producer.clone();
                 let destination = self.destination.clone();
-                let guard = NotifyOnDrop(self.work.progress.clone());
+                let guard = NotifyOnDrop(self.stage.progress.clone());
                 let task = tokio::spawn(async move {
                     let outcome = producer
                         .produce(destination, payload)
@@ -91,33 +78,28 @@ where
                     let _ = tx.send(outcome);
                     drop(guard);
                 });
-                self.work.push_running(meta, rx, Some(task.abort_handle()));
+                self.stage
+                    .work
+                    .push_running(meta, rx, Some(task.abort_handle()));
             }
         }
         Ok(())
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.work.advance(&mut self.next)?;
-        self.next.poll()
+        self.stage.poll()
     }
 
     fn close(&mut self) {
-        self.closed = true;
+        self.stage.close();
     }
 
     fn terminate(&mut self) {
-        self.closed = true;
-        self.work.clear();
-        self.next.terminate();
+        self.stage.terminate();
     }
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(async move {
-            let deadline = deadline_after(timeout);
-            let commits = self.work.finish(&mut self.next, deadline).await?;
-            join_next(&mut self.next, deadline, commits).await
-        })
+        Box::pin(self.stage.join(timeout))
     }
 }
 

@@ -12,10 +12,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
-use crate::ordered::{Failure, Outcome};
-use crate::origins::origin_of;
-use crate::outbox::{Outbox, deadline_after, join_next, wait};
-use crate::progress::NotifyOnDrop;
+use crate::support::ordered::{Failure, Outcome};
+use crate::support::origins::origin_of;
+use crate::support::outbox::{Outbox, deadline_after, join_next, wait};
+use crate::support::progress::NotifyOnDrop;
 use crate::strategy::split;
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
@@ -257,7 +257,7 @@ where
                 }
                 Err(failure) => {
                     self.start_ready();
-                    return Err(crate::ordered::failure_error(failure, &r.meta));
+                    return Err(crate::support::ordered::failure_error(failure, &r.meta));
                 }
             }
         }

@@ -5,9 +5,10 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Value};
 
-use crate::origins::Origins;
-use crate::outbox::{Outbox, deadline_after, join_next};
-use crate::positions::Positions;
+use crate::support::origins::Origins;
+use crate::support::outbox::Outbox;
+use crate::support::positions::Positions;
+use crate::support::stage::Stage;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
 type SizeFn<T> = Box<dyn Fn(&T) -> usize + Send>;
@@ -37,15 +38,12 @@ type SizeFn<T> = Box<dyn Fn(&T) -> usize + Send>;
 pub struct Reduce<T, A, I, F, N> {
     initial: I,
     fold: F,
-    next: N,
     max_batch_size: usize,
     max_batch_time: Duration,
     size_fn: Option<SizeFn<T>>,
     flush_empty: bool,
     batch: Batch<A>,
-    outbox: Outbox<A>,
-    progress: Progress,
-    closed: bool,
+    stage: Stage<Outbox<A>, N>,
 }
 
 struct Batch<A> {
@@ -117,15 +115,12 @@ where
         Reduce {
             initial,
             fold,
-            next,
             max_batch_size: max_batch_size.max(1),
             max_batch_time,
             size_fn: None,
             flush_empty: false,
             batch: Batch::empty(None),
-            outbox: Outbox::default(),
-            progress: Progress::new(),
-            closed: false,
+            stage: Stage::new(next),
         }
     }
 
@@ -167,7 +162,8 @@ where
             timestamp: batch.timestamp,
             origin: batch.origin.take(),
         });
-        self.outbox.send(&mut self.next, message)
+        let Stage { work, next, .. } = &mut self.stage;
+        work.send(next, message)
     }
 }
 
@@ -180,27 +176,18 @@ where
     N: ProcessingStrategy<A>,
 {
     fn attach(&mut self, progress: &Progress) {
-        self.progress = progress.clone();
-        self.next.attach(progress);
+        self.stage.attach(progress);
         if let Some(d) = self.deadline() {
-            self.progress.wake_at(d);
+            self.stage.progress.wake_at(d);
         }
     }
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        if self.closed {
-            return Err(StrategyError::Closed.into());
-        }
-        if !self.outbox.is_empty() {
-            self.outbox.flush(&mut self.next)?;
-            if !self.outbox.is_empty() {
-                return Err(SubmitError::Rejected(message));
-            }
-        }
+        let message = self.stage.admit(message, 1)?;
         if self.batch.started.is_none() {
             let now = Instant::now();
             self.batch.started = Some(now);
-            self.progress.wake_at(now + self.max_batch_time);
+            self.stage.progress.wake_at(now + self.max_batch_time);
         }
         if let Some(payload) = self.batch.add(message) {
             self.batch.size += self.size_fn.as_ref().map_or(1, |f| f(&payload));
@@ -214,43 +201,38 @@ where
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.outbox.flush(&mut self.next)?;
-        if self.outbox.is_empty()
+        {
+            let Stage { work, next, .. } = &mut self.stage;
+            work.flush(next)?;
+        }
+        if self.stage.work.is_empty()
             && let Some(d) = self.deadline()
             && Instant::now() >= d
         {
             self.flush()?;
         }
         if let Some(d) = self.deadline() {
-            self.progress.wake_at(d);
+            self.stage.progress.wake_at(d);
         }
-        self.next.poll()
+        self.stage.next.poll()
     }
 
     fn close(&mut self) {
-        // The next step is closed in `join`, once this one forwarded its work.
-        self.closed = true;
+        self.stage.close();
     }
 
     fn terminate(&mut self) {
-        self.closed = true;
         self.batch = Batch::empty(None);
-        self.outbox.clear();
-        self.next.terminate();
+        self.stage.terminate();
     }
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
         Box::pin(async move {
-            let deadline = deadline_after(timeout);
             // The last batch goes out whatever its size (an empty one only
             // if it carries positions).
             self.flush_empty = false;
             self.flush()?;
-            let commits = self
-                .outbox
-                .drain(&mut self.next, &self.progress, deadline)
-                .await?;
-            join_next(&mut self.next, deadline, commits).await
+            self.stage.join(timeout).await
         })
     }
 }

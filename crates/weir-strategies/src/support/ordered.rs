@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use weir_core::{BrokerError, CommitRequest, Filterable, Message};
 
 use crate::error::panic_message;
-use crate::outbox::{Outbox, wait};
+use crate::support::outbox::{Outbox, wait};
 use crate::{Incoming, ProcessingStrategy, Progress, StrategyError, TaskError};
 
 /// How background work failed.
@@ -63,7 +63,6 @@ enum Slot<U> {
 pub(crate) struct Ordered<U> {
     slots: VecDeque<Slot<U>>,
     outbox: Outbox<U>,
-    pub(crate) progress: Progress,
 }
 
 impl<U> Default for Ordered<U> {
@@ -71,7 +70,6 @@ impl<U> Default for Ordered<U> {
         Ordered {
             slots: VecDeque::new(),
             outbox: Outbox::default(),
-            progress: Progress::new(),
         }
     }
 }
@@ -142,11 +140,12 @@ impl<U> Ordered<U> {
         Ok(())
     }
 
-    /// Waits for every slot to finish and be forwarded (or `deadline`), then
-    /// returns the commits `next` made meanwhile.
+    /// Waits for every slot to finish and be forwarded (or `deadline`),
+    /// woken by `progress`, then returns the commits `next` made meanwhile.
     pub(crate) async fn finish<N: ProcessingStrategy<U> + ?Sized>(
         &mut self,
         next: &mut N,
+        progress: &Progress,
         deadline: Option<Instant>,
     ) -> Result<Option<CommitRequest>, StrategyError> {
         let mut commits = None;
@@ -156,7 +155,7 @@ impl<U> Ordered<U> {
             if self.slots.is_empty() && self.outbox.is_empty() {
                 return Ok(commits);
             }
-            if !wait(&self.progress, deadline).await {
+            if !wait(progress, deadline).await {
                 self.clear();
                 return Ok(commits);
             }

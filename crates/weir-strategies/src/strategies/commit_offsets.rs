@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use weir_core::CommitRequest;
 
-use crate::positions::Positions;
+use crate::support::positions::Positions;
 
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 

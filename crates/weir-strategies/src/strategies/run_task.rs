@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use weir_core::{CommitRequest, Filterable};
 
-use crate::ordered::Failure;
+use crate::support::ordered::Failure;
 
-use crate::outbox::{Outbox, deadline_after, join_next};
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
-};
+use crate::support::outbox::Outbox;
+use crate::support::stage::Stage;
+use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError};
 
 /// Applies a synchronous function to each payload and forwards the result.
 ///
@@ -32,10 +31,7 @@ use crate::{
 /// ```
 pub struct RunTask<F, N, U> {
     function: F,
-    next: N,
-    outbox: Outbox<U>,
-    progress: Progress,
-    closed: bool,
+    stage: Stage<Outbox<U>, N>,
 }
 
 impl<F, N, U> RunTask<F, N, U> {
@@ -46,10 +42,7 @@ impl<F, N, U> RunTask<F, N, U> {
     {
         RunTask {
             function,
-            next,
-            outbox: Outbox::default(),
-            progress: Progress::new(),
-            closed: false,
+            stage: Stage::new(next),
         }
     }
 }
@@ -77,55 +70,37 @@ where
     U: Send,
 {
     fn attach(&mut self, progress: &Progress) {
-        self.progress = progress.clone();
-        self.next.attach(progress);
+        self.stage.attach(progress);
     }
 
+    #[inline]
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        if self.closed {
-            return Err(StrategyError::Closed.into());
-        }
-        if !self.outbox.is_empty() {
-            self.outbox.flush(&mut self.next)?;
-            if !self.outbox.is_empty() {
-                return Err(SubmitError::Rejected(message));
-            }
-        }
+        let message = self.stage.admit(message, 1)?;
         let out = message
             .try_map(|payload| match payload {
                 Filterable::Filtered => Ok(Filterable::Filtered),
                 Filterable::Payload(t) => self.call(t).map(Filterable::Payload),
             })
             .map_err(|(at, failure)| failure.into_error(&at))?;
-        self.outbox.send(&mut self.next, out)?;
+        let Stage { work, next, .. } = &mut self.stage;
+        work.send(next, out)?;
         Ok(())
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.outbox.flush(&mut self.next)?;
-        self.next.poll()
+        self.stage.poll()
     }
 
     fn close(&mut self) {
-        // The next step is closed in `join`, once this one forwarded its work.
-        self.closed = true;
+        self.stage.close();
     }
 
     fn terminate(&mut self) {
-        self.closed = true;
-        self.outbox.clear();
-        self.next.terminate();
+        self.stage.terminate();
     }
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(async move {
-            let deadline = deadline_after(timeout);
-            let commits = self
-                .outbox
-                .drain(&mut self.next, &self.progress, deadline)
-                .await?;
-            join_next(&mut self.next, deadline, commits).await
-        })
+        Box::pin(self.stage.join(timeout))
     }
 }
 

@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
-use crate::origins::origin_of;
-use crate::outbox::{Outbox, deadline_after, join_next};
+use crate::support::origins::origin_of;
+use crate::support::outbox::Outbox;
+use crate::support::stage::Stage;
 use crate::strategy::split;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
@@ -23,10 +24,7 @@ use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, S
 /// ```
 pub struct Unfold<F, N, U> {
     function: F,
-    next: N,
-    outbox: Outbox<U>,
-    progress: Progress,
-    closed: bool,
+    stage: Stage<Outbox<U>, N>,
 }
 
 impl<F, N, U> Unfold<F, N, U> {
@@ -38,10 +36,7 @@ impl<F, N, U> Unfold<F, N, U> {
     {
         Unfold {
             function,
-            next,
-            outbox: Outbox::default(),
-            progress: Progress::new(),
-            closed: false,
+            stage: Stage::new(next),
         }
     }
 }
@@ -69,30 +64,20 @@ where
     U: Send,
 {
     fn attach(&mut self, progress: &Progress) {
-        self.progress = progress.clone();
-        self.next.attach(progress);
+        self.stage.attach(progress);
     }
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        if self.closed {
-            return Err(StrategyError::Closed.into());
-        }
-        if !self.outbox.is_empty() {
-            self.outbox.flush(&mut self.next)?;
-            if !self.outbox.is_empty() {
-                return Err(SubmitError::Rejected(message));
-            }
-        }
+        let message = self.stage.admit(message, 1)?;
+        let Stage { work, next, .. } = &mut self.stage;
         let (meta, payload) = match split(message) {
             Ok(parts) => parts,
-            Err(filtered) => {
-                return Ok(self.outbox.send(&mut self.next, filtered.into_filtered())?);
-            }
+            Err(filtered) => return Ok(work.send(next, filtered.into_filtered())?),
         };
         let timestamp = meta.timestamp();
         let mut items = (self.function)(payload).into_iter().peekable();
         if items.peek().is_none() {
-            return Ok(self.outbox.send(&mut self.next, meta.into_filtered())?);
+            return Ok(work.send(next, meta.into_filtered())?);
         }
         while let Some(item) = items.next() {
             let committable = if items.peek().is_none() {
@@ -100,39 +85,25 @@ where
             } else {
                 BTreeMap::new()
             };
-            self.outbox.send(
-                &mut self.next,
-                part(item, timestamp, committable, origin_of(&meta)),
-            )?;
+            work.send(next, part(item, timestamp, committable, origin_of(&meta)))?;
         }
         Ok(())
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.outbox.flush(&mut self.next)?;
-        self.next.poll()
+        self.stage.poll()
     }
 
     fn close(&mut self) {
-        // The next step is closed in `join`, once this one forwarded its work.
-        self.closed = true;
+        self.stage.close();
     }
 
     fn terminate(&mut self) {
-        self.closed = true;
-        self.outbox.clear();
-        self.next.terminate();
+        self.stage.terminate();
     }
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(async move {
-            let deadline = deadline_after(timeout);
-            let commits = self
-                .outbox
-                .drain(&mut self.next, &self.progress, deadline)
-                .await?;
-            join_next(&mut self.next, deadline, commits).await
-        })
+        Box::pin(self.stage.join(timeout))
     }
 }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use weir_core::CommitRequest;
 
-use crate::ordered::{Failure, Ordered};
-use crate::outbox::{deadline_after, join_next};
-use crate::progress::NotifyOnDrop;
+use crate::support::ordered::{Failure, Ordered};
+use crate::support::stage::Stage;
+use crate::support::progress::NotifyOnDrop;
 use crate::strategy::split;
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
@@ -36,9 +36,7 @@ pub struct RunTaskBlocking<F, N, U> {
     function: Arc<F>,
     pool: Pool,
     max_pending: usize,
-    next: N,
-    work: Ordered<U>,
-    closed: bool,
+    stage: Stage<Ordered<U>, N>,
 }
 
 struct Pool {
@@ -97,9 +95,7 @@ impl<F, N, U> RunTaskBlocking<F, N, U> {
             function: Arc::new(function),
             pool: Pool::new(threads),
             max_pending: threads * 2,
-            next,
-            work: Ordered::default(),
-            closed: false,
+            stage: Stage::new(next),
         }
     }
 
@@ -118,29 +114,20 @@ where
     U: Send + 'static,
 {
     fn attach(&mut self, progress: &Progress) {
-        self.work.progress = progress.clone();
-        self.next.attach(progress);
+        self.stage.attach(progress);
     }
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        if self.closed {
-            return Err(StrategyError::Closed.into());
-        }
-        if self.work.len() >= self.max_pending {
-            self.work.advance(&mut self.next)?;
-            if self.work.len() >= self.max_pending {
-                return Err(SubmitError::Rejected(message));
-            }
-        }
+        let message = self.stage.admit(message, self.max_pending)?;
         let Some(jobs) = &self.pool.jobs else {
             return Err(StrategyError::Closed.into());
         };
         match split(message) {
-            Err(filtered) => self.work.push_ready(filtered.into_filtered()),
+            Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {
                 let (tx, rx) = oneshot::channel();
                 let function = Arc::clone(&self.function);
-                let guard = NotifyOnDrop(self.work.progress.clone());
+                let guard = NotifyOnDrop(self.stage.progress.clone());
                 let job: Job = Box::new(move || {
                     let outcome = match catch_unwind(AssertUnwindSafe(|| function(payload))) {
                         Ok(Ok(u)) => Ok(u),
@@ -153,34 +140,27 @@ where
                 if jobs.send(job).is_err() {
                     return Err(StrategyError::Closed.into());
                 }
-                self.work.push_running(meta, rx, None);
+                self.stage.work.push_running(meta, rx, None);
             }
         }
         Ok(())
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.work.advance(&mut self.next)?;
-        self.next.poll()
+        self.stage.poll()
     }
 
     fn close(&mut self) {
-        self.closed = true;
+        self.stage.close();
     }
 
     fn terminate(&mut self) {
-        self.closed = true;
-        self.work.clear();
         self.pool.jobs = None;
-        self.next.terminate();
+        self.stage.terminate();
     }
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(async move {
-            let deadline = deadline_after(timeout);
-            let commits = self.work.finish(&mut self.next, deadline).await?;
-            join_next(&mut self.next, deadline, commits).await
-        })
+        Box::pin(self.stage.join(timeout))
     }
 }
 
