@@ -29,10 +29,7 @@ impl DelayedDelivery for MemoryBroker {
     ) -> Result<(), BrokerError> {
         let topic = destination.topic().clone();
         self.inner.topic(&topic)?;
-        let (size, limit) = (payload.byte_size(), self.inner.max_payload_bytes());
-        if size > limit {
-            return Err(BrokerError::PayloadTooLarge { topic, size, limit });
-        }
+        weir_core::check_payload_size(&topic, &payload, self.inner.max_payload_bytes())?;
         let mut d = lock(&self.inner.capabilities.delayed);
         d.next += 1;
         let seq = d.next;
