@@ -1,6 +1,6 @@
-//! # weir-core
+#![doc = include_str!("../README.md")]
 //!
-//! The model every part of Weir shares, and the traits a broker backend implements.
+//! ## The model in short
 //!
 //! - A broker holds [`Topic`]s; a topic has [`Partition`]s; a partition is an
 //!   ordered log with dense `u64` offsets.
@@ -13,7 +13,11 @@
 //!   default, `Json` with the `json` feature; a decode failure names the partition
 //!   and offset.
 //! - Backends implement [`Broker`], [`Producer`], [`Consumer`] and [`Admin`];
-//!   the `weir-testkit` crate checks they behave alike.
+//!   [`BrokerExt`] and [`ProducerExt`] add the one-step forms of the
+//!   everyday calls to every one of them.
+//! - Every call fails with a [`BrokerError`]; its message says what went
+//!   wrong at this level and leaves the cause to
+//!   [`source`](std::error::Error::source), so walk the chain to print it all.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -27,11 +31,6 @@
 //! let commit: CommitRequest = typed.commit_request();
 //! assert_eq!(commit.get(&p), Some(8));
 //! ```
-//!
-//! Feature flags: `json` adds the JSON codec.
-//!
-//! Beside it: `weir-memory` (the embedded backend), `weir-testkit` (the
-//! conformance suite), `weir` (the facade). See `docs/` for the model in depth.
 
 mod admin;
 mod broker;
