@@ -38,9 +38,15 @@ pub fn run(extra: &[String]) -> Result<(), String> {
         )?;
     }
     status(
-        cargo(&["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"])
-            .args(NOT_TESTED.iter().flat_map(|p| ["--exclude", p]))
-            .args(extra),
+        cargo(&[
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ])
+        .args(NOT_TESTED.iter().flat_map(|p| ["--exclude", p]))
+        .args(extra),
     )?;
     if extra.is_empty() {
         // nextest does not run doc tests; the crate docs' examples are tests too.

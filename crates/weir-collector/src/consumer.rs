@@ -13,9 +13,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::error::panic_message;
 use crate::shared::{Envelope, Shared};
 use crate::signal::Signal;
-use crate::error::panic_message;
 use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure};
 
 /// Events that take longer than this on average are taken one at a time.

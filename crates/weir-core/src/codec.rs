@@ -224,7 +224,10 @@ mod tests {
         }
         assert_eq!(chain.len(), 2, "{chain:?}");
         assert_eq!(chain[0], "cannot decode the message at orders/3 offset 17");
-        assert!(chain[1].starts_with("msgpack could not decode 9 bytes"), "{chain:?}");
+        assert!(
+            chain[1].starts_with("msgpack could not decode 9 bytes"),
+            "{chain:?}"
+        );
         let Undecodable {
             message: back,
             error: err,

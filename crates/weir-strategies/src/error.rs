@@ -201,7 +201,10 @@ mod tests {
             ["a task failed on the message at orders/3 offset 41", "boom"]
         );
         let e = StrategyError::from_task(&m, TaskError::invalid("bad json"));
-        assert_eq!(chain(&e), ["invalid message at orders/3 offset 41: bad json"]);
+        assert_eq!(
+            chain(&e),
+            ["invalid message at orders/3 offset 41: bad json"]
+        );
     }
 
     #[test]

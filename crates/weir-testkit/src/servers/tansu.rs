@@ -71,12 +71,10 @@ impl Drop for Tansu {
 /// ([`locate::tansu`]).
 fn program() -> PathBuf {
     static PROGRAM: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PROGRAM.get_or_init(locate::tansu).clone().unwrap_or_else(|| {
-        panic!(
-            "tansu not found: `{}` installs it",
-            locate::INSTALL_COMMAND
-        )
-    })
+    PROGRAM
+        .get_or_init(locate::tansu)
+        .clone()
+        .unwrap_or_else(|| panic!("tansu not found: `{}` installs it", locate::INSTALL_COMMAND))
 }
 
 /// Starts tansu (found as [`locate::tansu`] says) on a free loopback port
