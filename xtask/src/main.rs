@@ -1,11 +1,13 @@
 //! `cargo xtask`: the project's tasks.
 //!
 //! - `cargo xtask test [ARGS]`: installs what the tests need (servers,
-//!   libraries), then runs every test with cargo-nextest and the doc tests.
-//!   Tests start their own servers on free loopback ports; this step only
-//!   makes sure the programs are there and tells the tests where.
-//! - `cargo xtask services up|down|status`: starts or stops long-running
-//!   servers on their default loopback ports, for trying things by hand.
+//!   libraries), runs clippy and rustdoc with warnings denied, then every
+//!   test with cargo-nextest and the doc tests (with ARGS, a nextest filter
+//!   say, only the nextest run). Tests start their own servers on free
+//!   loopback ports; this step only makes sure the programs are there.
+//! - `cargo xtask services install|up|down|status`: installs the servers'
+//!   programs only, or starts or stops long-running servers on their default
+//!   loopback ports, for trying things by hand.
 //! - `cargo xtask bench [NAME]`: runs the benchmarks (all, or one suite).
 
 mod bench;
@@ -26,13 +28,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what the tests need, then run the whole suite.
+    /// Install what the tests need, lint, then run the whole suite.
     Test {
         /// Extra arguments for cargo-nextest (a test filter, say).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Start, stop or show the long-running test servers.
+    /// Install, start, stop or show the test servers.
     Services {
         #[command(subcommand)]
         action: services::Action,

@@ -22,15 +22,6 @@ pub fn status(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// Whether `program` is on the PATH.
-#[allow(dead_code)] // used by services that look for installed programs
-pub fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Installs Debian packages that are missing (as root, or through sudo).
 #[allow(dead_code)] // used by services installed from Debian packages
 pub fn apt_install(packages: &[&str]) -> Result<(), String> {

@@ -107,8 +107,29 @@ where
     }
 
     /// Runs every collector's setup (in order), then starts the consumers and
-    /// the autoscaler. If a setup fails, the collectors set up before it are
-    /// torn down again and the error names the collector.
+    /// the autoscaler. Stop it with [`RunningQueue::shutdown`]; for a queue
+    /// that lives as long as one piece of code, [`run`](Self::run) does both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_collector::{BoxError, Collector, CollectorQueue, Context};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let double = Collector::builder("double").processor(|n: u32, _: Context<()>| async move { Ok::<_, BoxError>(n * 2) });
+    /// let running = CollectorQueue::builder().collector(double).build()?.start().await?;
+    /// let results = running.publisher().send(21).await?.await;
+    /// assert_eq!(results.values().copied().collect::<Vec<_>>(), [42]);
+    /// assert!(running.shutdown().await.drained);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Setup`] when a collector's [`Lifecycle`](crate::Lifecycle)
+    /// setup fails; the collectors set up before it are torn down again.
     pub async fn start(self) -> Result<RunningQueue<P, R>, StartError> {
         for (done, collector) in self.collectors.iter().enumerate() {
             let Some(lifecycle) = &collector.lifecycle else {
@@ -119,7 +140,7 @@ where
                     if let Some(lifecycle) = &earlier.lifecycle
                         && let Err(undo) = guarded(lifecycle.teardown()).await
                     {
-                        tracing::warn!(collector = %earlier.key, failure = %undo, "teardown after failed start failed");
+                        tracing::warn!(collector = %earlier.key, failure = &undo as &(dyn std::error::Error + 'static), "teardown after failed start failed");
                     }
                 }
                 return Err(StartError::Setup {
@@ -167,6 +188,8 @@ where
     /// down however the scope ends: with a value, an error value, or a panic
     /// (which is resumed after the shutdown).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use weir_collector::{BoxError, Collector, CollectorQueue, Context};
     ///
@@ -189,6 +212,11 @@ where
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Setup`] when a collector's setup fails (the scope does
+    /// not run); the scope's own errors are in its value `T`.
     pub async fn run<F, Fut, T>(self, scope: F) -> Result<(T, ShutdownReport<P>), StartError>
     where
         F: FnOnce(Publisher<P, R>) -> Fut,
@@ -331,6 +359,12 @@ where
     }
 
     /// Checks the configuration and builds the queue.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming what is wrong: no collector, two with one key,
+    /// consumer bounds that are not `1 <= min <= max`, a zero capacity or
+    /// autoscale interval.
     pub fn build(self) -> Result<CollectorQueue<P, R>, BuildError> {
         if self.collectors.is_empty() {
             return Err(BuildError::NoCollectors);

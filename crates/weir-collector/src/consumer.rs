@@ -1,7 +1,6 @@
 //! A consumer task: takes events off the queue, routes them, runs the
 //! targets' processors (with timeout, retry and panic capture) and replies.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -14,6 +13,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::error::panic_message;
 use crate::shared::{Envelope, Shared};
 use crate::signal::Signal;
 use crate::{BoxError, CollectorError, CollectorId, DeadLetter, Failure};
@@ -225,14 +225,14 @@ where
         }));
         let outcome = match call {
             Ok(future) => run_attempt(future, collector.timeout, &shared.hard_stop).await,
-            Err(panic) => Err(Failure::Panicked(panic_message(&*panic))),
+            Err(panic) => Err(Failure::panicked(&*panic)),
         };
         match outcome {
             Ok(value) => return Ok(value),
             Err(Failure::ShutDown) => break Failure::ShutDown,
             Err(failure) if attempt >= max_attempts => break failure,
             Err(failure) => {
-                tracing::debug!(collector = %collector.key, attempt, %failure, "attempt failed, retrying");
+                tracing::debug!(collector = %collector.key, attempt, failure = &failure as &(dyn std::error::Error + 'static), "attempt failed, retrying");
                 let backoff = collector.retry.backoff(attempt);
                 tokio::select! {
                     biased;
@@ -247,7 +247,7 @@ where
     }
     let error = CollectorError::new(Arc::clone(&collector.key), failure, attempt);
     if !matches!(error.failure, Failure::ShutDown) {
-        tracing::warn!(collector = %collector.key, attempts = attempt, failure = %error.failure, "event failed");
+        tracing::warn!(collector = %collector.key, attempts = attempt, failure = &error.failure as &(dyn std::error::Error + 'static), "event failed");
         if let Some(sink) = &shared.dead_letter {
             let letter = DeadLetter {
                 payload: payload.clone(),
@@ -287,7 +287,7 @@ async fn run_attempt<R>(
         match caught {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(Failure::error(error)),
-            Err(panic) => Err(Failure::Panicked(panic_message(&*panic))),
+            Err(panic) => Err(Failure::panicked(&*panic)),
         }
     };
     // Most attempts finish on their first poll: only wait for the stop
@@ -300,15 +300,5 @@ async fn run_attempt<R>(
         biased;
         outcome = bounded => outcome,
         () = stop.fired() => Err(Failure::ShutDown),
-    }
-}
-
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }

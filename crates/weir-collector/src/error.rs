@@ -1,5 +1,6 @@
 //! The crate's errors: a collector's failure, configuration, start and send errors.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +14,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Failure {
-    /// The processor returned an error.
-    #[error("processor failed: {0}")]
-    Error(Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// The processor returned an error (the [`source`](std::error::Error::source)).
+    #[error("processor failed")]
+    Error(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// The processor panicked; the queue kept running.
     #[error("processor panicked: {0}")]
     Panicked(String),
@@ -32,12 +33,28 @@ impl Failure {
     pub fn error(source: BoxError) -> Self {
         Self::Error(Arc::from(source))
     }
+
+    /// A panic caught while running a processor, with its message.
+    pub(crate) fn panicked(payload: &(dyn Any + Send)) -> Self {
+        Self::Panicked(panic_message(payload))
+    }
+}
+
+/// The text of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
 }
 
 /// A collector's failure for one event: which collector, why, after how many
 /// attempts.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("collector `{key}` failed after {attempts} attempt(s): {failure}")]
+#[error("collector `{key}` failed after {attempts} attempt(s)")]
 #[non_exhaustive]
 pub struct CollectorError {
     /// The key of the collector that failed.
@@ -97,7 +114,7 @@ pub enum BuildError {
 #[non_exhaustive]
 pub enum StartError {
     /// A collector's lifecycle setup failed.
-    #[error("setup of collector `{key}` failed: {failure}")]
+    #[error("setup of collector `{key}` failed")]
     Setup {
         /// The collector whose setup failed.
         key: Arc<str>,
@@ -164,14 +181,44 @@ impl<P> fmt::Debug for TrySendError<P> {
 mod tests {
     use super::*;
 
+    /// Every message in the error's source chain, outermost first.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
     #[test]
-    fn collector_error_names_key_attempts_and_cause() {
+    fn collector_error_names_key_attempts_and_cause_once_each() {
         let err = CollectorError::new("db", Failure::error("disk full".into()), 3);
-        let text = err.to_string();
-        assert!(text.contains("`db`"), "{text}");
-        assert!(text.contains("3 attempt"), "{text}");
-        assert!(text.contains("disk full"), "{text}");
+        assert_eq!(
+            chain(&err),
+            [
+                "collector `db` failed after 3 attempt(s)",
+                "processor failed",
+                "disk full"
+            ]
+        );
         assert_eq!(err.key(), "db");
+    }
+
+    #[test]
+    fn a_failed_setup_names_the_collector_then_the_cause() {
+        let err = StartError::Setup {
+            key: "db".into(),
+            failure: Failure::TimedOut(Duration::from_secs(2)),
+        };
+        assert_eq!(
+            chain(&err),
+            [
+                "setup of collector `db` failed",
+                "processor timed out after 2s"
+            ]
+        );
     }
 
     #[test]

@@ -1,27 +1,6 @@
-//! # weir-collector
+#![doc = include_str!("../README.md")]
 //!
-//! An in-process collector queue: publishers send events, a pool of consumer
-//! tasks routes each one to the [`Collector`]s its [`Delivery`] selects (by
-//! key, by topic, or broadcast), runs their async processors, and hands a
-//! [`Results`] list back through an [`EventHandle`]. No broker is involved.
-//!
-//! ```
-//! use weir_collector::{BoxError, Collector, CollectorQueue, Context, Event};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let celsius = Collector::builder("celsius")
-//!     .topics(["temperature"])
-//!     .processor(|f: f64, _: Context<()>| async move { Ok::<_, BoxError>((f - 32.0) / 1.8) });
-//! let queue = CollectorQueue::builder().collector(celsius).consumers(1, 8).build()?;
-//! let (results, _report) = queue
-//!     .run(|publisher| async move { publisher.send(Event::new(212.0).to_topics(["temperature"])).await })
-//!     .await?;
-//! let results = results?.await;
-//! assert_eq!(results.first().and_then(|r| r.as_ref().ok()), Some(&100.0));
-//! # Ok(())
-//! # }
-//! ```
+//! ## The parts
 //!
 //! - **Collectors** ([`Collector`]): a key, an async processor of the payload
 //!   and a typed [`Context`], the topics it listens to, a per-attempt timeout,
@@ -44,12 +23,6 @@
 //!   it could not ([`ShutdownReport`]).
 //! - **Metrics** through the `metrics` facade ([`metrics`]
 //!   lists them).
-//!
-//! Feature flags: none.
-//!
-//! Beside it: the crate needs no broker and no other Weir crate; `weir-tasks`
-//! is the broker-backed counterpart for jobs that must survive a crash (this
-//! queue keeps nothing on disk). See `docs/collector.md` for the guide.
 
 mod autoscale;
 mod collector;

@@ -94,8 +94,28 @@ impl<P, R> Publisher<P, R> {
     }
 
     /// Sends an event (or a bare payload, which is broadcast), waiting while
-    /// the queue is full. Fails only when the queue is shut down, handing the
-    /// event back.
+    /// the queue is full; the handle resolves to every target's result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_collector::{BoxError, Collector, CollectorQueue, Context, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let shout = Collector::builder("shout").topics(["text"])
+    ///     .processor(|s: String, _: Context<()>| async move { Ok::<_, BoxError>(s.to_uppercase()) });
+    /// let running = CollectorQueue::builder().collector(shout).build()?.start().await?;
+    /// let handle = running.publisher().send(Event::new("hi".to_owned()).to_topics(["text"])).await?;
+    /// assert_eq!(handle.await.get("shout").and_then(|r| r.as_ref().ok()).map(String::as_str), Some("HI"));
+    /// running.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] when the queue is shut down; it hands the event back.
     pub async fn send(&self, event: impl Into<Event<P>>) -> Result<EventHandle<R>, SendError<P>> {
         let (reply, rx) = oneshot::channel();
         self.push(event.into(), Some(reply)).await?;

@@ -247,7 +247,7 @@ where
             if let Some(lifecycle) = &collector.lifecycle
                 && let Err(failure) = crate::collector_queue::guarded(lifecycle.teardown()).await
             {
-                tracing::warn!(collector = %collector.key, %failure, "collector teardown failed");
+                tracing::warn!(collector = %collector.key, failure = &failure as &(dyn std::error::Error + 'static), "collector teardown failed");
                 teardown_errors.push(CollectorError::new(Arc::clone(&collector.key), failure, 1));
             }
         }

@@ -125,7 +125,7 @@ impl<P: 'static, R> Shared<P, R> {
                 }
             }
             Err(panic) => {
-                let message = crate::consumer::panic_message(&*panic);
+                let message = crate::error::panic_message(&*panic);
                 tracing::error!(%message, "router panicked; event delivered nowhere");
                 Routed {
                     targets: Cow::Borrowed(&[]),

@@ -15,8 +15,15 @@ pub struct TopicInfo {
 
 /// Creates, lists and deletes topics.
 pub trait Admin: Send + Sync + 'static {
-    /// Creates `topic` with `partitions` partitions; fails with
-    /// [`BrokerError::TopicExists`] if it exists.
+    /// Creates `topic` with `partitions` partitions.
+    ///
+    /// [`BrokerExt::create_topic`](crate::BrokerExt::create_topic) does it in
+    /// one call on the broker.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::TopicExists`] if it exists, [`BrokerError::NoPartitions`]
+    /// if `partitions` is 0.
     fn create_topic(
         &self,
         topic: &Topic,

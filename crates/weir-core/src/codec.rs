@@ -35,7 +35,7 @@ pub enum CodecError {
 /// Routed to the dead-letter policy by the stream processor; the original bytes
 /// stay with the message so nothing is lost.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot decode the message at {}: {source}", describe(.partition, .offset))]
+#[error("cannot decode the message at {}", describe(.partition, .offset))]
 pub struct DecodeError {
     /// The partition the message came from, if it came from a broker.
     pub partition: Option<Partition>,
@@ -48,14 +48,27 @@ pub struct DecodeError {
 
 /// A message that did not decode: the message, handed back as it came (so
 /// its bytes can go to a dead-letter topic), and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
+///
+/// It reads as its [`DecodeError`] does (where, then the codec's reason as
+/// the source), so a report prints each part once.
+#[derive(Debug)]
 pub struct Undecodable {
     /// The message, unchanged.
     pub message: Message<Payload>,
     /// What failed, and where.
-    #[source]
     pub error: DecodeError,
+}
+
+impl std::fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Undecodable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error.source)
+    }
 }
 
 fn describe(partition: &Option<Partition>, offset: &Option<u64>) -> String {
@@ -203,6 +216,18 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         let failed = MsgPack.decode_message::<Job>(m).expect_err("must fail");
+        let mut chain = vec![failed.to_string()];
+        let mut next = std::error::Error::source(&*failed);
+        while let Some(e) = next {
+            chain.push(e.to_string());
+            next = e.source();
+        }
+        assert_eq!(chain.len(), 2, "{chain:?}");
+        assert_eq!(chain[0], "cannot decode the message at orders/3 offset 17");
+        assert!(
+            chain[1].starts_with("msgpack could not decode 9 bytes"),
+            "{chain:?}"
+        );
         let Undecodable {
             message: back,
             error: err,

@@ -80,11 +80,16 @@ pub enum BrokerError {
     /// The client was closed.
     #[error("the {0} is closed")]
     Closed(&'static str),
-    /// Any other failure the backend reports.
-    #[error("{backend} error: {source}")]
+    /// Any other failure the backend reports. Its own error is the
+    /// [`source`](std::error::Error::source), not part of this message, so a
+    /// report that walks the chain prints it once.
+    #[error("{backend} error")]
     Backend {
         /// The backend's name.
         backend: &'static str,
+        /// Whether the backend says retrying may succeed (a leader moving, a
+        /// rebalance in progress, a full local queue).
+        transient: bool,
         /// The backend's own error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -92,20 +97,103 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
-    /// Wraps a backend's own error.
+    /// Wraps a backend's own error, one that retrying will not cure.
     pub fn backend(
         backend: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
         BrokerError::Backend {
             backend,
+            transient: false,
             source: source.into(),
         }
     }
 
-    /// Whether retrying the same call later may succeed (the broker was
-    /// unreachable, or the backend reported a transient failure).
+    /// Wraps a backend's own error that retrying later may cure; see
+    /// [`BrokerError::is_transient`].
+    pub fn transient(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        BrokerError::Backend {
+            backend,
+            transient: true,
+            source: source.into(),
+        }
+    }
+
+    /// Whether retrying the same call later may succeed: the broker was
+    /// unreachable ([`BrokerError::Unreachable`]), or the backend reported a
+    /// transient failure ([`BrokerError::transient`]). Everything else fails
+    /// again until something changes: the topic, the configuration, the
+    /// credentials, the assignment or the payload.
     pub fn is_transient(&self) -> bool {
-        matches!(self, BrokerError::Unreachable { .. })
+        match self {
+            BrokerError::Unreachable { .. } => true,
+            BrokerError::Backend { transient, .. } => *transient,
+            BrokerError::UnknownTopic { .. }
+            | BrokerError::UnknownPartition { .. }
+            | BrokerError::TopicExists { .. }
+            | BrokerError::NoPartitions { .. }
+            | BrokerError::NotAssigned { .. }
+            | BrokerError::PayloadTooLarge { .. }
+            | BrokerError::NotSubscribed
+            | BrokerError::Unauthorized { .. }
+            | BrokerError::Unsupported { .. }
+            | BrokerError::InvalidConfig(_)
+            | BrokerError::Closed(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// Every message in the chain, outermost first, as a reporter prints them.
+    fn chain(e: &dyn Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_backend_error_prints_its_cause_once() {
+        let io = std::io::Error::other("connection reset");
+        let e = BrokerError::backend("redis", io);
+        assert_eq!(chain(&e), ["redis error", "connection reset"]);
+    }
+
+    #[test]
+    fn transient_means_a_retry_may_pass() {
+        let unreachable = BrokerError::Unreachable {
+            endpoint: "127.0.0.1:9".into(),
+            reason: "refused".into(),
+        };
+        assert!(unreachable.is_transient());
+        assert!(BrokerError::transient("kafka", "rebalance in progress").is_transient());
+        assert!(!BrokerError::backend("kafka", "corrupt message").is_transient());
+        let lasting = [
+            BrokerError::UnknownTopic { topic: "t".into() },
+            BrokerError::TopicExists { topic: "t".into() },
+            BrokerError::NotAssigned {
+                partition: Partition::new("t", 0),
+            },
+            BrokerError::NotSubscribed,
+            BrokerError::Unauthorized {
+                reason: "no".into(),
+            },
+            BrokerError::InvalidConfig("bad".into()),
+            BrokerError::Closed("producer"),
+        ];
+        for e in lasting {
+            assert!(!e.is_transient(), "{e}");
+        }
     }
 }

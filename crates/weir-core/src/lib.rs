@@ -1,6 +1,6 @@
-//! # weir-core
+#![doc = include_str!("../README.md")]
 //!
-//! The model every part of Weir shares, and the traits a broker backend implements.
+//! ## The model in short
 //!
 //! - A broker holds [`Topic`]s; a topic has [`Partition`]s; a partition is an
 //!   ordered log with dense `u64` offsets.
@@ -18,6 +18,11 @@
 //!   to), [`Assignment`] (what a consumer may touch), and the checks before
 //!   storing ([`check_payload_size`], [`check_partition_count`],
 //!   [`check_partition`]).
+//!   [`BrokerExt`] and [`ProducerExt`] add the one-step forms of the
+//!   everyday calls to every one of them.
+//! - Every call fails with a [`BrokerError`]; its message says what went
+//!   wrong at this level and leaves the cause to
+//!   [`source`](std::error::Error::source), so walk the chain to print it all.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -31,11 +36,6 @@
 //! let commit: CommitRequest = typed.commit_request();
 //! assert_eq!(commit.get(&p), Some(8));
 //! ```
-//!
-//! Feature flags: `json` adds the JSON codec.
-//!
-//! Beside it: `weir-memory` (the embedded backend), `weir-testkit` (the
-//! conformance suite), `weir` (the facade). See `docs/` for the model in depth.
 
 mod admin;
 mod assignment;
@@ -46,6 +46,7 @@ mod commit;
 mod consumer;
 mod error;
 mod limits;
+mod ext;
 mod message;
 mod partitioner;
 mod payload;
@@ -62,6 +63,7 @@ pub use commit::CommitRequest;
 pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, OffsetReset};
 pub use error::BrokerError;
 pub use limits::{check_partition, check_partition_count, check_payload_size};
+pub use ext::{BrokerExt, ProducerExt};
 pub use message::{BrokerValue, Committable, Filterable, Message, Origin, Value};
 pub use partitioner::Partitioner;
 pub use payload::{Headers, Payload};

@@ -36,6 +36,18 @@ impl From<&Topic> for Destination {
     }
 }
 
+impl From<&str> for Destination {
+    fn from(name: &str) -> Self {
+        Destination::Topic(Topic::new(name))
+    }
+}
+
+impl From<String> for Destination {
+    fn from(name: String) -> Self {
+        Destination::Topic(Topic::new(name))
+    }
+}
+
 impl From<Partition> for Destination {
     fn from(p: Partition) -> Self {
         Destination::Partition(p)
@@ -63,6 +75,29 @@ pub struct Produced {
 /// producer serves many tasks.
 pub trait Producer: Send + Sync + 'static {
     /// Appends `payload` and resolves once the broker stored it, with where.
+    ///
+    /// [`ProducerExt::produce_to`](crate::ProducerExt::produce_to) takes a
+    /// topic's name, a [`Topic`] or a [`Partition`] instead of a [`Destination`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::{Destination, Payload, Producer, Topic};
+    ///
+    /// async fn send<P: Producer>(producer: &P) -> Result<(), weir_core::BrokerError> {
+    ///     let orders = Destination::Topic(Topic::new("orders"));
+    ///     let stored = producer.produce(orders, Payload::new("apple").with_key("user-7")).await?;
+    ///     println!("stored at {} offset {}", stored.partition, stored.offset);
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::UnknownTopic`] or [`BrokerError::UnknownPartition`] when
+    /// the destination does not exist, [`BrokerError::PayloadTooLarge`] above
+    /// the broker's limit, [`BrokerError::Unreachable`] when the broker cannot
+    /// be reached, [`BrokerError::Closed`] after the producer was closed.
     fn produce(
         &self,
         destination: Destination,

@@ -45,6 +45,12 @@ impl fmt::Debug for Topic {
     }
 }
 
+impl From<&Topic> for Topic {
+    fn from(t: &Topic) -> Self {
+        t.clone()
+    }
+}
+
 impl From<&str> for Topic {
     fn from(s: &str) -> Self {
         Topic::new(s)

@@ -24,7 +24,21 @@ struct Inner {
 }
 
 impl KafkaBroker {
-    /// A handle on the cluster `config` describes.
+    /// A handle on the cluster `config` describes. Infallible: it connects
+    /// to nothing, so an unreachable cluster or a bad setting shows in the
+    /// first call ([`BrokerError::Unreachable`], [`BrokerError::InvalidConfig`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use weir_core::BrokerExt;
+    /// use weir_kafka::{KafkaBroker, KafkaConfig};
+    ///
+    /// # async fn demo() -> Result<(), weir_core::BrokerError> {
+    /// let broker = KafkaBroker::new(KafkaConfig::new("kafka-1:9092,kafka-2:9092").client_id("billing"));
+    /// broker.create_topic("orders", 12).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new(config: KafkaConfig) -> Self {
         KafkaBroker {
             inner: Arc::new(Inner {

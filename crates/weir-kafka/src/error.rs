@@ -5,7 +5,9 @@
 //! ([`BrokerError::UnknownTopic`]), refused credentials or ACLs
 //! ([`BrokerError::Unauthorized`]) and an oversized message
 //! ([`BrokerError::PayloadTooLarge`]). Everything else is
-//! [`BrokerError::Backend`] wrapping rdkafka's own error.
+//! [`BrokerError::Backend`] wrapping rdkafka's own error, marked transient
+//! ([`BrokerError::transient`]) when Kafka says a retry may pass (a leader
+//! moving, a coordinator loading, a rebalance in progress).
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use weir_core::{BrokerError, Topic};
@@ -76,6 +78,35 @@ pub(crate) fn is_unauthorized(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Whether `code` is one Kafka calls retriable: the same request may pass
+/// once the cluster settles (leaders and coordinators move, replicas catch
+/// up, the local queue drains).
+pub(crate) fn is_retriable(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::ReplicaNotAvailable
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::NotEnoughReplicas
+            | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::NotController
+            | RDKafkaErrorCode::KafkaStorageError
+            | RDKafkaErrorCode::FencedLeaderEpoch
+            | RDKafkaErrorCode::UnknownLeaderEpoch
+            | RDKafkaErrorCode::OffsetNotAvailable
+            | RDKafkaErrorCode::PreferredLeaderNotAvailable
+            | RDKafkaErrorCode::ThrottlingQuotaExceeded
+            | RDKafkaErrorCode::QueueFull
+            | RDKafkaErrorCode::InProgress
+            | RDKafkaErrorCode::Retry
+    )
+}
+
 /// Maps an rdkafka error code met in `cx` onto a [`BrokerError`].
 pub(crate) fn from_code(code: RDKafkaErrorCode, cx: Context<'_>) -> BrokerError {
     from_kafka(KafkaError::Global(code), cx)
@@ -119,6 +150,7 @@ pub(crate) fn from_kafka(err: KafkaError, cx: Context<'_>) -> BrokerError {
         (RDKafkaErrorCode::InvalidPartitions, Some(topic), _) => BrokerError::NoPartitions {
             topic: topic.clone(),
         },
+        (c, _, _) if is_retriable(c) => BrokerError::transient(BACKEND, err),
         _ => BrokerError::backend(BACKEND, err),
     }
 }
@@ -152,8 +184,40 @@ mod tests {
             }
         ));
         assert!(matches!(
-            from_code(RDKafkaErrorCode::RebalanceInProgress, cx),
-            BrokerError::Backend { .. }
+            from_code(RDKafkaErrorCode::InvalidRecord, cx),
+            BrokerError::Backend {
+                transient: false,
+                ..
+            }
         ));
+    }
+
+    #[test]
+    fn retriable_codes_are_transient_and_others_are_not() {
+        let cx = Context::cluster("127.0.0.1:9");
+        for code in [
+            RDKafkaErrorCode::RebalanceInProgress,
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::CoordinatorLoadInProgress,
+            RDKafkaErrorCode::QueueFull,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            assert!(from_code(code, cx).is_transient(), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::InvalidRecord,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ] {
+            assert!(!from_code(code, cx).is_transient(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_backend_error_names_the_cause_once() {
+        let err = from_code(RDKafkaErrorCode::InvalidRecord, Context::cluster("b:9"));
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(err.to_string(), "kafka error");
+        assert!(source.is_some_and(|s| !s.starts_with("kafka error")));
     }
 }

@@ -1,8 +1,6 @@
-//! # weir-kafka
+#![doc = include_str!("../README.md")]
 //!
-//! Weir's Kafka backend: the `weir-core` broker traits on
-//! [rdkafka](https://docs.rs/rdkafka) with its vendored librdkafka, for
-//! running one consumer group's partitions over many worker processes.
+//! ## How it works
 //!
 //! - [`KafkaBroker`] is the handle: [`KafkaConfig`] says where the cluster is
 //!   and passes any librdkafka setting through (SASL, TLS, timeouts).
@@ -15,34 +13,9 @@
 //! - Errors are `weir_core::BrokerError`: an unreachable cluster, an unknown
 //!   topic, a refused authorization and an oversized message are distinct.
 //!
-//! ```no_run
-//! use weir_core::{Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Payload, Producer, Topic};
-//! use weir_kafka::{KafkaBroker, KafkaConfig};
-//!
-//! # async fn run() -> Result<(), weir_core::BrokerError> {
-//! let broker = KafkaBroker::new(KafkaConfig::new("127.0.0.1:9092").client_id("billing"));
-//! let orders = Topic::new("orders");
-//! broker.admin().await?.create_topic(&orders, 4).await?;
-//! let sent = broker.producer().await?.produce(orders.clone().into(), Payload::new("apple")).await?;
-//! let mut consumer = broker.consumer(ConsumerConfig::new("billing")).await?;
-//! consumer.subscribe(&[orders]).await?;
-//! if let ConsumerEvent::Messages(batch) = consumer.poll().await? {
-//!     let done = batch.iter().map(|m| (m.partition.clone(), m.next_offset())).collect();
-//!     consumer.commit(&done).await?;
-//! }
-//! # let _ = sent; Ok(()) }
-//! ```
-//!
 //! A dead-letter policy needs no Kafka-specific producer: [`KafkaProducer`]
 //! carries headers unchanged, so the original topic, partition and offset a
 //! policy puts in them reach the dead-letter topic.
-//!
-//! Feature flags: none. Building needs `cmake`, a C compiler, zlib and the
-//! curl headers (`cargo xtask test` installs them on Debian).
-//!
-//! Beside it: `weir-core` (the traits), `weir-memory` (the embedded backend
-//! with the same semantics), `weir-testkit` (the conformance suite this crate
-//! passes against tansu, a Kafka-compatible broker). More in `docs/kafka.md`.
 
 mod admin;
 mod arena;

@@ -103,6 +103,16 @@ impl Default for MemoryBroker {
 
 impl MemoryBroker {
     /// A broker with default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_memory::{MemoryBroker, Retention};
+    ///
+    /// let default = MemoryBroker::new();
+    /// let small = MemoryBroker::builder().default_retention(Retention::bytes(1 << 20)).build();
+    /// # let _ = (default, small);
+    /// ```
     pub fn new() -> Self {
         MemoryBroker::builder().build()
     }
@@ -147,6 +157,29 @@ impl MemoryBroker {
     }
 
     /// Creates a topic with the broker's default retention.
+    ///
+    /// Synchronous: it is this method, not the asynchronous
+    /// [`BrokerExt::create_topic`](weir_core::BrokerExt::create_topic), that
+    /// a call on a `MemoryBroker` reaches (an inherent method wins).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::BrokerExt;
+    /// use weir_memory::MemoryBroker;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let broker = MemoryBroker::new();
+    /// broker.create_topic(&"orders".into(), 4)?;
+    /// BrokerExt::create_topic(&broker, "invoices", 1).await?; // what generic code calls
+    /// assert!(broker.create_topic(&"orders".into(), 4).is_err());
+    /// # Ok::<(), weir_core::BrokerError>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::TopicExists`] if it exists, [`BrokerError::NoPartitions`]
+    /// if `partitions` is 0.
     pub fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
         self.create_topic_with_retention(topic, partitions, self.inner.settings.retention)
     }

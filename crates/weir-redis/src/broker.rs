@@ -37,8 +37,26 @@ pub(crate) struct Shared {
 }
 
 impl RedisBroker {
-    /// Connects to the server (retrying for a bounded time); an unreachable
-    /// server or refused credentials are clear errors.
+    /// Connects to the server (retrying for a bounded time) and checks it answers.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use weir_core::BrokerExt;
+    /// use weir_redis::{RedisBroker, RedisConfig};
+    ///
+    /// # async fn demo() -> Result<(), weir_core::BrokerError> {
+    /// let config = RedisConfig::builder("redis://127.0.0.1:6379").key_prefix("shop").build()?;
+    /// let broker = RedisBroker::connect(config).await?;
+    /// broker.create_topic("orders", 4).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::Unreachable`] when the server does not answer in time,
+    /// [`BrokerError::Unauthorized`] when it refuses the credentials,
+    /// [`BrokerError::InvalidConfig`] for a URL it cannot use.
     pub async fn connect(config: RedisConfig) -> Result<Self, BrokerError> {
         let client = open(&config)?;
         let conn = Conn::connect(&client, &config, Duration::from_secs(10)).await?;

@@ -1,8 +1,6 @@
-//! # weir-redis
+#![doc = include_str!("../README.md")]
 //!
-//! Weir's Redis backend: the broker traits of `weir-core` on a Redis server
-//! (7.0 or newer), faithful to the core model, plus the capabilities the jobs
-//! layer needs.
+//! ## How it works
 //!
 //! - A topic is a metadata hash (its partition count) and one Redis Stream per
 //!   partition. A stream entry holds a run of messages (what one produce call
@@ -20,31 +18,6 @@
 //!   with `BrokerError::Unreachable`.
 //! - Capabilities: delayed delivery (a sorted set moved by a Lua script),
 //!   priorities, dedup (`SET NX PX`), a result store, and events (pub/sub).
-//!
-//! ```no_run
-//! use weir_core::{Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Payload, Producer, Topic};
-//! use weir_redis::{RedisBroker, RedisConfig};
-//!
-//! # async fn demo() -> Result<(), weir_core::BrokerError> {
-//! let config = RedisConfig::builder("redis://127.0.0.1:6379").key_prefix("shop").build()?;
-//! let broker = RedisBroker::connect(config).await?;
-//! let topic = Topic::new("orders");
-//! broker.admin().await?.create_topic(&topic, 4).await?;
-//! broker.producer().await?.produce(topic.clone().into(), Payload::new("apple")).await?;
-//! let mut consumer = broker.consumer(ConsumerConfig::new("billing")).await?;
-//! consumer.subscribe(&[topic]).await?;
-//! while let ConsumerEvent::Assigned(_) = consumer.poll().await? {}
-//! # Ok(()) }
-//! ```
-//!
-//! Feature flags: `tls` accepts `rediss://` URLs (rustls, verifying the
-//! server against the machine's CAs, or the CA given with
-//! `RedisConfigBuilder::tls_root_certificate`; mutual TLS with
-//! `RedisConfigBuilder::tls_client_identity`).
-//!
-//! Beside it: `weir-core` (the traits), `weir-memory` (the embedded backend
-//! with the same semantics), `weir-testkit` (the suite both pass). The user
-//! guide is `docs/redis.md`.
 
 mod admin;
 mod append;

@@ -76,7 +76,7 @@ pub enum StrategyError {
         message: String,
     },
     /// A task failed in a way that must stop the processor.
-    #[error("a task failed on the message at {}: {source}", Position(.partition, .offset))]
+    #[error("a task failed on the message at {}", Position(.partition, .offset))]
     Task {
         /// The message's partition.
         partition: Option<Partition>,
@@ -87,7 +87,7 @@ pub enum StrategyError {
         source: BoxError,
     },
     /// Producing a message failed.
-    #[error("producing the message from {} failed: {source}", Position(.partition, .offset))]
+    #[error("producing the message from {} failed", Position(.partition, .offset))]
     Produce {
         /// The source message's partition.
         partition: Option<Partition>,
@@ -197,14 +197,43 @@ mod tests {
         let m = Message::broker((), Partition::new("orders", 3), 41, SystemTime::UNIX_EPOCH);
         let e = StrategyError::from_task(&m, TaskError::fatal("boom"));
         assert_eq!(
-            e.to_string(),
-            "a task failed on the message at orders/3 offset 41: boom"
+            chain(&e),
+            ["a task failed on the message at orders/3 offset 41", "boom"]
         );
         let e = StrategyError::from_task(&m, TaskError::invalid("bad json"));
         assert_eq!(
-            e.to_string(),
-            "invalid message at orders/3 offset 41: bad json"
+            chain(&e),
+            ["invalid message at orders/3 offset 41: bad json"]
         );
+    }
+
+    #[test]
+    fn a_produce_failure_prints_the_broker_error_once() {
+        let e = StrategyError::Produce {
+            partition: Some(Partition::new("orders", 1)),
+            offset: Some(5),
+            source: BrokerError::UnknownTopic {
+                topic: "out".into(),
+            },
+        };
+        assert_eq!(
+            chain(&e),
+            [
+                "producing the message from orders/1 offset 5 failed",
+                "unknown topic `out`"
+            ]
+        );
+    }
+
+    /// Every message in the error's source chain, outermost first.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
     }
 
     #[test]

@@ -1,32 +1,18 @@
-//! # weir-testkit
+#![doc = include_str!("../README.md")]
 //!
-//! The conformance suite every Weir broker backend passes, plus the helpers
-//! its scenarios use (unique topics, subscribed consumers, collecting with a
-//! deadline, members polling in the background).
+//! ## What is here
 //!
-//! ## Plugging in a backend
+//! - [`conformance`]: the scenarios, one function each, that
+//!   [`conformance_suite!`] turns into tests.
+//! - [`interleave::check_interleavings`]: the property test; call it from a
+//!   `#[test]`.
+//! - [`servers`]: `redis-server` and tansu for tests, each on a free loopback
+//!   port, found by [`servers::locate`], the lookup `cargo xtask` shares.
+//! - Helpers the scenarios and the backends' own tests share: [`new_topic`],
+//!   [`subscribed`], [`collect`], [`RunningMember`] and more.
 //!
-//! A backend crate adds `weir-testkit` and `tokio` (features `macros`,
-//! `rt-multi-thread`) to its dev-dependencies, writes an async function that
-//! returns a ready broker handle, and expands the suite in a test file:
-//!
-//! ```
-//! use weir_memory::MemoryBroker;
-//!
-//! async fn broker() -> MemoryBroker {
-//!     MemoryBroker::new()
-//! }
-//!
-//! weir_testkit::conformance_suite!(broker);
-//! # fn main() {}
-//! ```
-//!
-//! Each scenario becomes one `#[tokio::test]` named for the behaviour it
-//! checks. Scenarios create uniquely named topics and groups, so many may run
-//! against one server at once. For the property test, call
-//! [`interleave::check_interleavings`] from a `#[test]`.
-//!
-//! Beside it: `weir-core` (the traits checked), `weir-memory` (the reference backend).
+//! Scenarios create uniquely named topics and groups, so many may run
+//! against one server at once.
 
 pub mod capabilities;
 pub mod conformance;

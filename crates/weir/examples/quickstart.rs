@@ -22,7 +22,7 @@ struct Order {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let broker = MemoryBroker::new();
     let topic = Topic::new("orders");
-    broker.admin().await?.create_topic(&topic, 4).await?;
+    broker.create_topic(&topic, 4)?; // the memory broker creates topics synchronously
 
     // Produce 20 orders; the customer is the key, so one customer's orders stay in order on one partition.
     let producer = broker.producer().await?;
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cents: 100 * u64::from(id + 1),
         };
         let payload = Payload::new(MsgPack.encode(&order)?).with_key(order.customer.clone());
-        let stored = producer.produce(topic.clone().into(), payload).await?;
+        let stored = producer.produce_to(&topic, payload).await?;
         println!(
             "produced order {id:>2} -> {} offset {}",
             stored.partition, stored.offset

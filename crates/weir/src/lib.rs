@@ -1,36 +1,9 @@
-//! # weir
+#![doc = include_str!("../README.md")]
 //!
-//! Asynchronous message processing for Rust. This facade re-exports Weir's
-//! parts behind one feature each, so an application depends on one crate.
-//!
-//! ```
-//! use weir::prelude::*;
-//! use weir::memory::MemoryBroker;
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let broker = MemoryBroker::new();
-//! let topic = Topic::new("orders");
-//! broker.admin().await?.create_topic(&topic, 4).await?;
-//! let producer = broker.producer().await?;
-//! let stored = producer.produce(topic.clone().into(), Payload::new("apple").with_key("user-7")).await?;
-//! let mut consumer = broker.consumer(ConsumerConfig::new("billing")).await?;
-//! consumer.subscribe(&[topic]).await?;
-//! # let _ = stored;
-//! # Ok::<(), BrokerError>(()) }).unwrap();
-//! ```
-//!
-//! | feature | what it adds | crate |
-//! |---|---|---|
-//! | `memory` (default) | the embedded broker | `weir-memory` |
-//! | `json` | the JSON codec | `weir-core` |
-//! | `strategies` | the `StreamProcessor` and processing strategies | `weir-strategies` |
-//! | `collector` | the in-process collector queue | `weir-collector` |
-//! | `redis` (`redis-tls`) | the Redis backend (with `rediss://`) | `weir-redis` |
-//! | `kafka` | the Kafka backend (builds librdkafka) | `weir-kafka` |
-//! | `full` | all of the above | |
-//!
-//! The model (topics, partitions, messages, commits) is in [`core`]; see the
-//! project's `docs/` folder for guides.
+//! The model (topics, partitions, messages, commits) is in [`core`]; the
+//! [`prelude`] holds the names most programs use, with [`BrokerExt`](core::BrokerExt)
+//! and [`ProducerExt`](core::ProducerExt) for the one-step forms of the
+//! everyday calls.
 
 pub use weir_core as core;
 
@@ -57,7 +30,8 @@ pub use weir_kafka as kafka;
 /// The names most programs use.
 pub mod prelude {
     pub use weir_core::{
-        Admin, Broker, BrokerError, Codec, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent,
-        Destination, Message, MsgPack, OffsetReset, Partition, Payload, Producer, Topic,
+        Admin, Broker, BrokerError, BrokerExt, Codec, CommitRequest, Consumer, ConsumerConfig,
+        ConsumerEvent, Destination, Message, MsgPack, OffsetReset, Partition, Payload, Producer,
+        ProducerExt, Topic,
     };
 }

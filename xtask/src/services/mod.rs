@@ -14,6 +14,12 @@ use clap::Subcommand;
 use crate::run::workspace_root;
 
 mod kafka;
+// The lookup the testkit uses to find these programs: one file, so the two
+// cannot disagree about where xtask installed something. Some of its items
+// serve only the testkit.
+#[allow(dead_code)]
+#[path = "../../../crates/weir-testkit/src/servers/locate.rs"]
+mod locate;
 mod redis;
 
 /// A server the test suite needs.
@@ -52,6 +58,8 @@ pub fn install_all() -> Result<Vec<(String, String)>, String> {
 
 #[derive(Subcommand)]
 pub enum Action {
+    /// Install what the tests need (servers, libraries), and nothing else.
+    Install,
     /// Start every service in the background on its default loopback port.
     Up,
     /// Stop the services `up` started.
@@ -78,6 +86,12 @@ fn alive(pid: u32) -> bool {
 
 pub fn run(action: Action) -> Result<(), String> {
     match action {
+        Action::Install => {
+            for (name, value) in install_all()? {
+                println!("{name}={value}");
+            }
+            Ok(())
+        }
         Action::Up => {
             for s in all() {
                 if pid_of(s.name()).is_some_and(alive) {

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::Service;
-use crate::run::{apt_install, on_path};
+use super::{Service, locate};
+use crate::run::apt_install;
 
 pub struct Redis;
 
@@ -15,14 +15,10 @@ impl Service for Redis {
     }
 
     fn install(&self) -> Result<Vec<(String, String)>, String> {
-        if on_path("redis-server").is_none() {
+        if locate::redis_server().is_none() {
             apt_install(&["redis-server"])?;
         }
-        let path = on_path("redis-server")
-            .or_else(|| {
-                let debian = Path::new("/usr/bin/redis-server");
-                debian.is_file().then(|| debian.to_path_buf())
-            })
+        let path = locate::redis_server()
             .ok_or("redis-server is still missing after installing the package")?;
         Ok(vec![(
             "WEIR_REDIS_SERVER".to_owned(),

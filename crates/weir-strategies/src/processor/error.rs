@@ -10,10 +10,10 @@ use crate::{InvalidMessage, StrategyError};
 #[non_exhaustive]
 pub enum ProcessorError {
     /// The consumer failed.
-    #[error("the consumer failed: {0}")]
+    #[error("the consumer failed")]
     Consumer(#[source] BrokerError),
     /// Committing failed.
-    #[error("committing failed: {0}")]
+    #[error("committing failed")]
     Commit(#[source] BrokerError),
     /// A strategy failed (a panic or a fatal task error names the message).
     #[error(transparent)]
@@ -30,7 +30,7 @@ pub enum ProcessorError {
         last: InvalidMessage,
     },
     /// Producing to the dead-letter topic failed.
-    #[error("sending {invalid} to the dead-letter topic failed: {source}")]
+    #[error("sending {invalid} to the dead-letter topic failed")]
     DeadLetter {
         /// The invalid message.
         invalid: InvalidMessage,
@@ -39,7 +39,7 @@ pub enum ProcessorError {
         source: BrokerError,
     },
     /// Pausing or resuming partitions failed.
-    #[error("pausing or resuming {partitions:?} failed: {source}")]
+    #[error("pausing or resuming {partitions:?} failed")]
     Pause {
         /// The partitions.
         partitions: Vec<Partition>,
@@ -47,4 +47,44 @@ pub enum ProcessorError {
         #[source]
         source: BrokerError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message in the error's source chain, outermost first.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(e) = next {
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let closed = || BrokerError::Closed("consumer");
+        assert_eq!(
+            chain(&ProcessorError::Commit(closed())),
+            ["committing failed", "the consumer is closed"]
+        );
+        assert_eq!(
+            chain(&ProcessorError::Consumer(closed())),
+            ["the consumer failed", "the consumer is closed"]
+        );
+        let invalid = InvalidMessage::new(Partition::new("orders", 0), 4, "bad json");
+        assert_eq!(
+            chain(&ProcessorError::DeadLetter {
+                invalid,
+                source: closed()
+            }),
+            [
+                "sending invalid message at orders/0 offset 4: bad json to the dead-letter topic failed",
+                "the consumer is closed"
+            ]
+        );
+    }
 }

@@ -2,14 +2,15 @@
 //! temporary directory, and stopped when its guard is dropped.
 //!
 //! A backend adds one file here with a `start()` function returning a
-//! [`ServerProcess`]. Binaries are found through an environment variable that
-//! `cargo xtask test` sets, then the PATH.
+//! [`ServerProcess`]. Binaries are found by [`locate`], the lookup
+//! `cargo xtask` uses too, so tests run without xtask find what it installed.
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod locate;
 pub mod redis;
 pub mod tansu;
 #[cfg(feature = "tls")]
@@ -25,16 +26,7 @@ pub fn free_port() -> u16 {
 
 /// Finds a program: the path in environment variable `var`, else `name` on the PATH.
 pub fn find_program(var: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(var) {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|c| c.is_file())
+    locate::from_env(var).or_else(|| locate::on_path(name))
 }
 
 /// A server process started for a test. Dropping it kills the process and

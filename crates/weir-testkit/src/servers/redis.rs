@@ -7,13 +7,14 @@
 //! # let _ = url;
 //! ```
 //!
-//! The binary is `$WEIR_REDIS_SERVER` (set by `cargo xtask test`), else
-//! `redis-server` on the PATH (Debian's package `redis-server`).
+//! The binary is found as [`locate::redis_server`] says, the way
+//! `cargo xtask` finds it: `$WEIR_REDIS_SERVER`, the PATH, then
+//! `/usr/bin/redis-server` (Debian's package `redis-server`).
 
 use std::process::Command;
 use std::time::Duration;
 
-use super::{ServerProcess, find_program, free_port, scratch_dir};
+use super::{ServerProcess, free_port, locate, scratch_dir};
 
 /// A running `redis-server`; dropping it kills the server and removes its directory.
 #[derive(Debug)]
@@ -78,10 +79,10 @@ impl RedisServerBuilder {
 
     /// Starts the server and waits until it accepts connections.
     pub fn start(self) -> RedisServer {
-        let program = find_program("WEIR_REDIS_SERVER", "redis-server").unwrap_or_else(|| {
+        let program = locate::redis_server().unwrap_or_else(|| {
             panic!(
-                "redis-server not found: run `cargo xtask test` (it installs Debian's redis-server) \
-                 or set WEIR_REDIS_SERVER to its path"
+                "redis-server not found: `{}` installs it",
+                locate::INSTALL_COMMAND
             )
         });
         let port = free_port();

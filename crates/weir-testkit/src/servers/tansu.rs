@@ -15,7 +15,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{find_program, free_port, scratch_dir};
+use super::{free_port, locate, scratch_dir};
 
 /// How long tansu may take to listen (it usually needs well under a second).
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -67,15 +67,20 @@ impl Drop for Tansu {
     }
 }
 
-/// Starts tansu (`WEIR_TANSU`, else `tansu` on the PATH) on a free loopback
-/// port with in-memory storage, and waits until it accepts connections.
+/// Where tansu is, looked up once per process as `cargo xtask` looks
+/// ([`locate::tansu`]).
+fn program() -> PathBuf {
+    static PROGRAM: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PROGRAM
+        .get_or_init(locate::tansu)
+        .clone()
+        .unwrap_or_else(|| panic!("tansu not found: `{}` installs it", locate::INSTALL_COMMAND))
+}
+
+/// Starts tansu (found as [`locate::tansu`] says) on a free loopback port
+/// with in-memory storage, and waits until it accepts connections.
 pub fn start() -> Tansu {
-    let program = find_program("WEIR_TANSU", "tansu").unwrap_or_else(|| {
-        panic!(
-            "tansu not found: set WEIR_TANSU to its path, put it on the PATH, \
-             or run `cargo xtask test`, which installs it"
-        )
-    });
+    let program = program();
     let port = free_port();
     let dir = scratch_dir("tansu");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
