@@ -131,7 +131,10 @@ impl RedisConsumer {
                 // A stream or group vanished (topic deleted, server restarted
                 // empty): position again and let the heartbeat sort it out.
                 self.read_failures += 1;
-                tracing::debug!(error = %e, "read failed; repositioning");
+                tracing::debug!(
+                    error = &e as &(dyn std::error::Error + 'static),
+                    "read failed; repositioning"
+                );
                 for p in read.streams.values() {
                     if let Some(o) = self.owned.get_mut(p) {
                         o.seek.get_or_insert(o.position);

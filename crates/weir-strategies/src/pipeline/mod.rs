@@ -169,7 +169,10 @@ impl<In, Out, S> Pipeline<In, Out, S> {
     /// handed on in order ([`RunTaskAsync`](crate::RunTaskAsync)). Set how
     /// many run at once with
     /// `concurrency(n)` (default 1).
-    pub fn map_async<U, F, Fut>(self, function: F) -> Pipeline<In, U, Stack<S, MapAsyncStep<F, Out>>>
+    pub fn map_async<U, F, Fut>(
+        self,
+        function: F,
+    ) -> Pipeline<In, U, Stack<S, MapAsyncStep<F, Out>>>
     where
         F: FnMut(Out) -> Fut + Send,
         Fut: Future<Output = Result<U, TaskError>> + Send + 'static,
@@ -180,7 +183,10 @@ impl<In, Out, S> Pipeline<In, Out, S> {
     /// Runs a CPU-heavy function on dedicated threads, results handed on in
     /// order ([`RunTaskBlocking`](crate::RunTaskBlocking)); set the threads
     /// with `threads(n)` (default 1).
-    pub fn map_blocking<U, F>(self, function: F) -> Pipeline<In, U, Stack<S, MapBlockingStep<F, Out>>>
+    pub fn map_blocking<U, F>(
+        self,
+        function: F,
+    ) -> Pipeline<In, U, Stack<S, MapBlockingStep<F, Out>>>
     where
         F: Fn(Out) -> Result<U, TaskError> + Send + Sync + 'static,
     {

@@ -14,8 +14,8 @@ use weir_core::{Codec, Destination, Produced, Producer};
 
 use crate::pipeline::Step;
 use crate::{
-    Batch, Decode, Filter, Healthcheck, KeyedRunTask, ProcessingStrategy, Produce, Reduce,
-    RunTask, RunTaskAsync, RunTaskBlocking, TaskError, Unbatch, Unfold,
+    Batch, Decode, Filter, Healthcheck, KeyedRunTask, ProcessingStrategy, Produce, Reduce, RunTask,
+    RunTaskAsync, RunTaskBlocking, TaskError, Unbatch, Unfold,
 };
 
 /// How long a batch waits to fill up by default.
@@ -376,4 +376,3 @@ impl<N> Step<N> for HealthcheckStep {
         Healthcheck::new(self.path, next)
     }
 }
-

@@ -87,7 +87,10 @@ impl<C: Consumer> StreamProcessor<C> {
         };
         run.p.factory.shutdown();
         if let Err(e) = run.p.consumer.close().await {
-            tracing::warn!(error = %e, "closing the consumer failed");
+            tracing::warn!(
+                error = &e as &(dyn std::error::Error + 'static),
+                "closing the consumer failed"
+            );
         }
         if let Some(s) = signals {
             s.abort();
@@ -465,7 +468,10 @@ impl<C: Consumer> Run<C> {
             s.terminate();
         }
         if let Err(e) = self.commit().await {
-            tracing::warn!(error = %e, "committing finished work after a failure failed");
+            tracing::warn!(
+                error = &e as &(dyn std::error::Error + 'static),
+                "committing finished work after a failure failed"
+            );
         }
     }
 }

@@ -12,11 +12,11 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
+use crate::strategy::split;
 use crate::support::ordered::{Failure, Outcome};
 use crate::support::origins::origin_of;
 use crate::support::outbox::{Outbox, deadline_after, join_next, wait};
 use crate::support::progress::NotifyOnDrop;
-use crate::strategy::split;
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
 };

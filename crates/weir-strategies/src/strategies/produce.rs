@@ -5,10 +5,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use weir_core::{CommitRequest, Destination, Payload, Produced, Producer};
 
-use crate::support::ordered::{Failure, Ordered};
-use crate::support::stage::Stage;
-use crate::support::progress::NotifyOnDrop;
 use crate::strategy::split;
+use crate::support::ordered::{Failure, Ordered};
+use crate::support::progress::NotifyOnDrop;
+use crate::support::stage::Stage;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
 /// Produces each payload to `destination` with at most `max_in_flight`

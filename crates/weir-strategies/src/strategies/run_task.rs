@@ -9,7 +9,9 @@ use crate::support::ordered::Failure;
 
 use crate::support::outbox::Outbox;
 use crate::support::stage::Stage;
-use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError};
+use crate::{
+    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
+};
 
 /// Applies a synchronous function to each payload and forwards the result.
 ///

@@ -8,10 +8,10 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 use weir_core::CommitRequest;
 
-use crate::support::ordered::{Failure, Ordered};
-use crate::support::stage::Stage;
-use crate::support::progress::NotifyOnDrop;
 use crate::strategy::split;
+use crate::support::ordered::{Failure, Ordered};
+use crate::support::progress::NotifyOnDrop;
+use crate::support::stage::Stage;
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
 };

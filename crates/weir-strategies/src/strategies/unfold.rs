@@ -5,10 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
+use crate::strategy::split;
 use crate::support::origins::origin_of;
 use crate::support::outbox::Outbox;
 use crate::support::stage::Stage;
-use crate::strategy::split;
 use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
 
 /// Turns each payload into any number of payloads, forwarded in order.

@@ -240,7 +240,10 @@ mod tests {
             Err(SubmitError::Rejected(_))
         ));
         sink.drain();
-        assert!(s.admit(broker_msg(0, 2, 3), 1).is_ok(), "room once forwarded");
+        assert!(
+            s.admit(broker_msg(0, 2, 3), 1).is_ok(),
+            "room once forwarded"
+        );
         assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
     }
 
