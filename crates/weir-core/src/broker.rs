@@ -22,7 +22,7 @@ pub trait Broker: Clone + Send + Sync + 'static {
     /// A producer.
     fn producer(&self) -> impl Future<Output = Result<Self::Producer, BrokerError>> + Send;
 
-    /// A consumer joining `config.group_id` (it reads nothing until it subscribes).
+    /// A consumer joining `config.group_id()` (it reads nothing until it subscribes).
     fn consumer(
         &self,
         config: ConsumerConfig,

@@ -213,12 +213,12 @@ impl KafkaConfig {
         c
     }
 
-    /// The settings of a consumer in `group.group_id`: manual commits, no
+    /// The settings of a consumer in `group.group_id()`: manual commits, no
     /// offset store, the group's reset policy and rebalance protocol.
     pub(crate) fn consumer_settings(&self, group: &ConsumerConfig) -> ClientConfig {
         let mut c = self.base();
-        c.set("group.id", &group.group_id);
-        if let Some(id) = &group.client_id {
+        c.set("group.id", group.group_id());
+        if let Some(id) = group.client_id() {
             c.set("client.id", id);
         }
         c.set("enable.auto.commit", "false");
@@ -226,7 +226,7 @@ impl KafkaConfig {
         c.set("enable.partition.eof", "false");
         c.set(
             "auto.offset.reset",
-            match group.offset_reset {
+            match group.offset_reset() {
                 OffsetReset::Earliest => "earliest",
                 OffsetReset::Latest => "latest",
             },

@@ -63,7 +63,7 @@ pub struct KafkaConsumer {
 impl std::fmt::Debug for KafkaConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaConsumer")
-            .field("group", &self.group.group_id)
+            .field("group", &self.group.group_id())
             .field("topics", &self.topics)
             .field("assignment", &self.owned.keys().collect::<Vec<_>>())
             .field("closed", &self.client.is_none())
@@ -186,7 +186,7 @@ impl KafkaConsumer {
     ) -> Result<BTreeMap<Partition, u64>, BrokerError> {
         let client = Arc::clone(self.client()?);
         let timeout = self.config.request_timeout();
-        let reset = self.group.offset_reset;
+        let reset = self.group.offset_reset();
         let result = tokio::task::spawn_blocking(move || {
             let committed = client.committed_offsets(tpl_of(&parts, None), timeout)?;
             let mut starts = BTreeMap::new();
@@ -221,7 +221,7 @@ impl KafkaConsumer {
     /// from the inbox, many per call.
     fn fetch(&mut self) -> Result<Vec<BrokerValue<Payload>>, BrokerError> {
         let client = Arc::clone(self.client()?);
-        let max = self.group.max_poll_records;
+        let max = self.group.max_poll_records();
         let mut out = Vec::new();
         loop {
             let served = self.context.served();

@@ -71,7 +71,7 @@ pub struct RedisConsumer {
 impl std::fmt::Debug for RedisConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConsumer")
-            .field("group", &self.config.group_id)
+            .field("group", &self.config.group_id())
             .field("member", &self.member)
             .field("owned", &self.owned.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
@@ -121,7 +121,7 @@ impl RedisConsumer {
         let response = shared.config.block_time + Duration::from_secs(5);
         let reader = Conn::connect(&shared.client, &shared.config, response).await?;
         let control = Conn::lazy(&shared.client, &shared.config, Duration::from_secs(10));
-        let member = member_id(config.client_id.as_deref());
+        let member = member_id(config.client_id());
         let now = Instant::now();
         Ok(RedisConsumer {
             shared,
@@ -152,7 +152,7 @@ impl RedisConsumer {
     }
 
     fn group(&self) -> &str {
-        &self.config.group_id
+        self.config.group_id()
     }
 
     fn session(&self) -> Duration {
@@ -243,7 +243,7 @@ impl RedisConsumer {
         let got = acquire(&self.shared, self.group(), &self.member, &want).await?;
         let mut positioned = Vec::with_capacity(got.len());
         for p in &got {
-            let start = Start::Committed(self.config.offset_reset);
+            let start = Start::Committed(self.config.offset_reset());
             let pos = reposition(&self.shared, self.group(), &self.member, p, start).await?;
             positioned.push((p.clone(), pos));
         }
@@ -343,7 +343,7 @@ impl RedisConsumer {
             .max(Duration::from_millis(1));
         let reader = self.reader.clone();
         let epoch_key = self.shared.keys.epoch(self.group());
-        let group = self.config.group_id.clone();
+        let group = self.config.group_id().to_owned();
         let member = self.member.clone();
         let count = self.read_count;
         let keys_in_order = keys.clone();
@@ -464,7 +464,7 @@ impl RedisConsumer {
         }
         if entries_read > 0 {
             let per_entry = messages_read.div_ceil(entries_read).max(1);
-            let max = self.config.max_poll_records.max(1);
+            let max = self.config.max_poll_records().max(1);
             self.read_count = max.div_ceil(per_entry).clamp(1, max.min(MAX_READ_ENTRIES));
         }
     }
@@ -502,7 +502,7 @@ impl RedisConsumer {
 
     /// Up to `max_poll_records` buffered messages, partitions taking turns.
     fn take_buffered(&mut self) -> Option<Vec<BrokerValue<Payload>>> {
-        let max = self.config.max_poll_records;
+        let max = self.config.max_poll_records();
         let n = self.owned.len();
         if n == 0 {
             return None;
@@ -707,7 +707,7 @@ impl Consumer for RedisConsumer {
             self.apply_seeks().await?;
             if let Some(batch) = self.take_buffered() {
                 // Read ahead while the caller works on this batch.
-                if self.inflight.is_none() && self.buffered() < self.config.max_poll_records {
+                if self.inflight.is_none() && self.buffered() < self.config.max_poll_records() {
                     self.spawn_read();
                 }
                 return Ok(ConsumerEvent::Messages(batch));
@@ -863,7 +863,7 @@ impl Drop for RedisConsumer {
         };
         let read = self.inflight.take();
         let shared = Arc::clone(&self.shared);
-        let group = self.config.group_id.clone();
+        let group = self.config.group_id().to_owned();
         let member = self.member.clone();
         let parts: Vec<Partition> = self.owned.keys().cloned().collect();
         runtime.spawn(async move {
