@@ -20,15 +20,23 @@ use super::{PriorityLevels, WeightedRoundRobin};
 ///
 /// It buffers up to `max_poll_records` messages per level ahead of the
 /// caller; a level whose buffer is full is paused on the inner consumer until
-/// it drains. When a level runs dry while the broker still holds messages of
-/// it, the next poll fetches (and may wait) before serving the other levels
-/// alone, so a busy high level is not starved by what lower ones had
-/// buffered. "Still holds" is the inner consumer's [`Consumer::lag`] when it
-/// knows it; otherwise a guess: the level's last fetch was a full batch. That
+/// it drains. When a level has nothing buffered while the broker still holds
+/// messages of it (it ran dry, or none of it was fetched yet), the poll
+/// fetches (and may wait) before serving the other levels alone, so a busy
+/// high level is not starved by what lower ones had buffered, nor by which
+/// partition a backend happened to fetch first. "Still holds" is the inner
+/// consumer's [`Consumer::lag`] when it knows it; otherwise a guess: the
+/// level's last fetch was a full batch, or it was not fetched from yet. That
 /// wait ends when messages of the level arrive, or after the refill wait
 /// (default 250 ms, [`PriorityConsumer::with_refill_wait`]) when none come,
-/// so other levels are never held up for longer. Subscribing to queue `q`
-/// subscribes to its level topics.
+/// and it happens once per dry spell of a level, so other levels are never
+/// held up for longer. Subscribing to queue `q` subscribes to its level topics.
+///
+/// The refill wait should exceed the time the inner consumer takes to fetch
+/// a partition it resumes. On Kafka, a paused partition's prefetched
+/// messages are dropped and fetched again on resume, which can take up to
+/// librdkafka's `fetch.wait.max.ms` (default 500 ms): lower that setting, or
+/// raise the refill wait, to keep the weights exact there.
 ///
 /// Usually made by [`PriorityQueues::prioritized_consumer`](super::PriorityQueues::prioritized_consumer);
 /// wrap a consumer by hand to set the refill wait:
@@ -61,8 +69,12 @@ pub struct PriorityConsumer<C> {
     user_paused: BTreeSet<Partition>,
     /// Partitions this consumer paused because their level's buffer is full.
     full_paused: BTreeSet<Partition>,
-    /// Per level: its last fetch was a full batch, so the broker likely holds more.
+    /// Per level: its last fetch was a full batch (or it was not fetched from
+    /// yet), so the broker likely holds more.
     busy: Vec<bool>,
+    /// Per level: whether it may still hold the others back in this dry
+    /// spell; spent when it is looked at, renewed when its messages arrive.
+    may_wait: Vec<bool>,
     /// A busy level that ran dry while serving: fetch before serving the others alone.
     refill: Option<usize>,
     /// When waiting for the refill level gives up.
@@ -86,7 +98,8 @@ impl<C: Consumer> PriorityConsumer<C> {
             buffers: vec![VecDeque::new(); n],
             user_paused: BTreeSet::new(),
             full_paused: BTreeSet::new(),
-            busy: vec![false; n],
+            busy: vec![true; n],
+            may_wait: vec![true; n],
             refill: None,
             refill_deadline: None,
             refill_wait: REFILL_WAIT,
@@ -118,6 +131,7 @@ impl<C: Consumer> PriorityConsumer<C> {
         for (level, n) in per_level.into_iter().enumerate() {
             if n > 0 {
                 self.busy[level] = n >= self.max;
+                self.may_wait[level] = true;
             }
         }
         for m in batch {
@@ -190,6 +204,12 @@ impl<C: Consumer> PriorityConsumer<C> {
         readable && unknown && self.busy[level]
     }
 
+    /// Whether to fetch `level`, which has nothing to serve, before serving
+    /// the others alone: once per dry spell, if the broker likely holds more.
+    fn wait_for(&mut self, level: usize) -> bool {
+        std::mem::take(&mut self.may_wait[level]) && self.more_waiting(level)
+    }
+
     fn eligible(&self, level: usize) -> Option<usize> {
         self.buffers[level]
             .iter()
@@ -203,6 +223,16 @@ impl<C: Consumer> PriorityConsumer<C> {
             let has_work: Vec<bool> = (0..self.buffers.len())
                 .map(|l| self.eligible(l).is_some())
                 .collect();
+            // A level with nothing buffered that likely has more at the
+            // broker (none of it fetched yet, say) would be held back by the
+            // others: fetch it first.
+            if out.is_empty()
+                && has_work.contains(&true)
+                && let Some(dry) = (0..has_work.len()).find(|&l| !has_work[l] && self.wait_for(l))
+            {
+                self.refill = Some(dry);
+                break;
+            }
             let Some(pick) = self.round_robin.next(&has_work) else {
                 break;
             };
@@ -216,7 +246,7 @@ impl<C: Consumer> PriorityConsumer<C> {
             }
             // A level that likely has more at the broker ran dry: stop, so the
             // others are not served alone while it waits to be fetched.
-            if self.buffers[pick].is_empty() && self.more_waiting(pick) {
+            if self.buffers[pick].is_empty() && self.wait_for(pick) {
                 self.refill = Some(pick);
                 break;
             }
@@ -310,6 +340,10 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
             if !batch.is_empty() {
                 return Ok(ConsumerEvent::Messages(batch));
             }
+            if self.refill.is_some() {
+                // Wait for the dry level above, up to the refill wait.
+                continue;
+            }
             let event = self.inner.poll().await?;
             if let Some(e) = self.on_event(event)? {
                 return Ok(e);
@@ -353,6 +387,8 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
         for b in &mut self.buffers {
             b.retain(|m| &m.partition != partition);
         }
+        let level = self.level(partition);
+        self.may_wait[level] = true;
         Ok(())
     }
 

@@ -52,10 +52,14 @@ async fn redis() -> (RedisBroker, RedisServer) {
     (broker, server)
 }
 
-/// A broker on the process's tansu, with quick group joins as the Kafka tests have.
+/// A broker on the process's tansu, with quick group joins as the Kafka
+/// tests have, and fetches that wait at most 100 ms for data: a partition
+/// the priority consumer resumes is fetched again within its refill wait
+/// (see `PriorityConsumer`).
 async fn kafka() -> (KafkaBroker, ()) {
     let config = KafkaConfig::new(tansu::bootstrap())
         .fast_group_joins()
+        .set_consumer("fetch.wait.max.ms", "100")
         .settle_before_leaving(Duration::from_millis(1200));
     (KafkaBroker::new(config), ())
 }
