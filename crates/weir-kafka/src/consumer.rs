@@ -123,7 +123,7 @@ impl KafkaConsumer {
     /// How to settle before leaving: only for a subscribed member, when configured.
     fn settle(&self) -> Option<Duration> {
         self.config
-            .settle_quiet()
+            .settle_before_leaving()
             .filter(|_| !self.topics.is_empty())
     }
 

@@ -5,7 +5,9 @@
 //! running one consumer group's partitions over many worker processes.
 //!
 //! - [`KafkaBroker`] is the handle: [`KafkaConfig`] says where the cluster is
-//!   and passes any librdkafka setting through (SASL, TLS, timeouts).
+//!   and passes any librdkafka setting through (SASL, TLS, timeouts). Like
+//!   every Weir config it comes from a builder whose setters share the
+//!   getters' names, checked in `build()`.
 //! - [`KafkaConsumer`] commits only when asked, maps rdkafka's rebalance
 //!   callbacks (eager or cooperative-sticky) onto `Assigned`/`Revoked`
 //!   events, and lets a revoked partition be committed until the next poll.
@@ -20,7 +22,8 @@
 //! use weir_kafka::{KafkaBroker, KafkaConfig};
 //!
 //! # async fn run() -> Result<(), weir_core::BrokerError> {
-//! let broker = KafkaBroker::new(KafkaConfig::new("127.0.0.1:9092").client_id("billing"));
+//! let config = KafkaConfig::builder("127.0.0.1:9092").client_id("billing").build()?;
+//! let broker = KafkaBroker::new(config);
 //! let orders = Topic::new("orders");
 //! broker.admin().await?.create_topic(&orders, 4).await?;
 //! let sent = broker.producer().await?.produce(orders.clone().into(), Payload::new("apple")).await?;
@@ -57,6 +60,6 @@ mod rebalance;
 
 pub use admin::KafkaAdmin;
 pub use broker::KafkaBroker;
-pub use config::{KafkaConfig, RebalanceProtocol};
+pub use config::{KafkaConfig, KafkaConfigBuilder, RebalanceProtocol};
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaProducer;

@@ -46,7 +46,7 @@ impl std::fmt::Debug for KafkaProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaProducer")
             .field("bootstrap", &self.inner.config.bootstrap())
-            .field("in_flight_limit", &self.inner.config.in_flight_limit())
+            .field("in_flight_limit", &self.inner.config.max_in_flight())
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +68,7 @@ impl KafkaProducer {
         Ok(KafkaProducer {
             inner: Arc::new(Inner {
                 producer,
-                in_flight: Arc::new(Semaphore::new(config.in_flight_limit())),
+                in_flight: Arc::new(Semaphore::new(config.max_in_flight())),
                 partitions: Mutex::new(HashMap::new()),
                 config,
             }),
@@ -117,7 +117,7 @@ impl KafkaProducer {
     async fn check(&self, destination: &Destination, payload: &Payload) -> Result<(), BrokerError> {
         let topic = destination.topic();
         let size = payload.byte_size();
-        let limit = self.inner.config.message_limit();
+        let limit = self.inner.config.max_message_bytes();
         if size > limit {
             return Err(BrokerError::PayloadTooLarge {
                 topic: topic.clone(),
@@ -211,7 +211,7 @@ impl KafkaProducer {
     fn error(&self, e: KafkaError, topic: &Topic, size: usize) -> BrokerError {
         let cx = Context::cluster(self.inner.config.bootstrap())
             .topic(topic)
-            .payload(size, self.inner.config.message_limit());
+            .payload(size, self.inner.config.max_message_bytes());
         let err = error::from_kafka(e, cx);
         if matches!(err, BrokerError::UnknownTopic { .. }) {
             self.forget(topic);

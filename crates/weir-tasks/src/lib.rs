@@ -28,6 +28,6 @@
 //! Beside it: `weir-core` (the broker traits it builds on), the backends
 //! (`weir-memory`, `weir-redis`, `weir-kafka`), all of which serve
 //! priorities the same way, and `weir` (the facade, feature `tasks`). See
-//! `docs/tasks.md`.
+//! `docs/tasks.md` of the repository.
 
 pub mod priority;

@@ -25,6 +25,7 @@
 //! | `json` | the JSON codec | `weir-core` |
 //! | `strategies` | the `StreamProcessor` and processing strategies | `weir-strategies` |
 //! | `collector` | the in-process collector queue | `weir-collector` |
+//! | `tasks` | the job layer: prioritized queues on any broker | `weir-tasks` |
 //! | `redis` (`redis-tls`) | the Redis backend (with `rediss://`) | `weir-redis` |
 //! | `kafka` | the Kafka backend (builds librdkafka) | `weir-kafka` |
 //! | `full` | all of the above | |
@@ -45,6 +46,10 @@ pub use weir_strategies as strategies;
 /// The in-process collector queue.
 #[cfg(feature = "collector")]
 pub use weir_collector as collector;
+
+/// The job layer: prioritized queues on any broker.
+#[cfg(feature = "tasks")]
+pub use weir_tasks as tasks;
 
 /// The Redis backend.
 #[cfg(feature = "redis")]

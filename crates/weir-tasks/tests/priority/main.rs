@@ -57,10 +57,12 @@ async fn redis() -> (RedisBroker, RedisServer) {
 /// the priority consumer resumes is fetched again within its refill wait
 /// (see `PriorityConsumer`).
 async fn kafka() -> (KafkaBroker, ()) {
-    let config = KafkaConfig::new(tansu::bootstrap())
+    let config = KafkaConfig::builder(tansu::bootstrap())
         .fast_group_joins()
         .set_consumer("fetch.wait.max.ms", "100")
-        .settle_before_leaving(Duration::from_millis(1200));
+        .settle_before_leaving(Duration::from_millis(1200))
+        .build()
+        .expect("a valid kafka config");
     (KafkaBroker::new(config), ())
 }
 
