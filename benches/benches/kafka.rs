@@ -43,9 +43,11 @@ fn rate(d: Duration) -> f64 {
 }
 
 fn config(bootstrap: &str) -> KafkaConfig {
-    KafkaConfig::new(bootstrap)
+    KafkaConfig::builder(bootstrap)
         .fast_group_joins()
         .settle_before_leaving(Duration::from_millis(1200))
+        .build()
+        .expect("a valid kafka config")
 }
 
 /// Fills a fresh topic with `MESSAGES` 100-byte messages.

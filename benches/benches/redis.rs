@@ -56,7 +56,10 @@ async fn with_topic(url: &str, prefix: &str, partitions: u32) -> (RedisBroker, T
 /// A consumer of `topic` in a new group, polled until it has its assignment
 /// (so the clock measures the data path only).
 async fn assigned_consumer(broker: &RedisBroker, topic: &Topic) -> RedisConsumer {
-    let config = ConsumerConfig::new(format!("g-{}", suffix())).max_poll_records(BATCH);
+    let config = ConsumerConfig::builder(format!("g-{}", suffix()))
+        .max_poll_records(BATCH)
+        .build()
+        .expect("a valid consumer config");
     let mut consumer = subscribed_with(broker, config, std::slice::from_ref(topic)).await;
     while !matches!(
         consumer.poll().await.expect("poll"),

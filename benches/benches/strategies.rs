@@ -277,12 +277,15 @@ mod weir_side {
             let consumer = p
                 .broker
                 .consumer(
-                    ConsumerConfig::new(format!("g-{}", rand_id())).max_poll_records(
-                        std::env::var("WEIR_MAX_POLL")
-                            .ok()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(500),
-                    ),
+                    ConsumerConfig::builder(format!("g-{}", rand_id()))
+                        .max_poll_records(
+                            std::env::var("WEIR_MAX_POLL")
+                                .ok()
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(500),
+                        )
+                        .build()
+                        .expect("a valid consumer config"),
                 )
                 .await
                 .expect("consumer");

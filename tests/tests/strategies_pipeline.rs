@@ -65,7 +65,12 @@ async fn member(
     pipelines: Arc<AtomicU64>,
 ) -> (ShutdownHandle, tokio::task::JoinHandle<ProcessorReport>) {
     let consumer = broker
-        .consumer(ConsumerConfig::new("pipeline").max_poll_records(64))
+        .consumer(
+            ConsumerConfig::builder("pipeline")
+                .max_poll_records(64)
+                .build()
+                .expect("a valid consumer config"),
+        )
         .await
         .expect("consumer");
     let processor = StreamProcessor::builder(

@@ -27,7 +27,7 @@ pub trait Broker: Clone + Send + Sync + 'static {
     /// what the backend reports while setting the producer up.
     fn producer(&self) -> impl Future<Output = Result<Self::Producer, BrokerError>> + Send;
 
-    /// A consumer joining `config.group_id` (it reads nothing until it subscribes).
+    /// A consumer joining `config.group_id()` (it reads nothing until it subscribes).
     ///
     /// # Examples
     ///

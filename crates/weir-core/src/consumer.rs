@@ -30,20 +30,36 @@ pub enum OffsetReset {
 }
 
 /// How a consumer joins its group (backends add their own settings beside these).
+///
+/// Made like every Weir config: [`ConsumerConfig::builder`] takes the
+/// required setting, the builder's setters are named after the settings, and
+/// [`build`](ConsumerConfigBuilder::build) checks them all; the config has a
+/// getter of the same name per setting. As its defaults need no check,
+/// [`ConsumerConfig::new`] is the short way to a config with them.
+///
+/// ```
+/// use weir_core::{ConsumerConfig, OffsetReset};
+/// let config = ConsumerConfig::builder("billing")
+///     .client_id("billing-1")
+///     .offset_reset(OffsetReset::Latest)
+///     .max_poll_records(100)
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.max_poll_records(), 100);
+/// assert_eq!(ConsumerConfig::new("billing").max_poll_records(), 500);
+/// assert!(ConsumerConfig::builder("billing").max_poll_records(0).build().is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerConfig {
-    /// The consumer group: members of one group share its partitions and offsets.
-    pub group_id: String,
-    /// A name for this member, shown in logs and broker tools.
-    pub client_id: Option<String>,
-    /// Where to start without a committed offset.
-    pub offset_reset: OffsetReset,
-    /// The most messages one `poll` returns.
-    pub max_poll_records: usize,
+    group_id: String,
+    client_id: Option<String>,
+    offset_reset: OffsetReset,
+    max_poll_records: usize,
 }
 
 impl ConsumerConfig {
-    /// A member of group `group_id`, starting from the earliest offset.
+    /// A member of group `group_id` with the default settings: no client id,
+    /// starting from the earliest offset, 500 messages a poll at most.
     pub fn new(group_id: impl Into<String>) -> Self {
         ConsumerConfig {
             group_id: group_id.into(),
@@ -53,22 +69,70 @@ impl ConsumerConfig {
         }
     }
 
-    /// Sets the client id.
+    /// A builder for a member of group `group_id`, starting from the defaults of [`ConsumerConfig::new`].
+    pub fn builder(group_id: impl Into<String>) -> ConsumerConfigBuilder {
+        ConsumerConfigBuilder {
+            config: ConsumerConfig::new(group_id),
+        }
+    }
+
+    /// The consumer group: members of one group share its partitions and offsets.
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+
+    /// A name for this member, shown in logs and broker tools.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// Where to start without a committed offset.
+    pub fn offset_reset(&self) -> OffsetReset {
+        self.offset_reset
+    }
+
+    /// The most messages one `poll` returns (at least 1).
+    pub fn max_poll_records(&self) -> usize {
+        self.max_poll_records
+    }
+}
+
+/// Builds a [`ConsumerConfig`]; see there for the pattern.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfigBuilder {
+    config: ConsumerConfig,
+}
+
+impl ConsumerConfigBuilder {
+    /// A name for this member, shown in logs and broker tools (default: none).
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
+        self.config.client_id = Some(id.into());
         self
     }
 
-    /// Sets the reset policy.
+    /// Where to start without a committed offset (default: the earliest).
     pub fn offset_reset(mut self, reset: OffsetReset) -> Self {
-        self.offset_reset = reset;
+        self.config.offset_reset = reset;
         self
     }
 
-    /// Sets the most messages one poll returns (at least 1).
+    /// The most messages one `poll` returns (default 500; at least 1).
     pub fn max_poll_records(mut self, n: usize) -> Self {
-        self.max_poll_records = n.max(1);
+        self.config.max_poll_records = n;
         self
+    }
+
+    /// The config; fails with [`BrokerError::InvalidConfig`] on a
+    /// `max_poll_records` of 0.
+    pub fn build(self) -> Result<ConsumerConfig, BrokerError> {
+        let c = self.config;
+        if c.max_poll_records == 0 {
+            return Err(BrokerError::InvalidConfig(format!(
+                "max_poll_records of group `{}` must be at least 1",
+                c.group_id
+            )));
+        }
+        Ok(c)
     }
 }
 

@@ -36,6 +36,12 @@
 //! let commit: CommitRequest = typed.commit_request();
 //! assert_eq!(commit.get(&p), Some(8));
 //! ```
+//!
+//! Settings follow one pattern across Weir: `XConfig::builder(required)`
+//! returns an `XConfigBuilder` whose setters take `self` and are named after
+//! the settings; its `build()` runs every check and returns
+//! `Result<XConfig, BrokerError>`; `XConfig` keeps its fields private and has
+//! a getter of the same name per setting. [`ConsumerConfig`] is the one here.
 
 mod admin;
 mod assignment;
@@ -60,7 +66,7 @@ pub use broker::Broker;
 pub use codec::Json;
 pub use codec::{Codec, CodecError, DecodeError, MsgPack, Undecodable};
 pub use commit::CommitRequest;
-pub use consumer::{Consumer, ConsumerConfig, ConsumerEvent, OffsetReset};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerConfigBuilder, ConsumerEvent, OffsetReset};
 pub use error::BrokerError;
 pub use ext::{BrokerExt, ProducerExt};
 pub use limits::{check_partition, check_partition_count, check_payload_size};

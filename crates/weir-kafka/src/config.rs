@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use weir_core::{ConsumerConfig, OffsetReset};
+use weir_core::{BrokerError, ConsumerConfig, OffsetReset};
 
 /// How long librdkafka waits before it fetches again for a partition whose
 /// prefetch queue was full (`fetch.queue.backoff.ms`). librdkafka's default,
@@ -13,12 +13,14 @@ use weir_core::{ConsumerConfig, OffsetReset};
 /// the backoff ends, again and again. Ten milliseconds keeps the queue fed at
 /// the cost of a cheap re-check per partition.
 ///
-/// Applies unless set through [`KafkaConfig::set`] or [`KafkaConfig::set_consumer`].
+/// Applies unless set through [`KafkaConfigBuilder::set`] or [`KafkaConfigBuilder::set_consumer`].
 const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 const FETCH_QUEUE_BACKOFF: &str = "fetch.queue.backoff.ms";
 
-/// How a consumer group hands partitions over when members come and go.
+/// How a consumer group hands partitions over when members come and go
+/// (non-exhaustive: Kafka's newer consumer protocol may join them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RebalanceProtocol {
     /// Every member gives up all its partitions, then the group assigns them
     /// afresh (librdkafka's `range,roundrobin`).
@@ -40,124 +42,57 @@ impl RebalanceProtocol {
 
 /// The settings of a [`KafkaBroker`](crate::KafkaBroker): where the cluster
 /// is, how clients name themselves, limits, and any librdkafka setting
-/// passed through unchanged (SASL, TLS, timeouts, ...).
+/// passed through unchanged (SASL, TLS, timeouts, ...). Made with
+/// [`KafkaConfig::builder`]: the builder's setters and the config's getters
+/// share the settings' names, and [`build`](KafkaConfigBuilder::build) checks
+/// them all.
 ///
 /// ```
 /// use std::time::Duration;
 /// use weir_kafka::{KafkaConfig, RebalanceProtocol};
 ///
-/// let config = KafkaConfig::new("kafka-1:9092,kafka-2:9092")
+/// let config = KafkaConfig::builder("kafka-1:9092,kafka-2:9092")
 ///     .client_id("billing")
-///     .rebalance(RebalanceProtocol::CooperativeSticky)
+///     .rebalance_protocol(RebalanceProtocol::CooperativeSticky)
 ///     .set("security.protocol", "SASL_SSL")
 ///     .set("sasl.mechanisms", "PLAIN")
-///     .timeout(Duration::from_secs(10));
+///     .request_timeout(Duration::from_secs(10))
+///     .build()
+///     .unwrap();
 /// assert_eq!(config.bootstrap(), "kafka-1:9092,kafka-2:9092");
+/// assert_eq!(config.request_timeout(), Duration::from_secs(10));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaConfig {
     bootstrap: String,
     client_id: Option<String>,
-    rebalance: RebalanceProtocol,
+    rebalance_protocol: RebalanceProtocol,
     max_in_flight: usize,
     max_message_bytes: usize,
-    timeout: Duration,
-    settle: Option<Duration>,
+    request_timeout: Duration,
+    settle_before_leaving: Option<Duration>,
     common: BTreeMap<String, String>,
     consumer: BTreeMap<String, String>,
     producer: BTreeMap<String, String>,
 }
 
 impl KafkaConfig {
-    /// A cluster reached through `bootstrap` (`host:port[,host:port...]`).
-    pub fn new(bootstrap: impl Into<String>) -> Self {
-        KafkaConfig {
-            bootstrap: bootstrap.into(),
-            client_id: None,
-            rebalance: RebalanceProtocol::Eager,
-            max_in_flight: 100_000,
-            max_message_bytes: 4 << 20,
-            timeout: Duration::from_secs(30),
-            settle: None,
-            common: BTreeMap::new(),
-            consumer: BTreeMap::new(),
-            producer: BTreeMap::new(),
+    /// A builder for a cluster reached through `bootstrap` (`host:port[,host:port...]`).
+    pub fn builder(bootstrap: impl Into<String>) -> KafkaConfigBuilder {
+        KafkaConfigBuilder {
+            config: KafkaConfig {
+                bootstrap: bootstrap.into(),
+                client_id: None,
+                rebalance_protocol: RebalanceProtocol::Eager,
+                max_in_flight: 100_000,
+                max_message_bytes: 4 << 20,
+                request_timeout: Duration::from_secs(30),
+                settle_before_leaving: None,
+                common: BTreeMap::new(),
+                consumer: BTreeMap::new(),
+                producer: BTreeMap::new(),
+            },
         }
-    }
-
-    /// Short group-membership timeouts (`session.timeout.ms=6000`,
-    /// `heartbeat.interval.ms=500`), so groups form and notice a dead member
-    /// in seconds: what tests and local development want. Production keeps
-    /// librdkafka's defaults unless set otherwise.
-    pub fn fast_group_joins(self) -> Self {
-        self.set_consumer("session.timeout.ms", "6000")
-            .set_consumer("heartbeat.interval.ms", "500")
-    }
-
-    /// The client id every client reports (consumers may override it through
-    /// [`ConsumerConfig::client_id`]).
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
-    }
-
-    /// The rebalance protocol of consumers.
-    pub fn rebalance(mut self, protocol: RebalanceProtocol) -> Self {
-        self.rebalance = protocol;
-        self
-    }
-
-    /// The most produced messages awaiting their delivery report at once;
-    /// `produce` waits for room beyond that (at least 1).
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n.max(1);
-        self
-    }
-
-    /// The largest message (value, key and headers) the producer sends
-    /// (librdkafka's `message.max.bytes`; the broker has its own limit).
-    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
-        self.max_message_bytes = bytes.max(1000);
-        self
-    }
-
-    /// How long metadata look-ups, commits and admin requests may take.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Makes a closing consumer leave its group only from a settled
-    /// generation: it first finishes any join or rebalance in progress and
-    /// holds its assignment for `quiet` (up to ten seconds in all). Off by
-    /// default; Kafka does not need it. tansu 0.6 does: a member leaving
-    /// while the group forms leaves the others waiting forever.
-    pub fn settle_before_leaving(mut self, quiet: Duration) -> Self {
-        self.settle = Some(quiet);
-        self
-    }
-
-    /// Passes a librdkafka setting to every client (producer, consumers, admin).
-    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.common.insert(key.into(), value.into());
-        self
-    }
-
-    /// Passes a librdkafka setting to consumers only.
-    pub fn set_consumer(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.consumer.insert(key.into(), value.into());
-        self
-    }
-
-    /// Passes a librdkafka setting to the producer only.
-    pub fn set_producer(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.producer.insert(key.into(), value.into());
-        self
-    }
-
-    /// How long a closing consumer holds its assignment before leaving, if set.
-    pub fn settle_quiet(&self) -> Option<Duration> {
-        self.settle
     }
 
     /// The bootstrap servers.
@@ -165,24 +100,34 @@ impl KafkaConfig {
         &self.bootstrap
     }
 
-    /// The rebalance protocol.
-    pub fn rebalance_protocol(&self) -> RebalanceProtocol {
-        self.rebalance
+    /// The client id every client reports, if set.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
     }
 
-    /// The in-flight limit of the producer.
-    pub fn in_flight_limit(&self) -> usize {
+    /// The rebalance protocol of consumers.
+    pub fn rebalance_protocol(&self) -> RebalanceProtocol {
+        self.rebalance_protocol
+    }
+
+    /// The most produced messages awaiting their delivery report at once.
+    pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
     }
 
-    /// The producer's message size limit.
-    pub fn message_limit(&self) -> usize {
+    /// The largest message the producer sends, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
     }
 
-    /// The timeout of metadata, commit and admin requests.
+    /// How long metadata look-ups, commits and admin requests may take.
     pub fn request_timeout(&self) -> Duration {
-        self.timeout
+        self.request_timeout
+    }
+
+    /// How long a closing consumer holds its assignment before leaving, if set.
+    pub fn settle_before_leaving(&self) -> Option<Duration> {
+        self.settle_before_leaving
     }
 
     fn base(&self) -> ClientConfig {
@@ -213,12 +158,12 @@ impl KafkaConfig {
         c
     }
 
-    /// The settings of a consumer in `group.group_id`: manual commits, no
+    /// The settings of a consumer in `group.group_id()`: manual commits, no
     /// offset store, the group's reset policy and rebalance protocol.
     pub(crate) fn consumer_settings(&self, group: &ConsumerConfig) -> ClientConfig {
         let mut c = self.base();
-        c.set("group.id", &group.group_id);
-        if let Some(id) = &group.client_id {
+        c.set("group.id", group.group_id());
+        if let Some(id) = group.client_id() {
             c.set("client.id", id);
         }
         c.set("enable.auto.commit", "false");
@@ -226,12 +171,15 @@ impl KafkaConfig {
         c.set("enable.partition.eof", "false");
         c.set(
             "auto.offset.reset",
-            match group.offset_reset {
+            match group.offset_reset() {
                 OffsetReset::Earliest => "earliest",
                 OffsetReset::Latest => "latest",
             },
         );
-        c.set("partition.assignment.strategy", self.rebalance.strategy());
+        c.set(
+            "partition.assignment.strategy",
+            self.rebalance_protocol.strategy(),
+        );
         if !self.common.contains_key(FETCH_QUEUE_BACKOFF) {
             c.set(FETCH_QUEUE_BACKOFF, FETCH_QUEUE_BACKOFF_MS);
         }
@@ -242,6 +190,117 @@ impl KafkaConfig {
     }
 }
 
+/// Builds a [`KafkaConfig`]; see there for the pattern.
+#[derive(Clone, Debug)]
+pub struct KafkaConfigBuilder {
+    config: KafkaConfig,
+}
+
+impl KafkaConfigBuilder {
+    /// Short group-membership timeouts (`session.timeout.ms=6000`,
+    /// `heartbeat.interval.ms=500`), so groups form and notice a dead member
+    /// in seconds: what tests and local development want. Production keeps
+    /// librdkafka's defaults unless set otherwise.
+    pub fn fast_group_joins(self) -> Self {
+        self.set_consumer("session.timeout.ms", "6000")
+            .set_consumer("heartbeat.interval.ms", "500")
+    }
+
+    /// The client id every client reports (consumers may override it through
+    /// [`ConsumerConfigBuilder::client_id`](weir_core::ConsumerConfigBuilder::client_id);
+    /// default: librdkafka's).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.config.client_id = Some(id.into());
+        self
+    }
+
+    /// The rebalance protocol of consumers (default: [`RebalanceProtocol::Eager`]).
+    pub fn rebalance_protocol(mut self, protocol: RebalanceProtocol) -> Self {
+        self.config.rebalance_protocol = protocol;
+        self
+    }
+
+    /// The most produced messages awaiting their delivery report at once;
+    /// `produce` waits for room beyond that (default 100 000; at least 1).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.config.max_in_flight = n;
+        self
+    }
+
+    /// The largest message (value, key and headers) the producer sends
+    /// (librdkafka's `message.max.bytes`, default 4 MiB, at least 1000; the
+    /// broker has its own limit).
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_message_bytes = bytes;
+        self
+    }
+
+    /// How long metadata look-ups, commits and admin requests may take
+    /// (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Makes a closing consumer leave its group only from a settled
+    /// generation: it first finishes any join or rebalance in progress and
+    /// holds its assignment for `quiet` (up to ten seconds in all). Off by
+    /// default; Kafka does not need it. tansu 0.6 does: a member leaving
+    /// while the group forms leaves the others waiting forever.
+    pub fn settle_before_leaving(mut self, quiet: Duration) -> Self {
+        self.config.settle_before_leaving = Some(quiet);
+        self
+    }
+
+    /// Passes a librdkafka setting to every client (producer, consumers, admin).
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.common.insert(key.into(), value.into());
+        self
+    }
+
+    /// Passes a librdkafka setting to consumers only.
+    pub fn set_consumer(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.consumer.insert(key.into(), value.into());
+        self
+    }
+
+    /// Passes a librdkafka setting to the producer only.
+    pub fn set_producer(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.producer.insert(key.into(), value.into());
+        self
+    }
+
+    /// The settings; fails with [`BrokerError::InvalidConfig`] on empty
+    /// bootstrap servers, a `max_in_flight` of 0, a `max_message_bytes` below
+    /// 1000 or a zero request timeout. librdkafka checks the settings passed
+    /// through when a client is made.
+    pub fn build(self) -> Result<KafkaConfig, BrokerError> {
+        let c = self.config;
+        if c.bootstrap.trim().is_empty() {
+            return Err(BrokerError::InvalidConfig(
+                "the kafka bootstrap servers must not be empty".to_owned(),
+            ));
+        }
+        if c.max_in_flight == 0 {
+            return Err(BrokerError::InvalidConfig(
+                "kafka max_in_flight must be at least 1".to_owned(),
+            ));
+        }
+        if c.max_message_bytes < 1000 {
+            return Err(BrokerError::InvalidConfig(format!(
+                "kafka max_message_bytes must be at least 1000, got {}",
+                c.max_message_bytes
+            )));
+        }
+        if c.request_timeout.is_zero() {
+            return Err(BrokerError::InvalidConfig(
+                "the kafka request timeout must be positive".to_owned(),
+            ));
+        }
+        Ok(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,18 +308,32 @@ mod tests {
     #[test]
     fn consumers_refetch_soon_after_a_full_queue_unless_told_otherwise() {
         let group = ConsumerConfig::new("g");
-        let default = KafkaConfig::new("localhost:9092").consumer_settings(&group);
+        let config = |b: KafkaConfigBuilder| b.build().expect("a valid kafka config");
+        let default = config(KafkaConfig::builder("localhost:9092")).consumer_settings(&group);
         assert_eq!(
             default.get("fetch.queue.backoff.ms"),
             Some(FETCH_QUEUE_BACKOFF_MS)
         );
-        let set = KafkaConfig::new("localhost:9092")
-            .set_consumer("fetch.queue.backoff.ms", "250")
-            .consumer_settings(&group);
+        let set = config(
+            KafkaConfig::builder("localhost:9092").set_consumer("fetch.queue.backoff.ms", "250"),
+        )
+        .consumer_settings(&group);
         assert_eq!(set.get("fetch.queue.backoff.ms"), Some("250"));
-        let common = KafkaConfig::new("localhost:9092")
-            .set("fetch.queue.backoff.ms", "300")
-            .consumer_settings(&group);
+        let common =
+            config(KafkaConfig::builder("localhost:9092").set("fetch.queue.backoff.ms", "300"))
+                .consumer_settings(&group);
         assert_eq!(common.get("fetch.queue.backoff.ms"), Some("300"));
+    }
+
+    #[test]
+    fn bad_settings_are_clear_errors() {
+        let bad = |b: KafkaConfigBuilder| matches!(b.build(), Err(BrokerError::InvalidConfig(_)));
+        assert!(bad(KafkaConfig::builder(" ")));
+        assert!(bad(KafkaConfig::builder("k:9092").max_in_flight(0)));
+        assert!(bad(KafkaConfig::builder("k:9092").max_message_bytes(999)));
+        assert!(bad(
+            KafkaConfig::builder("k:9092").request_timeout(Duration::ZERO)
+        ));
+        assert!(KafkaConfig::builder("k:9092").build().is_ok());
     }
 }

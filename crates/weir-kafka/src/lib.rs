@@ -3,7 +3,9 @@
 //! ## How it works
 //!
 //! - [`KafkaBroker`] is the handle: [`KafkaConfig`] says where the cluster is
-//!   and passes any librdkafka setting through (SASL, TLS, timeouts).
+//!   and passes any librdkafka setting through (SASL, TLS, timeouts). Like
+//!   every Weir config it comes from a builder whose setters share the
+//!   getters' names, checked in `build()`.
 //! - [`KafkaConsumer`] commits only when asked, maps rdkafka's rebalance
 //!   callbacks (eager or cooperative-sticky) onto `Assigned`/`Revoked`
 //!   events, and lets a revoked partition be committed until the next poll.
@@ -31,6 +33,6 @@ mod rebalance;
 
 pub use admin::KafkaAdmin;
 pub use broker::KafkaBroker;
-pub use config::{KafkaConfig, RebalanceProtocol};
+pub use config::{KafkaConfig, KafkaConfigBuilder, RebalanceProtocol};
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaProducer;

@@ -50,7 +50,7 @@ impl std::fmt::Debug for KafkaProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaProducer")
             .field("bootstrap", &self.inner.config.bootstrap())
-            .field("in_flight_limit", &self.inner.config.in_flight_limit())
+            .field("in_flight_limit", &self.inner.config.max_in_flight())
             .finish_non_exhaustive()
     }
 }
@@ -72,7 +72,7 @@ impl KafkaProducer {
         Ok(KafkaProducer {
             inner: Arc::new(Inner {
                 producer,
-                in_flight: Arc::new(Semaphore::new(config.in_flight_limit())),
+                in_flight: Arc::new(Semaphore::new(config.max_in_flight())),
                 partitions: Mutex::new(HashMap::new()),
                 config,
             }),
@@ -120,7 +120,7 @@ impl KafkaProducer {
     /// Checks the destination exists and the payload fits.
     async fn check(&self, destination: &Destination, payload: &Payload) -> Result<(), BrokerError> {
         let topic = destination.topic();
-        check_payload_size(topic, payload, self.inner.config.message_limit())?;
+        check_payload_size(topic, payload, self.inner.config.max_message_bytes())?;
         let count = self.partitions(topic, false).await?;
         if let Destination::Partition(p) = destination
             && check_partition(p, count).is_err()
@@ -202,7 +202,7 @@ impl KafkaProducer {
     fn error(&self, e: KafkaError, topic: &Topic, size: usize) -> BrokerError {
         let cx = Context::cluster(self.inner.config.bootstrap())
             .topic(topic)
-            .payload(size, self.inner.config.message_limit());
+            .payload(size, self.inner.config.max_message_bytes());
         let err = error::from_kafka(e, cx);
         if matches!(err, BrokerError::UnknownTopic { .. }) {
             self.forget(topic);

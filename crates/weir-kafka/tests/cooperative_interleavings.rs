@@ -24,7 +24,7 @@ use weir_testkit::interleave::check_interleavings;
 const BUDGET: Duration = Duration::from_secs(60);
 
 fn broker() -> KafkaBroker {
-    KafkaBroker::new(common::config().rebalance(RebalanceProtocol::CooperativeSticky))
+    common::broker_with(common::config().rebalance_protocol(RebalanceProtocol::CooperativeSticky))
 }
 
 #[test]

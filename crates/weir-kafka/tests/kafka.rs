@@ -8,14 +8,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use weir_core::{Admin, Broker, BrokerError, Destination, Headers, Payload, Producer, Topic};
-use weir_kafka::{KafkaBroker, KafkaConfig, RebalanceProtocol};
+use weir_kafka::{KafkaConfig, RebalanceProtocol};
 use weir_testkit::servers::free_port;
 use weir_testkit::{
     RunningMember, collect, delete_topic, new_topic, produce_numbered, subscribed, unique_name,
     wait_until,
 };
 
-use common::{broker, config};
+use common::{broker, broker_with, config};
 
 /// Every (partition, offset) of `partitions` partitions with `per` messages each.
 fn all_positions(partitions: u32, per: u64) -> BTreeSet<(u32, u64)> {
@@ -172,20 +172,20 @@ async fn deliveries_keep_per_partition_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_sticky_members_split_partitions_and_take_over() {
-    let broker = KafkaBroker::new(config().rebalance(RebalanceProtocol::CooperativeSticky));
+    let broker = broker_with(config().rebalance_protocol(RebalanceProtocol::CooperativeSticky));
     weir_testkit::conformance::group_members_split_partitions_and_take_over(&broker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_sticky_resumes_at_the_committed_offset() {
-    let broker = KafkaBroker::new(config().rebalance(RebalanceProtocol::CooperativeSticky));
+    let broker = broker_with(config().rebalance_protocol(RebalanceProtocol::CooperativeSticky));
     weir_testkit::conformance::commit_then_resume_after_restart(&broker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_is_a_clear_error() {
     let nobody = format!("127.0.0.1:{}", free_port());
-    let broker = KafkaBroker::new(KafkaConfig::new(&nobody).timeout(Duration::from_secs(2)));
+    let broker = broker_with(KafkaConfig::builder(&nobody).request_timeout(Duration::from_secs(2)));
     let admin = broker.admin().await.expect("the admin client is created");
     let err = admin.list_topics().await.expect_err("nobody listens");
     assert!(
@@ -206,7 +206,7 @@ async fn an_unreachable_cluster_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_payload_is_a_clear_error_naming_the_topic() {
-    let broker = KafkaBroker::new(config().max_message_bytes(10_000));
+    let broker = broker_with(config().max_message_bytes(10_000));
     let topic = new_topic(&broker, "large", 1).await;
     let producer = broker.producer().await.expect("producer");
     let err = producer

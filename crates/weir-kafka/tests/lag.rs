@@ -39,7 +39,12 @@ async fn lag_counts_the_messages_past_the_position() {
     produce_numbered(&producer, p.clone().into(), "m", 10).await;
 
     let mut consumer = broker
-        .consumer(ConsumerConfig::new(unique_name("g")).max_poll_records(3))
+        .consumer(
+            ConsumerConfig::builder(unique_name("g"))
+                .max_poll_records(3)
+                .build()
+                .expect("a valid consumer config"),
+        )
         .await
         .expect("consumer");
     assert_eq!(consumer.lag(&p), None, "not owned yet: unknown");

@@ -61,7 +61,7 @@ impl MemoryConsumer {
     /// Handles the hand-over and collects one group event, if any.
     fn group_event(&mut self) -> Option<ConsumerEvent> {
         let mut groups = lock(&self.broker.inner.groups);
-        let group = groups.get_mut(&self.config.group_id)?;
+        let group = groups.get_mut(self.config.group_id())?;
         if self.awaiting_ack {
             group.ack_revoked(self.id);
             self.assignment.hand_over();
@@ -89,7 +89,7 @@ impl MemoryConsumer {
                     else {
                         continue;
                     };
-                    let position = match (group.committed(&p), self.config.offset_reset) {
+                    let position = match (group.committed(&p), self.config.offset_reset()) {
                         (Some(c), _) => c.max(start),
                         (None, OffsetReset::Earliest) => start,
                         (None, OffsetReset::Latest) => end,
@@ -105,7 +105,7 @@ impl MemoryConsumer {
 
     /// Reads up to `max_poll_records` from the assigned, unpaused partitions.
     fn fetch(&mut self) -> Vec<BrokerValue<weir_core::Payload>> {
-        let max = self.config.max_poll_records;
+        let max = self.config.max_poll_records();
         // Sized up front: growing a Vec of messages one push at a time copies
         // it over and over (capped, since `max` may be huge).
         let mut out = Vec::with_capacity(max.min(1024));
@@ -153,7 +153,7 @@ impl MemoryConsumer {
         let mut groups = lock(&self.broker.inner.groups);
         // The group (and its committed offsets) outlives its last member, so a
         // restarted member resumes where the group left off.
-        if let Some(g) = groups.get_mut(&self.config.group_id) {
+        if let Some(g) = groups.get_mut(self.config.group_id()) {
             g.leave(self.id, &counts);
         }
         self.cursors.clear();
@@ -177,7 +177,7 @@ impl Consumer for MemoryConsumer {
         let counts = self.broker.inner.partition_counts();
         let mut groups = lock(&self.broker.inner.groups);
         let group = groups
-            .entry(self.config.group_id.clone())
+            .entry(self.config.group_id().to_owned())
             .or_insert_with(|| self.broker.inner.new_group());
         if !self.joined {
             group.join(self.id, Arc::clone(&self.signal));
@@ -206,7 +206,7 @@ impl Consumer for MemoryConsumer {
                 return Ok(ConsumerEvent::Messages(messages));
             }
             let deadline = lock(&self.broker.inner.groups)
-                .get(&self.config.group_id)
+                .get(self.config.group_id())
                 .and_then(|g| g.next_deadline());
             match deadline {
                 Some(d) => {
@@ -214,7 +214,7 @@ impl Consumer for MemoryConsumer {
                         () = notified => {}
                         () = tokio::time::sleep_until(d) => {
                             let mut groups = lock(&self.broker.inner.groups);
-                            if let Some(g) = groups.get_mut(&self.config.group_id) {
+                            if let Some(g) = groups.get_mut(self.config.group_id()) {
                                 g.expire(tokio::time::Instant::now());
                             }
                         }
@@ -253,7 +253,7 @@ impl Consumer for MemoryConsumer {
         // A partition taken away at the rebalance deadline is no longer ours,
         // even before the next poll reports it.
         let groups = lock(&self.broker.inner.groups);
-        let group = groups.get(&self.config.group_id);
+        let group = groups.get(self.config.group_id());
         self.assignment
             .owned()
             .iter()
@@ -269,7 +269,7 @@ impl Consumer for MemoryConsumer {
     async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
         let mut groups = lock(&self.broker.inner.groups);
         let group = groups
-            .get_mut(&self.config.group_id)
+            .get_mut(self.config.group_id())
             .ok_or(BrokerError::NotSubscribed)?;
         if let Some((p, _)) = offsets.iter().find(|(p, _)| !group.holds(self.id, p)) {
             return Err(BrokerError::NotAssigned {
@@ -287,7 +287,7 @@ impl Consumer for MemoryConsumer {
         partitions: &[Partition],
     ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
         let groups = lock(&self.broker.inner.groups);
-        let group = groups.get(&self.config.group_id);
+        let group = groups.get(self.config.group_id());
         Ok(partitions
             .iter()
             .map(|p| (p.clone(), group.and_then(|g| g.committed(p))))

@@ -6,7 +6,10 @@ use weir_core::BrokerError;
 
 use crate::tls::TlsSettings;
 
-/// Settings of a [`RedisBroker`](crate::RedisBroker), made with [`RedisConfig::builder`].
+/// Settings of a [`RedisBroker`](crate::RedisBroker), made with
+/// [`RedisConfig::builder`]: like every Weir config, the builder's setters
+/// and the config's getters share the settings' names, and
+/// [`build`](RedisConfigBuilder::build) checks them all.
 ///
 /// ```
 /// use std::time::Duration;
@@ -18,6 +21,7 @@ use crate::tls::TlsSettings;
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(config.key_prefix(), "billing");
+/// assert_eq!(config.max_payload_bytes(), 1 << 20);
 /// ```
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
@@ -74,6 +78,31 @@ impl RedisConfig {
     /// How long a silent group member keeps its membership and partitions.
     pub fn session_timeout(&self) -> Duration {
         self.session_timeout
+    }
+
+    /// How often a polling member renews its membership and leases.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+
+    /// How long one blocking read waits on the server.
+    pub fn block_time(&self) -> Duration {
+        self.block_time
+    }
+
+    /// The largest payload (value, key and headers) accepted, in bytes.
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_payload_bytes
+    }
+
+    /// How long calls retry while the server is unreachable.
+    pub fn reconnect_timeout(&self) -> Duration {
+        self.reconnect_timeout
+    }
+
+    /// The newest messages each partition's stream keeps at least, if trimmed.
+    pub fn max_stream_length(&self) -> Option<u64> {
+        self.max_stream_length
     }
 }
 

@@ -17,7 +17,8 @@
 //! - The connection reconnects; calls retry for a bounded time and then fail
 //!   with `BrokerError::Unreachable`.
 //! - Capabilities: delayed delivery (a sorted set moved by a Lua script),
-//!   priorities, dedup (`SET NX PX`), a result store, and events (pub/sub).
+//!   dedup (`SET NX PX`), a result store, and events (pub/sub). Prioritized
+//!   queues need no capability: `weir-tasks` serves them on any broker.
 
 mod admin;
 mod append;

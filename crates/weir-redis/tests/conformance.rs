@@ -45,7 +45,12 @@ async fn lag_counts_what_is_left_to_hand_out() {
     let producer = broker.producer().await.expect("producer");
     weir_testkit::produce_numbered(&producer, topic.clone().into(), "m", 10).await;
     let mut c = broker
-        .consumer(ConsumerConfig::new("lag").max_poll_records(4))
+        .consumer(
+            ConsumerConfig::builder("lag")
+                .max_poll_records(4)
+                .build()
+                .expect("a valid consumer config"),
+        )
         .await
         .expect("consumer");
     c.subscribe(std::slice::from_ref(&topic))

@@ -338,8 +338,10 @@ async fn seeking_back_redelivers_with_a_higher_count_and_latest_skips_the_past()
 
     let mut late = broker
         .consumer(
-            weir_core::ConsumerConfig::new(unique_name("g"))
-                .offset_reset(weir_core::OffsetReset::Latest),
+            weir_core::ConsumerConfig::builder(unique_name("g"))
+                .offset_reset(weir_core::OffsetReset::Latest)
+                .build()
+                .expect("a valid consumer config"),
         )
         .await
         .expect("consumer");

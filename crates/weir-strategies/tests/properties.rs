@@ -287,9 +287,11 @@ async fn scenario(
         async move {
             let consumer = broker
                 .consumer(
-                    ConsumerConfig::new("props")
+                    ConsumerConfig::builder("props")
                         .client_id(name)
-                        .max_poll_records(7),
+                        .max_poll_records(7)
+                        .build()
+                        .expect("a valid consumer config"),
                 )
                 .await
                 .unwrap();

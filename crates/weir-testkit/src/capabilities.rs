@@ -1,20 +1,16 @@
 //! Scenarios for the job capabilities of `weir_core::capability`, shared by
 //! every backend that offers them. Expand them with [`capability_suite!`](crate::capability_suite).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use weir_core::capability::{
-    ChannelEvent, Dedup, DelayedDelivery, EventChannel, EventSubscription, Priorities,
-    PriorityConsumer, PriorityLevels, ResultStore,
+    ChannelEvent, Dedup, DelayedDelivery, EventChannel, EventSubscription, ResultStore,
 };
-use weir_core::{
-    Broker, BrokerError, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Partition,
-    Payload, Topic,
-};
+use weir_core::{Broker, Consumer, Payload};
 
 use crate::support::{WAIT, collect, new_topic, subscribed, unique_name};
 
@@ -120,154 +116,6 @@ pub async fn due_entries_move_exactly_once_with_many_workers<B: Broker + Delayed
     let distinct: BTreeSet<String> = seen.values().into_iter().collect();
     assert_eq!(distinct.len(), 300);
     assert_eq!(seen.messages.len(), 300, "no entry arrived twice");
-    c.close().await.expect("close");
-}
-
-/// A new prioritized queue of one partition per level: high (weight 3) and low (1).
-async fn high_and_low<B: Priorities>(broker: &B, prefix: &str) -> (Topic, PriorityLevels) {
-    let queue = Topic::new(unique_name(prefix));
-    let levels = PriorityLevels::new([3, 1]).expect("weights");
-    broker
-        .create_prioritized(&queue, 1, &levels)
-        .await
-        .expect("create the levels");
-    (queue, levels)
-}
-
-/// With every level backed up, the higher weight is served more often, and
-/// every message of every level arrives in order.
-pub async fn priorities_are_served_by_weight<B: Priorities>(broker: &B) {
-    let (queue, levels) = high_and_low(broker, "prio").await;
-    for i in 0..60 {
-        broker
-            .produce_prioritized(&queue, 1, Payload::new(format!("low-{i}")))
-            .await
-            .expect("produce low");
-    }
-    for i in 0..60 {
-        broker
-            .produce_prioritized(&queue, 0, Payload::new(format!("high-{i}")))
-            .await
-            .expect("produce high");
-    }
-    let err = broker
-        .produce_prioritized(&queue, 2, Payload::new("x"))
-        .await
-        .expect_err("a level the queue lacks");
-    assert!(
-        matches!(err, weir_core::BrokerError::UnknownTopic { .. }),
-        "got {err:?}"
-    );
-    let mut c = broker
-        .prioritized_consumer(
-            ConsumerConfig::new(unique_name("g")).max_poll_records(8),
-            &queue,
-            &levels,
-        )
-        .await
-        .expect("consumer");
-    let seen = collect(&mut c, true, |s| s.messages.len() >= 120).await;
-    let values = seen.values();
-    let early_high = values[..40]
-        .iter()
-        .filter(|v| v.starts_with("high"))
-        .count();
-    // The 3:1 weighting shows exactly (30 of 40): while the high level has
-    // more at the broker, the low one is not served alone, even when the
-    // backend's reads are in flight.
-    let want = 30;
-    assert!(
-        early_high >= want,
-        "of the first 40 served, {early_high} were high (weights 3:1, wanted {want}): {:?}",
-        &values[..40]
-    );
-    for level in ["high", "low"] {
-        let mine: Vec<&String> = values.iter().filter(|v| v.starts_with(level)).collect();
-        let want: Vec<String> = (0..60).map(|i| format!("{level}-{i}")).collect();
-        assert_eq!(
-            mine,
-            want.iter().collect::<Vec<_>>(),
-            "{level} level in order"
-        );
-    }
-    c.close().await.expect("close");
-}
-
-/// A consumer that does not know its lag (as some backends do not), so the
-/// priority consumer has to guess whether a dry level has more.
-struct LagUnknown<C>(C);
-
-impl<C: Consumer> Consumer for LagUnknown<C> {
-    async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
-        self.0.subscribe(topics).await
-    }
-    async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
-        self.0.poll().await
-    }
-    fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
-        self.0.pause(partitions)
-    }
-    fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
-        self.0.resume(partitions)
-    }
-    fn paused(&self) -> BTreeSet<Partition> {
-        self.0.paused()
-    }
-    fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
-        self.0.seek(partition, offset)
-    }
-    fn assignment(&self) -> BTreeSet<Partition> {
-        self.0.assignment()
-    }
-    fn position(&self, partition: &Partition) -> Option<u64> {
-        self.0.position(partition)
-    }
-    async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
-        self.0.commit(offsets).await
-    }
-    async fn committed(
-        &mut self,
-        partitions: &[Partition],
-    ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
-        self.0.committed(partitions).await
-    }
-    async fn close(&mut self) -> Result<(), BrokerError> {
-        self.0.close().await
-    }
-}
-
-/// A high level whose backlog ends exactly at a full batch looks busy to a
-/// consumer that cannot see its lag; waiting for more of it must not hold
-/// the low level's messages back for longer than the refill wait.
-pub async fn a_dry_level_does_not_hold_the_others_back<B: Priorities>(broker: &B) {
-    let (queue, levels) = high_and_low(broker, "prio-dry").await;
-    let max = 4;
-    for i in 0..max {
-        broker
-            .produce_prioritized(&queue, 0, Payload::new(format!("high-{i}")))
-            .await
-            .expect("produce high");
-    }
-    for i in 0..3 * max {
-        broker
-            .produce_prioritized(&queue, 1, Payload::new(format!("low-{i}")))
-            .await
-            .expect("produce low");
-    }
-    let inner = broker
-        .consumer(ConsumerConfig::new(unique_name("g")).max_poll_records(max))
-        .await
-        .expect("consumer");
-    let mut c = PriorityConsumer::new(LagUnknown(inner), levels, max)
-        .with_refill_wait(Duration::from_millis(50));
-    c.subscribe(std::slice::from_ref(&queue))
-        .await
-        .expect("subscribe");
-    // `collect` fails the test if the low level stays stuck behind the wait.
-    let seen = collect(&mut c, true, |s| s.messages.len() >= 4 * max).await;
-    let values = seen.values();
-    let high: Vec<&String> = values.iter().filter(|v| v.starts_with("high")).collect();
-    assert_eq!(high.len(), max, "every high message: {values:?}");
     c.close().await.expect("close");
 }
 
@@ -404,15 +252,13 @@ pub async fn events_reach_every_subscriber<B: Broker + EventChannel>(broker: &B)
 }
 
 /// Expands every capability scenario into a test, each given a broker by the
-/// async function `$factory` (its type implements all five capabilities).
+/// async function `$factory` (its type implements all four capabilities).
 #[macro_export]
 macro_rules! capability_suite {
     ($factory:path) => {
         $crate::capability_suite!(@cases $factory,
             delayed_entries_arrive_when_due,
             due_entries_move_exactly_once_with_many_workers,
-            priorities_are_served_by_weight,
-            a_dry_level_does_not_hold_the_others_back,
             dedup_remembers_ids_for_their_ttl,
             results_can_be_awaited_and_expire,
             events_reach_every_subscriber,

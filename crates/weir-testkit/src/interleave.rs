@@ -219,7 +219,10 @@ fn check_exclusive<C: Consumer>(members: &[Member<C>]) {
 }
 
 async fn join<B: Broker>(broker: &B, group: &str, topic: &Topic) -> Member<B::Consumer> {
-    let config = ConsumerConfig::new(group).max_poll_records(7);
+    let config = ConsumerConfig::builder(group)
+        .max_poll_records(7)
+        .build()
+        .expect("a valid consumer config");
     let consumer = subscribed_with(broker, config, std::slice::from_ref(topic)).await;
     Member {
         consumer,

@@ -49,7 +49,10 @@ pub async fn delete_topic<B: Broker>(broker: &B, topic: &Topic) {
 pub async fn subscribed<B: Broker>(broker: &B, group: &str, topics: &[Topic]) -> B::Consumer {
     subscribed_with(
         broker,
-        ConsumerConfig::new(group).max_poll_records(100),
+        ConsumerConfig::builder(group)
+            .max_poll_records(100)
+            .build()
+            .expect("a valid consumer config"),
         topics,
     )
     .await

@@ -44,16 +44,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // has read a few orders Bob joins, and the group hands half of them over.
     let mut alice = broker
         .consumer(
-            ConsumerConfig::new("billing")
+            ConsumerConfig::builder("billing")
                 .client_id("alice")
-                .max_poll_records(3),
+                .max_poll_records(3)
+                .build()?,
         )
         .await?;
     let mut bob = broker
         .consumer(
-            ConsumerConfig::new("billing")
+            ConsumerConfig::builder("billing")
                 .client_id("bob")
-                .max_poll_records(3),
+                .max_poll_records(3)
+                .build()?,
         )
         .await?;
     alice.subscribe(std::slice::from_ref(&topic)).await?;
@@ -111,7 +113,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     alice.close().await?;
     bob.close().await?;
     let mut carol = broker
-        .consumer(ConsumerConfig::new("billing").client_id("carol"))
+        .consumer(
+            ConsumerConfig::builder("billing")
+                .client_id("carol")
+                .build()?,
+        )
         .await?;
     carol.subscribe(std::slice::from_ref(&topic)).await?;
     if let ConsumerEvent::Assigned(starts) = carol.poll().await? {

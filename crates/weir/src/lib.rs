@@ -19,6 +19,10 @@ pub use weir_strategies as strategies;
 #[cfg(feature = "collector")]
 pub use weir_collector as collector;
 
+/// The job layer: prioritized queues on any broker.
+#[cfg(feature = "tasks")]
+pub use weir_tasks as tasks;
+
 /// The Redis backend.
 #[cfg(feature = "redis")]
 pub use weir_redis as redis;

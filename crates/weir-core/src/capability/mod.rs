@@ -5,19 +5,20 @@
 //! a backend for a capability it lacks (delay on Kafka, say) does not compile.
 //!
 //! - [`DelayedDelivery`]: produce now, appear in the log at a due time.
-//! - [`Priorities`]: one sub-queue per level, served by weight.
 //! - [`Dedup`]: remember an id for a while; set-if-absent.
 //! - [`ResultStore`]: put, get and await a result, kept for a TTL.
 //! - [`EventChannel`]: publish/subscribe of events (no history).
+//!
+//! Priorities are not a capability: every backend serves them the same way,
+//! one topic per level read by a weighted consumer, so they live with the
+//! jobs layer in `weir-tasks`.
 
 mod dedup;
 mod delay;
 mod events;
-mod priority;
 mod results;
 
 pub use dedup::Dedup;
 pub use delay::DelayedDelivery;
 pub use events::{ChannelEvent, EventChannel, EventSubscription};
-pub use priority::{Priorities, PriorityConsumer, PriorityLevels};
 pub use results::ResultStore;

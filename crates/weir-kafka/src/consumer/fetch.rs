@@ -44,7 +44,7 @@ impl KafkaConsumer {
     /// from the inbox, many per call.
     pub(super) fn fetch(&mut self) -> Result<Vec<BrokerValue<Payload>>, BrokerError> {
         let client = Arc::clone(self.client()?);
-        let max = self.group.max_poll_records;
+        let max = self.group.max_poll_records();
         let mut out = Vec::new();
         loop {
             let served = self.context.served();

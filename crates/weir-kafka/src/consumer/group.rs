@@ -63,7 +63,7 @@ impl KafkaConsumer {
     ) -> Result<BTreeMap<Partition, u64>, BrokerError> {
         let client = Arc::clone(self.client()?);
         let timeout = self.config.request_timeout();
-        let reset = self.group.offset_reset;
+        let reset = self.group.offset_reset();
         let result = tokio::task::spawn_blocking(move || {
             let committed = client.committed_offsets(tpl_of(&parts, None), timeout)?;
             let mut starts = BTreeMap::new();

@@ -65,7 +65,7 @@ pub struct KafkaConsumer {
 impl std::fmt::Debug for KafkaConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaConsumer")
-            .field("group", &self.group.group_id)
+            .field("group", &self.group.group_id())
             .field("topics", &self.topics)
             .field("assignment", &self.owned.keys().collect::<Vec<_>>())
             .field("closed", &self.client.is_none())
@@ -115,7 +115,7 @@ impl KafkaConsumer {
     /// How to settle before leaving: only for a subscribed member, when configured.
     fn settle(&self) -> Option<Duration> {
         self.config
-            .settle_quiet()
+            .settle_before_leaving()
             .filter(|_| !self.topics.is_empty())
     }
 

@@ -5,20 +5,26 @@
 
 use std::time::Duration;
 
-use weir_kafka::{KafkaBroker, KafkaConfig};
+use weir_kafka::{KafkaBroker, KafkaConfig, KafkaConfigBuilder};
 use weir_testkit::interleave::InterleavingConfig;
 use weir_testkit::servers::tansu;
 
 /// Tansu on a free loopback port (one per test process), or the cluster named
-/// by `WEIR_KAFKA_BOOTSTRAP`, with quick group joins.
-pub fn config() -> KafkaConfig {
-    KafkaConfig::new(tansu::bootstrap())
+/// by `WEIR_KAFKA_BOOTSTRAP`, with quick group joins; tests add their own
+/// settings and make a broker with [`broker_with`].
+pub fn config() -> KafkaConfigBuilder {
+    KafkaConfig::builder(tansu::bootstrap())
         .fast_group_joins()
         .settle_before_leaving(Duration::from_millis(1200))
 }
 
+/// A broker with these settings.
+pub fn broker_with(config: KafkaConfigBuilder) -> KafkaBroker {
+    KafkaBroker::new(config.build().expect("a valid kafka config"))
+}
+
 pub fn broker() -> KafkaBroker {
-    KafkaBroker::new(config())
+    broker_with(config())
 }
 
 /// Few, short interleavings: every group change costs a real rebalance.

@@ -5,7 +5,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 mod dedup;
 mod delay;
 mod events;
-mod priority;
 mod results;
 
 pub use events::MemorySubscription;

@@ -3,7 +3,6 @@
 mod dedup;
 mod delay;
 mod events;
-mod priority;
 mod results;
 
 pub use events::RedisSubscription;

@@ -95,7 +95,7 @@ impl RedisConsumer {
         }
         if entries_read > 0 {
             let per_entry = messages_read.div_ceil(entries_read).max(1);
-            let max = self.config.max_poll_records.max(1);
+            let max = self.config.max_poll_records().max(1);
             self.read_count = max.div_ceil(per_entry).clamp(1, max.min(MAX_READ_ENTRIES));
         }
     }
@@ -123,7 +123,7 @@ impl RedisConsumer {
 
     /// Up to `max_poll_records` buffered messages, partitions taking turns.
     pub(super) fn take_buffered(&mut self) -> Option<Vec<BrokerValue<Payload>>> {
-        let max = self.config.max_poll_records;
+        let max = self.config.max_poll_records();
         let n = self.owned.len();
         if n == 0 {
             return None;

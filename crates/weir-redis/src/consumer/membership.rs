@@ -105,7 +105,7 @@ impl RedisConsumer {
         let got = acquire(&self.shared, self.group(), &self.member, &want).await?;
         let mut positioned = Vec::with_capacity(got.len());
         for p in &got {
-            let start = Start::Committed(self.config.offset_reset);
+            let start = Start::Committed(self.config.offset_reset());
             let pos = reposition(&self.shared, self.group(), &self.member, p, start).await?;
             positioned.push((p.clone(), pos));
         }

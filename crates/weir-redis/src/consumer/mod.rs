@@ -78,7 +78,7 @@ pub struct RedisConsumer {
 impl std::fmt::Debug for RedisConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConsumer")
-            .field("group", &self.config.group_id)
+            .field("group", &self.config.group_id())
             .field("member", &self.member)
             .field("owned", &self.owned.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
@@ -116,7 +116,7 @@ impl RedisConsumer {
         let response = shared.config.block_time + Duration::from_secs(5);
         let reader = Conn::connect(&shared.client, &shared.config, response).await?;
         let control = Conn::lazy(&shared.client, &shared.config, Duration::from_secs(10));
-        let member = member_id(config.client_id.as_deref());
+        let member = member_id(config.client_id());
         let now = Instant::now();
         Ok(RedisConsumer {
             shared,
@@ -147,7 +147,7 @@ impl RedisConsumer {
     }
 
     fn group(&self) -> &str {
-        &self.config.group_id
+        self.config.group_id()
     }
 
     fn session(&self) -> Duration {
@@ -192,7 +192,7 @@ impl Consumer for RedisConsumer {
             self.apply_seeks().await?;
             if let Some(batch) = self.take_buffered() {
                 // Read ahead while the caller works on this batch.
-                if self.inflight.is_none() && self.buffered() < self.config.max_poll_records {
+                if self.inflight.is_none() && self.buffered() < self.config.max_poll_records() {
                     self.spawn_read();
                 }
                 return Ok(ConsumerEvent::Messages(batch));
@@ -289,7 +289,7 @@ impl Drop for RedisConsumer {
         };
         let read = self.inflight.take();
         let shared = Arc::clone(&self.shared);
-        let group = self.config.group_id.clone();
+        let group = self.config.group_id().to_owned();
         let member = self.member.clone();
         let parts: Vec<Partition> = self.owned.keys().cloned().collect();
         runtime.spawn(async move {

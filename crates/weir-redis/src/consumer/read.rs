@@ -58,7 +58,7 @@ impl RedisConsumer {
             .max(Duration::from_millis(1));
         let reader = self.reader.clone();
         let epoch_key = self.shared.keys.epoch(self.group());
-        let group = self.config.group_id.clone();
+        let group = self.config.group_id().to_owned();
         let member = self.member.clone();
         let count = self.read_count;
         let keys_in_order = keys.clone();

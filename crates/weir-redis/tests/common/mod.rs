@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use weir_core::capability::{Dedup, DelayedDelivery, EventChannel, Priorities, ResultStore};
+use weir_core::capability::{Dedup, DelayedDelivery, EventChannel, ResultStore};
 use weir_core::{Broker, BrokerError, ConsumerConfig, Destination, Payload, Produced, Topic};
 use weir_redis::{
     RedisAdmin, RedisBroker, RedisConfig, RedisConfigBuilder, RedisConsumer, RedisProducer,
@@ -179,5 +179,3 @@ impl EventChannel for TestBroker {
         EventChannel::subscribe(&self.redis, channel).await
     }
 }
-
-impl Priorities for TestBroker {}

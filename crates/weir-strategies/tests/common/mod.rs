@@ -52,7 +52,12 @@ where
     F: ProcessingStrategyFactory<Payload> + 'static,
 {
     let consumer = broker
-        .consumer(ConsumerConfig::new(GROUP).max_poll_records(10))
+        .consumer(
+            ConsumerConfig::builder(GROUP)
+                .max_poll_records(10)
+                .build()
+                .expect("a valid consumer config"),
+        )
         .await
         .unwrap();
     StreamProcessor::builder(consumer, [topic.clone()], factory)

@@ -1,4 +1,4 @@
-//! Priority levels: one sub-queue per level, served by weight.
+//! The consumer that serves the levels of prioritized queues by weight.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -7,157 +7,55 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-use crate::{
-    Admin, Broker, BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig,
-    ConsumerEvent, Destination, Partition, Payload, Produced, Producer, Topic,
+use weir_core::{
+    BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerEvent, Partition, Payload, Topic,
 };
 
-/// The levels of a prioritized queue, highest first, each with a weight:
-/// while every level has work, level `i` gets `weight(i)` of every
-/// `sum of weights` messages served. Level `i` of queue `q` is the topic `q.p{i}`.
-///
-/// ```
-/// use weir_core::Topic;
-/// use weir_core::capability::PriorityLevels;
-/// let levels = PriorityLevels::new([6, 3, 1]).unwrap();
-/// assert_eq!(levels.len(), 3);
-/// assert_eq!(levels.topic(&Topic::new("jobs"), 0).as_str(), "jobs.p0");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PriorityLevels {
-    weights: Vec<u32>,
-}
-
-impl PriorityLevels {
-    /// Levels with these weights, highest level first; fails unless there is
-    /// at least one level and every weight is positive.
-    pub fn new(weights: impl IntoIterator<Item = u32>) -> Result<Self, BrokerError> {
-        let weights: Vec<u32> = weights.into_iter().collect();
-        if weights.is_empty() || weights.contains(&0) {
-            return Err(BrokerError::InvalidConfig(format!(
-                "priority weights must be one or more positive numbers, got {weights:?}"
-            )));
-        }
-        Ok(PriorityLevels { weights })
-    }
-
-    /// Three levels, high, medium and low, weighted 6, 3 and 1.
-    pub fn high_medium_low() -> Self {
-        PriorityLevels {
-            weights: vec![6, 3, 1],
-        }
-    }
-
-    /// How many levels there are.
-    pub fn len(&self) -> usize {
-        self.weights.len()
-    }
-
-    /// Whether there are none (never: construction needs one).
-    pub fn is_empty(&self) -> bool {
-        self.weights.is_empty()
-    }
-
-    /// The weight of `level`.
-    pub fn weight(&self, level: usize) -> Option<u32> {
-        self.weights.get(level).copied()
-    }
-
-    /// The topic holding `level` of `queue`.
-    pub fn topic(&self, queue: &Topic, level: usize) -> Topic {
-        level_topic(queue, level)
-    }
-
-    /// Every level's topic of `queue`, highest first.
-    pub fn topics(&self, queue: &Topic) -> Vec<Topic> {
-        (0..self.len()).map(|l| level_topic(queue, l)).collect()
-    }
-}
-
-fn level_topic(queue: &Topic, level: usize) -> Topic {
-    Topic::new(format!("{queue}.p{level}"))
-}
-
-/// Prioritized queues: a backend that serves sub-queues by weight.
-///
-/// The provided methods build on the core traits; a backend opts in with an
-/// empty `impl` (or overrides them with something native).
-///
-/// ```
-/// use weir_core::capability::{Priorities, PriorityLevels};
-/// use weir_core::{ConsumerConfig, Payload, Topic};
-///
-/// async fn setup<B: Priorities>(broker: &B) -> Result<(), weir_core::BrokerError> {
-///     let (queue, levels) = (Topic::new("jobs"), PriorityLevels::high_medium_low());
-///     broker.create_prioritized(&queue, 1, &levels).await?;
-///     broker.produce_prioritized(&queue, 0, Payload::new("urgent")).await?;
-///     let _worker = broker.prioritized_consumer(ConsumerConfig::new("workers"), &queue, &levels).await?;
-///     Ok(())
-/// }
-/// ```
-pub trait Priorities: Broker {
-    /// Creates the topic of every level of `queue`, each with `partitions` partitions.
-    fn create_prioritized(
-        &self,
-        queue: &Topic,
-        partitions: u32,
-        levels: &PriorityLevels,
-    ) -> impl Future<Output = Result<(), BrokerError>> + Send {
-        async move {
-            let admin = self.admin().await?;
-            for topic in levels.topics(queue) {
-                admin.create_topic(&topic, partitions).await?;
-            }
-            Ok(())
-        }
-    }
-
-    /// Produces `payload` at `level` (0 is the highest) of `queue`; a level
-    /// the queue lacks is an unknown topic.
-    fn produce_prioritized(
-        &self,
-        queue: &Topic,
-        level: usize,
-        payload: Payload,
-    ) -> impl Future<Output = Result<Produced, BrokerError>> + Send {
-        let destination = Destination::Topic(level_topic(queue, level));
-        async move { self.producer().await?.produce(destination, payload).await }
-    }
-
-    /// A consumer of `queue` (already subscribed to all its levels) that
-    /// serves the levels by weight.
-    fn prioritized_consumer(
-        &self,
-        config: ConsumerConfig,
-        queue: &Topic,
-        levels: &PriorityLevels,
-    ) -> impl Future<Output = Result<PriorityConsumer<Self::Consumer>, BrokerError>> + Send {
-        let max = config.max_poll_records;
-        let (queue, levels) = (queue.clone(), levels.clone());
-        async move {
-            let inner = self.consumer(config).await?;
-            let mut c = PriorityConsumer::new(inner, levels, max);
-            c.subscribe(&[queue]).await?;
-            Ok(c)
-        }
-    }
-}
+use super::{PriorityLevels, WeightedRoundRobin};
 
 /// A consumer over the levels of prioritized queues that hands out messages
-/// by level weight (smooth weighted round robin), keeping per-partition order.
+/// by level weight (a [`WeightedRoundRobin`] over the levels with buffered
+/// work), keeping per-partition order. It wraps any backend's consumer, so
+/// priorities behave alike on every broker.
 ///
 /// It buffers up to `max_poll_records` messages per level ahead of the
 /// caller; a level whose buffer is full is paused on the inner consumer until
-/// it drains. When a level runs dry while the broker still holds messages of
-/// it, the next poll fetches (and may wait) before serving the other levels
-/// alone, so a busy high level is not starved by what lower ones had
-/// buffered. "Still holds" is the inner consumer's [`Consumer::lag`] when it
-/// knows it; otherwise a guess: the level's last fetch was a full batch. That
+/// it drains. When a level has nothing buffered while the broker still holds
+/// messages of it (it ran dry, or none of it was fetched yet), the poll
+/// fetches (and may wait) before serving the other levels alone, so a busy
+/// high level is not starved by what lower ones had buffered, nor by which
+/// partition a backend happened to fetch first. "Still holds" is the inner
+/// consumer's [`Consumer::lag`] when it knows it; otherwise a guess: the
+/// level's last fetch was a full batch, or it was not fetched from yet. That
 /// wait ends when messages of the level arrive, or after the refill wait
 /// (default 250 ms, [`PriorityConsumer::with_refill_wait`]) when none come,
-/// so other levels are never held up for longer. Subscribing to queue `q`
-/// subscribes to its level topics.
+/// and it happens once per dry spell of a level, so other levels are never
+/// held up for longer. Subscribing to queue `q` subscribes to its level topics.
+///
+/// The refill wait should exceed the time the inner consumer takes to fetch
+/// a partition it resumes. On Kafka, a paused partition's prefetched
+/// messages are dropped and fetched again on resume, which can take up to
+/// librdkafka's `fetch.wait.max.ms` (default 500 ms): lower that setting, or
+/// raise the refill wait, to keep the weights exact there.
+///
+/// Usually made by [`PriorityQueues::prioritized_consumer`](super::PriorityQueues::prioritized_consumer);
+/// wrap a consumer by hand to set the refill wait:
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_core::{Broker, BrokerError, Consumer, ConsumerConfig, Topic};
+/// use weir_tasks::priority::{PriorityConsumer, PriorityLevels};
+///
+/// async fn worker<B: Broker>(broker: &B) -> Result<(), BrokerError> {
+///     let config = ConsumerConfig::new("workers");
+///     let max = config.max_poll_records();
+///     let inner = broker.consumer(config).await?;
+///     let mut c = PriorityConsumer::new(inner, PriorityLevels::high_medium_low(), max)
+///         .with_refill_wait(Duration::from_millis(50));
+///     c.subscribe(&[Topic::new("jobs")]).await?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct PriorityConsumer<C> {
     inner: C,
@@ -165,13 +63,18 @@ pub struct PriorityConsumer<C> {
     max: usize,
     level_of: HashMap<Topic, usize>,
     buffers: Vec<VecDeque<BrokerValue<Payload>>>,
-    credit: Vec<i64>,
+    /// Which level's buffer is served next.
+    round_robin: WeightedRoundRobin,
     /// Partitions the caller paused.
     user_paused: BTreeSet<Partition>,
     /// Partitions this consumer paused because their level's buffer is full.
     full_paused: BTreeSet<Partition>,
-    /// Per level: its last fetch was a full batch, so the broker likely holds more.
+    /// Per level: its last fetch was a full batch (or it was not fetched from
+    /// yet), so the broker likely holds more.
     busy: Vec<bool>,
+    /// Per level: whether it may still hold the others back in this dry
+    /// spell; spent when it is looked at, renewed when its messages arrive.
+    may_wait: Vec<bool>,
     /// A busy level that ran dry while serving: fetch before serving the others alone.
     refill: Option<usize>,
     /// When waiting for the refill level gives up.
@@ -188,14 +91,15 @@ impl<C: Consumer> PriorityConsumer<C> {
         let n = levels.len();
         PriorityConsumer {
             inner,
+            round_robin: WeightedRoundRobin::new(&levels),
             levels,
             max: max.max(1),
             level_of: HashMap::new(),
             buffers: vec![VecDeque::new(); n],
-            credit: vec![0; n],
             user_paused: BTreeSet::new(),
             full_paused: BTreeSet::new(),
-            busy: vec![false; n],
+            busy: vec![true; n],
+            may_wait: vec![true; n],
             refill: None,
             refill_deadline: None,
             refill_wait: REFILL_WAIT,
@@ -227,6 +131,7 @@ impl<C: Consumer> PriorityConsumer<C> {
         for (level, n) in per_level.into_iter().enumerate() {
             if n > 0 {
                 self.busy[level] = n >= self.max;
+                self.may_wait[level] = true;
             }
         }
         for m in batch {
@@ -299,6 +204,12 @@ impl<C: Consumer> PriorityConsumer<C> {
         readable && unknown && self.busy[level]
     }
 
+    /// Whether to fetch `level`, which has nothing to serve, before serving
+    /// the others alone: once per dry spell, if the broker likely holds more.
+    fn wait_for(&mut self, level: usize) -> bool {
+        std::mem::take(&mut self.may_wait[level]) && self.more_waiting(level)
+    }
+
     fn eligible(&self, level: usize) -> Option<usize> {
         self.buffers[level]
             .iter()
@@ -309,23 +220,22 @@ impl<C: Consumer> PriorityConsumer<C> {
     fn emit(&mut self) -> Vec<BrokerValue<Payload>> {
         let mut out = Vec::new();
         while out.len() < self.max {
-            let ready: Vec<usize> = (0..self.buffers.len())
-                .filter(|&l| self.eligible(l).is_some())
+            let has_work: Vec<bool> = (0..self.buffers.len())
+                .map(|l| self.eligible(l).is_some())
                 .collect();
-            if ready.is_empty() {
+            // A level with nothing buffered that likely has more at the
+            // broker (none of it fetched yet, say) would be held back by the
+            // others: fetch it first.
+            if out.is_empty()
+                && has_work.contains(&true)
+                && let Some(dry) = (0..has_work.len()).find(|&l| !has_work[l] && self.wait_for(l))
+            {
+                self.refill = Some(dry);
                 break;
             }
-            let total: i64 = ready
-                .iter()
-                .map(|&l| i64::from(self.levels.weight(l).unwrap_or(1)))
-                .sum();
-            for &l in &ready {
-                self.credit[l] += i64::from(self.levels.weight(l).unwrap_or(1));
-            }
-            let Some(&pick) = ready.iter().max_by_key(|&&l| (self.credit[l], -(l as i64))) else {
+            let Some(pick) = self.round_robin.next(&has_work) else {
                 break;
             };
-            self.credit[pick] -= total;
             // The first unpaused message keeps per-partition order: earlier
             // messages of its partition cannot be paused ones.
             if let Some(m) = self
@@ -336,7 +246,7 @@ impl<C: Consumer> PriorityConsumer<C> {
             }
             // A level that likely has more at the broker ran dry: stop, so the
             // others are not served alone while it waits to be fetched.
-            if self.buffers[pick].is_empty() && self.more_waiting(pick) {
+            if self.buffers[pick].is_empty() && self.wait_for(pick) {
                 self.refill = Some(pick);
                 break;
             }
@@ -430,6 +340,10 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
             if !batch.is_empty() {
                 return Ok(ConsumerEvent::Messages(batch));
             }
+            if self.refill.is_some() {
+                // Wait for the dry level above, up to the refill wait.
+                continue;
+            }
             let event = self.inner.poll().await?;
             if let Some(e) = self.on_event(event)? {
                 return Ok(e);
@@ -473,6 +387,8 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
         for b in &mut self.buffers {
             b.retain(|m| &m.partition != partition);
         }
+        let level = self.level(partition);
+        self.may_wait[level] = true;
         Ok(())
     }
 
@@ -509,26 +425,5 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
 
     async fn close(&mut self) -> Result<(), BrokerError> {
         self.inner.close().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weights_must_be_positive() {
-        assert!(PriorityLevels::new([]).is_err());
-        assert!(PriorityLevels::new([3, 0]).is_err());
-        assert!(PriorityLevels::new([1]).is_ok());
-    }
-
-    #[test]
-    fn level_topics_are_named_after_the_queue() {
-        let levels = PriorityLevels::new([2, 1]).expect("two positive weights");
-        assert_eq!(
-            levels.topics(&Topic::new("q")),
-            vec![Topic::new("q.p0"), Topic::new("q.p1")]
-        );
     }
 }
