@@ -105,8 +105,14 @@ async fn keyed_and_blocking_steps_take_their_settings() {
     let sink = Collect::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);
+    // The blocking function waits until the test lets it finish, so the
+    // first message is surely still unfinished when the second comes.
+    let gate = Arc::new(std::sync::RwLock::new(()));
+    let closed = gate.write().unwrap();
+    let waits = Arc::clone(&gate);
     let mut pipeline = Pipeline::of::<u32>()
         .map_blocking(move |x: u32| {
+            let _open = waits.read();
             counted.fetch_add(1, Ordering::SeqCst);
             Ok(x * 10)
         })
@@ -125,6 +131,7 @@ async fn keyed_and_blocking_steps_take_their_settings() {
         ),
         "max_pending(1) on the blocking step holds one message"
     );
+    drop(closed);
     pipeline.close();
     pipeline.join(None).await.unwrap();
     assert_eq!(sink.payloads(), vec![Some(11)]);
