@@ -26,7 +26,8 @@ struct Inner {
 impl KafkaBroker {
     /// A handle on the cluster `config` describes. Infallible: it connects
     /// to nothing, so an unreachable cluster or a bad setting shows in the
-    /// first call ([`BrokerError::Unreachable`], [`BrokerError::InvalidConfig`]).
+    /// first call ([`BrokerError::Unreachable`]); settings are checked when the
+    /// config is built ([`BrokerError::InvalidConfig`]).
     ///
     /// # Examples
     ///
@@ -35,7 +36,8 @@ impl KafkaBroker {
     /// use weir_kafka::{KafkaBroker, KafkaConfig};
     ///
     /// # async fn demo() -> Result<(), weir_core::BrokerError> {
-    /// let broker = KafkaBroker::new(KafkaConfig::new("kafka-1:9092,kafka-2:9092").client_id("billing"));
+    /// let config = KafkaConfig::builder("kafka-1:9092,kafka-2:9092").client_id("billing").build()?;
+    /// let broker = KafkaBroker::new(config);
     /// broker.create_topic("orders", 12).await?;
     /// # Ok(()) }
     /// ```
