@@ -148,19 +148,11 @@ impl BrokerError {
 
 #[cfg(test)]
 mod tests {
-    use std::error::Error;
-
     use super::*;
 
-    /// Every message in the chain, outermost first, as a reporter prints them.
-    fn chain(e: &dyn Error) -> Vec<String> {
-        let mut out = vec![e.to_string()];
-        let mut next = e.source();
-        while let Some(e) = next {
-            out.push(e.to_string());
-            next = e.source();
-        }
-        out
+    /// Every message in the error's source chain, outermost first.
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        crate::ErrorReport::new(e).messages()
     }
 
     #[test]

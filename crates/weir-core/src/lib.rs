@@ -57,6 +57,7 @@ mod message;
 mod partitioner;
 mod payload;
 mod producer;
+mod report;
 mod topic;
 
 pub use admin::{Admin, TopicInfo};
@@ -74,4 +75,5 @@ pub use message::{BrokerValue, Committable, Filterable, Message, Origin, Value};
 pub use partitioner::Partitioner;
 pub use payload::{Headers, Payload};
 pub use producer::{Destination, Produced, Producer};
+pub use report::ErrorReport;
 pub use topic::{Partition, Topic};

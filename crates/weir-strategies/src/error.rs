@@ -226,14 +226,8 @@ mod tests {
     }
 
     /// Every message in the error's source chain, outermost first.
-    fn chain(e: &dyn std::error::Error) -> Vec<String> {
-        let mut out = vec![e.to_string()];
-        let mut next = e.source();
-        while let Some(e) = next {
-            out.push(e.to_string());
-            next = e.source();
-        }
-        out
+    fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        weir_core::ErrorReport::new(e).messages()
     }
 
     #[test]

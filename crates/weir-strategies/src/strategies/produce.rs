@@ -1,15 +1,13 @@
 //! Produce: write payloads to a topic through any broker's producer.
 
-use std::time::Duration;
-
 use tokio::sync::oneshot;
-use weir_core::{CommitRequest, Destination, Payload, Produced, Producer};
+use weir_core::{Destination, Payload, Produced, Producer};
 
 use crate::strategy::split;
 use crate::support::ordered::{Failure, Ordered};
 use crate::support::progress::NotifyOnDrop;
 use crate::support::stage::Stage;
-use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
+use crate::{Incoming, ProcessingStrategy, SubmitError};
 
 /// Produces each payload to `destination` with at most `max_in_flight`
 /// produces outstanding, and forwards where each was stored
@@ -57,9 +55,7 @@ where
     P: Producer + Clone,
     N: ProcessingStrategy<Produced>,
 {
-    fn attach(&mut self, progress: &Progress) {
-        self.stage.attach(progress);
-    }
+    delegate_to_stage!(attach, poll, close, terminate, join);
 
     fn submit(&mut self, message: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
         let message = self.stage.admit(message, self.max_in_flight)?;
@@ -85,28 +81,13 @@ where
         }
         Ok(())
     }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.stage.poll()
-    }
-
-    fn close(&mut self) {
-        self.stage.close();
-    }
-
-    fn terminate(&mut self) {
-        self.stage.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(self.stage.join(timeout))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{Collect, broker_msg, filtered_msg, part};
+    use crate::{Progress, StrategyError};
     use weir_core::{Broker, Topic};
     use weir_memory::MemoryBroker;
 

@@ -175,6 +175,8 @@ where
     F: FnMut(A, T) -> A + Send,
     N: ProcessingStrategy<A>,
 {
+    delegate_to_stage!(close);
+
     fn attach(&mut self, progress: &Progress) {
         self.stage.attach(progress);
         if let Some(d) = self.deadline() {
@@ -215,10 +217,6 @@ where
             self.stage.progress.wake_at(d);
         }
         self.stage.next.poll()
-    }
-
-    fn close(&mut self) {
-        self.stage.close();
     }
 
     fn terminate(&mut self) {

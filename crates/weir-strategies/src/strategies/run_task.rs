@@ -1,17 +1,14 @@
 //! RunTask: apply a function to each message, in the processor's task.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
 
-use weir_core::{CommitRequest, Filterable};
+use weir_core::Filterable;
 
 use crate::support::ordered::Failure;
 
 use crate::support::outbox::Outbox;
 use crate::support::stage::Stage;
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
-};
+use crate::{Incoming, ProcessingStrategy, SubmitError, TaskError};
 
 /// Applies a synchronous function to each payload and forwards the result.
 ///
@@ -71,9 +68,7 @@ where
     N: ProcessingStrategy<U>,
     U: Send,
 {
-    fn attach(&mut self, progress: &Progress) {
-        self.stage.attach(progress);
-    }
+    delegate_to_stage!(attach, poll, close, terminate, join);
 
     #[inline]
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
@@ -88,27 +83,12 @@ where
         work.send(next, out)?;
         Ok(())
     }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.stage.poll()
-    }
-
-    fn close(&mut self) {
-        self.stage.close();
-    }
-
-    fn terminate(&mut self) {
-        self.stage.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(self.stage.join(timeout))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StrategyError;
     use crate::testing::{Collect, broker_msg, filtered_msg};
 
     #[test]

@@ -2,19 +2,15 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::oneshot;
-use weir_core::CommitRequest;
 
 use crate::strategy::split;
 use crate::support::ordered::{Failure, Ordered};
 use crate::support::progress::NotifyOnDrop;
 use crate::support::stage::Stage;
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
-};
+use crate::{Incoming, ProcessingStrategy, SubmitError, TaskError};
 
 /// Runs an async function on each payload as a tokio task, at most
 /// `concurrency` at once, and forwards the results in submission order.
@@ -62,9 +58,7 @@ where
     N: ProcessingStrategy<U>,
     U: Send + 'static,
 {
-    fn attach(&mut self, progress: &Progress) {
-        self.stage.attach(progress);
-    }
+    delegate_to_stage!(attach, poll, close, terminate, join);
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
         let message = self.stage.admit(message, self.concurrency)?;
@@ -90,28 +84,14 @@ where
         }
         Ok(())
     }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.stage.poll()
-    }
-
-    fn close(&mut self) {
-        self.stage.close();
-    }
-
-    fn terminate(&mut self) {
-        self.stage.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(self.stage.join(timeout))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Progress;
     use crate::testing::{Collect, broker_msg, filtered_msg, part};
+    use std::time::Duration;
 
     async fn sleepy(ms: u64, v: u32) -> Result<u32, TaskError> {
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -4,18 +4,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
-use weir_core::CommitRequest;
 
 use crate::strategy::split;
 use crate::support::ordered::{Failure, Ordered};
 use crate::support::progress::NotifyOnDrop;
 use crate::support::stage::Stage;
-use crate::{
-    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
-};
+use crate::{Incoming, ProcessingStrategy, StrategyError, SubmitError, TaskError};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -113,9 +109,7 @@ where
     N: ProcessingStrategy<U>,
     U: Send + 'static,
 {
-    fn attach(&mut self, progress: &Progress) {
-        self.stage.attach(progress);
-    }
+    delegate_to_stage!(attach, poll, close, join);
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
         let message = self.stage.admit(message, self.max_pending)?;
@@ -146,28 +140,18 @@ where
         Ok(())
     }
 
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.stage.poll()
-    }
-
-    fn close(&mut self) {
-        self.stage.close();
-    }
-
     fn terminate(&mut self) {
         self.pool.jobs = None;
         self.stage.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(self.stage.join(timeout))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Progress;
     use crate::testing::{Collect, broker_msg, part};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn runs_off_the_runtime_and_forwards_in_order() {

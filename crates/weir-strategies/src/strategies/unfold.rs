@@ -1,15 +1,15 @@
 //! Unfold: turn one message into many.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
+use weir_core::{Filterable, Message, Origin, Partition, Value};
 
 use crate::strategy::split;
 use crate::support::origins::origin_of;
 use crate::support::outbox::Outbox;
 use crate::support::stage::Stage;
-use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
+use crate::{Incoming, ProcessingStrategy, SubmitError};
 
 /// Turns each payload into any number of payloads, forwarded in order.
 ///
@@ -63,9 +63,7 @@ where
     N: ProcessingStrategy<U>,
     U: Send,
 {
-    fn attach(&mut self, progress: &Progress) {
-        self.stage.attach(progress);
-    }
+    delegate_to_stage!(attach, poll, close, terminate, join);
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
         let message = self.stage.admit(message, 1)?;
@@ -88,22 +86,6 @@ where
             work.send(next, part(item, timestamp, committable, origin_of(&meta)))?;
         }
         Ok(())
-    }
-
-    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-        self.stage.poll()
-    }
-
-    fn close(&mut self) {
-        self.stage.close();
-    }
-
-    fn terminate(&mut self) {
-        self.stage.terminate();
-    }
-
-    fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
-        Box::pin(self.stage.join(timeout))
     }
 }
 

@@ -33,3 +33,38 @@ macro_rules! forward_to_inner {
         }
     };
 }
+
+/// Methods of a `ProcessingStrategy` impl that a step with a `stage` field
+/// (a [`Stage`](crate::support::stage::Stage)) leaves to it: name the ones
+/// the step does not write itself, e.g.
+/// `delegate_to_stage!(attach, poll, close, terminate, join);`.
+macro_rules! delegate_to_stage {
+    ($($method:ident),+ $(,)?) => {
+        $(delegate_to_stage!(@ $method);)+
+    };
+    (@ attach) => {
+        fn attach(&mut self, progress: &$crate::Progress) {
+            self.stage.attach(progress);
+        }
+    };
+    (@ poll) => {
+        fn poll(&mut self) -> Result<Option<weir_core::CommitRequest>, $crate::StrategyError> {
+            self.stage.poll()
+        }
+    };
+    (@ close) => {
+        fn close(&mut self) {
+            self.stage.close();
+        }
+    };
+    (@ terminate) => {
+        fn terminate(&mut self) {
+            self.stage.terminate();
+        }
+    };
+    (@ join) => {
+        fn join(&mut self, timeout: Option<std::time::Duration>) -> $crate::JoinFuture<'_> {
+            Box::pin(self.stage.join(timeout))
+        }
+    };
+}
