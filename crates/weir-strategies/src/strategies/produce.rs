@@ -58,7 +58,9 @@ where
     delegate_to_stage!(attach, poll, close, terminate, join);
 
     fn submit(&mut self, message: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
-        let message = self.stage.admit(message, self.max_in_flight)?;
+        if !self.stage.has_room(self.max_in_flight)? {
+            return Err(SubmitError::Rejected(message));
+        }
         match split(message) {
             Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {

@@ -185,7 +185,9 @@ where
     }
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        let message = self.stage.admit(message, 1)?;
+        if !self.stage.has_room(1)? {
+            return Err(SubmitError::Rejected(message));
+        }
         if self.batch.started.is_none() {
             let now = Instant::now();
             self.batch.started = Some(now);

@@ -72,7 +72,9 @@ where
 
     #[inline]
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        let message = self.stage.admit(message, 1)?;
+        if !self.stage.has_room(1)? {
+            return Err(SubmitError::Rejected(message));
+        }
         let out = message
             .try_map(|payload| match payload {
                 Filterable::Filtered => Ok(Filterable::Filtered),

@@ -61,7 +61,9 @@ where
     delegate_to_stage!(attach, poll, close, terminate, join);
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        let message = self.stage.admit(message, self.concurrency)?;
+        if !self.stage.has_room(self.concurrency)? {
+            return Err(SubmitError::Rejected(message));
+        }
         match split(message) {
             Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {

@@ -112,7 +112,9 @@ where
     delegate_to_stage!(attach, poll, close, join);
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        let message = self.stage.admit(message, self.max_pending)?;
+        if !self.stage.has_room(self.max_pending)? {
+            return Err(SubmitError::Rejected(message));
+        }
         let Some(jobs) = &self.pool.jobs else {
             return Err(StrategyError::Closed.into());
         };

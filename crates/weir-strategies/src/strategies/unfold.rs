@@ -66,7 +66,9 @@ where
     delegate_to_stage!(attach, poll, close, terminate, join);
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
-        let message = self.stage.admit(message, 1)?;
+        if !self.stage.has_room(1)? {
+            return Err(SubmitError::Rejected(message));
+        }
         let Stage { work, next, .. } = &mut self.stage;
         let (meta, payload) = match split(message) {
             Ok(parts) => parts,

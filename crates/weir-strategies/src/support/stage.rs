@@ -7,7 +7,8 @@
 //! The rules around that are the same for all of them, so they live here:
 //!
 //! - `submit` on a closed step fails with [`StrategyError::Closed`]; on a
-//!   full one it first forwards what it can, then hands the message back.
+//!   full one it first forwards what it can, then hands the message back
+//!   ([`Stage::has_room`]).
 //! - `poll` forwards what finished, then polls the next step.
 //! - `close` only marks the step closed: the next step may still receive
 //!   this step's work, so it is closed in `join`, after that work went out.
@@ -26,7 +27,7 @@ use weir_core::CommitRequest;
 
 use crate::support::ordered::Ordered;
 use crate::support::outbox::{Outbox, deadline_after, join_next};
-use crate::{Incoming, ProcessingStrategy, Progress, StrategyError, SubmitError};
+use crate::{ProcessingStrategy, Progress, StrategyError};
 
 /// Work a step made that its next step has not taken yet.
 pub(crate) trait Pending<U> {
@@ -141,28 +142,24 @@ impl<W, N> Stage<W, N> {
         self.next.attach(progress);
     }
 
-    /// Lets `message` in if the step is open and holds fewer than `limit`
-    /// messages (after forwarding what it could); hands it back otherwise.
+    /// Whether the step may take one more message: it must be open, and
+    /// hold fewer than `limit` messages after forwarding what it could. The
+    /// caller hands the message back when there is no room; it is not
+    /// passed in, so that checking never moves it.
     #[inline]
-    pub(crate) fn admit<T, U>(
-        &mut self,
-        message: Incoming<T>,
-        limit: usize,
-    ) -> Result<Incoming<T>, SubmitError<T>>
+    pub(crate) fn has_room<U>(&mut self, limit: usize) -> Result<bool, StrategyError>
     where
         W: Pending<U>,
         N: ProcessingStrategy<U>,
     {
         if self.closed {
-            return Err(StrategyError::Closed.into());
+            return Err(StrategyError::Closed);
         }
         if self.work.held() >= limit {
             self.work.forward(&mut self.next)?;
-            if self.work.held() >= limit {
-                return Err(SubmitError::Rejected(message));
-            }
+            return Ok(self.work.held() < limit);
         }
-        Ok(message)
+        Ok(true)
     }
 
     /// Forwards what finished, then polls the next step.
@@ -223,27 +220,18 @@ mod tests {
     fn a_closed_stage_refuses_messages() {
         let mut s = OutboxStage::new(Collect::new());
         s.close();
-        assert!(matches!(
-            s.admit(broker_msg(0, 0, 1), 1),
-            Err(SubmitError::Failed(StrategyError::Closed))
-        ));
+        assert!(matches!(s.has_room(1), Err(StrategyError::Closed)));
     }
 
     #[test]
-    fn a_full_stage_forwards_first_then_hands_the_message_back() {
+    fn a_full_stage_forwards_first_then_says_there_is_no_room() {
         let sink = Collect::with_capacity(1);
         let mut s = OutboxStage::new(sink.clone());
         s.work.send(&mut s.next, broker_msg(0, 0, 1)).unwrap();
         s.work.send(&mut s.next, broker_msg(0, 1, 2)).unwrap(); // held: the sink is full
-        assert!(matches!(
-            s.admit(broker_msg(0, 2, 3), 1),
-            Err(SubmitError::Rejected(_))
-        ));
+        assert!(!s.has_room(1).unwrap(), "the held message could not go");
         sink.drain();
-        assert!(
-            s.admit(broker_msg(0, 2, 3), 1).is_ok(),
-            "room once forwarded"
-        );
+        assert!(s.has_room(1).unwrap(), "room once forwarded");
         assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
     }
 
