@@ -93,8 +93,8 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-async fn setup(server: &RedisServer, partitions: u32) -> (RedisBroker, Topic) {
-    let config = RedisConfig::builder(server.url())
+async fn setup(url: &str, partitions: u32) -> (RedisBroker, Topic) {
+    let config = RedisConfig::builder(url)
         .reconnect_timeout(Duration::from_secs(1))
         .build()
         .expect("config");
@@ -114,7 +114,7 @@ async fn setup(server: &RedisServer, partitions: u32) -> (RedisBroker, Topic) {
 async fn a_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_finishes() {
     const MESSAGES: u64 = 6000;
     let server = RedisServer::start();
-    let (broker, topic) = setup(&server, 4).await;
+    let (broker, topic) = setup(&server.url(), 4).await;
     let producer = broker.producer().await.expect("producer");
     let produced =
         produce_through_outages(&producer, &topic, 0..MESSAGES, 500, Duration::ZERO).await;
@@ -165,7 +165,7 @@ async fn a_pipeline_process_and_a_producer_ride_through_a_server_restart() {
     const MESSAGES: u64 = 3000;
     let server = Arc::new(Mutex::new(RedisServer::builder().append_only(true).start()));
     let url = server.lock().expect("server").url();
-    let (broker, topic) = setup(&server.lock().expect("server"), 2).await;
+    let (broker, topic) = setup(&url, 2).await;
     let dir = scratch_dir("procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let mut pipeline = Pipeline::spawn(&url, &topic, &unique_name("g"), dir.join("out"));
