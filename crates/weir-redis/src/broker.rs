@@ -148,7 +148,7 @@ impl Broker for RedisBroker {
     }
 
     async fn consumer(&self, config: ConsumerConfig) -> Result<RedisConsumer, BrokerError> {
-        RedisConsumer::new(Arc::clone(&self.shared), config).await
+        Ok(RedisConsumer::new(Arc::clone(&self.shared), config))
     }
 
     async fn admin(&self) -> Result<RedisAdmin, BrokerError> {

@@ -51,7 +51,7 @@ pub use strategy::{Incoming, JoinFuture, ProcessingStrategy, SubmitError};
 pub use support::progress::Progress;
 
 pub use processor::{
-    CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_OFFSET_END, HEADER_PARTITION,
-    HEADER_REASON, HEADER_TOPIC, InvalidLimit, InvalidPolicy, ProcessorError, ProcessorReport,
-    ShutdownHandle, StreamProcessor, StreamProcessorBuilder, metrics,
+    CommitPolicy, DEFAULT_OUTAGE_TIMEOUT, DeadLetterQueue, HEADER_OFFSET, HEADER_OFFSET_END,
+    HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC, InvalidLimit, InvalidPolicy, ProcessorError,
+    ProcessorReport, ShutdownHandle, StreamProcessor, StreamProcessorBuilder, metrics,
 };

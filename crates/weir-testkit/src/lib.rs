@@ -10,6 +10,9 @@
 //!   port, found by [`servers::locate`], the lookup `cargo xtask` shares.
 //! - Helpers the scenarios and the backends' own tests share: [`new_topic`],
 //!   [`subscribed`], [`collect`], [`RunningMember`] and more.
+//! - Fault tests' bookkeeping: [`Tally`] counts every message processed and
+//!   gives the [`Verdict`] (lost, duplicated); [`produce_through_outages`]
+//!   produces numbered messages, retrying what an outage refused.
 //!
 //! Scenarios create uniquely named topics and groups, so many may run
 //! against one server at once.
@@ -20,12 +23,14 @@ pub mod interleave;
 mod member;
 pub mod servers;
 mod support;
+mod tally;
 
 pub use member::{RunningMember, wait_until};
 pub use support::{
     Seen, WAIT, collect, delete_topic, new_topic, numbered, poll_quietly, produce_numbered,
     subscribed, subscribed_with, unique_name, until_assigned,
 };
+pub use tally::{Tally, Verdict, number, produce_through_outages};
 
 /// Expands the conformance suite into one test per scenario, each given a
 /// broker by the async function `$factory`.

@@ -109,16 +109,16 @@ pub(super) struct Owned {
 }
 
 impl RedisConsumer {
-    pub(crate) async fn new(
-        shared: Arc<Shared>,
-        config: ConsumerConfig,
-    ) -> Result<Self, BrokerError> {
+    /// A consumer that connects on first use (no I/O now).
+    pub(crate) fn new(shared: Arc<Shared>, config: ConsumerConfig) -> Self {
+        // Both connections are made on first use: a consumer may be made
+        // while the server is down, and connects once it is back.
         let response = shared.config.block_time + Duration::from_secs(5);
-        let reader = Conn::connect(&shared.client, &shared.config, response).await?;
+        let reader = Conn::lazy(&shared.client, &shared.config, response);
         let control = Conn::lazy(&shared.client, &shared.config, Duration::from_secs(10));
         let member = member_id(config.client_id());
         let now = Instant::now();
-        Ok(RedisConsumer {
+        RedisConsumer {
             shared,
             config,
             member,
@@ -138,7 +138,7 @@ impl RedisConsumer {
             turn: 0,
             read_failures: 0,
             read_count: 1,
-        })
+        }
     }
 
     /// This member's id in the group (also its Redis consumer name).

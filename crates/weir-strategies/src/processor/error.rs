@@ -1,5 +1,7 @@
 //! Why a stream processor stopped.
 
+use std::time::Duration;
+
 use weir_core::{BrokerError, Partition};
 
 use crate::processor::InvalidLimit;
@@ -15,6 +17,19 @@ pub enum ProcessorError {
     /// Committing failed.
     #[error("committing failed")]
     Commit(#[source] BrokerError),
+    /// The broker kept failing with transient errors (it is unreachable, or
+    /// says to retry) for longer than the
+    /// [outage timeout](crate::StreamProcessorBuilder::outage_timeout).
+    #[error("{operation} kept failing for {lasted:?}, past the outage timeout")]
+    Outage {
+        /// What kept failing: `"subscribing"`, `"polling"` or `"committing"`.
+        operation: &'static str,
+        /// How long it had been failing.
+        lasted: Duration,
+        /// The last error.
+        #[source]
+        source: BrokerError,
+    },
     /// A strategy failed (a panic or a fatal task error names the message).
     #[error(transparent)]
     Strategy(StrategyError),

@@ -6,6 +6,7 @@ mod dlq;
 mod error;
 mod invalid;
 pub mod metrics;
+mod outage;
 mod raw_buffer;
 mod run;
 mod shutdown;
@@ -39,6 +40,16 @@ use crate::ProcessingStrategyFactory;
 ///   committed offsets, and a new pipeline is built.
 /// - **Commits** follow the [`CommitPolicy`], plus a forced commit at every join.
 /// - **Invalid messages** follow the [`InvalidPolicy`] (fail by default).
+/// - **Broker outages**: transient errors
+///   ([`BrokerError::is_transient`](weir_core::BrokerError::is_transient))
+///   from subscribing, polling and committing are retried with an
+///   exponential backoff (100 ms doubling up to 2 s) for the
+///   [outage timeout](StreamProcessorBuilder::outage_timeout) (default
+///   5 min), then the processor stops with [`ProcessorError::Outage`]. A
+///   commit refused because a partition moved to another member
+///   ([`NotAssigned`](weir_core::BrokerError::NotAssigned)) is a
+///   rebalance: the partition's unfinished work is dropped (its new owner
+///   reads it again from the last commit) and processing goes on.
 /// - **Failures** (a panic in user code, a fatal task error) stop the
 ///   processor with an error naming the message; nothing past it is committed.
 /// - **Shutdown** from a [`ShutdownHandle`], or on SIGINT/SIGTERM when
@@ -51,6 +62,7 @@ pub struct StreamProcessor<C> {
     pub(crate) join_timeout: Option<Duration>,
     pub(crate) pause_after: Duration,
     pub(crate) retry_interval: Duration,
+    pub(crate) outage_timeout: Duration,
     pub(crate) invalid: InvalidPolicy,
     pub(crate) raw_buffer_limit: usize,
     pub(crate) handle_signals: bool,
@@ -64,10 +76,15 @@ impl<C> std::fmt::Debug for StreamProcessor<C> {
             .field("commit_policy", &self.commit_policy)
             .field("join_timeout", &self.join_timeout)
             .field("pause_after", &self.pause_after)
+            .field("outage_timeout", &self.outage_timeout)
             .field("invalid", &self.invalid)
             .finish_non_exhaustive()
     }
 }
+
+/// How long the broker may fail with transient errors before the processor
+/// gives up, unless [`StreamProcessorBuilder::outage_timeout`] says otherwise.
+pub const DEFAULT_OUTAGE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Builds a [`StreamProcessor`].
 #[derive(Debug)]
@@ -111,6 +128,7 @@ impl<C: Consumer> StreamProcessor<C> {
                 join_timeout: Some(Duration::from_secs(30)),
                 pause_after: Duration::from_secs(1),
                 retry_interval: Duration::from_millis(100),
+                outage_timeout: DEFAULT_OUTAGE_TIMEOUT,
                 invalid: InvalidPolicy::default(),
                 raw_buffer_limit: 100_000,
                 handle_signals: false,
@@ -152,6 +170,19 @@ impl<C: Consumer> StreamProcessorBuilder<C> {
     /// custom strategies that reject without signalling.
     pub fn retry_interval(mut self, interval: Duration) -> Self {
         self.processor.retry_interval = interval;
+        self
+    }
+
+    /// How long the broker may keep failing with transient errors
+    /// (unreachable, or asking to retry) while subscribing, polling or
+    /// committing before the processor stops with
+    /// [`ProcessorError::Outage`] (default [`DEFAULT_OUTAGE_TIMEOUT`],
+    /// 5 min). Until then each call is retried with an exponential backoff
+    /// (100 ms doubling up to 2 s) and the pipeline keeps working on what
+    /// it has. During a shutdown the final commit is retried for at most
+    /// the [join timeout](Self::join_timeout).
+    pub fn outage_timeout(mut self, timeout: Duration) -> Self {
+        self.processor.outage_timeout = timeout;
         self
     }
 

@@ -1,15 +1,19 @@
 //! The processor's loop.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
 use tokio::time::Instant;
 use weir_core::{
-    BrokerValue, CommitRequest, Consumer, ConsumerEvent, Filterable, Message, Partition, Payload,
+    BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerEvent, Filterable, Message,
+    Partition, Payload, Topic,
 };
 
 use super::backpressure::Backpressure;
 use super::dlq::DeadLetter;
 use super::invalid::{InvalidAction, InvalidCounts};
 use super::metrics::{self as m, count, seconds};
+use super::outage::Outage;
 use super::raw_buffer::RawBuffer;
 use super::{ProcessorError, ProcessorReport, StreamProcessor};
 use crate::{
@@ -43,6 +47,13 @@ struct Run<C> {
     /// Messages read but not yet submitted, in order.
     buffered: std::vec::IntoIter<BrokerValue<Payload>>,
     backpressure: Backpressure,
+    /// Polling failing with transient errors, and when to poll again.
+    poll_outage: Outage,
+    poll_again_at: Option<Instant>,
+    /// Partitions a commit found moved to another member: their work is
+    /// dropped, and their messages discarded until the consumer reports
+    /// them revoked or assigned again.
+    lost: BTreeSet<Partition>,
     raw: Option<RawBuffer>,
     counts: InvalidCounts,
     report: ProcessorReport,
@@ -70,13 +81,16 @@ impl<C: Consumer> StreamProcessor<C> {
             last_commit: Instant::now(),
             held: None,
             buffered: Vec::new().into_iter(),
+            poll_outage: Outage::new(),
+            poll_again_at: None,
+            lost: BTreeSet::new(),
             raw,
             counts: InvalidCounts::default(),
             report: ProcessorReport::default(),
         };
-        let outcome = match run.p.consumer.subscribe(&topics).await {
+        let outcome = match run.subscribe(&topics).await {
             Ok(()) => run.run_loop().await,
-            Err(e) => Err(ProcessorError::Consumer(e)),
+            Err(e) => Err(e),
         };
         let outcome = match outcome {
             Ok(()) => run.finish().await,
@@ -100,6 +114,32 @@ impl<C: Consumer> StreamProcessor<C> {
 }
 
 impl<C: Consumer> Run<C> {
+    /// Subscribes, retrying transient errors for the outage timeout (or
+    /// until a shutdown is requested).
+    async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), ProcessorError> {
+        let mut outage = Outage::new();
+        loop {
+            let e = match self.p.consumer.subscribe(topics).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(ProcessorError::Consumer(e)),
+            };
+            let now = Instant::now();
+            let Some(wait) = outage.failed(now, self.p.outage_timeout) else {
+                return Err(ProcessorError::Outage {
+                    operation: "subscribing",
+                    lasted: outage.lasted(now),
+                    source: e,
+                });
+            };
+            retrying("subscribing", &e, wait);
+            tokio::select! {
+                () = self.p.shutdown.requested() => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
     async fn run_loop(&mut self) -> Result<(), ProcessorError> {
         while !self.p.shutdown.is_requested() {
             let started = Instant::now();
@@ -116,6 +156,10 @@ impl<C: Consumer> Run<C> {
                 .is_due(self.last_commit, self.since_commit, Instant::now())
             {
                 self.commit().await?;
+            }
+            if self.lost.iter().any(|p| self.assignment.contains_key(p)) {
+                // A commit found partitions moved: a rebalance.
+                self.rebuild(BTreeMap::new(), BTreeSet::new()).await?;
             }
             self.wait().await?;
         }
@@ -134,9 +178,17 @@ impl<C: Consumer> Run<C> {
             deadline = earliest(deadline, self.backpressure.pause_at());
             deadline = earliest(deadline, Some(Instant::now() + self.p.retry_interval));
         }
+        // After a failed poll, poll again only once the backoff is over.
+        let may_poll = match self.poll_again_at {
+            Some(at) if Instant::now() < at => {
+                deadline = earliest(deadline, Some(at));
+                false
+            }
+            _ => true,
+        };
         // While holding a message, read more only once the partitions are
         // paused (then only group events arrive).
-        let read = !holding || self.backpressure.is_paused();
+        let read = may_poll && (!holding || self.backpressure.is_paused());
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d).await,
@@ -153,8 +205,18 @@ impl<C: Consumer> Run<C> {
         };
         if let Some(event) = event {
             seconds(m::CONSUMER_POLL_SECONDS, polled.elapsed());
-            self.on_event(event.map_err(ProcessorError::Consumer)?)
-                .await?;
+            match event {
+                Ok(event) => {
+                    if self.poll_outage.is_active() {
+                        tracing::info!("polling the consumer works again");
+                        self.poll_outage.recovered();
+                        self.poll_again_at = None;
+                    }
+                    self.on_event(event).await?;
+                }
+                Err(e) if e.is_transient() => self.poll_failed(e)?,
+                Err(e) => return Err(ProcessorError::Consumer(e)),
+            }
         }
         if holding && self.backpressure.should_pause(Instant::now()) {
             self.pause().await?;
@@ -162,9 +224,29 @@ impl<C: Consumer> Run<C> {
         Ok(())
     }
 
+    /// A poll failed with a transient error: poll again after a backoff,
+    /// unless it has been failing for the outage timeout.
+    fn poll_failed(&mut self, e: BrokerError) -> Result<(), ProcessorError> {
+        let now = Instant::now();
+        let Some(wait) = self.poll_outage.failed(now, self.p.outage_timeout) else {
+            return Err(ProcessorError::Outage {
+                operation: "polling",
+                lasted: self.poll_outage.lasted(now),
+                source: e,
+            });
+        };
+        retrying("polling", &e, wait);
+        self.poll_again_at = Some(now + wait);
+        Ok(())
+    }
+
     async fn on_event(&mut self, event: ConsumerEvent) -> Result<(), ProcessorError> {
         match event {
-            ConsumerEvent::Messages(batch) => {
+            ConsumerEvent::Messages(mut batch) => {
+                if !self.lost.is_empty() {
+                    let lost = &self.lost;
+                    batch.retain(|m| !lost.contains(&m.partition));
+                }
                 if self.strategy.is_some() {
                     if self.buffered.len() == 0 {
                         self.buffered = batch.into_iter();
@@ -177,10 +259,12 @@ impl<C: Consumer> Run<C> {
             }
             ConsumerEvent::Assigned(added) => {
                 count(m::ASSIGNED_TOTAL, added.len() as u64);
+                self.lost.retain(|p| !added.contains_key(p));
                 self.rebuild(added, BTreeSet::new()).await?;
             }
             ConsumerEvent::Revoked(revoked) => {
                 count(m::REVOKED_TOTAL, revoked.len() as u64);
+                self.lost.retain(|p| !revoked.contains(p));
                 self.rebuild(BTreeMap::new(), revoked).await?;
             }
         }
@@ -189,13 +273,29 @@ impl<C: Consumer> Run<C> {
 
     /// Joins the pipeline, commits what finished, rewinds the partitions kept
     /// to their committed offsets, and builds a pipeline for the new assignment.
+    ///
+    /// Partitions a commit found moved to another member are dropped like
+    /// revoked ones, unless the consumer still owns them (the refusal was
+    /// about a rebalance that left them here): those are rewound and kept.
     async fn rebuild(
         &mut self,
         added: BTreeMap<Partition, u64>,
-        revoked: BTreeSet<Partition>,
+        mut revoked: BTreeSet<Partition>,
     ) -> Result<(), ProcessorError> {
         self.join_strategy().await?;
         self.commit().await?;
+        if !self.lost.is_empty() {
+            let owned = self.p.consumer.assignment();
+            let lost = std::mem::take(&mut self.lost);
+            for p in lost {
+                if !self.assignment.contains_key(&p) {
+                    self.lost.insert(p);
+                } else if !owned.contains(&p) {
+                    revoked.insert(p.clone());
+                    self.lost.insert(p);
+                }
+            }
+        }
         self.held = None;
         self.buffered = Vec::new().into_iter();
         if let Some(raw) = &mut self.raw {
@@ -208,11 +308,20 @@ impl<C: Consumer> Run<C> {
             self.assignment.remove(p);
             self.committed.remove(p);
         }
+        let mut moved = Vec::new();
         for (p, offset) in &self.committed {
-            self.p
-                .consumer
-                .seek(p, *offset)
-                .map_err(ProcessorError::Consumer)?;
+            match self.p.consumer.seek(p, *offset) {
+                Ok(()) => {}
+                Err(BrokerError::NotAssigned { .. }) => moved.push(p.clone()),
+                Err(e) => return Err(ProcessorError::Consumer(e)),
+            }
+        }
+        for p in moved {
+            // Gone from under the consumer; its next poll says so.
+            self.assignment.remove(&p);
+            self.committed.remove(&p);
+            revoked.insert(p.clone());
+            self.lost.insert(p);
         }
         for (p, offset) in added {
             self.committed.insert(p.clone(), offset);
@@ -415,27 +524,76 @@ impl<C: Consumer> Run<C> {
         }
     }
 
-    /// Commits what is ready (positions of partitions still owned).
+    /// Commits what is ready (positions of partitions still owned),
+    /// retrying transient errors for the outage timeout.
     async fn commit(&mut self) -> Result<(), ProcessorError> {
+        self.commit_within(self.p.outage_timeout).await
+    }
+
+    /// Commits what is ready, retrying transient errors for `limit` (for at
+    /// most the final commit's limit once a shutdown is requested). A
+    /// partition the broker says moved to another member is dropped from
+    /// the commit and marked lost.
+    async fn commit_within(&mut self, limit: Duration) -> Result<(), ProcessorError> {
         self.since_commit = 0;
         self.last_commit = Instant::now();
         if self.uncommitted.is_empty() {
             return Ok(());
         }
-        let req: CommitRequest = std::mem::take(&mut self.uncommitted)
+        let mut req: CommitRequest = std::mem::take(&mut self.uncommitted)
             .into_iter()
             .filter(|(p, o)| {
-                self.assignment.contains_key(p) && self.committed.get(p).is_none_or(|c| o > c)
+                self.assignment.contains_key(p)
+                    && !self.lost.contains(p)
+                    && self.committed.get(p).is_none_or(|c| o > c)
             })
             .collect();
-        if req.is_empty() {
-            return Ok(());
+        let mut outage = Outage::new();
+        loop {
+            if req.is_empty() {
+                return Ok(());
+            }
+            let e = match self.p.consumer.commit(&req).await {
+                Ok(()) => break,
+                Err(e) => e,
+            };
+            if let BrokerError::NotAssigned { partition } = &e
+                && let Some(dropped) = req.remove(partition)
+            {
+                tracing::warn!(
+                    %partition,
+                    offset = dropped,
+                    "the partition moved to another member before its commit: its unfinished work is dropped"
+                );
+                self.lost.insert(partition.clone());
+                continue;
+            }
+            if !e.is_transient() {
+                self.uncommitted.merge_in(req);
+                return Err(ProcessorError::Commit(e));
+            }
+            let now = Instant::now();
+            let limit = if self.p.shutdown.is_requested() {
+                limit.min(self.final_commit_limit())
+            } else {
+                limit
+            };
+            let Some(wait) = outage.failed(now, limit) else {
+                self.uncommitted.merge_in(req);
+                return Err(ProcessorError::Outage {
+                    operation: "committing",
+                    lasted: outage.lasted(now),
+                    source: e,
+                });
+            };
+            retrying("committing", &e, wait);
+            let shutdown = self.p.shutdown.clone();
+            tokio::select! {
+                // A shutdown shortens the limit: look again at once.
+                () = shutdown.requested(), if !shutdown.is_requested() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
         }
-        self.p
-            .consumer
-            .commit(&req)
-            .await
-            .map_err(ProcessorError::Commit)?;
         self.report.commits += 1;
         count(m::COMMITS_TOTAL, 1);
         for (p, o) in req.iter() {
@@ -453,8 +611,16 @@ impl<C: Consumer> Run<C> {
     /// A graceful stop: join, commit everything finished.
     async fn finish(&mut self) -> Result<(), ProcessorError> {
         let joined = self.join_strategy().await;
-        let committed = self.commit().await;
+        let committed = self.commit_within(self.final_commit_limit()).await;
         joined.and(committed)
+    }
+
+    /// How long the commit at shutdown retries transient errors: the outage
+    /// timeout, but no longer than the join timeout.
+    fn final_commit_limit(&self) -> Duration {
+        self.p
+            .join_timeout
+            .map_or(self.p.outage_timeout, |j| j.min(self.p.outage_timeout))
     }
 
     /// A stop after a failure: abandon the pipeline, commit only the
@@ -467,7 +633,7 @@ impl<C: Consumer> Run<C> {
             }
             s.terminate();
         }
-        if let Err(e) = self.commit().await {
+        if let Err(e) = self.commit_within(Duration::ZERO).await {
             tracing::warn!(
                 error = &e as &(dyn std::error::Error + 'static),
                 "committing finished work after a failure failed"
@@ -499,6 +665,16 @@ fn offer(
         Err(SubmitError::Failed(StrategyError::Invalid(i))) => Some((1, Stop::Invalid(i))),
         Err(SubmitError::Failed(e)) => Some((0, Stop::Failed(e))),
     }
+}
+
+/// Logs a transient broker error about to be retried.
+fn retrying(operation: &'static str, e: &BrokerError, wait: Duration) {
+    tracing::warn!(
+        error = e as &(dyn std::error::Error + 'static),
+        operation,
+        retry_in = ?wait,
+        "the broker failed; retrying"
+    );
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

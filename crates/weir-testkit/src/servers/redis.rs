@@ -179,7 +179,9 @@ impl RedisServer {
         self.process.kill();
     }
 
-    /// Kills the server and starts it again on the same port and directory.
+    /// Kills the server (if it runs) and starts it again on the same port
+    /// and directory: after [`RedisServer::kill`], the end of an outage.
+    /// With [`append_only`](RedisServerBuilder::append_only) its data survives.
     pub fn restart(&mut self) {
         self.process.restart(Duration::from_secs(10));
     }

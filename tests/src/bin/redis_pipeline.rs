@@ -1,0 +1,89 @@
+//! A StreamProcessor pipeline on Redis as a process of its own, for the
+//! process-level fault tests: it appends the number of every message it
+//! processes, one per line, to a file, and commits every 100 ms.
+//!
+//! ```text
+//! redis_pipeline <redis-url> <topic> <group> <out-file> <session-ms>
+//! ```
+//!
+//! It runs until killed, or stops gracefully on SIGTERM; it exits non-zero
+//! if the processor fails.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use weir_core::{Broker, ConsumerConfig, Payload, Topic};
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_strategies::{CommitOffsets, CommitPolicy, RunTask, StrategyContext, StreamProcessor};
+
+fn arg(args: &[String], i: usize, what: &str) -> String {
+    args.get(i)
+        .cloned()
+        .unwrap_or_else(|| panic!("argument {i} ({what}) is missing"))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let url = arg(&args, 1, "redis url");
+    let topic = Topic::new(arg(&args, 2, "topic"));
+    let group = arg(&args, 3, "group");
+    let out = arg(&args, 4, "output file");
+    let session_ms: u64 = arg(&args, 5, "session ms")
+        .parse()
+        .expect("session ms is a number");
+    let session = Duration::from_millis(session_ms);
+    let config = RedisConfig::builder(url)
+        .session_timeout(session)
+        .heartbeat_interval(session / 5)
+        .block_time(Duration::from_millis(50))
+        .reconnect_timeout(Duration::from_secs(1))
+        .build()
+        .expect("config");
+    // Lazy: the server may be down when this process starts.
+    let broker = RedisBroker::connect_lazy(config).expect("broker");
+    let consumer = broker
+        .consumer(
+            ConsumerConfig::builder(group)
+                .max_poll_records(50)
+                .build()
+                .expect("consumer config"),
+        )
+        .await
+        .expect("consumer");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out)
+        .expect("output file");
+    let file = Arc::new(Mutex::new(file));
+    let processor = StreamProcessor::builder(consumer, [topic], move |_: &StrategyContext| {
+        let file = Arc::clone(&file);
+        RunTask::new(
+            move |p: Payload| {
+                // Slow enough that a kill lands in the middle of the work.
+                std::thread::sleep(Duration::from_micros(300));
+                let mut f = file
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                f.write_all(&p.value)
+                    .and_then(|()| f.write_all(b"\n"))
+                    .expect("writing the output file");
+                Ok(())
+            },
+            CommitOffsets::new(),
+        )
+    })
+    .commit_policy(CommitPolicy::every(Duration::from_millis(100)))
+    .outage_timeout(Duration::from_secs(60))
+    .handle_signals(true)
+    .build();
+    match processor.run().await {
+        Ok(report) => eprintln!("stopped: {report:?}"),
+        Err(e) => {
+            eprintln!("the processor failed: {e:?}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Process-level fault tests on Redis: a StreamProcessor pipeline runs as a
+//! process of its own (`src/bin/redis_pipeline.rs`), which writes the
+//! number of every message it processes to a file. Each test counts every
+//! message produced and processed: none lost, duplicates bounded by the
+//! uncommitted window (a commit every 100 ms).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use weir::core::{Admin, Broker, Topic};
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::scratch_dir;
+use weir_testkit::{Tally, produce_through_outages, unique_name};
+
+const SESSION_MS: &str = "1500";
+
+/// A pipeline process; killed when dropped.
+struct Pipeline {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Pipeline {
+    fn spawn(url: &str, topic: &Topic, group: &str, out: PathBuf) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_redis_pipeline"))
+            .args([url, topic.as_str(), group])
+            .arg(&out)
+            .arg(SESSION_MS)
+            .spawn()
+            .expect("the pipeline process starts");
+        Pipeline { child, out }
+    }
+
+    /// The numbers it processed so far, in order, duplicates included.
+    fn processed(&self) -> Vec<u64> {
+        read_numbers(&self.out)
+    }
+
+    /// SIGKILL: no graceful anything.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!("the pipeline process exited: {status}");
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_numbers(path: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // A line cut short by a kill has no newline yet: skip it.
+    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+    complete
+        .lines()
+        .map(|l| l.parse().expect("a number per line"))
+        .collect()
+}
+
+/// Counts what every pipeline process wrote.
+fn tally(pipelines: &[&Pipeline]) -> Tally {
+    let t = Tally::default();
+    for p in pipelines {
+        for n in p.processed() {
+            t.record_number(n);
+        }
+    }
+    t
+}
+
+/// Polls `done` every 20 ms for up to a minute.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn setup(url: &str, partitions: u32) -> (RedisBroker, Topic) {
+    let config = RedisConfig::builder(url)
+        .reconnect_timeout(Duration::from_secs(1))
+        .build()
+        .expect("config");
+    let broker = RedisBroker::connect(config).await.expect("connect");
+    let topic = Topic::new(unique_name("procs"));
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, partitions)
+        .await
+        .expect("create topic");
+    (broker, topic)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_finishes() {
+    const MESSAGES: u64 = 6000;
+    let server = RedisServer::start();
+    let (broker, topic) = setup(&server.url(), 4).await;
+    let producer = broker.producer().await.expect("producer");
+    let produced =
+        produce_through_outages(&producer, &topic, 0..MESSAGES, 500, Duration::ZERO).await;
+    let dir = scratch_dir("procs");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let group = unique_name("g");
+    let mut first = Pipeline::spawn(&server.url(), &topic, &group, dir.join("first"));
+    wait_for("the first process is working", || {
+        first.processed().len() >= 300
+    })
+    .await;
+    let mut second = Pipeline::spawn(&server.url(), &topic, &group, dir.join("second"));
+    wait_for("both processes are working", || {
+        second.processed().len() >= 100
+    })
+    .await;
+    first.assert_running();
+    let before = first.processed().len();
+    first.kill();
+    assert!(
+        (before as u64) < MESSAGES,
+        "killed mid-stream ({before} processed)"
+    );
+    wait_for("the survivor processes everything", || {
+        tally(&[&first, &second]).has_all(&produced)
+    })
+    .await;
+    second.assert_running();
+    let verdict = tally(&[&first, &second]).verdict(&produced);
+    eprintln!(
+        "killed after {before}; first {}, second {}: {verdict:?}",
+        first.processed().len(),
+        second.processed().len()
+    );
+    assert_eq!(verdict.lost, Vec::<u64>::new());
+    // One commit interval (100 ms) of the killed process's work, plus what
+    // it had read ahead, is processed again; with room for a slow machine.
+    assert!(
+        verdict.duplicates <= 1000,
+        "{} duplicates",
+        verdict.duplicates
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_process_and_a_producer_ride_through_a_server_restart() {
+    const MESSAGES: u64 = 3000;
+    let server = Arc::new(Mutex::new(RedisServer::builder().append_only(true).start()));
+    let url = server.lock().expect("server").url();
+    let (broker, topic) = setup(&url, 2).await;
+    let dir = scratch_dir("procs");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let mut pipeline = Pipeline::spawn(&url, &topic, &unique_name("g"), dir.join("out"));
+    let producer = broker.producer().await.expect("producer");
+    let sending = tokio::spawn({
+        let topic = topic.clone();
+        async move {
+            produce_through_outages(&producer, &topic, 0..MESSAGES, 20, Duration::from_millis(5))
+                .await
+        }
+    });
+    wait_for("the pipeline is working", || {
+        pipeline.processed().len() >= 300
+    })
+    .await;
+    let s = Arc::clone(&server);
+    tokio::task::spawn_blocking(move || s.lock().expect("server").kill())
+        .await
+        .expect("kill");
+    // Longer than the clients' reconnect timeout (1 s) and the session
+    // (1.5 s): calls fail, and the leases run out.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s = Arc::clone(&server);
+    tokio::task::spawn_blocking(move || s.lock().expect("server").restart())
+        .await
+        .expect("restart");
+    let produced: BTreeSet<u64> = sending.await.expect("the producer rode through");
+    assert_eq!(produced.len() as u64, MESSAGES);
+    wait_for("everything is processed", || {
+        pipeline.assert_running();
+        tally(&[&pipeline]).has_all(&produced)
+    })
+    .await;
+    pipeline.assert_running();
+    let verdict = tally(&[&pipeline]).verdict(&produced);
+    eprintln!("server restart: {verdict:?}");
+    assert_eq!(verdict.lost, Vec::<u64>::new());
+    assert!(
+        verdict.duplicates <= 1000,
+        "{} duplicates",
+        verdict.duplicates
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
