@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use common::TestBroker;
 use weir_core::{Admin, Broker, CommitRequest, Consumer, Payload, Producer};
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_testkit::servers::free_port;
 use weir_testkit::servers::redis::RedisServer;
 use weir_testkit::{collect, new_topic, produce_numbered, subscribed, unique_name};
 
@@ -99,4 +101,102 @@ async fn a_restarted_server_gets_its_scripts_again() {
         .delete_topic(&topic)
         .await
         .expect("delete after the server forgot its scripts");
+}
+
+/// The secret every redaction test hides.
+const SECRET: &str = "hunter2-Zq9";
+
+/// Panics if `text` (a Debug or Display rendering of `what`) shows the secret.
+fn assert_hidden(what: &str, text: &str) {
+    assert!(!text.contains(SECRET), "{what} shows the secret: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_shows_in_a_config_a_broker_or_its_clients() {
+    let server = RedisServer::builder().password(SECRET).start();
+    for url in [
+        format!("redis://:{SECRET}@127.0.0.1:{}/0", server.port()),
+        format!("redis://default:{SECRET}@127.0.0.1:{}", server.port()),
+    ] {
+        let builder = common::fast(&url);
+        assert_hidden("a config builder", &format!("{builder:?}"));
+        let config = builder.build().expect("config");
+        assert_hidden("a config", &format!("{config:?}"));
+        assert_hidden("a config", &format!("{config:#?}"));
+        assert!(
+            format!("{config:?}").contains("***"),
+            "the redaction shows: {config:?}"
+        );
+        let broker = RedisBroker::connect(config).await.expect("connect");
+        assert_hidden("a broker", &format!("{broker:?}"));
+        assert_hidden("a broker", &format!("{broker:#?}"));
+        let producer = broker.producer().await.expect("producer");
+        assert_hidden("a producer", &format!("{producer:?}"));
+        let admin = broker.admin().await.expect("admin");
+        assert_hidden("an admin", &format!("{admin:?}"));
+        let consumer = broker
+            .consumer(weir_core::ConsumerConfig::new("g"))
+            .await
+            .expect("consumer");
+        assert_hidden("a consumer", &format!("{consumer:?}"));
+    }
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn no_tls_private_key_shows_in_a_config() {
+    let key = format!("-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----\n");
+    let builder = RedisConfig::builder("rediss://127.0.0.1:6380")
+        .tls_client_identity("-----BEGIN CERTIFICATE-----\n", key);
+    assert_hidden("a config builder", &format!("{builder:?}"));
+    let config = builder.build().expect("config");
+    assert_hidden("a config", &format!("{config:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_shows_in_the_errors_of_a_bad_connection() {
+    let errors = |e: &weir_core::BrokerError| format!("{e} / {e:?} / {}", chain(e));
+    // Nobody listens.
+    let port = free_port();
+    let unreachable = RedisConfig::builder(format!("redis://user:{SECRET}@127.0.0.1:{port}"))
+        .reconnect_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config");
+    let err = RedisBroker::connect(unreachable)
+        .await
+        .expect_err("nobody listens");
+    assert_hidden("the error of an unreachable server", &errors(&err));
+    // A wrong password.
+    let server = RedisServer::builder().password("the-right-one").start();
+    let wrong = format!("redis://default:{SECRET}@127.0.0.1:{}", server.port());
+    let err = RedisBroker::connect_url(&wrong)
+        .await
+        .expect_err("a wrong password");
+    assert_hidden("the error of a wrong password", &errors(&err));
+    // URLs the client cannot use.
+    for url in [
+        format!("redis://user:{SECRET}@127.0.0.1:notaport"),
+        format!("http://user:{SECRET}@127.0.0.1:6379"),
+        format!("redis://user:{SECRET}@[::1/0"),
+    ] {
+        let err = match RedisConfig::builder(&url).build() {
+            Err(e) => e,
+            Ok(config) => RedisBroker::connect(config)
+                .await
+                .expect_err("a URL the client cannot use"),
+        };
+        assert_hidden("the error of a bad URL", &errors(&err));
+    }
+}
+
+/// An error and its causes, as a report prints them.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
