@@ -520,7 +520,7 @@ pub async fn commit_past_the_end_is_refused<B: Broker>(broker: &B) {
     let producer = broker.producer().await.expect("producer");
     produce_numbered(&producer, p.clone().into(), "m", 10).await;
     let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
-    crate::until_assigned(&mut c).await;
+    collect(&mut c, false, |s| s.messages.len() >= 10).await;
     c.commit(&CommitRequest::from_iter([(p.clone(), 10)]))
         .await
         .expect("committing the end is fine");
