@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use weir_collector::{BoxError, Collector, CollectorQueue, Context};
 
+/// Where a probe says it is being dropped, and waits for leave to go on.
+type Hold = Arc<Mutex<(mpsc::Sender<()>, mpsc::Receiver<()>)>>;
+
 /// A payload whose original (not its clones) tells the test when the queue
 /// drops it, and then waits for the test's word: it holds the consumer right
 /// after the event's results went out.
 struct Probe {
-    armed: Option<Arc<Mutex<(mpsc::Sender<()>, mpsc::Receiver<()>)>>>,
+    armed: Option<Hold>,
 }
 
 impl Clone for Probe {

@@ -14,7 +14,7 @@ use weir_testkit::{collect, new_topic, produce_numbered, subscribed, unique_name
 
 /// Makes the server forget every script, as a restart without them does.
 async fn flush_scripts(broker: &TestBroker) {
-    let _: () = broker.raw(&redis::cmd("SCRIPT").arg("FLUSH")).await;
+    let _: () = broker.raw(redis::cmd("SCRIPT").arg("FLUSH")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
