@@ -45,7 +45,14 @@ where
                 set_busy(&shared, true);
             }
             let started = finished.take().unwrap_or_else(Instant::now);
-            finished = Some(process(&shared, envelope, depth, started).await);
+            // After the batch's last event the consumer is idle: it says so
+            // before the results go out, so whoever has them all sees no
+            // consumer busy with them.
+            let last = taken.is_empty();
+            finished = Some(process(&shared, envelope, depth, started, last).await);
+            if last {
+                busy = false;
+            }
             continue;
         }
         finished = None;
@@ -111,12 +118,14 @@ fn cut_off<R>(outcome: &Result<R, CollectorError>) -> bool {
 }
 
 /// Routes one event, runs every target, and sends the results back (if the
-/// publisher asked for them). Returns when it finished.
+/// publisher asked for them); the `last` of a batch marks the consumer idle
+/// first. Returns when it finished.
 async fn process<P, R>(
     shared: &Shared<P, R>,
     envelope: Envelope<P, R>,
     depth: usize,
     started: Instant,
+    last: bool,
 ) -> Instant
 where
     P: Clone + Send + Sync + 'static,
@@ -189,6 +198,9 @@ where
     shared.load.record_completion(service);
     shared.metrics.service.record(service);
     shared.metrics.completed.increment(1);
+    if last {
+        set_busy(shared, false);
+    }
     if let Some(reply) = reply {
         // The publisher may have dropped its handle: fire-and-forget.
         let _ = reply.send(routed.results(entries));

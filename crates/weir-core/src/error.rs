@@ -39,6 +39,18 @@ pub enum BrokerError {
         /// The partition.
         partition: Partition,
     },
+    /// The offset lies past the partition's end (the offset the next
+    /// message produced there will get): committing it would skip messages
+    /// not written yet. Committing up to the end is fine.
+    #[error("offset {offset} of partition {partition} is past its end {end}")]
+    OffsetOutOfRange {
+        /// The partition.
+        partition: Partition,
+        /// The offset asked for.
+        offset: u64,
+        /// The partition's end when it was checked.
+        end: u64,
+    },
     /// The payload is larger than the broker accepts.
     #[error("payload of {size} bytes for topic `{topic}` exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -136,6 +148,7 @@ impl BrokerError {
             | BrokerError::TopicExists { .. }
             | BrokerError::NoPartitions { .. }
             | BrokerError::NotAssigned { .. }
+            | BrokerError::OffsetOutOfRange { .. }
             | BrokerError::PayloadTooLarge { .. }
             | BrokerError::NotSubscribed
             | BrokerError::Unauthorized { .. }
@@ -176,6 +189,11 @@ mod tests {
             BrokerError::TopicExists { topic: "t".into() },
             BrokerError::NotAssigned {
                 partition: Partition::new("t", 0),
+            },
+            BrokerError::OffsetOutOfRange {
+                partition: Partition::new("t", 0),
+                offset: 1_000_000,
+                end: 10,
             },
             BrokerError::NotSubscribed,
             BrokerError::Unauthorized {

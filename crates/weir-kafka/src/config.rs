@@ -62,7 +62,10 @@ impl RebalanceProtocol {
 /// assert_eq!(config.bootstrap(), "kafka-1:9092,kafka-2:9092");
 /// assert_eq!(config.request_timeout(), Duration::from_secs(10));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the value of every setting whose name suggests a secret
+/// (see [`is_secret_setting`]) as `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     bootstrap: String,
     client_id: Option<String>,
@@ -188,6 +191,71 @@ impl KafkaConfig {
         }
         c
     }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap", &self.bootstrap)
+            .field("client_id", &self.client_id)
+            .field("rebalance_protocol", &self.rebalance_protocol)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("settle_before_leaving", &self.settle_before_leaving)
+            .field("common", &Redacted(&self.common))
+            .field("consumer", &Redacted(&self.consumer))
+            .field("producer", &Redacted(&self.producer))
+            .finish()
+    }
+}
+
+/// Settings passed through, secrets shown as `***`.
+struct Redacted<'a>(&'a BTreeMap<String, String>);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, if is_secret_setting(k) { "***" } else { v })),
+            )
+            .finish()
+    }
+}
+
+/// Whether a librdkafka setting's value is (or may hold) a secret, judged
+/// by its name: passwords (`sasl.password`, `ssl.key.password`,
+/// `ssl.keystore.password`), private keys (`ssl.key.pem`), SASL/OAuth
+/// secrets and configs (`sasl.oauthbearer.client.secret`,
+/// `sasl.oauthbearer.config`, `sasl.jaas.config`), and any name with
+/// `password`, `secret`, `token`, `credential` or `private` in it. Weir
+/// never shows such a value in a `Debug`, `Display`, error or log line.
+///
+/// ```
+/// use weir_kafka::is_secret_setting;
+/// assert!(is_secret_setting("sasl.password"));
+/// assert!(is_secret_setting("ssl.key.pem"));
+/// assert!(!is_secret_setting("sasl.username"));
+/// assert!(!is_secret_setting("ssl.ca.pem"));
+/// ```
+pub fn is_secret_setting(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "private",
+        "passphrase",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+        || name.ends_with("key.pem")
+        || name.starts_with("ssl.key")
+        || name.starts_with("ssl.keystore")
+        || name.ends_with(".config") && name.starts_with("sasl.")
 }
 
 /// Builds a [`KafkaConfig`]; see there for the pattern.

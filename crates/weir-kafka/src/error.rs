@@ -116,7 +116,15 @@ pub(crate) fn from_code(code: RDKafkaErrorCode, cx: Context<'_>) -> BrokerError 
 pub(crate) fn from_kafka(err: KafkaError, cx: Context<'_>) -> BrokerError {
     let Some(code) = err.rdkafka_error_code() else {
         return match err {
-            KafkaError::ClientConfig(..) => BrokerError::InvalidConfig(err.to_string()),
+            KafkaError::ClientConfig(_, desc, key, value) => {
+                // librdkafka's message repeats the value: not a secret's.
+                let (desc, value) = if crate::is_secret_setting(&key) && !value.is_empty() {
+                    (desc.replace(&value, "***"), "***".to_owned())
+                } else {
+                    (desc, value)
+                };
+                BrokerError::InvalidConfig(format!("Client config error: {desc} {key} {value}"))
+            }
             other => BrokerError::backend(BACKEND, other),
         };
     };

@@ -33,6 +33,6 @@ mod rebalance;
 
 pub use admin::KafkaAdmin;
 pub use broker::KafkaBroker;
-pub use config::{KafkaConfig, KafkaConfigBuilder, RebalanceProtocol};
+pub use config::{KafkaConfig, KafkaConfigBuilder, RebalanceProtocol, is_secret_setting};
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaProducer;

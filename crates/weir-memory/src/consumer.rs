@@ -33,6 +33,8 @@ pub struct MemoryConsumer {
     /// Where the next fetch starts, so every partition gets its turn.
     turn: usize,
     joined: bool,
+    /// Closed for good: every call is [`BrokerError::Closed`].
+    closed: bool,
 }
 
 #[derive(Debug)]
@@ -55,6 +57,25 @@ impl MemoryConsumer {
             awaiting_ack: false,
             turn: 0,
             joined: false,
+            closed: false,
+        }
+    }
+
+    /// [`BrokerError::Closed`] once the consumer was closed.
+    fn check_open(&self) -> Result<(), BrokerError> {
+        if self.closed {
+            Err(BrokerError::Closed("consumer"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Where reading starts when the offset asked for lies past the end:
+    /// where the reset policy says, as on Kafka.
+    fn reset(&self, start: u64, end: u64) -> u64 {
+        match self.config.offset_reset() {
+            OffsetReset::Earliest => start,
+            OffsetReset::Latest => end,
         }
     }
 
@@ -90,6 +111,9 @@ impl MemoryConsumer {
                         continue;
                     };
                     let position = match (group.committed(&p), self.config.offset_reset()) {
+                        // A committed offset past the end (the log was
+                        // made anew) is out of range: the reset policy's.
+                        (Some(c), _) if c > end => self.reset(start, end),
                         (Some(c), _) => c.max(start),
                         (None, OffsetReset::Earliest) => start,
                         (None, OffsetReset::Latest) => end,
@@ -163,6 +187,7 @@ impl MemoryConsumer {
 
 impl Consumer for MemoryConsumer {
     async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
+        self.check_open()?;
         let states = topics
             .iter()
             .map(|t| self.broker.inner.topic(t))
@@ -188,6 +213,7 @@ impl Consumer for MemoryConsumer {
     }
 
     async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
+        self.check_open()?;
         if !self.joined {
             return Err(BrokerError::NotSubscribed);
         }
@@ -226,10 +252,12 @@ impl Consumer for MemoryConsumer {
     }
 
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.check_open()?;
         self.assignment.pause(partitions)
     }
 
     fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.check_open()?;
         self.assignment.resume(partitions)?;
         // Paused partitions may hold data that arrived meanwhile.
         self.signal.notify.notify_one();
@@ -240,10 +268,23 @@ impl Consumer for MemoryConsumer {
         self.assignment.paused().clone()
     }
 
+    /// A seek past the end is out of range and goes where the reset policy
+    /// says at once (the earliest message, or the end), as Kafka's fetch
+    /// does, rather than wait for offsets not written yet.
     fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
+        self.check_open()?;
         self.assignment.check_owned(partition)?;
+        let bounds = self
+            .cursors
+            .get(partition)
+            .and_then(|c| c.topic.log(partition.index))
+            .map(|l| (l.start(), l.end()));
+        let position = match bounds {
+            Some((start, end)) if offset > end => self.reset(start, end),
+            _ => offset,
+        };
         if let Some(c) = self.cursors.get_mut(partition) {
-            c.position = offset;
+            c.position = position;
         }
         self.signal.notify.notify_one();
         Ok(())
@@ -267,10 +308,32 @@ impl Consumer for MemoryConsumer {
     }
 
     async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
+        self.check_open()?;
+        for (p, offset) in offsets.iter() {
+            self.assignment.check_committable(p)?;
+            let end = self
+                .broker
+                .inner
+                .topic(&p.topic)?
+                .log(p.index)
+                .map_or(0, |l| l.end());
+            if offset > end {
+                return Err(BrokerError::OffsetOutOfRange {
+                    partition: p.clone(),
+                    offset,
+                    end,
+                });
+            }
+        }
+        if offsets.is_empty() {
+            return Ok(());
+        }
         let mut groups = lock(&self.broker.inner.groups);
         let group = groups
             .get_mut(self.config.group_id())
             .ok_or(BrokerError::NotSubscribed)?;
+        // A revoked partition the rebalance deadline took away is no
+        // longer this member's, though the next poll has yet to say so.
         if let Some((p, _)) = offsets.iter().find(|(p, _)| !group.holds(self.id, p)) {
             return Err(BrokerError::NotAssigned {
                 partition: p.clone(),
@@ -286,6 +349,7 @@ impl Consumer for MemoryConsumer {
         &mut self,
         partitions: &[Partition],
     ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
+        self.check_open()?;
         let groups = lock(&self.broker.inner.groups);
         let group = groups.get(self.config.group_id());
         Ok(partitions
@@ -302,6 +366,7 @@ impl Consumer for MemoryConsumer {
 
     async fn close(&mut self) -> Result<(), BrokerError> {
         self.leave();
+        self.closed = true;
         Ok(())
     }
 }

@@ -82,7 +82,8 @@ pub(crate) async fn append(
                 }
             }
             Err(e) => {
-                let reason = e.to_string();
+                // The whole cause chain: each payload gets its own error.
+                let reason = chain(&e);
                 let transient = e.is_transient();
                 for &i in sent.iter().flat_map(|(_, run)| run.iter()) {
                     out[i] = Some(Err(if transient {
@@ -100,6 +101,18 @@ pub(crate) async fn append(
     out.into_iter()
         .map(|r| r.unwrap_or_else(|| Err(BrokerError::backend("redis", "a message got no reply"))))
         .collect()
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 /// Why appending to `partition` found no stream, given its topic's

@@ -25,7 +25,6 @@ pub struct RedisBroker {
     pub(crate) shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) client: redis::Client,
     pub(crate) conn: Conn,
@@ -34,6 +33,16 @@ pub(crate) struct Shared {
     counts: Mutex<HashMap<Topic, u32>>,
     /// Picks partitions for messages sent to a whole topic.
     pub(crate) partitioner: Partitioner,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the client: its connection info holds the password.
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedisBroker {

@@ -23,7 +23,9 @@ use crate::tls::TlsSettings;
 /// assert_eq!(config.key_prefix(), "billing");
 /// assert_eq!(config.max_payload_bytes(), 1 << 20);
 /// ```
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` shows the URL with the user and password as `***`.
+#[derive(Clone)]
 pub struct RedisConfig {
     pub(crate) url: String,
     pub(crate) key_prefix: String,
@@ -60,13 +62,32 @@ impl RedisConfig {
         &self.url
     }
 
-    /// The URL without its password, for messages.
+    /// The URL without its user and password, for messages.
     pub fn endpoint(&self) -> String {
-        match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                format!("{}{}", &self.url[..scheme + 3], &self.url[at + 1..])
-            }
-            _ => self.url.clone(),
+        self.url_with_credentials("")
+    }
+
+    /// The URL with its user and password (if any) shown as `***`.
+    pub fn redacted_url(&self) -> String {
+        self.url_with_credentials("***@")
+    }
+
+    /// The URL with `replacement` where its `user:password@` part was.
+    fn url_with_credentials(&self, replacement: &str) -> String {
+        let Some(scheme) = self.url.find("://").map(|i| i + 3) else {
+            return self.url.clone();
+        };
+        // The credentials end at the last `@` before the path.
+        let authority_end = self.url[scheme..]
+            .find(['/', '?', '#'])
+            .map_or(self.url.len(), |i| scheme + i);
+        match self.url[scheme..authority_end].rfind('@') {
+            Some(at) => format!(
+                "{}{replacement}{}",
+                &self.url[..scheme],
+                &self.url[scheme + at + 1..]
+            ),
+            None => self.url.clone(),
         }
     }
 
@@ -103,6 +124,22 @@ impl RedisConfig {
     /// The newest messages each partition's stream keeps at least, if trimmed.
     pub fn max_stream_length(&self) -> Option<u64> {
         self.max_stream_length
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("key_prefix", &self.key_prefix)
+            .field("session_timeout", &self.session_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("block_time", &self.block_time)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("reconnect_timeout", &self.reconnect_timeout)
+            .field("max_stream_length", &self.max_stream_length)
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
@@ -235,6 +272,17 @@ mod tests {
             .build()
             .expect("a valid config");
         assert_eq!(c.endpoint(), "redis://127.0.0.1:7000/1");
+        assert_eq!(c.redacted_url(), "redis://***@127.0.0.1:7000/1");
+        let plain = RedisConfig::builder("redis://127.0.0.1:7000/1")
+            .build()
+            .expect("a valid config");
+        assert_eq!(plain.redacted_url(), "redis://127.0.0.1:7000/1");
+        // An `@` in the password (not percent-encoded) hides all before it.
+        let at = RedisConfig::builder("redis://u:p@ss@h:1?x=@")
+            .build()
+            .expect("a valid config");
+        assert_eq!(at.endpoint(), "redis://h:1?x=@");
+        assert_eq!(at.redacted_url(), "redis://***@h:1?x=@");
     }
 
     #[test]

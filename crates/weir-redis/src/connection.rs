@@ -100,10 +100,25 @@ impl Conn {
     {
         let started = Instant::now();
         let mut attempt = 0u32;
+        let mut reloaded = false;
         loop {
             let err = match call(self.manager().await?).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
+            };
+            // A server that forgot the scripts (a restart) gets them again,
+            // and the call one more try: however many attempts the outage
+            // before it took.
+            let err = if is_no_script(&err) && !reloaded {
+                match self.load_scripts().await {
+                    Ok(()) => {
+                        reloaded = true;
+                        continue;
+                    }
+                    Err(e) => e,
+                }
+            } else {
+                err
             };
             self.recover(err, started, &mut attempt).await?;
         }
@@ -117,9 +132,6 @@ impl Conn {
         attempt: &mut u32,
     ) -> Result<(), BrokerError> {
         *attempt += 1;
-        if is_no_script(&err) && *attempt <= 3 {
-            return self.load_scripts().await;
-        }
         if !is_transient(&err) {
             return Err(to_broker_error(&self.endpoint, err));
         }
@@ -136,15 +148,19 @@ impl Conn {
     }
 
     /// Loads every Lua script (a restarted server has none).
-    async fn load_scripts(&self) -> Result<(), BrokerError> {
+    async fn load_scripts(&self) -> Result<(), RedisError> {
         let mut pipe = redis::pipe();
         for s in ALL_SCRIPTS {
             pipe.cmd("SCRIPT").arg("LOAD").arg(s.code()).ignore();
         }
-        let mut conn = self.manager().await?;
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| to_broker_error(&self.endpoint, e))
+        let Some(mut conn) = self.manager.get().cloned() else {
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "no connection to load the scripts on",
+            )));
+        };
+        tracing::debug!(endpoint = %self.endpoint, "the server has no scripts; loading them");
+        pipe.query_async::<()>(&mut conn).await
     }
 }
 
@@ -157,8 +173,15 @@ fn manager_config(response_timeout: Duration) -> ConnectionManagerConfig {
         .set_response_timeout(Some(response_timeout))
 }
 
+/// Whether the server did not know a script the call ran: the plain
+/// `NOSCRIPT` reply, or one wrapped in a pipeline's failure, at any index.
 fn is_no_script(e: &RedisError) -> bool {
     e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
+        || e.clone().into_server_errors().is_some_and(|items| {
+            items
+                .iter()
+                .any(|(_, item)| item.kind() == Some(ServerErrorKind::NoScript))
+        })
 }
 
 /// Whether retrying later may succeed: the connection broke, timed out, or the

@@ -22,8 +22,8 @@ use crate::scripts::REPOSITION;
 pub(crate) enum Start {
     /// At the committed offset, else by the reset policy.
     Committed(OffsetReset),
-    /// At this offset.
-    Offset(u64),
+    /// At this offset; past the end, by the reset policy.
+    Offset(u64, OffsetReset),
 }
 
 /// The start position and, per pending entry holding messages at or after
@@ -32,6 +32,14 @@ pub(crate) enum Start {
 pub(crate) struct Positioned {
     pub(crate) position: u64,
     pub(crate) delivered_before: HashMap<u64, u64>,
+}
+
+/// The script's name for a reset policy.
+fn policy(reset: OffsetReset) -> &'static str {
+    match reset {
+        OffsetReset::Earliest => "e",
+        OffsetReset::Latest => "l",
+    }
 }
 
 /// Runs the reposition script; `NotAssigned` if the member lost the lease.
@@ -48,10 +56,11 @@ pub(crate) async fn reposition(
         keys.offsets(&partition.topic),
         keys.lease(group, partition),
     ];
-    let (mode, offset) = match start {
-        Start::Committed(OffsetReset::Earliest) => ("e", 0),
-        Start::Committed(OffsetReset::Latest) => ("l", 0),
-        Start::Offset(o) => ("s", o),
+    // A start past the end (a seek, or a committed offset of a stream
+    // made anew) is out of range: the reset policy's, as on Kafka.
+    let (mode, offset, reset) = match start {
+        Start::Committed(reset) => (policy(reset), 0, policy(reset)),
+        Start::Offset(o, reset) => ("s", o, policy(reset)),
     };
     let idle = shared.config.session_timeout.as_millis() as u64 * 3;
     let cmd = REPOSITION.cmd(&k, |c| {
@@ -60,7 +69,8 @@ pub(crate) async fn reposition(
             .arg(Keys::offset_field(group, partition.index))
             .arg(mode)
             .arg(offset)
-            .arg(idle);
+            .arg(idle)
+            .arg(reset);
     });
     let reply: Vec<i64> = shared.conn.query(&cmd).await?;
     let Some(&first) = reply.first() else {

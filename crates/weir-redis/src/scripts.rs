@@ -2,7 +2,8 @@
 //!
 //! Each lives in `src/lua/` with a header saying what its keys and arguments
 //! are. They are sent by hash (EVALSHA); a server that lost them (restart)
-//! gets them again on the first `NOSCRIPT` reply.
+//! gets them all again on the first `NOSCRIPT` reply, plain or inside a
+//! pipeline's failure, and the call is tried once more (`connection.rs`).
 
 use std::sync::OnceLock;
 

@@ -469,3 +469,246 @@ pub async fn assignment_comes_before_messages<B: Broker>(broker: &B) {
     );
     c.close().await.expect("close");
 }
+
+/// A seek past the end is out of range: when the consumer reads the
+/// partition next it starts where its reset policy says (earliest, by
+/// default), as Kafka's consumers do, so nothing produced afterwards is
+/// skipped. A seek exactly to the end (the next offset to be written) is in
+/// range and reads what comes next.
+pub async fn seek_past_the_end_resets_and_skips_nothing<B: Broker>(broker: &B) {
+    let topic = new_topic(broker, "seek-past", 1).await;
+    let p = topic.partition(0);
+    let producer = broker.producer().await.expect("producer");
+    produce_numbered(&producer, p.clone().into(), "m", 10).await;
+    let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    collect(&mut c, false, |s| s.messages.len() >= 10).await;
+
+    c.seek(&p, 10).expect("seeking to the end is in range");
+    produce_numbered(&producer, p.clone().into(), "n", 2).await;
+    let seen = collect(&mut c, false, |s| s.messages.len() >= 2).await;
+    assert_eq!(
+        seen.messages.iter().map(|m| m.offset).collect::<Vec<_>>(),
+        vec![10, 11],
+        "a seek to the end reads what comes next"
+    );
+
+    c.seek(&p, 1000)
+        .expect("a seek past the end is taken, then reset");
+    produce_numbered(&producer, p.clone().into(), "late", 5).await;
+    let seen = collect(&mut c, false, |s| s.messages.iter().any(|m| m.offset == 16)).await;
+    let offsets: Vec<u64> = seen.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(
+        offsets.first(),
+        Some(&0),
+        "the earliest reset policy starts again at the first message: {offsets:?}"
+    );
+    for o in 0..17 {
+        assert!(
+            offsets.contains(&o),
+            "offset {o} was skipped after a seek past the end: {offsets:?}"
+        );
+    }
+    c.close().await.expect("close");
+}
+
+/// Committing up to the end is fine; past it is
+/// [`BrokerError::OffsetOutOfRange`] naming the partition, the offset and
+/// the end, and the committed offset stays.
+pub async fn commit_past_the_end_is_refused<B: Broker>(broker: &B) {
+    let topic = new_topic(broker, "commit-past", 1).await;
+    let p = topic.partition(0);
+    let producer = broker.producer().await.expect("producer");
+    produce_numbered(&producer, p.clone().into(), "m", 10).await;
+    let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    collect(&mut c, false, |s| s.messages.len() >= 10).await;
+    c.commit(&CommitRequest::from_iter([(p.clone(), 10)]))
+        .await
+        .expect("committing the end is fine");
+    for offset in [11, 1_000_000] {
+        let err = c
+            .commit(&CommitRequest::from_iter([(p.clone(), offset)]))
+            .await
+            .expect_err("committing past the end fails");
+        assert!(
+            matches!(&err, BrokerError::OffsetOutOfRange { partition, offset: o, end: 10 }
+                if *partition == p && *o == offset),
+            "got {err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&offset.to_string()) && text.contains(&p.to_string()),
+            "the error names the partition and the offset: {text}"
+        );
+    }
+    let committed = c
+        .committed(std::slice::from_ref(&p))
+        .await
+        .expect("committed");
+    assert_eq!(
+        committed.get(&p),
+        Some(&Some(10)),
+        "the refused commits left no trace"
+    );
+    c.close().await.expect("close");
+}
+
+/// Asserts `result` failed with the variant `matches` accepts.
+fn refused<T: std::fmt::Debug>(
+    what: &str,
+    result: Result<T, BrokerError>,
+    matches: impl Fn(&BrokerError) -> bool,
+) {
+    match result {
+        Err(e) if matches(&e) => {}
+        other => panic!("{what}: got {other:?}"),
+    }
+}
+
+/// Every misuse of a consumer gets the same error on every backend: calls
+/// on a partition before subscribing or on one not assigned are
+/// [`BrokerError::NotAssigned`], `poll` before subscribing is
+/// [`BrokerError::NotSubscribed`], and every call after `close` is
+/// [`BrokerError::Closed`]. `position` of such a partition is `None`.
+pub async fn consumer_misuse_gets_one_error_each<B: Broker>(broker: &B) {
+    let topic = new_topic(broker, "misuse", 1).await;
+    let p = topic.partition(0);
+    let one = |offset| CommitRequest::from_iter([(p.clone(), offset)]);
+    let not_assigned =
+        |e: &BrokerError| matches!(e, BrokerError::NotAssigned { partition } if *partition == p);
+
+    let mut c = broker
+        .consumer(weir_core::ConsumerConfig::new(unique_name("g")))
+        .await
+        .expect("consumer");
+    refused(
+        "commit before subscribe",
+        c.commit(&one(0)).await,
+        not_assigned,
+    );
+    refused("seek before subscribe", c.seek(&p, 0), not_assigned);
+    refused(
+        "pause before subscribe",
+        c.pause(std::slice::from_ref(&p)),
+        not_assigned,
+    );
+    refused(
+        "resume before subscribe",
+        c.resume(std::slice::from_ref(&p)),
+        not_assigned,
+    );
+    assert_eq!(c.position(&p), None, "position before subscribe");
+    refused("poll before subscribe", c.poll().await, |e| {
+        matches!(e, BrokerError::NotSubscribed)
+    });
+
+    c.subscribe(std::slice::from_ref(&topic))
+        .await
+        .expect("subscribe");
+    crate::until_assigned(&mut c).await;
+    let stranger = new_topic(broker, "stranger", 1).await.partition(0);
+    let stranger_refused = |e: &BrokerError| matches!(e, BrokerError::NotAssigned { partition } if *partition == stranger);
+    let req = CommitRequest::from_iter([(stranger.clone(), 0)]);
+    refused(
+        "commit of an unassigned partition",
+        c.commit(&req).await,
+        stranger_refused,
+    );
+    refused(
+        "seek of an unassigned partition",
+        c.seek(&stranger, 0),
+        stranger_refused,
+    );
+    let both = [p.clone(), stranger.clone()];
+    refused(
+        "pause of an unassigned partition",
+        c.pause(&both),
+        stranger_refused,
+    );
+    assert!(c.paused().is_empty(), "a refused pause pauses nothing");
+    refused(
+        "resume of an unassigned partition",
+        c.resume(&both),
+        stranger_refused,
+    );
+    assert_eq!(
+        c.position(&stranger),
+        None,
+        "position of an unassigned partition"
+    );
+
+    c.close().await.expect("close");
+    c.close().await.expect("closing twice is fine");
+    let closed = |e: &BrokerError| matches!(e, BrokerError::Closed("consumer"));
+    refused("commit after close", c.commit(&one(0)).await, closed);
+    refused("seek after close", c.seek(&p, 0), closed);
+    refused(
+        "pause after close",
+        c.pause(std::slice::from_ref(&p)),
+        closed,
+    );
+    refused(
+        "resume after close",
+        c.resume(std::slice::from_ref(&p)),
+        closed,
+    );
+    refused("poll after close", c.poll().await, closed);
+    refused(
+        "subscribe after close",
+        c.subscribe(std::slice::from_ref(&topic)).await,
+        closed,
+    );
+    refused(
+        "committed after close",
+        c.committed(std::slice::from_ref(&p)).await,
+        closed,
+    );
+    assert_eq!(c.position(&p), None, "position after close");
+    assert!(c.assignment().is_empty(), "assignment after close");
+}
+
+/// Producing to a missing topic or partition, creating a topic twice or
+/// with no partitions: one error variant each, naming what was asked for.
+pub async fn producer_and_admin_misuse_gets_one_error_each<B: Broker>(broker: &B) {
+    let producer = broker.producer().await.expect("producer");
+    let missing = Topic::new(unique_name("missing"));
+    refused(
+        "produce to a missing topic",
+        producer
+            .produce(missing.partition(0).into(), Payload::new("x"))
+            .await,
+        |e| matches!(e, BrokerError::UnknownTopic { topic } if *topic == missing),
+    );
+    let topic = new_topic(broker, "two", 2).await;
+    let beyond = topic.partition(5);
+    refused(
+        "produce to a missing partition",
+        producer
+            .produce(beyond.clone().into(), Payload::new("x"))
+            .await,
+        |e| {
+            matches!(e, BrokerError::UnknownPartition { partition, partitions: 2 }
+                if *partition == beyond)
+        },
+    );
+    let admin = broker.admin().await.expect("admin");
+    refused(
+        "creating an existing topic",
+        admin.create_topic(&topic, 2).await,
+        |e| matches!(e, BrokerError::TopicExists { topic: t } if *t == topic),
+    );
+    let empty = Topic::new(unique_name("empty"));
+    refused(
+        "creating a topic with no partitions",
+        admin.create_topic(&empty, 0).await,
+        |e| matches!(e, BrokerError::NoPartitions { topic } if *topic == empty),
+    );
+    assert!(
+        admin
+            .list_topics()
+            .await
+            .expect("list")
+            .iter()
+            .all(|t| t.topic != empty),
+        "a refused topic is not created"
+    );
+}

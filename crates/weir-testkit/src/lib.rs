@@ -52,6 +52,10 @@ macro_rules! conformance_suite {
             admin_creates_lists_and_deletes_topics,
             commit_of_unowned_partition_is_refused,
             assignment_comes_before_messages,
+            seek_past_the_end_resets_and_skips_nothing,
+            commit_past_the_end_is_refused,
+            consumer_misuse_gets_one_error_each,
+            producer_and_admin_misuse_gets_one_error_each,
         );
     };
     (@cases $factory:path, $($name:ident),+ $(,)?) => {

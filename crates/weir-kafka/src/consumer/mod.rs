@@ -9,6 +9,7 @@
 mod close;
 mod fetch;
 mod group;
+mod range;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub(super) struct Owned {
     position: Option<u64>,
     /// A message arrived while paused and was set aside: seek back on resume.
     reseek: bool,
+    /// A seek perhaps past the end, checked at the next poll (`range.rs`).
+    unsure_seek: Option<u64>,
 }
 
 impl KafkaConsumer {
@@ -186,6 +189,7 @@ impl Consumer for KafkaConsumer {
         self.context
             .hand_over(&client)
             .map_err(|e| error::from_kafka(e, self.cx()))?;
+        self.reset_seeks_out_of_range().await?;
         loop {
             let wake = Arc::clone(&self.context.wake);
             let woken = wake.notified();
@@ -206,6 +210,7 @@ impl Consumer for KafkaConsumer {
     }
 
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.client()?;
         self.assignment.check_all_owned(partitions)?;
         self.client()?
             .pause(&tpl_of(partitions, None))
@@ -214,6 +219,7 @@ impl Consumer for KafkaConsumer {
     }
 
     fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.client()?;
         self.assignment.check_all_owned(partitions)?;
         self.client()?
             .resume(&tpl_of(partitions, None))
@@ -237,12 +243,18 @@ impl Consumer for KafkaConsumer {
         self.assignment.paused().clone()
     }
 
+    /// A seek past the end is out of range: at the next poll reading
+    /// starts where the reset policy says (the earliest message, or the
+    /// end), as on Kafka, whatever the broker (see `range.rs`).
     fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
+        self.client()?;
         self.assignment.check_owned(partition)?;
         self.seek_to(partition, offset)?;
+        let unsure = (!self.surely_in_range(partition, offset)).then_some(offset);
         if let Some(o) = self.owned.get_mut(partition) {
             o.position = Some(offset);
             o.reseek = false;
+            o.unsure_seek = unsure;
         }
         Ok(())
     }
@@ -267,12 +279,14 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
+        self.client()?;
         for (p, _) in offsets.iter() {
             self.assignment.check_committable(p)?;
         }
         if offsets.is_empty() {
             return Ok(());
         }
+        self.check_in_range(offsets).await?;
         let parts: Vec<Partition> = offsets.iter().map(|(p, _)| p.clone()).collect();
         let tpl = tpl_of(&parts, Some(offsets));
         let client = Arc::clone(self.client()?);

@@ -6,6 +6,12 @@
 //! offsets. A commit names the entries it lets go (the ones this member read
 //! and has not acknowledged); after a long stretch without commits it lets
 //! the server look them up in the pending list instead.
+//!
+//! An offset past the partition's end is refused
+//! ([`BrokerError::OffsetOutOfRange`]): it would skip messages not written
+//! yet. The end this member last read bounds most commits; only one beyond
+//! it costs a look at the partition's counter first (the end only grows, so
+//! what passes that look stays in range).
 
 use weir_core::{BrokerError, CommitRequest, Partition};
 
@@ -26,9 +32,11 @@ impl RedisConsumer {
         &mut self,
         offsets: &CommitRequest,
     ) -> Result<(), BrokerError> {
+        self.check_open()?;
         if offsets.is_empty() {
             return Ok(());
         }
+        self.check_in_range(offsets).await?;
         let mut keys = Vec::with_capacity(offsets.len() * 3);
         // Per partition: the offset, and the entries it lets go (`None`: look
         // them up on the server).
@@ -81,6 +89,44 @@ impl RedisConsumer {
                 while o.unacked.front().is_some_and(|end| *end <= offset) {
                     o.unacked.pop_front();
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`BrokerError::OffsetOutOfRange`] for an offset past its partition's
+    /// end; [`BrokerError::NotAssigned`] for a partition not held.
+    async fn check_in_range(&self, offsets: &CommitRequest) -> Result<(), BrokerError> {
+        let mut unsure = Vec::new();
+        for (p, offset) in offsets.iter() {
+            self.assignment.check_committable(p)?;
+            let Some(o) = self.owned.get(p) else {
+                return Err(BrokerError::NotAssigned {
+                    partition: p.clone(),
+                });
+            };
+            // The end as this member last saw it: read, or delivered.
+            let seen = o.end.into_iter().chain(o.unacked.back().copied()).max();
+            if seen.is_none_or(|end| offset > end) {
+                unsure.push((p, offset, o.end_key.as_str()));
+            }
+        }
+        if unsure.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (_, _, key) in &unsure {
+            pipe.cmd("GET").arg(*key);
+        }
+        let ends: Vec<Option<u64>> = self.control.pipe(&pipe).await?;
+        for ((p, offset, _), end) in unsure.into_iter().zip(ends) {
+            let end = end.unwrap_or(0);
+            if offset > end {
+                return Err(BrokerError::OffsetOutOfRange {
+                    partition: p.clone(),
+                    offset,
+                    end,
+                });
             }
         }
         Ok(())

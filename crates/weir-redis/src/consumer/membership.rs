@@ -152,7 +152,7 @@ impl RedisConsumer {
                 self.group(),
                 &self.member,
                 &p,
-                Start::Offset(offset),
+                Start::Offset(offset, self.config.offset_reset()),
             )
             .await;
             let pos = match pos {

@@ -53,6 +53,8 @@ pub struct RedisConsumer {
     control: Conn,
     topics: Vec<Topic>,
     joined: bool,
+    /// Closed for good: every call is [`BrokerError::Closed`].
+    closed: bool,
     /// What this member owns, hands over (released at the next poll) and
     /// has paused.
     assignment: Assignment,
@@ -126,6 +128,7 @@ impl RedisConsumer {
             control,
             topics: Vec::new(),
             joined: false,
+            closed: false,
             assignment: Assignment::new(),
             owned: BTreeMap::new(),
             inflight: None,
@@ -153,10 +156,20 @@ impl RedisConsumer {
     fn session(&self) -> Duration {
         self.shared.config.session_timeout
     }
+
+    /// [`BrokerError::Closed`] once the consumer was closed.
+    fn check_open(&self) -> Result<(), BrokerError> {
+        if self.closed {
+            Err(BrokerError::Closed("consumer"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Consumer for RedisConsumer {
     async fn subscribe(&mut self, topics: &[Topic]) -> Result<(), BrokerError> {
+        self.check_open()?;
         for t in topics {
             self.shared.forget_topic(t);
             self.shared.partition_count(t).await?;
@@ -170,6 +183,7 @@ impl Consumer for RedisConsumer {
     }
 
     async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
+        self.check_open()?;
         if !self.joined {
             return Err(BrokerError::NotSubscribed);
         }
@@ -202,10 +216,12 @@ impl Consumer for RedisConsumer {
     }
 
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.check_open()?;
         self.assignment.pause(partitions)
     }
 
     fn resume(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {
+        self.check_open()?;
         self.assignment.resume(partitions)
     }
 
@@ -213,7 +229,11 @@ impl Consumer for RedisConsumer {
         self.assignment.paused().clone()
     }
 
+    /// Applied on the server at the next poll; a seek past the partition's
+    /// end is out of range then, and reading starts where the reset policy
+    /// says (the earliest message, or the end), as Kafka's fetch does.
     fn seek(&mut self, partition: &Partition, offset: u64) -> Result<(), BrokerError> {
+        self.check_open()?;
         self.assignment.check_owned(partition)?;
         if let Some(o) = self.owned.get_mut(partition) {
             o.seek = Some(offset);
@@ -253,6 +273,7 @@ impl Consumer for RedisConsumer {
         &mut self,
         partitions: &[Partition],
     ) -> Result<BTreeMap<Partition, Option<u64>>, BrokerError> {
+        self.check_open()?;
         let mut pipe = redis::pipe();
         for p in partitions {
             pipe.cmd("HGET")
@@ -264,6 +285,7 @@ impl Consumer for RedisConsumer {
     }
 
     async fn close(&mut self) -> Result<(), BrokerError> {
+        self.closed = true;
         if !self.joined {
             return Ok(());
         }

@@ -6,7 +6,8 @@
 -- KEYS[1] stream, KEYS[2] offsets hash, KEYS[3] lease
 -- ARGV[1] group, ARGV[2] member, ARGV[3] offsets field,
 -- ARGV[4] 'e' (committed, else earliest), 'l' (committed, else latest) or 's' (ARGV[5]),
--- ARGV[5] sought offset, ARGV[6] idle time (ms) after which an empty consumer is removed.
+-- ARGV[5] sought offset, ARGV[6] idle time (ms) after which an empty consumer is removed,
+-- ARGV[7] the reset policy for a position past the end: 'e' (earliest) or 'l' (latest).
 -- Entry ids are `0-{end}`, end being the offset after the entry's last
 -- message; field `n` says how many messages it holds.
 -- Returns {-1} when the member does not hold the lease, else
@@ -41,6 +42,10 @@ else
   else pos = first or last end
 end
 if first and pos < first then pos = first end
+-- A position past the end is out of range: the reset policy's, as on Kafka.
+if pos > last then
+  if ARGV[7] == 'l' then pos = last else pos = first or last end
+end
 -- Reclaim what departed members left pending from the position on.
 local cursor = id(pos + 1)
 repeat
