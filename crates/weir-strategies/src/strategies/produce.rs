@@ -15,7 +15,7 @@ use crate::{Incoming, ProcessingStrategy, SubmitError};
 ///
 /// A message is committed only after its produce is confirmed, so a crash
 /// produces it again (at-least-once). A failed produce stops the processor
-/// with [`StrategyError::Produce`] naming the source message.
+/// with [`StrategyError::Produce`](crate::StrategyError::Produce) naming the source message.
 ///
 /// ```
 /// use weir_core::{Broker, Topic};

@@ -16,7 +16,7 @@ use crate::{Incoming, ProcessingStrategy, SubmitError, TaskError};
 /// [`RunTaskAsync`](crate::RunTaskAsync) for I/O and
 /// [`RunTaskBlocking`](crate::RunTaskBlocking) for heavy CPU work). It returns
 /// [`TaskError::Invalid`] to send the message to the dead-letter policy; a
-/// panic becomes [`StrategyError::Panicked`] naming the message's position.
+/// panic becomes [`StrategyError::Panicked`](crate::StrategyError::Panicked) naming the message's position.
 /// Filtered messages pass by without calling it.
 ///
 /// ```

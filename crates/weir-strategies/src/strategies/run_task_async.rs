@@ -18,7 +18,7 @@ use crate::{Incoming, ProcessingStrategy, SubmitError, TaskError};
 /// When `concurrency` messages are unfinished, `submit` rejects (the
 /// processor then waits for a task to finish). A task's
 /// [`TaskError::Invalid`] goes to the dead-letter policy; a panic becomes
-/// [`StrategyError::Panicked`] naming the message.
+/// [`StrategyError::Panicked`](crate::StrategyError::Panicked) naming the message.
 ///
 /// ```
 /// use weir_core::Payload;
