@@ -309,34 +309,44 @@ impl Consumer for MemoryConsumer {
 
     async fn commit(&mut self, offsets: &CommitRequest) -> Result<(), BrokerError> {
         self.check_open()?;
-        for (p, offset) in offsets.iter() {
+        for (p, _) in offsets.iter() {
             self.assignment.check_committable(p)?;
-            let end = self
-                .broker
-                .inner
-                .topic(&p.topic)?
-                .log(p.index)
-                .map_or(0, |l| l.end());
-            if offset > end {
-                return Err(BrokerError::OffsetOutOfRange {
-                    partition: p.clone(),
-                    offset,
-                    end,
-                });
-            }
         }
         if offsets.is_empty() {
             return Ok(());
         }
+        // The ends are read before the group is locked (never a topic lock
+        // inside the group lock); a partition's end only grows meanwhile.
+        let ends = offsets
+            .iter()
+            .map(|(p, _)| {
+                let log_end = self
+                    .broker
+                    .inner
+                    .topic(&p.topic)?
+                    .log(p.index)
+                    .map(|l| l.end());
+                Ok(log_end.unwrap_or(0))
+            })
+            .collect::<Result<Vec<u64>, BrokerError>>()?;
         let mut groups = lock(&self.broker.inner.groups);
         let group = groups
             .get_mut(self.config.group_id())
             .ok_or(BrokerError::NotSubscribed)?;
         // A revoked partition the rebalance deadline took away is no
         // longer this member's, though the next poll has yet to say so.
+        // Ownership is checked before the range, so a misuse names the
+        // partition the member does not hold.
         if let Some((p, _)) = offsets.iter().find(|(p, _)| !group.holds(self.id, p)) {
             return Err(BrokerError::NotAssigned {
                 partition: p.clone(),
+            });
+        }
+        if let Some(((p, offset), end)) = offsets.iter().zip(ends).find(|((_, o), end)| o > end) {
+            return Err(BrokerError::OffsetOutOfRange {
+                partition: p.clone(),
+                offset,
+                end,
             });
         }
         for (p, o) in offsets.iter() {
