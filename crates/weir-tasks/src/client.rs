@@ -258,7 +258,7 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
                             Some(r) => r,
                             None => self.send_later(&ready).await,
                         };
-                        self.finish_enqueue(ready, result).await
+                        self.finish_enqueue(*ready, result).await
                     }
                 }
             }))
@@ -383,7 +383,7 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
                     },
                     Some(_) => self.send_later(&ready).await,
                 };
-                self.finish_enqueue(ready, result).await
+                self.finish_enqueue(*ready, result).await
             }
         }
     }
@@ -425,7 +425,7 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             self.abandon(&ready).await;
             return Err(e);
         }
-        Ok(Staged::Ready(ready))
+        Ok(Staged::Ready(Box::new(ready)))
     }
 
     async fn send_later(&self, ready: &Ready) -> Result<(), BrokerError> {
@@ -500,7 +500,7 @@ enum Staged<B: TaskBroker, C> {
     /// A unique job already there (duplicates ignored).
     Existing(TaskHandle<B, C>),
     /// Recorded, to be sent.
-    Ready(Ready),
+    Ready(Box<Ready>),
 }
 
 struct Ready {

@@ -39,7 +39,7 @@ impl EventKind {
 
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -150,7 +150,7 @@ impl EventFilter {
         } else {
             self.kinds.contains(&event.kind)
         };
-        by_kind && (self.actors.is_empty() || self.actors.iter().any(|a| *a == event.actor))
+        by_kind && (self.actors.is_empty() || self.actors.contains(&event.actor))
     }
 }
 
