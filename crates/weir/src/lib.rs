@@ -19,7 +19,7 @@ pub use weir_strategies as strategies;
 #[cfg(feature = "collector")]
 pub use weir_collector as collector;
 
-/// The job layer: prioritized queues on any broker.
+/// The job layer: jobs, actors, routers and workers on any broker with the job capabilities.
 #[cfg(feature = "tasks")]
 pub use weir_tasks as tasks;
 

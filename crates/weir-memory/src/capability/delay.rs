@@ -1,8 +1,15 @@
 //! Delayed delivery in memory: a heap of due entries per topic; moving takes
 //! them out under one lock, so each moves exactly once.
+//!
+//! Due times are kept on tokio's clock, as dedup and results expire on it:
+//! a due time is turned into "that long from now" when it is given, so a
+//! test that pauses and advances the clock sees delayed entries fall due as
+//! its time moves (wall-clock due times are as before on a running clock).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
+
+use tokio::time::Instant;
 
 use weir_core::capability::DelayedDelivery;
 use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic};
@@ -11,7 +18,28 @@ use super::lock;
 use crate::{MemoryBroker, MemoryProducer};
 
 /// One topic's waiting entries, by (due, arrival).
-type Waiting = BTreeMap<(SystemTime, u64), (Destination, Payload)>;
+type Waiting = BTreeMap<(Instant, u64), (Destination, Payload)>;
+
+/// `due` on tokio's clock.
+fn instant_of(due: SystemTime) -> Instant {
+    let now = Instant::now();
+    match due.duration_since(SystemTime::now()) {
+        Ok(ahead) => now + ahead,
+        Err(past) => now.checked_sub(past.duration()).unwrap_or(now),
+    }
+}
+
+/// `due` on the wall clock.
+fn system_time_of(due: Instant) -> SystemTime {
+    let now = Instant::now();
+    if due >= now {
+        SystemTime::now() + (due - now)
+    } else {
+        SystemTime::now()
+            .checked_sub(now - due)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+}
 
 #[derive(Debug, Default)]
 pub(super) struct Delayed {
@@ -36,13 +64,13 @@ impl DelayedDelivery for MemoryBroker {
         d.topics
             .entry(topic)
             .or_default()
-            .insert((due, seq), (destination, payload));
+            .insert((instant_of(due), seq), (destination, payload));
         Ok(())
     }
 
     async fn deliver_due(&self, topic: &Topic) -> Result<Vec<Produced>, BrokerError> {
         self.inner.topic(topic)?;
-        let now = SystemTime::now();
+        let now = Instant::now();
         let due: Vec<(Destination, Payload)> = {
             let mut d = lock(&self.inner.capabilities.delayed);
             let Some(entries) = d.topics.get_mut(topic) else {
@@ -66,6 +94,6 @@ impl DelayedDelivery for MemoryBroker {
         Ok(d.topics
             .get(topic)
             .and_then(|e| e.keys().next())
-            .map(|(due, _)| *due))
+            .map(|(due, _)| system_time_of(*due)))
     }
 }

@@ -1,0 +1,560 @@
+//! The client: enqueue jobs, get handles, run a job here, watch events.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use serde::Serialize;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use weir_core::capability::EventChannel;
+use weir_core::{BrokerError, Codec, Destination, MsgPack, Payload, Producer};
+
+use crate::actor::{Enqueuer, Outcome};
+use crate::events::{self, EventFilter, EventKind, TaskEvent, TaskEvents};
+use crate::job::{Encoded, Start};
+use crate::queue::level_topic;
+use crate::records::Records;
+use crate::{
+    Context, Job, JobMessage, Queue, Router, TaskBroker, TaskError, TaskHandle, TaskId, TaskRecord,
+    TaskState, attempt, later, unique,
+};
+
+/// What enqueueing a unique job does while another job with its id is
+/// queued or running.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Duplicates {
+    /// Fail with [`TaskError::Duplicate`] (the default).
+    #[default]
+    Refuse,
+    /// Enqueue nothing and return a handle to the job already there.
+    Ignore,
+}
+
+/// The job layer's client on broker `B`, with codec `C` for arguments and
+/// results (MessagePack by default). Cheap to clone; clones share one
+/// producer.
+///
+/// ```
+/// use weir_memory::MemoryBroker;
+/// use weir_tasks::{Job, Tasks};
+///
+/// # async fn run() -> Result<(), weir_tasks::TaskError> {
+/// let tasks = Tasks::new(MemoryBroker::new());
+/// tasks.queue("default").declare().await?;
+/// let handle = tasks.enqueue(Job::new("add").args((2, 3))).await?;
+/// println!("{} is {}", handle.id(), handle.state().await?);
+/// # Ok(()) }
+/// ```
+pub struct Tasks<B: TaskBroker, C = MsgPack> {
+    inner: Arc<Inner<B, C>>,
+}
+
+struct Inner<B: TaskBroker, C> {
+    broker: B,
+    codec: C,
+    config: Config,
+    producer: OnceCell<B::Producer>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) record_ttl: Duration,
+    pub(crate) duplicates: Duplicates,
+    pub(crate) auto_declare: bool,
+    pub(crate) partitions: u32,
+}
+
+impl<B: TaskBroker, C> Clone for Tasks<B, C> {
+    fn clone(&self) -> Self {
+        Tasks {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<B: TaskBroker, C> fmt::Debug for Tasks<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tasks")
+            .field("broker", &self.inner.broker.name())
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Tasks`] client; every setting has a default.
+#[derive(Debug)]
+#[must_use = "call build() for the client"]
+pub struct TasksBuilder<B, C = MsgPack> {
+    broker: B,
+    codec: C,
+    config: Config,
+}
+
+impl<B: TaskBroker> Tasks<B> {
+    /// A client with the default settings.
+    pub fn new(broker: B) -> Self {
+        Tasks::builder(broker).build()
+    }
+
+    /// A client to configure.
+    pub fn builder(broker: B) -> TasksBuilder<B> {
+        TasksBuilder {
+            broker,
+            codec: MsgPack,
+            config: Config {
+                record_ttl: Duration::from_secs(86_400),
+                duplicates: Duplicates::Refuse,
+                auto_declare: false,
+                partitions: 1,
+            },
+        }
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> TasksBuilder<B, C> {
+    /// The codec of arguments and results (default MessagePack).
+    pub fn codec<C2: Codec + Clone>(self, codec: C2) -> TasksBuilder<B, C2> {
+        TasksBuilder {
+            broker: self.broker,
+            codec,
+            config: self.config,
+        }
+    }
+
+    /// How long task records (states, results, errors) are kept (default one day).
+    pub fn record_ttl(mut self, ttl: Duration) -> Self {
+        self.config.record_ttl = ttl;
+        self
+    }
+
+    /// What enqueueing a unique job whose id is taken does (default: refuse).
+    pub fn duplicates(mut self, duplicates: Duplicates) -> Self {
+        self.config.duplicates = duplicates;
+        self
+    }
+
+    /// Declares a queue on the first enqueue that finds it missing (default off).
+    pub fn auto_declare(mut self, on: bool) -> Self {
+        self.config.auto_declare = on;
+        self
+    }
+
+    /// Partitions per level topic of the queues this client declares
+    /// (default 1); more spread a queue over a consumer group's members.
+    pub fn partitions(mut self, n: u32) -> Self {
+        self.config.partitions = n.max(1);
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Tasks<B, C> {
+        Tasks {
+            inner: Arc::new(Inner {
+                broker: self.broker,
+                codec: self.codec,
+                config: self.config,
+                producer: OnceCell::new(),
+            }),
+        }
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
+    /// The broker.
+    pub fn broker(&self) -> &B {
+        &self.inner.broker
+    }
+
+    pub(crate) fn codec(&self) -> &C {
+        &self.inner.codec
+    }
+
+    pub(crate) fn records(&self) -> Records<'_, B> {
+        Records {
+            broker: &self.inner.broker,
+            ttl: self.inner.config.record_ttl,
+        }
+    }
+
+    pub(crate) async fn producer(&self) -> Result<&B::Producer, TaskError> {
+        self.inner
+            .producer
+            .get_or_try_init(|| self.inner.broker.producer())
+            .await
+            .map_err(TaskError::broker("making a producer"))
+    }
+
+    /// The queue named `name`.
+    pub fn queue(&self, name: impl Into<String>) -> Queue<B> {
+        Queue::new(
+            self.inner.broker.clone(),
+            name,
+            self.inner.config.partitions,
+        )
+    }
+
+    /// Enqueues `job`; its handle tells its state and awaits its result.
+    pub async fn enqueue<A: Serialize>(&self, job: Job<A>) -> Result<TaskHandle<B, C>, TaskError> {
+        let encoded = job.encode(self.codec())?;
+        self.enqueue_encoded(encoded).await
+    }
+
+    /// Enqueues many jobs at once: the jobs to run now go to the broker in
+    /// one batch (one round trip on Redis), records and events are sent
+    /// concurrently. One result per job, in order; the outer error is for
+    /// what fails them all (no producer).
+    pub async fn enqueue_many<A: Serialize>(
+        &self,
+        jobs: impl IntoIterator<Item = Job<A>>,
+    ) -> Result<Vec<Result<TaskHandle<B, C>, TaskError>>, TaskError> {
+        let prepared: Vec<Result<Encoded, TaskError>> =
+            jobs.into_iter().map(|j| j.encode(self.codec())).collect();
+        let producer = self.producer().await?;
+        if self.inner.config.auto_declare {
+            let mut queues: Vec<&str> = prepared
+                .iter()
+                .filter_map(|e| e.as_ref().ok().map(|e| e.queue.as_str()))
+                .collect();
+            queues.sort_unstable();
+            queues.dedup();
+            for q in queues {
+                self.queue(q).declare().await?;
+            }
+        }
+        let staged = join_all(prepared.into_iter().map(|e| async move {
+            let e = e?;
+            self.stage(e).await
+        }))
+        .await;
+        // The jobs to run now: one batch.
+        let mut batch = Vec::new();
+        let mut slots = Vec::new();
+        for (i, s) in staged.iter().enumerate() {
+            if let Ok(Staged::Ready(ready)) = s
+                && ready.start.is_none()
+            {
+                batch.push((
+                    Destination::Topic(ready.topic.clone()),
+                    ready.payload.clone(),
+                ));
+                slots.push(i);
+            }
+        }
+        let mut sent: Vec<Option<Result<(), BrokerError>>> = staged.iter().map(|_| None).collect();
+        if !batch.is_empty() {
+            for (i, r) in slots.iter().zip(producer.produce_batch(batch).await) {
+                sent[*i] = Some(r.map(|_| ()));
+            }
+        }
+        Ok(
+            join_all(staged.into_iter().zip(sent).map(|(s, sent)| async move {
+                match s? {
+                    Staged::Existing(handle) => Ok(handle),
+                    Staged::Ready(ready) => {
+                        let result = match sent {
+                            Some(r) => r,
+                            None => self.send_later(&ready).await,
+                        };
+                        self.finish_enqueue(*ready, result).await
+                    }
+                }
+            }))
+            .await,
+        )
+    }
+
+    /// A handle to task `id`, from its id alone (from another process, say).
+    pub fn handle(&self, id: impl Into<TaskId>) -> TaskHandle<B, C> {
+        TaskHandle::new(self.clone(), id.into(), None)
+    }
+
+    /// Revokes task `id` if it has not ended: it will not start (a running
+    /// attempt finishes). `true` if it was revoked now.
+    pub async fn revoke(&self, id: impl Into<TaskId>) -> Result<bool, TaskError> {
+        let id = id.into();
+        let records = self.records();
+        let Some(mut record) = records.get(&id).await? else {
+            return Err(TaskError::UnknownTask { id });
+        };
+        if record.state.is_final() {
+            return Ok(false);
+        }
+        record.state = TaskState::Revoked;
+        record.finished_at = Some(SystemTime::now());
+        records.put(&record).await?;
+        unique::free(self.broker(), &record.queue, &record.id).await?;
+        events::publish(self.broker(), &TaskEvent::of(EventKind::Done, &record)).await;
+        Ok(true)
+    }
+
+    /// Runs `job` now, in this process, with the actor `router` registers
+    /// under its name, without a queue: one attempt, with the job's timeout
+    /// (no retries, no delay). Its record and events are those of a queued
+    /// job, so the handle returned works as any other. For tests and debugging.
+    pub async fn execute<A: Serialize>(
+        &self,
+        router: &Router<C>,
+        job: Job<A>,
+    ) -> Result<TaskHandle<B, C>, TaskError> {
+        let encoded = job.encode(self.codec())?;
+        let Some(actor) = router.get(&encoded.actor) else {
+            return Err(TaskError::UnknownActor {
+                actor: encoded.actor,
+            });
+        };
+        let message = message_of(encoded);
+        let mut record = queued_record(&message);
+        record.state = TaskState::Started;
+        record.attempt = 1;
+        record.started_at = Some(SystemTime::now());
+        record.worker = Some("execute".to_owned());
+        self.records().put(&record).await?;
+        events::publish(self.broker(), &TaskEvent::of(EventKind::Started, &record)).await;
+        let ctx = self.context(&message, CancellationToken::new());
+        let outcome = attempt::run(actor, &message, ctx).await;
+        record.finished_at = Some(SystemTime::now());
+        match outcome {
+            Outcome::Done(bytes) => {
+                record.state = TaskState::Success;
+                record.result = Some(bytes);
+            }
+            Outcome::Failed(e) | Outcome::BadArgs(e) | Outcome::BadResult(e) => {
+                record.state = TaskState::Failure;
+                record.errors.push(e.clone());
+                record.error = Some(e);
+            }
+        }
+        self.records().put(&record).await?;
+        events::publish(self.broker(), &TaskEvent::of(EventKind::Done, &record)).await;
+        Ok(TaskHandle::new(self.clone(), message.id, Some(message.run)))
+    }
+
+    /// Subscribes to task events that pass `filter`; events published once
+    /// this returns are delivered (there is no history).
+    pub async fn subscribe(
+        &self,
+        filter: EventFilter,
+    ) -> Result<TaskEvents<<B as EventChannel>::Subscription>, TaskError> {
+        let sub = self
+            .broker()
+            .subscribe(events::EVENT_CHANNEL)
+            .await
+            .map_err(TaskError::broker("subscribing to task events"))?;
+        Ok(TaskEvents::new(sub, filter))
+    }
+
+    /// The context of one attempt of `message`.
+    pub(crate) fn context(&self, message: &JobMessage, cancel: CancellationToken) -> Context<C> {
+        Context {
+            id: message.id.clone(),
+            actor: message.actor.clone(),
+            queue: message.queue.clone(),
+            attempt: message.attempt,
+            parent: message.parent.clone(),
+            cancel,
+            enqueuer: Arc::new(self.clone()),
+            codec: self.codec().clone(),
+        }
+    }
+
+    pub(crate) async fn enqueue_encoded(
+        &self,
+        encoded: Encoded,
+    ) -> Result<TaskHandle<B, C>, TaskError> {
+        match self.stage(encoded).await? {
+            Staged::Existing(handle) => Ok(handle),
+            Staged::Ready(ready) => {
+                let result = match ready.start {
+                    None => match self.producer().await {
+                        Ok(p) => p
+                            .produce(
+                                Destination::Topic(ready.topic.clone()),
+                                ready.payload.clone(),
+                            )
+                            .await
+                            .map(|_| ()),
+                        Err(e) => {
+                            self.abandon(&ready).await;
+                            return Err(e);
+                        }
+                    },
+                    Some(_) => self.send_later(&ready).await,
+                };
+                self.finish_enqueue(*ready, result).await
+            }
+        }
+    }
+
+    /// Takes a unique id and stores the queued record.
+    async fn stage(&self, encoded: Encoded) -> Result<Staged<B, C>, TaskError> {
+        let start = encoded.start;
+        let message = message_of(encoded);
+        if message.unique
+            && !unique::take(
+                self.broker(),
+                &message.queue,
+                &message.id,
+                self.inner.config.record_ttl,
+            )
+            .await?
+        {
+            return match self.inner.config.duplicates {
+                Duplicates::Refuse => Err(TaskError::Duplicate {
+                    id: message.id,
+                    actor: message.actor,
+                }),
+                Duplicates::Ignore => Ok(Staged::Existing(self.handle(message.id))),
+            };
+        }
+        let payload = message.to_payload().map_err(|source| TaskError::Corrupt {
+            id: message.id.clone(),
+            what: "message",
+            source,
+        })?;
+        let ready = Ready {
+            unique: message.unique,
+            topic: level_topic(&message.queue, message.priority),
+            payload,
+            start,
+            record: queued_record(&message),
+        };
+        if let Err(e) = self.records().put(&ready.record).await {
+            self.abandon(&ready).await;
+            return Err(e);
+        }
+        Ok(Staged::Ready(Box::new(ready)))
+    }
+
+    async fn send_later(&self, ready: &Ready) -> Result<(), BrokerError> {
+        let due = match ready.start {
+            Some(Start::At(at)) => at,
+            Some(Start::After(d)) => SystemTime::now() + d,
+            None => SystemTime::now(),
+        };
+        later::produce_at(self.broker(), &ready.topic, ready.payload.clone(), due).await
+    }
+
+    /// Frees what a failed enqueue took.
+    async fn abandon(&self, ready: &Ready) {
+        if ready.unique {
+            let _ = unique::free(self.broker(), &ready.record.queue, &ready.record.id).await;
+        }
+    }
+
+    async fn finish_enqueue(
+        &self,
+        ready: Ready,
+        sent: Result<(), BrokerError>,
+    ) -> Result<TaskHandle<B, C>, TaskError> {
+        let queue = ready.record.queue.clone();
+        let sent = match sent {
+            Err(BrokerError::UnknownTopic { .. }) if self.inner.config.auto_declare => {
+                self.queue(queue.as_str()).declare().await?;
+                match ready.start {
+                    None => self
+                        .producer()
+                        .await?
+                        .produce(
+                            Destination::Topic(ready.topic.clone()),
+                            ready.payload.clone(),
+                        )
+                        .await
+                        .map(|_| ()),
+                    Some(_) => self.send_later(&ready).await,
+                }
+            }
+            other => other,
+        };
+        match sent {
+            Ok(()) => {
+                events::publish(
+                    self.broker(),
+                    &TaskEvent::of(EventKind::Queued, &ready.record),
+                )
+                .await;
+                Ok(TaskHandle::new(
+                    self.clone(),
+                    ready.record.id,
+                    Some(ready.record.run),
+                ))
+            }
+            Err(e) => {
+                self.abandon(&ready).await;
+                Err(match e {
+                    BrokerError::UnknownTopic { .. } => TaskError::UndeclaredQueue { queue },
+                    e => TaskError::Broker {
+                        doing: format!("enqueueing task `{}` on queue `{queue}`", ready.record.id),
+                        source: e,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// A job on its way in.
+enum Staged<B: TaskBroker, C> {
+    /// A unique job already there (duplicates ignored).
+    Existing(TaskHandle<B, C>),
+    /// Recorded, to be sent.
+    Ready(Box<Ready>),
+}
+
+struct Ready {
+    unique: bool,
+    topic: weir_core::Topic,
+    payload: Payload,
+    start: Option<Start>,
+    record: TaskRecord,
+}
+
+/// The first attempt's message of a job.
+fn message_of(e: Encoded) -> JobMessage {
+    let unique = e.id.is_some();
+    JobMessage {
+        id: e.id.unwrap_or_else(TaskId::random),
+        actor: e.actor,
+        queue: e.queue,
+        args: e.args,
+        priority: e.priority,
+        attempt: 1,
+        retries: e.retries,
+        timeout: e.timeout,
+        parent: e.parent,
+        queued_at: SystemTime::now(),
+        unique,
+        run: TaskId::nonce(),
+        errors: Vec::new(),
+        dead_reason: None,
+    }
+}
+
+/// The record of a job just enqueued.
+pub(crate) fn queued_record(m: &JobMessage) -> TaskRecord {
+    TaskRecord {
+        id: m.id.clone(),
+        actor: m.actor.clone(),
+        queue: m.queue.clone(),
+        state: TaskState::Queued,
+        run: m.run,
+        attempt: m.attempt.saturating_sub(1),
+        queued_at: m.queued_at,
+        started_at: None,
+        finished_at: None,
+        worker: None,
+        result: None,
+        error: m.errors.last().cloned(),
+        errors: m.errors.clone(),
+        parent: m.parent.clone(),
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> Enqueuer for Tasks<B, C> {
+    fn enqueue(&self, job: Encoded) -> BoxFuture<'static, Result<TaskId, TaskError>> {
+        let tasks = self.clone();
+        async move { tasks.enqueue_encoded(job).await.map(|h| h.id().clone()) }.boxed()
+    }
+}

@@ -1,0 +1,131 @@
+//! What goes wrong in the job layer, naming the task, actor or queue.
+
+use std::time::Duration;
+
+use weir_core::{BrokerError, CodecError};
+use weir_strategies::ProcessorError;
+
+use crate::{TaskId, TaskState};
+
+/// An error of the job layer. Each variant names what it is about (task id,
+/// actor, queue) and keeps the cause as its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The queue's topics do not exist.
+    #[error(
+        "queue `{queue}` is not declared: declare it (`Tasks::queue(..).declare()`, or run a worker for it) or turn auto-declare on"
+    )]
+    UndeclaredQueue {
+        /// The queue.
+        queue: String,
+    },
+    /// A unique job's id is taken by a job not finished yet.
+    #[error("task `{id}` (actor `{actor}`) is already queued or running")]
+    Duplicate {
+        /// The id.
+        id: TaskId,
+        /// The actor of the refused job.
+        actor: String,
+    },
+    /// The arguments could not be encoded.
+    #[error("cannot encode the arguments for actor `{actor}`")]
+    EncodeArgs {
+        /// The actor.
+        actor: String,
+        /// Why.
+        #[source]
+        source: CodecError,
+    },
+    /// The result is not of the type asked for.
+    #[error("cannot decode the result of task `{id}`")]
+    DecodeResult {
+        /// The task.
+        id: TaskId,
+        /// Why.
+        #[source]
+        source: CodecError,
+    },
+    /// A stored record or message could not be read.
+    #[error("the stored {what} of task `{id}` is corrupt")]
+    Corrupt {
+        /// The task.
+        id: TaskId,
+        /// What was read (`"record"`, `"event"`).
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: CodecError,
+    },
+    /// The task failed for good: its last attempt failed, or it could not run.
+    #[error("task `{id}` (actor `{actor}`) failed after {attempts} attempt(s): {error}")]
+    Failed {
+        /// The task.
+        id: TaskId,
+        /// The actor.
+        actor: String,
+        /// Attempts run.
+        attempts: u32,
+        /// The last error.
+        error: String,
+        /// Every attempt's error, oldest first.
+        errors: Vec<String>,
+    },
+    /// The task was revoked.
+    #[error("task `{id}` (actor `{actor}`) was revoked")]
+    Revoked {
+        /// The task.
+        id: TaskId,
+        /// The actor.
+        actor: String,
+    },
+    /// Waiting for the task's end took longer than allowed.
+    #[error("task `{id}` did not finish within {waited:?} (it is {state})")]
+    WaitTimeout {
+        /// The task.
+        id: TaskId,
+        /// How long the caller waited.
+        waited: Duration,
+        /// Its state when the wait ended.
+        state: TaskState,
+    },
+    /// No record of the task exists (never enqueued, or expired).
+    #[error("no task `{id}` is known (never enqueued here, or its record expired)")]
+    UnknownTask {
+        /// The task.
+        id: TaskId,
+    },
+    /// No actor of that name is registered.
+    #[error("no actor `{actor}` is registered")]
+    UnknownActor {
+        /// The actor.
+        actor: String,
+    },
+    /// Subscribers fell behind and missed events.
+    #[error("the event subscription fell behind and missed {missed} task events")]
+    EventsMissed {
+        /// How many.
+        missed: u64,
+    },
+    /// A broker call failed.
+    #[error("{doing} failed")]
+    Broker {
+        /// What the job layer was doing (`"enqueueing task `x` on queue `q`"`).
+        doing: String,
+        /// The broker's error.
+        #[source]
+        source: BrokerError,
+    },
+    /// The worker's stream processor stopped with an error.
+    #[error("the worker stopped")]
+    Worker(#[source] ProcessorError),
+}
+
+impl TaskError {
+    /// A broker error, with what the job layer was doing.
+    pub(crate) fn broker(doing: impl Into<String>) -> impl FnOnce(BrokerError) -> TaskError {
+        let doing = doing.into();
+        move |source| TaskError::Broker { doing, source }
+    }
+}

@@ -1,0 +1,109 @@
+//! Task records in the broker's result store (the `ResultStore` seam).
+//!
+//! A task has two entries: its record (replaced at every change of state)
+//! and, once it is final, the final record under a key of its own. Waiting
+//! for the end is waiting for the second, which the store can wake a caller
+//! for; a worker looks at it before running a job, so a job whose end was
+//! recorded is not run again when it is delivered again after a crash.
+
+use std::time::Duration;
+
+use weir_core::capability::ResultStore;
+use weir_core::{Codec, MsgPack};
+
+use crate::{TaskError, TaskId, TaskRecord};
+
+fn key(id: &TaskId) -> String {
+    format!("weir-tasks:{id}")
+}
+
+/// The final record of one enqueue (`run`) of `id`: a unique id enqueued
+/// again after its end is a new run, which the old end does not answer.
+fn final_key(id: &TaskId, run: u64) -> String {
+    format!("weir-tasks:{id}:final:{run:x}")
+}
+
+/// The records of one broker, kept for `ttl`.
+pub(crate) struct Records<'a, B> {
+    pub(crate) broker: &'a B,
+    pub(crate) ttl: Duration,
+}
+
+impl<B: ResultStore> Records<'_, B> {
+    /// Stores `record` (and, if final, its final entry first).
+    pub(crate) async fn put(&self, record: &TaskRecord) -> Result<(), TaskError> {
+        let bytes = MsgPack
+            .encode(record)
+            .map_err(|source| TaskError::Corrupt {
+                id: record.id.clone(),
+                what: "record",
+                source,
+            })?;
+        let doing = || format!("storing the record of task `{}`", record.id);
+        if record.state.is_final() {
+            self.broker
+                .put_result(&final_key(&record.id, record.run), bytes.clone(), self.ttl)
+                .await
+                .map_err(TaskError::broker(doing()))?;
+        }
+        self.broker
+            .put_result(&key(&record.id), bytes, self.ttl)
+            .await
+            .map_err(TaskError::broker(doing()))
+    }
+
+    /// The latest record of `id`.
+    pub(crate) async fn get(&self, id: &TaskId) -> Result<Option<TaskRecord>, TaskError> {
+        let bytes = self
+            .broker
+            .get_result(&key(id))
+            .await
+            .map_err(TaskError::broker(format!(
+                "reading the record of task `{id}`"
+            )))?;
+        decode(id, bytes)
+    }
+
+    /// The final record of run `run` of `id`, if it has ended.
+    pub(crate) async fn get_final(
+        &self,
+        id: &TaskId,
+        run: u64,
+    ) -> Result<Option<TaskRecord>, TaskError> {
+        let bytes =
+            self.broker
+                .get_result(&final_key(id, run))
+                .await
+                .map_err(TaskError::broker(format!(
+                    "reading the record of task `{id}`"
+                )))?;
+        decode(id, bytes)
+    }
+
+    /// The final record of run `run` of `id`, waiting up to `timeout` for it.
+    pub(crate) async fn wait_final(
+        &self,
+        id: &TaskId,
+        run: u64,
+        timeout: Duration,
+    ) -> Result<Option<TaskRecord>, TaskError> {
+        let bytes = self
+            .broker
+            .wait_result(&final_key(id, run), timeout)
+            .await
+            .map_err(TaskError::broker(format!("waiting for task `{id}`")))?;
+        decode(id, bytes)
+    }
+}
+
+fn decode(id: &TaskId, bytes: Option<bytes::Bytes>) -> Result<Option<TaskRecord>, TaskError> {
+    bytes
+        .map(|b| {
+            MsgPack.decode(&b).map_err(|source| TaskError::Corrupt {
+                id: id.clone(),
+                what: "record",
+                source,
+            })
+        })
+        .transpose()
+}

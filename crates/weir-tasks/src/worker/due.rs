@@ -1,0 +1,40 @@
+//! The worker's mover of due jobs: delayed jobs and retries waiting in the
+//! broker's delayed store are moved to their topics when due.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use weir_core::Topic;
+
+use crate::{TaskBroker, later};
+
+/// Moves the due jobs of `topics` until `stop` fires: at each due time it
+/// knows of, when woken (this worker scheduled a retry), and at least every
+/// `interval` (other processes schedule jobs too).
+pub(crate) async fn move_due<B: TaskBroker>(
+    broker: B,
+    topics: Vec<Topic>,
+    interval: Duration,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        let next = match later::deliver_due(&broker, &topics).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(error = %weir_core::ErrorReport::new(&e), "cannot move due jobs; trying again");
+                None
+            }
+        };
+        let wait = next
+            .map(|due| due.duration_since(SystemTime::now()).unwrap_or_default())
+            .map_or(interval, |d| d.min(interval));
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

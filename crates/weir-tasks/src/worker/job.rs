@@ -1,0 +1,311 @@
+//! What a worker does with one job message: the life of an attempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use weir_core::{Codec, CodecError, Destination, Payload, Producer};
+
+use super::stats::{Counters, bump};
+use crate::actor::{Actor, Outcome};
+use crate::attempt::{self, retries_of};
+use crate::client::queued_record;
+use crate::events::{self, EventKind, TaskEvent};
+use crate::message::{HEADER_DEAD_REASON, HEADER_QUEUE};
+use crate::queue::{dead_letter_topic, level_topic};
+use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
+
+/// An actor with its per-worker concurrency limit.
+pub(crate) struct Slot<C> {
+    pub(crate) actor: Actor<C>,
+    pub(crate) limit: Option<Arc<Semaphore>>,
+}
+
+/// What every job of one worker shares.
+pub(crate) struct Shared<B: TaskBroker, C> {
+    pub(crate) tasks: Tasks<B, C>,
+    pub(crate) actors: HashMap<String, Slot<C>>,
+    pub(crate) worker_id: String,
+    pub(crate) counters: Counters,
+    /// Wakes the mover of due jobs (a retry was scheduled).
+    pub(crate) wake_due: Arc<Notify>,
+    /// The messages limit, the messages taken so far, and what fires when
+    /// the last is taken.
+    pub(crate) limit: Option<u64>,
+    pub(crate) taken: AtomicU64,
+    pub(crate) limit_reached: CancellationToken,
+}
+
+type StepError = weir_strategies::TaskError;
+
+impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
+    /// Handles one message. Every outcome of the job (success, retry, dead
+    /// letter) is `Ok`: the message is done and may be committed. `Err`
+    /// only when the broker fails us, which stops the worker with nothing
+    /// past this job committed.
+    pub(crate) async fn handle(self: Arc<Self>, payload: Payload) -> Result<(), StepError> {
+        let taken = self.taken.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.limit == Some(taken) {
+            self.limit_reached.cancel();
+        }
+        let message = match JobMessage::decode(&payload) {
+            Ok(m) => m,
+            Err(e) => return self.undecodable(payload, e).await,
+        };
+        let id = message.id.clone();
+        self.process(message).await.map_err(|e| {
+            tracing::error!(task = %id, error = %weir_core::ErrorReport::new(&e), "the worker cannot go on");
+            StepError::fatal(e)
+        })
+    }
+
+    /// A message that is no job: to its queue's dead-letter topic if it
+    /// names its queue, else to the processor's dead-letter policy.
+    async fn undecodable(&self, payload: Payload, e: CodecError) -> Result<(), StepError> {
+        let reason = format!("not a job message: {e}");
+        let queue = payload
+            .headers
+            .get(HEADER_QUEUE)
+            .and_then(|q| std::str::from_utf8(q).ok().map(str::to_owned));
+        let Some(queue) = queue else {
+            return Err(StepError::invalid(reason));
+        };
+        tracing::warn!(queue, %reason, "dead-lettering a message that is not a job");
+        let dead = payload.with_header(HEADER_DEAD_REASON, reason);
+        self.produce(&dead_letter_topic(&queue), dead)
+            .await
+            .map_err(StepError::fatal)?;
+        bump(&self.counters.processed);
+        bump(&self.counters.dead_lettered);
+        Ok(())
+    }
+
+    async fn produce(&self, topic: &weir_core::Topic, payload: Payload) -> Result<(), TaskError> {
+        self.tasks
+            .producer()
+            .await?
+            .produce(Destination::Topic(topic.clone()), payload)
+            .await
+            .map(|_| ())
+            .map_err(TaskError::broker(format!("producing to `{topic}`")))
+    }
+
+    async fn process(self: &Arc<Self>, mut m: JobMessage) -> Result<(), TaskError> {
+        let records = self.tasks.records();
+        // Ended already (delivered again after a crash or a rebalance, or
+        // revoked): not run again.
+        if let Some(done) = records.get_final(&m.id, m.run).await? {
+            if done.state == TaskState::Revoked {
+                bump(&self.counters.revoked);
+            }
+            return Ok(());
+        }
+        bump(&self.counters.processed);
+        let Some(slot) = self.actors.get(&m.actor) else {
+            let reason = format!(
+                "no actor `{}` is registered on worker `{}` for task `{}`",
+                m.actor, self.worker_id, m.id
+            );
+            m.errors.push(reason.clone());
+            return self.give_up(m, reason.clone(), reason).await;
+        };
+        let _permit = match &slot.limit {
+            Some(s) => Some(Arc::clone(s).acquire_owned().await),
+            None => None,
+        };
+        let mut record = queued_record(&m);
+        record.state = TaskState::Started;
+        record.attempt = m.attempt;
+        record.started_at = Some(SystemTime::now());
+        record.worker = Some(self.worker_id.clone());
+        records.put(&record).await?;
+        events::publish(
+            self.tasks.broker(),
+            &TaskEvent::of(EventKind::Started, &record),
+        )
+        .await;
+
+        let cancel = CancellationToken::new();
+        let guard = InFlight {
+            shared: Some(Arc::clone(self)),
+            record: record.clone(),
+            cancel: cancel.clone(),
+        };
+        let ctx = self.tasks.context(&m, cancel);
+        let outcome = attempt::run(&slot.actor, &m, ctx).await;
+        guard.disarm();
+
+        match outcome {
+            Outcome::Done(bytes) => {
+                record.state = TaskState::Success;
+                record.result = Some(bytes);
+                record.finished_at = Some(SystemTime::now());
+                records.put(&record).await?;
+                if m.unique {
+                    unique::free(self.tasks.broker(), &m.queue, &m.id).await?;
+                }
+                events::publish(
+                    self.tasks.broker(),
+                    &TaskEvent::of(EventKind::Done, &record),
+                )
+                .await;
+                bump(&self.counters.succeeded);
+                Ok(())
+            }
+            Outcome::Failed(error) => {
+                bump(&self.counters.failed);
+                m.errors.push(error.clone());
+                if m.attempt <= retries_of(&slot.actor, &m) {
+                    self.retry(&slot.actor, m, record, error).await
+                } else {
+                    let reason = format!(
+                        "actor `{}` failed task `{}` in all {} attempt(s); the last: {error}",
+                        m.actor, m.id, m.attempt
+                    );
+                    self.give_up(m, reason, error).await
+                }
+            }
+            Outcome::BadArgs(cause) => {
+                let reason = format!(
+                    "the arguments of task `{}` do not decode into what actor `{}` takes: {cause}",
+                    m.id, m.actor
+                );
+                m.errors.push(reason.clone());
+                self.give_up(m, reason.clone(), reason).await
+            }
+            Outcome::BadResult(cause) => {
+                bump(&self.counters.failed);
+                let reason = format!(
+                    "the result of task `{}` (actor `{}`) does not encode: {cause}",
+                    m.id, m.actor
+                );
+                m.errors.push(reason.clone());
+                self.give_up(m, reason.clone(), reason).await
+            }
+        }
+    }
+
+    /// Schedules the next attempt after the actor's backoff, in the
+    /// broker's delayed store: this worker holds no slot while it waits.
+    async fn retry(
+        &self,
+        actor: &Actor<C>,
+        m: JobMessage,
+        mut record: TaskRecord,
+        error: String,
+    ) -> Result<(), TaskError> {
+        let wait = actor.retry.backoff(m.attempt);
+        let next = JobMessage {
+            attempt: m.attempt + 1,
+            ..m
+        };
+        let payload = next.to_payload().map_err(|source| TaskError::Corrupt {
+            id: next.id.clone(),
+            what: "message",
+            source,
+        })?;
+        let topic = level_topic(&next.queue, next.priority);
+        later::produce_at(
+            self.tasks.broker(),
+            &topic,
+            payload,
+            SystemTime::now() + wait,
+        )
+        .await
+        .map_err(TaskError::broker(format!(
+            "scheduling the retry of task `{}` on `{topic}`",
+            next.id
+        )))?;
+        record.state = TaskState::Retry;
+        record.error = Some(error);
+        record.errors = next.errors.clone();
+        self.tasks.records().put(&record).await?;
+        events::publish(
+            self.tasks.broker(),
+            &TaskEvent::of(EventKind::Retry, &record),
+        )
+        .await;
+        bump(&self.counters.retried);
+        self.wake_due.notify_one();
+        Ok(())
+    }
+
+    /// Sends the job to its queue's dead-letter topic with `reason` and
+    /// every attempt's error, and records its failure (`error`).
+    async fn give_up(
+        &self,
+        mut m: JobMessage,
+        reason: String,
+        error: String,
+    ) -> Result<(), TaskError> {
+        tracing::warn!(task = %m.id, actor = %m.actor, %reason, "dead-lettering a job");
+        m.dead_reason = Some(reason.clone());
+        let payload = m
+            .to_payload()
+            .map_err(|source| TaskError::Corrupt {
+                id: m.id.clone(),
+                what: "message",
+                source,
+            })?
+            .with_header(HEADER_DEAD_REASON, reason);
+        self.produce(&dead_letter_topic(&m.queue), payload).await?;
+        let mut record = queued_record(&m);
+        record.state = TaskState::Failure;
+        record.attempt = m.attempt;
+        record.worker = Some(self.worker_id.clone());
+        record.error = Some(error);
+        record.errors = m.errors.clone();
+        record.finished_at = Some(SystemTime::now());
+        self.tasks.records().put(&record).await?;
+        if m.unique {
+            unique::free(self.tasks.broker(), &m.queue, &m.id).await?;
+        }
+        events::publish(
+            self.tasks.broker(),
+            &TaskEvent::of(EventKind::Done, &record),
+        )
+        .await;
+        bump(&self.counters.dead_lettered);
+        Ok(())
+    }
+}
+
+/// A running attempt. Dropped before it is disarmed, the attempt was cut
+/// off (the graceful shutdown time ran out): its token fires, and its
+/// record goes back to `Queued`, as the job does (its message is not
+/// committed, so it is delivered again, with the same attempt number).
+struct InFlight<B: TaskBroker, C: Codec + Clone> {
+    shared: Option<Arc<Shared<B, C>>>,
+    record: TaskRecord,
+    cancel: CancellationToken,
+}
+
+impl<B: TaskBroker, C: Codec + Clone> InFlight<B, C> {
+    fn disarm(mut self) {
+        self.shared = None;
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> Drop for InFlight<B, C> {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        self.cancel.cancel();
+        bump(&shared.counters.interrupted);
+        let mut record = self.record.clone();
+        record.state = TaskState::Queued;
+        record.attempt = record.attempt.saturating_sub(1);
+        record.worker = None;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = shared.tasks.records().put(&record).await {
+                    tracing::warn!(task = %record.id, error = %weir_core::ErrorReport::new(&e), "cannot record an interrupted job as queued");
+                }
+            });
+        }
+    }
+}

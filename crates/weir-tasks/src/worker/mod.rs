@@ -1,0 +1,357 @@
+//! Workers: run the actors of their routers on the jobs of their queues.
+//!
+//! A worker is a `weir-strategies` stream processor over a
+//! [`PriorityConsumer`](crate::priority::PriorityConsumer) of its queues'
+//! level topics, in consumer group `weir-tasks` (by default), with one
+//! pipeline step: [`KeyedRunTask`](weir_strategies::KeyedRunTask) keyed by
+//! task id, at the worker's concurrency. So what the processor does comes
+//! with it: rebalancing when workers join and leave, backpressure (a full
+//! worker stops fetching), and graceful shutdown (stop reading, join the
+//! running jobs within the graceful shutdown time, commit what finished).
+//! Jobs finish out of order, and the committed offset is the low watermark:
+//! it never passes a job that has not finished, so a worker that dies
+//! leaves its unfinished jobs to be delivered again to the group's other
+//! members. A job whose end was recorded is not run again then.
+
+mod due;
+mod job;
+mod limit;
+mod shutdown;
+mod stats;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use weir_core::{Codec, ConsumerConfig, MsgPack, Payload, Topic};
+use weir_strategies::{DeadLetterQueue, Pipeline, StrategyContext, StreamProcessor};
+
+use crate::actor::Actor;
+use crate::catalogue::Catalogue;
+use crate::priority::PriorityConsumer;
+use crate::queue::{dead_letter_topic, levels};
+use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
+
+use job::{Shared, Slot};
+use limit::Limited;
+pub use shutdown::{ShutdownHandle, Signal};
+pub use stats::WorkerStats;
+
+/// Runs the actors of its routers on the jobs of their queues, until shut
+/// down (a [`ShutdownHandle`], a signal) or until it has taken its messages
+/// limit, and returns what it did.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`router`](WorkerBuilder::router) | none; add one or more |
+/// | [`concurrency`](WorkerBuilder::concurrency) | 10 jobs at once |
+/// | [`messages_limit`](WorkerBuilder::messages_limit) | none |
+/// | [`graceful_shutdown_time`](WorkerBuilder::graceful_shutdown_time) | 25 s |
+/// | [`handle_signals`](WorkerBuilder::handle_signals) | SIGINT and SIGTERM |
+/// | [`auto_declare`](WorkerBuilder::auto_declare) | on: declares its queues |
+/// | [`group`](WorkerBuilder::group) | `"weir-tasks"` |
+/// | [`delay_poll_interval`](WorkerBuilder::delay_poll_interval) | 1 s |
+///
+/// ```
+/// use weir_memory::MemoryBroker;
+/// use weir_tasks::{Context, Job, Router, Tasks, Worker};
+///
+/// # async fn run() -> Result<(), weir_tasks::TaskError> {
+/// let tasks = Tasks::new(MemoryBroker::new());
+/// let mut router = Router::new();
+/// router.actor("add", |(a, b): (i64, i64), _: Context| async move { Ok::<_, String>(a + b) });
+/// let worker = Worker::builder(&tasks).router(router).messages_limit(1).build();
+/// tasks.queue("default").declare().await?;
+/// let handle = tasks.enqueue(Job::new("add").args((2, 3))).await?;
+/// let stats = worker.run().await?;
+/// assert_eq!((stats.succeeded, handle.wait::<i64>().await?), (1, 5));
+/// # Ok(()) }
+/// ```
+pub struct Worker<B: TaskBroker, C = MsgPack> {
+    tasks: Tasks<B, C>,
+    actors: BTreeMap<String, Actor<C>>,
+    queues: BTreeSet<String>,
+    concurrency: usize,
+    messages_limit: Option<u64>,
+    graceful_shutdown_time: Duration,
+    signals: Vec<Signal>,
+    auto_declare: bool,
+    group: String,
+    id: String,
+    delay_poll_interval: Duration,
+    shutdown: ShutdownHandle,
+}
+
+impl<B: TaskBroker, C> fmt::Debug for Worker<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("actors", &self.actors.keys().collect::<Vec<_>>())
+            .field("queues", &self.queues)
+            .field("concurrency", &self.concurrency)
+            .field("messages_limit", &self.messages_limit)
+            .field("graceful_shutdown_time", &self.graceful_shutdown_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Worker`]; settings read in the order of the work.
+#[must_use = "call build() for the worker"]
+pub struct WorkerBuilder<B: TaskBroker, C = MsgPack> {
+    worker: Worker<B, C>,
+}
+
+impl<B: TaskBroker, C> fmt::Debug for WorkerBuilder<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.worker.fmt(f)
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
+    /// A worker for the jobs of `tasks`' broker.
+    pub fn builder(tasks: &Tasks<B, C>) -> WorkerBuilder<B, C> {
+        WorkerBuilder {
+            worker: Worker {
+                tasks: tasks.clone(),
+                actors: BTreeMap::new(),
+                queues: BTreeSet::new(),
+                concurrency: 10,
+                messages_limit: None,
+                graceful_shutdown_time: Duration::from_secs(25),
+                signals: vec![Signal::Interrupt, Signal::Terminate],
+                auto_declare: true,
+                group: "weir-tasks".to_owned(),
+                id: format!(
+                    "worker-{}-{}",
+                    std::process::id(),
+                    &TaskId::random().as_str()[..8]
+                ),
+                delay_poll_interval: Duration::from_secs(1),
+                shutdown: ShutdownHandle::default(),
+            },
+        }
+    }
+
+    /// A handle that stops this worker gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// This worker's id (in task records).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The actors it runs.
+    pub fn catalogue(&self) -> Catalogue {
+        Catalogue {
+            actors: self.actors.values().map(|a| a.info.clone()).collect(),
+        }
+    }
+
+    /// The queues it takes jobs from: its actors' and any added.
+    pub fn queues(&self) -> Vec<String> {
+        let mut all = self.queues.clone();
+        all.extend(self.actors.values().map(|a| a.info.queue.clone()));
+        all.into_iter().collect()
+    }
+
+    /// Runs until shut down or until the messages limit, then returns what
+    /// it did. On shutdown it takes no more jobs and lets the running ones
+    /// finish within the graceful shutdown time; those still running then
+    /// are cancelled and go back to the queue without counting a retry.
+    ///
+    /// # Errors
+    ///
+    /// Declaring its queues failed, or the broker failed it while it ran
+    /// ([`TaskError::Worker`], with nothing unfinished committed).
+    pub async fn run(self) -> Result<WorkerStats, TaskError> {
+        let queues = self.queues();
+        let Worker {
+            tasks,
+            actors,
+            concurrency,
+            messages_limit,
+            graceful_shutdown_time,
+            signals,
+            auto_declare,
+            group,
+            id,
+            delay_poll_interval,
+            shutdown,
+            ..
+        } = self;
+        if auto_declare {
+            for q in &queues {
+                tasks.queue(q.as_str()).declare().await?;
+            }
+        }
+        let shared = Arc::new(Shared {
+            tasks: tasks.clone(),
+            actors: actors
+                .into_iter()
+                .map(|(name, actor)| {
+                    let limit = actor
+                        .info
+                        .max_concurrency
+                        .map(|n| Arc::new(Semaphore::new(n)));
+                    (name, Slot { actor, limit })
+                })
+                .collect::<HashMap<_, _>>(),
+            worker_id: id.clone(),
+            counters: Default::default(),
+            wake_due: Arc::new(Notify::new()),
+            limit: messages_limit,
+            taken: Default::default(),
+            limit_reached: CancellationToken::new(),
+        });
+        if messages_limit == Some(0) {
+            shared.limit_reached.cancel();
+        }
+
+        let config = ConsumerConfig::builder(group.as_str())
+            .client_id(id.as_str())
+            .max_poll_records(concurrency.max(8))
+            .build()
+            .map_err(TaskError::broker("configuring the worker's consumer"))?;
+        let max = config.max_poll_records();
+        let consumer = tasks
+            .broker()
+            .consumer(config)
+            .await
+            .map_err(TaskError::broker(format!(
+                "joining consumer group `{group}`"
+            )))?;
+        let limit_reached = shared.limit_reached.clone();
+        let consumer = Limited::new(
+            PriorityConsumer::new(consumer, levels(), max),
+            messages_limit,
+        );
+        let producer = tasks.producer().await?.clone();
+        let fallback_dead = dead_letter_topic(queues.first().map_or("default", String::as_str));
+        let factory = {
+            let shared = Arc::clone(&shared);
+            move |_: &StrategyContext| {
+                let shared = Arc::clone(&shared);
+                Pipeline::new()
+                    .keyed(
+                        |p: &Payload| p.key.clone(),
+                        move |p: Payload| Arc::clone(&shared).handle(p),
+                    )
+                    .concurrency(concurrency)
+                    .max_pending(concurrency.saturating_mul(2))
+                    .commit()
+            }
+        };
+        let topics: Vec<Topic> = queues.iter().map(|q| Topic::new(q.as_str())).collect();
+        let processor = StreamProcessor::builder(consumer, topics, factory)
+            .join_timeout(Some(graceful_shutdown_time))
+            .dead_letter(DeadLetterQueue::new(producer, fallback_dead))
+            .build();
+
+        // Whatever asks first stops the processor.
+        let stop = processor.shutdown_handle();
+        let bridge = tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.requested() => {}
+                _ = limit_reached.cancelled() => {}
+                _ = shutdown::any_of(signals) => tracing::info!("signal received: the worker stops"),
+            }
+            stop.shutdown();
+        });
+        let level_topics: Vec<Topic> = queues
+            .iter()
+            .flat_map(|q| levels().topics(&Topic::new(q.as_str())))
+            .collect();
+        let stop_moving = CancellationToken::new();
+        let mover = tokio::spawn(due::move_due(
+            tasks.broker().clone(),
+            level_topics,
+            delay_poll_interval,
+            Arc::clone(&shared.wake_due),
+            stop_moving.clone(),
+        ));
+
+        tracing::info!(worker = %id, queues = ?queues, "worker starts");
+        let outcome = processor.run().await;
+        stop_moving.cancel();
+        bridge.abort();
+        let _ = mover.await;
+        let stats = shared.counters.snapshot();
+        tracing::info!(worker = %id, ?stats, "worker stopped");
+        outcome.map(|_| stats).map_err(TaskError::Worker)
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
+    /// Adds the actors of `router` (replacing those of the same name).
+    pub fn router(mut self, router: Router<C>) -> Self {
+        self.worker.actors.extend(router.actors);
+        self
+    }
+
+    /// Also takes jobs from `queue` (besides its actors' queues).
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.worker.queues.insert(queue.into());
+        self
+    }
+
+    /// At most `n` jobs run at once (default 10).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.worker.concurrency = n.max(1);
+        self
+    }
+
+    /// Stops after taking `n` jobs (default: no limit).
+    pub fn messages_limit(mut self, n: u64) -> Self {
+        self.worker.messages_limit = Some(n);
+        self
+    }
+
+    /// How long running jobs may finish once a shutdown is asked (default
+    /// 25 s: Kubernetes kills 30 s after SIGTERM).
+    pub fn graceful_shutdown_time(mut self, d: Duration) -> Self {
+        self.worker.graceful_shutdown_time = d;
+        self
+    }
+
+    /// The signals that stop it gracefully (default SIGINT and SIGTERM;
+    /// none: `handle_signals([])`).
+    pub fn handle_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
+        self.worker.signals = signals.into_iter().collect();
+        self
+    }
+
+    /// Declares its queues when it starts (default on).
+    pub fn auto_declare(mut self, on: bool) -> Self {
+        self.worker.auto_declare = on;
+        self
+    }
+
+    /// The consumer group its queues are shared in (default `"weir-tasks"`).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.worker.group = group.into();
+        self
+    }
+
+    /// Its id, in task records (default `worker-<pid>-<random>`).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.worker.id = id.into();
+        self
+    }
+
+    /// How often it looks for due delayed jobs and retries scheduled by
+    /// other processes (default 1 s; its own are moved on time).
+    pub fn delay_poll_interval(mut self, d: Duration) -> Self {
+        self.worker.delay_poll_interval = d;
+        self
+    }
+
+    /// The worker.
+    pub fn build(self) -> Worker<B, C> {
+        self.worker
+    }
+}

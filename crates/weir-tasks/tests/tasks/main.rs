@@ -1,0 +1,62 @@
+//! The job layer: scenarios generic over the broker (`scenarios.rs`) run
+//! on memory with tokio's clock paused and on a redis-server of each
+//! test's own; the time-heavy ones run on memory only (`memory.rs`).
+
+mod memory;
+mod scenarios;
+mod support;
+
+use std::time::Duration;
+
+use weir_memory::MemoryBroker;
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_testkit::servers::redis::RedisServer;
+
+macro_rules! job_suite {
+    ($backend:ident, $start:path, $attr:meta) => {
+        job_suite!(@cases $backend, $start, $attr,
+            enqueued_job_runs_and_its_result_is_awaited,
+            typed_args_and_results_round_trip,
+            exhausted_retries_dead_letter_the_job_with_all_errors,
+            bad_jobs_are_dead_lettered_and_the_worker_goes_on,
+            events_are_published_and_filtered,
+            a_handle_from_the_id_alone_follows_the_task,
+            jobs_enqueued_in_bulk_all_run,
+        );
+    };
+    (@cases $backend:ident, $start:path, $attr:meta, $($name:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[$attr]
+                async fn $name() {
+                    let (broker, _server) = $start().await;
+                    crate::scenarios::$name(weir_tasks::Tasks::new(broker)).await;
+                }
+            )+
+        }
+    };
+}
+
+async fn memory() -> (MemoryBroker, ()) {
+    (MemoryBroker::new(), ())
+}
+
+/// A broker on a redis-server of the test's own, with quick group timings.
+async fn redis() -> (RedisBroker, RedisServer) {
+    let server = RedisServer::start();
+    let config = RedisConfig::builder(server.url())
+        .session_timeout(Duration::from_millis(1500))
+        .heartbeat_interval(Duration::from_millis(300))
+        .block_time(Duration::from_millis(50))
+        .build()
+        .expect("a valid redis config");
+    let broker = RedisBroker::connect(config).await.expect("connect");
+    (broker, server)
+}
+
+job_suite!(on_memory, crate::memory, tokio::test(start_paused = true));
+job_suite!(
+    on_redis,
+    crate::redis,
+    tokio::test(flavor = "multi_thread", worker_threads = 2)
+);

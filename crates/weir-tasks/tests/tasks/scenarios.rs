@@ -1,0 +1,248 @@
+//! Job scenarios generic over the broker: each runs on memory (paused
+//! clock) and on a real redis-server.
+
+use weir_tasks::{EventFilter, EventKind, Job, TaskBroker, TaskError, TaskState, Tasks};
+
+use crate::support::{Order, Receipt, WAIT, dead_letters, log, router, runs, start};
+
+/// A job enqueued before a worker starts is run, and its handle gets the result.
+pub async fn enqueued_job_runs_and_its_result_is_awaited<B: TaskBroker>(tasks: Tasks<B>) {
+    tasks.queue("default").declare().await.expect("declare");
+    let handle = tasks
+        .enqueue(Job::new("add").args((2i64, 40i64)))
+        .await
+        .expect("enqueue");
+    assert_eq!(handle.state().await.expect("state"), TaskState::Queued);
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let sum: i64 = handle.wait_timeout(WAIT).await.expect("the result");
+    assert_eq!(sum, 42);
+    let record = handle.record().await.expect("record").expect("kept");
+    assert_eq!(record.state, TaskState::Success);
+    assert_eq!(record.attempt, 1);
+    assert!(record.started_at.is_some() && record.finished_at.is_some());
+    assert!(record.worker.is_some());
+    let stats = worker.stop().await;
+    assert_eq!((stats.processed, stats.succeeded), (1, 1));
+}
+
+/// Structured arguments and results keep every field through the queue.
+pub async fn typed_args_and_results_round_trip<B: TaskBroker>(tasks: Tasks<B>) {
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let order = Order {
+        id: 7,
+        items: vec!["tea".into(), "scones".into()],
+        note: Some("no sugar".into()),
+    };
+    let receipt: Receipt = tasks
+        .enqueue(Job::new("receipt").args(order.clone()))
+        .await
+        .expect("enqueue (the worker declared the queue)")
+        .wait_timeout(WAIT)
+        .await
+        .expect("the receipt");
+    assert_eq!(receipt, Receipt { order: 7, count: 2 });
+    worker.stop().await;
+}
+
+/// The last failed attempt sends the job to the dead-letter topic with
+/// every attempt's error; its handle reports the failure.
+pub async fn exhausted_retries_dead_letter_the_job_with_all_errors<B: TaskBroker>(tasks: Tasks<B>) {
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let handle = tasks
+        .enqueue(Job::new("fail").retries(2))
+        .await
+        .expect("enqueue");
+    let err = handle
+        .wait_timeout::<()>(WAIT)
+        .await
+        .expect_err("it never succeeds");
+    let TaskError::Failed {
+        attempts, errors, ..
+    } = err
+    else {
+        panic!("a failure, got {err:?}")
+    };
+    assert_eq!(attempts, 3);
+    assert_eq!(errors, vec!["boom 1", "boom 2", "boom 3"]);
+    assert_eq!(handle.state().await.expect("state"), TaskState::Failure);
+    let dead = dead_letters(tasks.broker(), "default", 1).await;
+    let (job, payload) = &dead[0];
+    assert_eq!(&job.id, handle.id());
+    assert_eq!(job.errors, vec!["boom 1", "boom 2", "boom 3"]);
+    let reason = job.dead_reason.as_deref().expect("a reason");
+    assert!(
+        reason.contains("`fail`") && reason.contains(handle.id().as_str()),
+        "{reason}"
+    );
+    assert!(
+        payload
+            .headers
+            .get(weir_tasks::HEADER_DEAD_REASON)
+            .is_some()
+    );
+    let stats = worker.stop().await;
+    assert_eq!(
+        (
+            stats.processed,
+            stats.failed,
+            stats.retried,
+            stats.dead_lettered
+        ),
+        (3, 3, 2, 1)
+    );
+}
+
+/// An unknown actor and arguments that do not decode dead-letter their
+/// jobs with a reason naming actor, task and cause; the worker goes on.
+pub async fn bad_jobs_are_dead_lettered_and_the_worker_goes_on<B: TaskBroker>(tasks: Tasks<B>) {
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let unknown = tasks.enqueue(Job::new("nobody")).await.expect("enqueue");
+    let bad_args = tasks
+        .enqueue(Job::new("add").args("not two numbers"))
+        .await
+        .expect("enqueue");
+    let unencodable = tasks
+        .enqueue(Job::new("unencodable"))
+        .await
+        .expect("enqueue");
+    let good = tasks
+        .enqueue(Job::new("add").args((1i64, 1i64)))
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        good.wait_timeout::<i64>(WAIT)
+            .await
+            .expect("the worker goes on"),
+        2
+    );
+    for (handle, words) in [
+        (&unknown, ["no actor", "`nobody`"]),
+        (&bad_args, ["do not decode", "`add`"]),
+        (&unencodable, ["does not encode", "`unencodable`"]),
+    ] {
+        let err = handle
+            .wait_timeout::<()>(WAIT)
+            .await
+            .expect_err("dead-lettered");
+        let text = err.to_string();
+        let TaskError::Failed { error, .. } = err else {
+            panic!("a failure, got {text}")
+        };
+        for w in words.iter().chain([&handle.id().as_str()]) {
+            assert!(error.contains(w), "`{w}` in {error}");
+        }
+    }
+    let dead = dead_letters(tasks.broker(), "default", 3).await;
+    let mut ids: Vec<_> = dead.iter().map(|(j, _)| j.id.clone()).collect();
+    ids.sort();
+    let mut want = vec![
+        unknown.id().clone(),
+        bad_args.id().clone(),
+        unencodable.id().clone(),
+    ];
+    want.sort();
+    assert_eq!(ids, want);
+    let stats = worker.stop().await;
+    assert_eq!((stats.succeeded, stats.dead_lettered), (1, 3));
+}
+
+/// Events come for every step; a filter keeps only the named kinds and actors.
+pub async fn events_are_published_and_filtered<B: TaskBroker>(tasks: Tasks<B>) {
+    tasks.queue("default").declare().await.expect("declare");
+    let mut all = tasks
+        .subscribe(EventFilter::new())
+        .await
+        .expect("subscribe");
+    let mut done_add = tasks
+        .subscribe(EventFilter::new().name("done").actor("add"))
+        .await
+        .expect("subscribe");
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let failing = tasks.enqueue(Job::new("fail")).await.expect("enqueue");
+    let _ = failing.wait_timeout::<()>(WAIT).await;
+    let add = tasks
+        .enqueue(Job::new("add").args((1i64, 2i64)))
+        .await
+        .expect("enqueue");
+    let _ = add.wait_timeout::<i64>(WAIT).await.expect("sum");
+    let only = tokio::time::timeout(WAIT, done_add.next())
+        .await
+        .expect("in time")
+        .expect("an event");
+    assert_eq!(
+        (only.kind, &only.id, only.state),
+        (EventKind::Done, add.id(), TaskState::Success)
+    );
+    let mut kinds = Vec::new();
+    while kinds.len() < 6 {
+        let e = tokio::time::timeout(WAIT, all.next())
+            .await
+            .expect("in time")
+            .expect("an event");
+        kinds.push((e.actor.clone(), e.kind));
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            ("fail".to_owned(), EventKind::Queued),
+            ("fail".to_owned(), EventKind::Started),
+            ("fail".to_owned(), EventKind::Done),
+            ("add".to_owned(), EventKind::Queued),
+            ("add".to_owned(), EventKind::Started),
+            ("add".to_owned(), EventKind::Done),
+        ]
+    );
+    worker.stop().await;
+}
+
+/// A handle made from the id alone (as another process would) follows the task.
+pub async fn a_handle_from_the_id_alone_follows_the_task<B: TaskBroker>(tasks: Tasks<B>) {
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let id = tasks
+        .enqueue(Job::new("add").args((20i64, 22i64)))
+        .await
+        .expect("enqueue")
+        .id()
+        .clone();
+    let other = Tasks::new(tasks.broker().clone());
+    let handle = other.handle(id.as_str());
+    assert_eq!(
+        handle.wait_timeout::<i64>(WAIT).await.expect("the result"),
+        42
+    );
+    assert_eq!(handle.state().await.expect("state"), TaskState::Success);
+    let unknown = other.handle("never-enqueued");
+    assert!(matches!(
+        unknown.state().await,
+        Err(TaskError::UnknownTask { .. })
+    ));
+    assert_eq!(runs(&log, "add").len(), 1);
+    worker.stop().await;
+}
+
+/// Many jobs enqueued in one call all run.
+pub async fn jobs_enqueued_in_bulk_all_run<B: TaskBroker>(tasks: Tasks<B>) {
+    tasks.queue("default").declare().await.expect("declare");
+    let handles = tasks
+        .enqueue_many((0..50i64).map(|i| Job::new("add").args((i, 1i64))))
+        .await
+        .expect("a producer");
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w.concurrency(8)).await;
+    for (i, h) in handles.into_iter().enumerate() {
+        let sum: i64 = h
+            .expect("enqueued")
+            .wait_timeout(WAIT)
+            .await
+            .expect("the result");
+        assert_eq!(sum, i as i64 + 1);
+    }
+    let stats = worker.stop().await;
+    assert_eq!(stats.succeeded, 50);
+}
