@@ -1,5 +1,6 @@
 //! The factory that builds a pipeline for each assignment.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 
 use weir_core::Partition;
@@ -65,10 +66,60 @@ pub trait ProcessingStrategyFactory<T>: Send + Sync {
 /// context.
 impl<T, F, S> ProcessingStrategyFactory<T> for F
 where
+    T: 'static,
     F: Fn(&StrategyContext) -> S + Send + Sync,
     S: ProcessingStrategy<T> + 'static,
 {
     fn create(&self, ctx: &StrategyContext) -> Box<dyn ProcessingStrategy<T>> {
-        Box::new(self(ctx))
+        into_boxed(self(ctx))
+    }
+}
+
+/// Boxes a strategy, except one that is a box already: boxing it again
+/// would add a second pointer to follow on every call for every message.
+fn into_boxed<T, S>(strategy: S) -> Box<dyn ProcessingStrategy<T>>
+where
+    T: 'static,
+    S: ProcessingStrategy<T> + 'static,
+{
+    let mut slot = Some(strategy);
+    let boxed = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<Box<dyn ProcessingStrategy<T>>>>()
+        .and_then(Option::take);
+    match (boxed, slot) {
+        (Some(boxed), _) => boxed,
+        (None, Some(strategy)) => Box::new(strategy),
+        (None, None) => unreachable!("the slot is emptied only when it held a box"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::Payload;
+
+    use super::*;
+    use crate::{CommitOffsets, Pipeline};
+
+    fn context() -> StrategyContext {
+        StrategyContext::new(BTreeMap::new())
+    }
+
+    #[test]
+    fn a_boxed_strategy_is_not_boxed_again() {
+        let inner: Box<dyn ProcessingStrategy<Payload>> = Box::new(CommitOffsets::new());
+        let address = std::ptr::from_ref(inner.as_ref()).cast::<()>();
+        let boxed = into_boxed::<Payload, _>(inner);
+        assert_eq!(std::ptr::from_ref(boxed.as_ref()).cast::<()>(), address);
+    }
+
+    #[test]
+    fn closures_may_return_a_concrete_strategy_or_a_box() {
+        let concrete =
+            |_: &StrategyContext| Pipeline::new().map(|p: Payload| Ok(p.value.len())).commit();
+        let boxed = |_: &StrategyContext| -> Box<dyn ProcessingStrategy<Payload>> {
+            Box::new(CommitOffsets::new())
+        };
+        let _ = ProcessingStrategyFactory::<Payload>::create(&concrete, &context());
+        let _ = ProcessingStrategyFactory::<Payload>::create(&boxed, &context());
     }
 }

@@ -152,14 +152,27 @@ impl<W, N> Stage<W, N> {
         W: Pending<U>,
         N: ProcessingStrategy<U>,
     {
+        if !self.closed && self.work.held() < limit {
+            return Ok(true);
+        }
+        self.make_room(limit)
+    }
+
+    /// The rare path of [`has_room`](Self::has_room), kept out of line so
+    /// that every step's `submit` stays small: a closed step, or a full one
+    /// that forwards what it can first.
+    #[cold]
+    #[inline(never)]
+    fn make_room<U>(&mut self, limit: usize) -> Result<bool, StrategyError>
+    where
+        W: Pending<U>,
+        N: ProcessingStrategy<U>,
+    {
         if self.closed {
             return Err(StrategyError::Closed);
         }
-        if self.work.held() >= limit {
-            self.work.forward(&mut self.next)?;
-            return Ok(self.work.held() < limit);
-        }
-        Ok(true)
+        self.work.forward(&mut self.next)?;
+        Ok(self.work.held() < limit)
     }
 
     /// Forwards what finished, then polls the next step.
