@@ -1,8 +1,9 @@
 //! The life of a step that does work of its own, written once.
 //!
-//! Every such step (RunTask, Unfold, Reduce, RunTaskAsync, RunTaskBlocking,
-//! Produce) owns its next step, knows whether it was closed, holds the
-//! processor's progress signal, and keeps work the next step has not taken
+//! Every such step (Unfold, Reduce, RunTaskAsync, RunTaskBlocking, Produce;
+//! RunTask follows the same rules with fields of its own, for speed) owns
+//! its next step, knows whether it was closed, holds the processor's
+//! progress signal, and keeps work the next step has not taken
 //! yet: an [`Outbox`] of finished messages, or [`Ordered`] background work.
 //! The rules around that are the same for all of them, so they live here:
 //!
