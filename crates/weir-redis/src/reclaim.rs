@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use weir_core::{BrokerError, OffsetReset, Partition};
 
 use crate::broker::Shared;
-use crate::keys::Keys;
 use crate::scripts::REPOSITION;
 
 /// Where to start reading.
@@ -45,7 +44,7 @@ pub(crate) async fn reposition(
     let keys = &shared.keys;
     let k = [
         keys.stream(partition),
-        keys.offsets(&partition.topic),
+        keys.offsets(partition),
         keys.lease(group, partition),
     ];
     let (mode, offset) = match start {
@@ -57,7 +56,7 @@ pub(crate) async fn reposition(
     let cmd = REPOSITION.cmd(&k, |c| {
         c.arg(group)
             .arg(member)
-            .arg(Keys::offset_field(group, partition.index))
+            .arg(group)
             .arg(mode)
             .arg(offset)
             .arg(idle);
