@@ -7,6 +7,9 @@
 //! more lines say what that is worth: the same server's limit for raw XADDs
 //! of entries that size, and single `produce` calls from many callers.
 //!
+//! The end to end runs are repeated on a local 3-master Redis Cluster
+//! (`redis+cluster://` URL), against the same single-server baseline.
+//!
 //! `cargo xtask bench redis` (it installs redis-server when missing; the
 //! bench starts its own on a free loopback port).
 
@@ -20,6 +23,7 @@ use weir_core::{
 use weir_redis::{RedisBroker, RedisConfig, RedisConsumer};
 use weir_testkit::servers::find_program;
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::{delete_topic, subscribed_with};
 
 const MESSAGES: u64 = 200_000;
@@ -264,6 +268,26 @@ fn main() {
             peer_time: raw,
         });
     }
+    // The same end to end runs on a local 3-master Redis Cluster, next to
+    // the same single-server baseline (so the ratios compare 1 node with 3).
+    let cluster = RedisCluster::start();
+    let cluster_url = cluster.url();
+    for partitions in [1u32, 4] {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            best = best.min(rt.block_on(weir_end_to_end(&cluster_url, partitions, MESSAGES)));
+        }
+        rows.push(Comparison {
+            workload: format!(
+                "produce+consume+commit, {partitions} partition(s), 3-master cluster"
+            ),
+            peer: "raw pipelined XADD",
+            messages: MESSAGES,
+            weir: best,
+            peer_time: raw,
+        });
+    }
+    drop(cluster);
     // The same end to end run next to raw XADDs of entries as large as the
     // ones Weir writes there (four producers' batches of 500 to 1 partition).
     let runs_messages = 10 * MESSAGES;

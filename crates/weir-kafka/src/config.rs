@@ -17,6 +17,18 @@ use weir_core::{BrokerError, ConsumerConfig, OffsetReset};
 const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 const FETCH_QUEUE_BACKOFF: &str = "fetch.queue.backoff.ms";
 
+/// How many kilobytes librdkafka prefetches for each assigned partition at
+/// most (`queued.max.messages.kbytes`). The consumer keeps each partition's
+/// prefetched messages apart, to read them in turns (see the `inbox`
+/// module), so librdkafka applies this limit to each partition rather than
+/// to the consumer: its default, 64 MiB, would let a consumer of many
+/// partitions hold gigabytes. 16 MiB is sixteen full fetches of one
+/// partition (`max.partition.fetch.bytes`), enough to keep it fed.
+///
+/// Applies unless set through [`KafkaConfigBuilder::set`] or [`KafkaConfigBuilder::set_consumer`].
+const PREFETCH_KBYTES: &str = "16384";
+const QUEUED_MAX_KBYTES: &str = "queued.max.messages.kbytes";
+
 /// How a consumer group hands partitions over when members come and go
 /// (non-exhaustive: Kafka's newer consumer protocol may join them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -185,6 +197,9 @@ impl KafkaConfig {
         );
         if !self.common.contains_key(FETCH_QUEUE_BACKOFF) {
             c.set(FETCH_QUEUE_BACKOFF, FETCH_QUEUE_BACKOFF_MS);
+        }
+        if !self.common.contains_key(QUEUED_MAX_KBYTES) {
+            c.set(QUEUED_MAX_KBYTES, PREFETCH_KBYTES);
         }
         for (k, v) in &self.consumer {
             c.set(k, v);
@@ -391,6 +406,18 @@ mod tests {
             config(KafkaConfig::builder("localhost:9092").set("fetch.queue.backoff.ms", "300"))
                 .consumer_settings(&group);
         assert_eq!(common.get("fetch.queue.backoff.ms"), Some("300"));
+    }
+
+    #[test]
+    fn consumers_prefetch_a_bounded_amount_per_partition_unless_told_otherwise() {
+        let group = ConsumerConfig::new("g");
+        let config = |b: KafkaConfigBuilder| b.build().expect("a valid kafka config");
+        let default = config(KafkaConfig::builder("localhost:9092")).consumer_settings(&group);
+        assert_eq!(default.get(QUEUED_MAX_KBYTES), Some(PREFETCH_KBYTES));
+        let set =
+            config(KafkaConfig::builder("localhost:9092").set_consumer(QUEUED_MAX_KBYTES, "1024"))
+                .consumer_settings(&group);
+        assert_eq!(set.get(QUEUED_MAX_KBYTES), Some("1024"));
     }
 
     #[test]

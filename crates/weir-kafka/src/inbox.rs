@@ -1,5 +1,5 @@
-//! The consumer's inbox: a librdkafka queue of our own that every assigned
-//! partition's messages are forwarded to, read many messages per call.
+//! The consumer's inbox: the fetch queues of the assigned partitions, each
+//! kept apart and read many messages per call, in turns.
 //!
 //! rdkafka's `BaseConsumer::poll` returns one message per call through
 //! librdkafka's event API; each call pays a queue lock, clock reads,
@@ -7,16 +7,34 @@
 //! `rd_kafka_consume_batch_queue` takes up to a whole batch per call, but it
 //! cannot read the consumer queue itself: it serves rebalance events without
 //! the event handling rdkafka relies on (librdkafka would then unassign on
-//! its own). So each partition's fetch queue is forwarded here, *before* the
-//! partition is assigned (in the rebalance callback, see the `rebalance`
-//! module), and the consumer queue carries only group events, still served
-//! by `BaseConsumer::poll`. Seeks, pauses and unassigns bump librdkafka's
-//! per-partition op version, and `rd_kafka_consume_batch_queue` drops
-//! messages of an outdated version, as `poll` does.
+//! its own). So the consumer queue carries only group events, still served
+//! by `BaseConsumer::poll`, and the messages are read from each partition's
+//! own fetch queue.
+//!
+//! ## Why one queue per partition
+//!
+//! librdkafka's high-level consumer forwards every partition's fetch queue
+//! into one queue, which then holds the messages in the order the fetch
+//! responses brought them: a whole fetch's worth of one partition (up to
+//! `max.partition.fetch.bytes`, thousands of small messages) before the next
+//! partition's. Read from the front, a backlog on one partition starved the
+//! others for as long as it lasted. Kept apart, the queues are read in
+//! turns, one batch from each partition that has messages (round-robin by
+//! batch), so every partition with a backlog gets its share.
+//!
+//! Each partition's fetch queue is detached from the consumer queue *before*
+//! the partition is assigned (in the rebalance callback, see the `rebalance`
+//! module): librdkafka then keeps it apart at every later fetch start, as it
+//! keeps any forwarding the application set. Its prefetch limits
+//! (`queued.min.messages`, `queued.max.messages.kbytes`) therefore apply to
+//! each partition, as in librdkafka's legacy consumer. Seeks, pauses and
+//! unassigns bump librdkafka's per-partition op version, and
+//! `rd_kafka_consume_batch_queue` drops messages of an outdated version, as
+//! `poll` does.
 //!
 //! The rebalance callback reaches the inbox through a [`Forwarding`] that
 //! the consumer context holds: the context depends on this module, never
-//! the other way, and the queue pointer never leaves it. The cached
+//! the other way, and the queue pointers never leave it. The cached
 //! watermarks behind `Consumer::lag` are read here too. This is the crate's
 //! only unsafe code.
 #![allow(unsafe_code)]
@@ -32,16 +50,17 @@ use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use tokio::sync::Notify;
 
 /// The inbox, owned by the consumer. It keeps the client alive, so the
-/// librdkafka handle outlives the queue, and detaches itself from the
-/// rebalance callback's [`Forwarding`] before the queue goes.
+/// librdkafka handle outlives the partition queues, and detaches itself
+/// from the rebalance callback's [`Forwarding`] before they go.
 pub(crate) struct Inbox<C: ConsumerContext + 'static> {
-    queue: NonNull<rd::rd_kafka_queue_t>,
-    /// Keeps the librdkafka handle alive until the queue is gone.
+    /// Keeps the librdkafka handle alive until the queues are gone.
     _client: Arc<BaseConsumer<C>>,
     forwarding: Arc<Forwarding>,
-    /// What the wake-up callback's argument points at; kept alive until the
-    /// callback is disabled.
+    /// What the wake-up callbacks' argument points at; kept alive until the
+    /// callbacks are disabled.
     _wake: Arc<Notify>,
+    /// The partition queue to read first at the next take.
+    next: usize,
     /// Message pointers of the batch being read (empty between reads).
     taken: Vec<*mut rd::rd_kafka_message_t>,
 }
@@ -50,9 +69,7 @@ pub(crate) struct Inbox<C: ConsumerContext + 'static> {
 // queue's lock); `taken` is empty except while a `Batch` borrows the inbox
 // mutably, and librdkafka messages may be destroyed on any thread.
 unsafe impl<C: ConsumerContext> Send for Inbox<C> {}
-// SAFETY: no `&self` operation touches the queue; the queue pointer is
-// handed out only through `Forwarding`, for `rd_kafka_queue_forward`,
-// itself thread-safe.
+// SAFETY: no `&self` operation touches a queue.
 unsafe impl<C: ConsumerContext> Sync for Inbox<C> {}
 
 impl<C: ConsumerContext> std::fmt::Debug for Inbox<C> {
@@ -61,64 +78,81 @@ impl<C: ConsumerContext> std::fmt::Debug for Inbox<C> {
     }
 }
 
-/// Where the rebalance callback forwards newly assigned partitions: the
-/// inbox's queue while it exists. Locked while forwarding, so the inbox
-/// (which clears it under the same lock before destroying its queue) cannot
-/// go meanwhile.
+/// The partition queues of the inbox, while it exists: the rebalance
+/// callback adds the queues of newly assigned partitions, the inbox reads
+/// them. Locked while adding, so the inbox (which empties it under the same
+/// lock before the queues go) cannot go meanwhile.
 #[derive(Debug, Default)]
-pub(crate) struct Forwarding(Mutex<Option<Target>>);
+pub(crate) struct Forwarding(Mutex<Option<Queues>>);
 
 impl Forwarding {
-    /// Sends the messages of these partitions to the inbox, if there is one:
-    /// called before they are assigned, so none reaches the consumer queue.
+    /// Keeps the fetch queues of these partitions apart for the inbox, if
+    /// there is one: called before they are assigned, so none of their
+    /// messages reaches the consumer queue.
     pub(crate) fn forward<C: ConsumerContext>(
         &self,
         consumer: &BaseConsumer<C>,
         tpl: &TopicPartitionList,
     ) {
-        let target = self.lock();
-        if let Some(target) = *target {
+        let mut queues = self.lock();
+        if let Some(queues) = queues.as_mut() {
             for e in tpl.elements() {
-                target.forward(consumer, e.topic(), e.partition());
+                queues.add(consumer, e.topic(), e.partition());
             }
         }
     }
 
-    fn attach(&self, target: Option<Target>) {
-        *self.lock() = target;
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Queues>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Target>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The queue at `index` (modulo their number) and their number.
+    fn queue(&self, index: usize) -> Option<(NonNull<rd::rd_kafka_queue_t>, usize)> {
+        let queues = self.lock();
+        let list = &queues.as_ref()?.list;
+        let n = list.len();
+        (n > 0).then(|| (list[index % n].queue, n))
     }
 }
 
-/// The inbox's queue, not owned.
-#[derive(Debug, Clone, Copy)]
-struct Target(NonNull<rd::rd_kafka_queue_t>);
+/// The partition queues and what their wake-up callback wakes.
+#[derive(Debug)]
+struct Queues {
+    wake: NonNull<Notify>,
+    list: Vec<PartitionQueue>,
+}
 
-// SAFETY: a plain pointer to a thread-safe librdkafka queue, used only while
-// the inbox that owns the queue is attached (see `Inbox::drop`).
-unsafe impl Send for Target {}
+// SAFETY: `wake` points at a `Notify` (itself `Sync`) that the inbox keeps
+// alive while the queues exist; the queue handles are thread-safe.
+unsafe impl Send for Queues {}
 
-impl Target {
-    /// Forwards the fetch queue of `topic`'s partition `partition` to the
-    /// inbox. librdkafka creates the partition's state if it is not known
-    /// yet, and later fetch starts keep a forwarding the application set.
-    fn forward<C: ConsumerContext>(self, consumer: &BaseConsumer<C>, topic: &str, partition: i32) {
+/// One partition's fetch queue: a handle of our own, destroyed by the inbox.
+#[derive(Debug)]
+struct PartitionQueue {
+    queue: NonNull<rd::rd_kafka_queue_t>,
+    topic: String,
+    partition: i32,
+}
+
+impl Queues {
+    /// Detaches the fetch queue of `topic`'s partition `partition` from the
+    /// consumer queue and adds it to the inbox's, unless it is there already.
+    /// librdkafka creates the partition's state if it is not known yet, and
+    /// later fetch starts keep a forwarding the application set (here: none).
+    fn add<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topic: &str, partition: i32) {
         let Ok(name) = CString::new(topic) else {
             return;
         };
         // SAFETY: the client pointer is valid for the borrow of `consumer`;
         // `name` is a NUL-terminated string that outlives the call.
-        let source = unsafe {
+        let queue = unsafe {
             rd::rd_kafka_queue_get_partition(
                 consumer.client().native_ptr(),
                 name.as_ptr(),
                 partition,
             )
         };
-        let Some(source) = NonNull::new(source) else {
+        let Some(queue) = NonNull::new(queue) else {
             tracing::warn!(
                 topic,
                 partition,
@@ -126,19 +160,36 @@ impl Target {
             );
             return;
         };
-        // SAFETY: `source` was just returned by librdkafka and is destroyed
-        // once; `self.0` is the live inbox queue (the inbox detaches this
-        // target under the forwarding's lock before it destroys the queue,
-        // and the callback holds that lock while forwarding). Destroying the
-        // handle `source` keeps the forwarding (it belongs to the partition).
+        let known = self
+            .list
+            .iter()
+            .any(|q| q.partition == partition && q.topic == topic);
+        // SAFETY: `queue` was just returned by librdkafka. Forwarding it to
+        // nothing marks it as set by the application, so librdkafka never
+        // forwards it to the consumer queue. The wake-up's opaque points at
+        // the `Notify` the inbox keeps alive until it disabled the callback.
+        // A duplicate handle is destroyed at once (the queue lives on).
         unsafe {
-            rd::rd_kafka_queue_forward(source.as_ptr(), self.0.as_ptr());
-            rd::rd_kafka_queue_destroy(source.as_ptr());
+            if known {
+                rd::rd_kafka_queue_destroy(queue.as_ptr());
+                return;
+            }
+            rd::rd_kafka_queue_forward(queue.as_ptr(), std::ptr::null_mut());
+            rd::rd_kafka_queue_cb_event_enable(
+                queue.as_ptr(),
+                Some(wake_up),
+                self.wake.as_ptr().cast(),
+            );
         }
+        self.list.push(PartitionQueue {
+            queue,
+            topic: topic.to_owned(),
+            partition,
+        });
     }
 }
 
-/// Wakes the consumer's poll: the inbox turned non-empty.
+/// Wakes the consumer's poll: a partition queue turned non-empty.
 unsafe extern "C" fn wake_up(_: *mut rd::rd_kafka_t, opaque: *mut c_void) {
     // SAFETY: `opaque` points at the `Notify` the inbox keeps alive; the
     // inbox disables this callback (under the queue's lock, which librdkafka
@@ -154,55 +205,64 @@ impl<C: ConsumerContext> Inbox<C> {
         client: &Arc<BaseConsumer<C>>,
         forwarding: Arc<Forwarding>,
         wake: Arc<Notify>,
-    ) -> Option<Inbox<C>> {
-        // SAFETY: the client pointer is valid while `client` lives.
-        let queue = NonNull::new(unsafe { rd::rd_kafka_queue_new(client.client().native_ptr()) })?;
-        // SAFETY: `queue` is live; the opaque points at the `Notify` in
-        // `wake`, which the inbox keeps until `drop` disabled the callback.
-        unsafe {
-            rd::rd_kafka_queue_cb_event_enable(
-                queue.as_ptr(),
-                Some(wake_up),
-                Arc::as_ptr(&wake).cast_mut().cast(),
-            );
-        }
-        forwarding.attach(Some(Target(queue)));
-        Some(Inbox {
-            queue,
+    ) -> Inbox<C> {
+        *forwarding.lock() = Some(Queues {
+            wake: NonNull::from(&*wake),
+            list: Vec::new(),
+        });
+        Inbox {
             _client: Arc::clone(client),
             forwarding,
             _wake: wake,
+            next: 0,
             taken: Vec::new(),
-        })
+        }
     }
 
-    /// Takes up to `max` messages already in the inbox, without waiting.
+    /// Takes up to `max` messages of one partition, without waiting: from
+    /// the first partition queue that holds any, starting after the one
+    /// the last batch came from. Empty when every queue is.
     pub(crate) fn take(&mut self, max: usize) -> Batch<'_, C> {
         self.taken.clear();
         self.taken.reserve(max);
-        // SAFETY: the queue is live; librdkafka writes at most `max`
-        // message pointers into the reserved spare capacity.
-        let n = unsafe {
-            rd::rd_kafka_consume_batch_queue(self.queue.as_ptr(), 0, self.taken.as_mut_ptr(), max)
-        };
-        let n = usize::try_from(n).unwrap_or(0).min(max);
-        // SAFETY: librdkafka initialised the first `n` elements.
-        unsafe { self.taken.set_len(n) };
+        let mut tried = 0;
+        while let Some((queue, n)) = self.forwarding.queue(self.next)
+            && tried < n
+        {
+            tried += 1;
+            self.next = (self.next % n) + 1;
+            // SAFETY: the queue handle lives until this inbox drops (only
+            // `drop` destroys handles); librdkafka writes at most `max`
+            // message pointers into the reserved spare capacity.
+            let got = unsafe {
+                rd::rd_kafka_consume_batch_queue(queue.as_ptr(), 0, self.taken.as_mut_ptr(), max)
+            };
+            let got = usize::try_from(got).unwrap_or(0).min(max);
+            if got > 0 {
+                // SAFETY: librdkafka initialised the first `got` elements.
+                unsafe { self.taken.set_len(got) };
+                break;
+            }
+        }
         Batch { inbox: self }
     }
 }
 
 impl<C: ConsumerContext> Drop for Inbox<C> {
     fn drop(&mut self) {
-        self.forwarding.attach(None);
-        // SAFETY: the queue is live and destroyed exactly once, here, after
-        // its callback is disabled (so `_wake` is no longer referenced) and
-        // the rebalance callback can no longer forward to it. Destroying the
-        // owner handle drops what it still holds; partitions still forwarded
-        // to it then discard their messages.
-        unsafe {
-            rd::rd_kafka_queue_cb_event_enable(self.queue.as_ptr(), None, std::ptr::null_mut());
-            rd::rd_kafka_queue_destroy(self.queue.as_ptr());
+        let Some(queues) = self.forwarding.lock().take() else {
+            return;
+        };
+        for q in queues.list {
+            // SAFETY: each handle is live and destroyed exactly once, here,
+            // after its callback is disabled (so `_wake` is no longer
+            // referenced); the rebalance callback can no longer add to the
+            // list. The partitions stay apart from the consumer queue: what
+            // reaches them now is discarded with them.
+            unsafe {
+                rd::rd_kafka_queue_cb_event_enable(q.queue.as_ptr(), None, std::ptr::null_mut());
+                rd::rd_kafka_queue_destroy(q.queue.as_ptr());
+            }
         }
     }
 }

@@ -25,11 +25,12 @@
 //!
 //! ## Where messages go
 //!
-//! On an assignment the callback first forwards the partitions' fetch
-//! queues to the consumer's inbox (see the `inbox` module), then assigns
-//! them: no message of theirs reaches the consumer queue, which carries only
-//! group events. An unassign drops the forwarding; the next assignment of
-//! the same partition forwards it again.
+//! On an assignment the callback first detaches the partitions' fetch
+//! queues from the consumer queue and hands them to the consumer's inbox
+//! (see the `inbox` module), then assigns them: no message of theirs reaches
+//! the consumer queue, which carries only group events. The inbox keeps a
+//! partition's queue across unassigns; a later assignment of the same
+//! partition finds it there.
 //!
 //! ## Leaving a settled group
 //!

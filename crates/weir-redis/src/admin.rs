@@ -1,12 +1,12 @@
 //! Topic administration: a topic is a metadata hash (its partition count)
-//! plus one stream per partition.
+//! plus one stream per partition. Each step touches the keys of one slot
+//! (see `keys.rs`), so it runs on a Redis Cluster as on one server.
 
 use std::sync::Arc;
 
 use weir_core::{Admin, BrokerError, Topic, TopicInfo, check_partition_count};
 
 use crate::broker::Shared;
-use crate::scripts::{CREATE_TOPIC, DELETE_TOPIC};
 
 /// Creates, lists and deletes topics on Redis.
 #[derive(Clone, Debug)]
@@ -21,21 +21,58 @@ impl RedisAdmin {
 }
 
 impl Admin for RedisAdmin {
+    /// Creates the partitions' streams first, then the metadata (only if
+    /// none exists: `HSETNX`), then lists the name: a topic is visible only
+    /// once every stream it needs exists. Each step touches one slot.
     async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
         check_partition_count(topic, partitions)?;
-        let keys = &self.shared.keys;
-        let mut all = vec![keys.meta(topic), keys.topics()];
-        all.extend((0..partitions).map(|i| keys.stream(&topic.partition(i))));
-        let cmd = CREATE_TOPIC.cmd(&all, |c| {
-            c.arg(topic.as_str()).arg(partitions);
-        });
-        let exists: i64 = self.shared.conn.query(&cmd).await?;
-        self.shared.forget_topic(topic);
-        if exists == 1 {
-            return Err(BrokerError::TopicExists {
-                topic: topic.clone(),
-            });
+        let shared = &self.shared;
+        let keys = &shared.keys;
+        let exists = || BrokerError::TopicExists {
+            topic: topic.clone(),
+        };
+        shared.forget_topic(topic);
+        let known: Option<u32> = shared
+            .conn
+            .query(redis::cmd("HGET").arg(keys.meta(topic)).arg("partitions"))
+            .await?;
+        if known.is_some() {
+            return Err(exists());
         }
+        // Every partition's stream, empty (producers append only to streams
+        // that exist, so a deleted topic's partitions are not made again).
+        let mut pipe = redis::pipe();
+        for i in 0..partitions {
+            let stream = keys.stream(&topic.partition(i));
+            pipe.cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&stream)
+                .arg("weir-creating")
+                .arg("$")
+                .arg("MKSTREAM");
+            pipe.cmd("XGROUP")
+                .arg("DESTROY")
+                .arg(&stream)
+                .arg("weir-creating");
+        }
+        shared.conn.pipe::<()>(&pipe).await?;
+        let created: bool = shared
+            .conn
+            .query(
+                redis::cmd("HSETNX")
+                    .arg(keys.meta(topic))
+                    .arg("partitions")
+                    .arg(partitions),
+            )
+            .await?;
+        shared.forget_topic(topic);
+        if !created {
+            return Err(exists());
+        }
+        let _: i64 = shared
+            .conn
+            .query(redis::cmd("SADD").arg(keys.topics()).arg(topic.as_str()))
+            .await?;
         Ok(())
     }
 
@@ -70,34 +107,39 @@ impl Admin for RedisAdmin {
         Ok(out)
     }
 
+    /// Deletes the metadata first (the topic is gone from then on), then
+    /// the name, then each partition's keys.
     async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
         let shared = &self.shared;
         shared.forget_topic(topic);
         let count = shared.partition_count(topic).await?;
         shared.forget_topic(topic);
         let keys = &shared.keys;
-        let (due, data) = keys.delayed(topic);
-        let mut all = vec![
-            keys.meta(topic),
-            keys.topics(),
-            keys.offsets(topic),
-            due,
-            data,
-        ];
-        for i in 0..count {
-            let p = topic.partition(i);
-            all.push(keys.stream(&p));
-            all.push(keys.end(&p));
-        }
-        let cmd = DELETE_TOPIC.cmd(&all, |c| {
-            c.arg(topic.as_str());
-        });
-        let missing: i64 = shared.conn.query(&cmd).await?;
-        if missing == 1 {
+        let deleted: i64 = shared
+            .conn
+            .query(redis::cmd("DEL").arg(keys.meta(topic)))
+            .await?;
+        if deleted == 0 {
             return Err(BrokerError::UnknownTopic {
                 topic: topic.clone(),
             });
         }
-        Ok(())
+        let _: i64 = shared
+            .conn
+            .query(redis::cmd("SREM").arg(keys.topics()).arg(topic.as_str()))
+            .await?;
+        let mut pipe = redis::pipe();
+        for i in 0..count {
+            let p = topic.partition(i);
+            let [due, data, ids] = keys.delayed(&p);
+            pipe.cmd("DEL")
+                .arg(keys.stream(&p))
+                .arg(keys.end(&p))
+                .arg(keys.offsets(&p))
+                .arg(due)
+                .arg(data)
+                .arg(ids);
+        }
+        shared.conn.pipe::<()>(&pipe).await
     }
 }

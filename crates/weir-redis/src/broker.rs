@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use weir_core::{Broker, BrokerError, ConsumerConfig, Partitioner, Topic};
 
+use crate::client::Client;
 use crate::connection::{Conn, to_broker_error};
 use crate::keys::Keys;
 use crate::{RedisAdmin, RedisConfig, RedisConsumer, RedisProducer};
@@ -26,7 +27,7 @@ pub struct RedisBroker {
 }
 
 pub(crate) struct Shared {
-    pub(crate) client: redis::Client,
+    pub(crate) client: Client,
     pub(crate) conn: Conn,
     pub(crate) config: RedisConfig,
     pub(crate) keys: Keys,
@@ -87,7 +88,7 @@ impl RedisBroker {
         Ok(RedisBroker::from_parts(client, conn, config))
     }
 
-    fn from_parts(client: redis::Client, conn: Conn, config: RedisConfig) -> Self {
+    fn from_parts(client: Client, conn: Conn, config: RedisConfig) -> Self {
         let keys = Keys::new(&config.key_prefix);
         RedisBroker {
             shared: Arc::new(Shared {
@@ -165,8 +166,8 @@ impl Broker for RedisBroker {
     }
 }
 
-fn open(config: &RedisConfig) -> Result<redis::Client, BrokerError> {
-    crate::tls::client(&config.url, &config.endpoint(), &config.tls)
+fn open(config: &RedisConfig) -> Result<Client, BrokerError> {
+    Client::open(config)
 }
 
 /// A per-process counter mixed into member ids.

@@ -40,7 +40,10 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     /// A builder for the server at `url`: `redis://[user[:password]@]host[:port][/db]`,
-    /// or `rediss://...` with the `tls` feature.
+    /// or `rediss://...` with the `tls` feature; or for a Redis Cluster,
+    /// `redis+cluster://[user[:password]@]host:port,host:port,...` naming
+    /// some of its nodes (the client learns the rest from them), or
+    /// `rediss+cluster://...` with the `tls` feature.
     pub fn builder(url: impl Into<String>) -> RedisConfigBuilder {
         RedisConfigBuilder {
             config: RedisConfig {
@@ -223,19 +226,27 @@ impl RedisConfigBuilder {
     /// inconsistent timeouts.
     pub fn build(self) -> Result<RedisConfig, BrokerError> {
         let c = self.config;
-        if !(c.url.starts_with("redis://") || c.url.starts_with("rediss://")) {
+        let cluster = crate::client::cluster_nodes(&c.url);
+        if !(c.url.starts_with("redis://") || c.url.starts_with("rediss://") || cluster.is_some()) {
             return Err(BrokerError::InvalidConfig(format!(
-                "redis url `{}` must start with redis:// or rediss://",
+                "redis url `{}` must start with redis://, rediss://, redis+cluster:// or rediss+cluster://",
                 c.endpoint()
             )));
         }
-        if c.url.starts_with("rediss://") && !cfg!(feature = "tls") {
+        if cluster.is_some_and(|nodes| nodes.is_empty()) {
+            return Err(BrokerError::InvalidConfig(format!(
+                "redis cluster url `{}` names no node",
+                c.endpoint()
+            )));
+        }
+        let tls = c.url.starts_with("rediss://") || c.url.starts_with("rediss+cluster://");
+        if tls && !cfg!(feature = "tls") {
             return Err(BrokerError::InvalidConfig(format!(
                 "redis url `{}` needs TLS: enable the `tls` feature of weir-redis",
                 c.endpoint()
             )));
         }
-        if c.tls.is_set() && !c.url.starts_with("rediss://") {
+        if c.tls.is_set() && !tls {
             return Err(BrokerError::InvalidConfig(format!(
                 "redis url `{}` has TLS settings but is not a rediss:// url",
                 c.endpoint()
@@ -245,6 +256,12 @@ impl RedisConfigBuilder {
             return Err(BrokerError::InvalidConfig(
                 "the redis key prefix must not be empty".to_owned(),
             ));
+        }
+        if c.key_prefix.contains(['{', '}']) {
+            return Err(BrokerError::InvalidConfig(format!(
+                "the redis key prefix `{}` must not contain `{{` or `}}` (they mark Redis Cluster hash tags)",
+                c.key_prefix
+            )));
         }
         if c.heartbeat_interval.is_zero() || c.heartbeat_interval * 3 > c.session_timeout {
             return Err(BrokerError::InvalidConfig(format!(
@@ -283,6 +300,20 @@ mod tests {
             .expect("a valid config");
         assert_eq!(at.endpoint(), "redis://h:1?x=@");
         assert_eq!(at.redacted_url(), "redis://***@h:1?x=@");
+    }
+
+    #[test]
+    fn cluster_urls_name_seed_nodes() {
+        let c = RedisConfig::builder("redis+cluster://u:pw@127.0.0.1:7000,127.0.0.1:7001")
+            .build()
+            .expect("a valid config");
+        assert_eq!(
+            c.endpoint(),
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+        );
+        assert!(RedisConfig::builder("redis+cluster://").build().is_err());
+        let braces = RedisConfig::builder("redis://x").key_prefix("a{b}").build();
+        assert!(matches!(braces, Err(BrokerError::InvalidConfig(m)) if m.contains("hash tags")));
     }
 
     #[test]

@@ -1,24 +1,26 @@
 //! A connection to Redis that reconnects, retries for a bounded time, and
-//! reloads Lua scripts the server forgot (after a restart).
+//! reloads Lua scripts the server forgot (after a restart). It talks to one
+//! server or to a Redis Cluster (see `client.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, ServerErrorKind};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, ServerErrorKind};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use weir_core::BrokerError;
 
 use crate::RedisConfig;
+use crate::client::{Client, Link};
 use crate::scripts::ALL_SCRIPTS;
 
 /// A multiplexed, self-reconnecting connection; clones share it.
 #[derive(Clone)]
 pub(crate) struct Conn {
     client: Client,
-    manager: Arc<OnceCell<ConnectionManager>>,
+    manager: Arc<OnceCell<Link>>,
     response_timeout: Duration,
     endpoint: String,
     reconnect_timeout: Duration,
@@ -55,14 +57,29 @@ impl Conn {
         }
     }
 
-    async fn manager(&self) -> Result<ConnectionManager, BrokerError> {
+    async fn manager(&self) -> Result<Link, BrokerError> {
         let manager = self
             .manager
             .get_or_try_init(|| async {
-                let attempt = ConnectionManager::new_with_config(
-                    self.client.clone(),
-                    manager_config(self.response_timeout),
-                );
+                let attempt = async {
+                    match &self.client {
+                        Client::Single(client) => ConnectionManager::new_with_config(
+                            client.clone(),
+                            manager_config(self.response_timeout),
+                        )
+                        .await
+                        .map(Link::Single),
+                        Client::Cluster { client, .. } => {
+                            let config = redis::cluster::ClusterConfig::new()
+                                .set_connection_timeout(Duration::from_secs(2))
+                                .set_response_timeout(self.response_timeout);
+                            client
+                                .get_async_connection_with_config(config)
+                                .await
+                                .map(Link::Cluster)
+                        }
+                    }
+                };
                 match tokio::time::timeout(self.reconnect_timeout, attempt).await {
                     Ok(Ok(m)) => Ok(m),
                     Ok(Err(e)) => Err(to_broker_error(&self.endpoint, e)),
@@ -86,16 +103,18 @@ impl Conn {
             .await
     }
 
-    /// Runs a pipeline, retrying like [`Conn::query`] (the whole pipeline is re-sent).
+    /// Runs a pipeline, retrying like [`Conn::query`] (the whole pipeline is
+    /// re-sent). On a cluster its commands go one pipeline per slot (see
+    /// `client.rs`).
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, BrokerError> {
-        self.retrying(|mut conn| async move { pipe.query_async::<T>(&mut conn).await })
+        self.retrying(|mut conn| async move { conn.pipe::<T>(pipe).await })
             .await
     }
 
     /// Runs `call` on the connection until it succeeds or [`Conn::recover`] gives up.
     async fn retrying<T, F, Fut>(&self, call: F) -> Result<T, BrokerError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Link) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let started = Instant::now();
@@ -160,6 +179,18 @@ impl Conn {
             )));
         };
         tracing::debug!(endpoint = %self.endpoint, "the server has no scripts; loading them");
+        if conn.is_cluster() {
+            // One command each: the cluster client sends it to every master
+            // (a pipeline would reach one node).
+            for s in ALL_SCRIPTS {
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(s.code())
+                    .query_async::<()>(&mut conn)
+                    .await?;
+            }
+            return Ok(());
+        }
         pipe.query_async::<()>(&mut conn).await
     }
 }
@@ -193,6 +224,10 @@ pub(crate) fn is_transient(e: &RedisError) -> bool {
         || e.is_timeout()
         || e.kind() == ErrorKind::Server(ServerErrorKind::BusyLoading)
         || e.kind() == ErrorKind::Server(ServerErrorKind::TryAgain)
+        // A Redis Cluster whose nodes are restarting, or not yet agreed.
+        || e.kind() == ErrorKind::ClusterConnectionNotFound
+        || e.kind() == ErrorKind::Server(ServerErrorKind::ClusterDown)
+        || e.kind() == ErrorKind::Server(ServerErrorKind::MasterDown)
 }
 
 /// A Redis error as a broker error naming the endpoint.

@@ -20,7 +20,7 @@ use redis::{FromRedisValue, Value};
 use weir_core::{BrokerError, Partition, Topic};
 
 use crate::broker::Shared;
-use crate::scripts::{ACQUIRE, HEARTBEAT, RELEASE};
+use crate::scripts::{ACQUIRE, HEARTBEAT, LEAVE, RELEASE, RENEW};
 
 /// A fresh member id: join time first, so ids sort by age.
 pub(crate) fn member_id(client_id: Option<&str>) -> String {
@@ -61,7 +61,9 @@ fn encode_topics(topics: &[Topic]) -> String {
         .join("\n")
 }
 
-/// Renews `member`, its leases on `held`, and reads the group and partition counts.
+/// Renews `member`, its leases on `held`, and reads the group and partition
+/// counts: one pipeline (on a cluster, one per slot: the group's, each
+/// lease's partition's, each topic's metadata's).
 pub(crate) async fn heartbeat(
     shared: &Shared,
     group: &str,
@@ -70,26 +72,35 @@ pub(crate) async fn heartbeat(
     held: &[Partition],
 ) -> Result<Heartbeat, BrokerError> {
     let keys = &shared.keys;
-    let mut k = vec![
+    let k = [
         keys.members(group),
         keys.subscriptions(group),
         keys.epoch(group),
     ];
-    k.extend(held.iter().map(|p| keys.lease(group, p)));
     let ttl = shared.config.session_timeout.as_millis() as u64;
     let mut pipe = redis::pipe();
     pipe.add_command(HEARTBEAT.cmd(&k, |c| {
         c.arg(member).arg(ttl).arg(encode_topics(topics));
     }));
+    for p in held {
+        pipe.add_command(RENEW.cmd(&[keys.lease(group, p)], |c| {
+            c.arg(member).arg(ttl);
+        }));
+    }
     for t in topics {
         pipe.cmd("HGET").arg(keys.meta(t)).arg("partitions");
     }
-    let mut replies: Vec<Value> = shared.conn.pipe(&pipe).await?;
-    let counts_replies = replies.split_off(1.min(replies.len()));
+    let replies: Vec<Value> = shared.conn.pipe(&pipe).await?;
+    let mut replies = replies.into_iter();
     let reply = replies
-        .pop()
+        .next()
         .ok_or_else(|| BrokerError::backend("redis", "empty heartbeat reply"))?;
-    let (epoch, flat, renewed): (u64, Vec<String>, Vec<i64>) = parse(reply)?;
+    let (epoch, flat): (u64, Vec<String>) = parse(reply)?;
+    let mut renewed = Vec::with_capacity(held.len());
+    for v in replies.by_ref().take(held.len()) {
+        let flags: Vec<i64> = parse(v)?;
+        renewed.push(flags.first() == Some(&1));
+    }
     let mut members = BTreeMap::new();
     for pair in flat.chunks(2) {
         if let [m, subs] = pair {
@@ -102,13 +113,13 @@ pub(crate) async fn heartbeat(
         }
     }
     let mut counts = BTreeMap::new();
-    for (t, v) in topics.iter().zip(counts_replies) {
+    for (t, v) in topics.iter().zip(replies) {
         counts.insert(t.clone(), parse::<Option<u32>>(v)?);
     }
     Ok(Heartbeat {
         epoch,
         members,
-        renewed: renewed.into_iter().map(|f| f == 1).collect(),
+        renewed,
         counts,
     })
 }
@@ -141,7 +152,8 @@ pub(crate) fn range_assignment(
     out
 }
 
-/// Takes the leases of `partitions` that are free; returns the ones now held.
+/// Takes the leases of `partitions` that are free; returns the ones now
+/// held. One script call per lease (each in its partition's slot), pipelined.
 pub(crate) async fn acquire(
     shared: &Shared,
     group: &str,
@@ -151,26 +163,25 @@ pub(crate) async fn acquire(
     if partitions.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<String> = partitions
-        .iter()
-        .map(|p| shared.keys.lease(group, p))
-        .collect();
     let ttl = shared.config.session_timeout.as_millis() as u64;
-    let flags: Vec<i64> = shared
-        .conn
-        .query(&ACQUIRE.cmd(&keys, |c| {
+    let mut pipe = redis::pipe();
+    for p in partitions {
+        pipe.add_command(ACQUIRE.cmd(&[shared.keys.lease(group, p)], |c| {
             c.arg(member).arg(ttl);
-        }))
-        .await?;
+        }));
+    }
+    let flags: Vec<Vec<i64>> = shared.conn.pipe(&pipe).await?;
     Ok(partitions
         .iter()
         .zip(flags)
-        .filter(|(_, f)| *f == 1)
+        .filter(|(_, f)| f.first() == Some(&1))
         .map(|(p, _)| p.clone())
         .collect())
 }
 
-/// Gives up the leases of `partitions` (and, with `leave`, the membership).
+/// Gives up the leases of `partitions` (and, with `leave`, the membership):
+/// the leases first, each in its partition's slot, then the group learns of
+/// it (its epoch bumped), so no member looks for a lease still held.
 pub(crate) async fn release(
     shared: &Shared,
     group: &str,
@@ -179,16 +190,31 @@ pub(crate) async fn release(
     leave: bool,
 ) -> Result<(), BrokerError> {
     let keys = &shared.keys;
-    let mut k = vec![
+    let mut released = 0;
+    if !partitions.is_empty() {
+        let mut pipe = redis::pipe();
+        for p in partitions {
+            pipe.add_command(RELEASE.cmd(&[keys.lease(group, p)], |c| {
+                c.arg(member);
+            }));
+        }
+        let counts: Vec<i64> = shared.conn.pipe(&pipe).await?;
+        released = counts.iter().sum::<i64>();
+    }
+    if !leave && released == 0 {
+        return Ok(());
+    }
+    let k = [
         keys.members(group),
         keys.subscriptions(group),
         keys.epoch(group),
     ];
-    k.extend(partitions.iter().map(|p| keys.lease(group, p)));
     let _: i64 = shared
         .conn
-        .query(&RELEASE.cmd(&k, |c| {
-            c.arg(member).arg(if leave { "1" } else { "0" });
+        .query(&LEAVE.cmd(&k, |c| {
+            c.arg(member)
+                .arg(if leave { "1" } else { "0" })
+                .arg(if released > 0 { "1" } else { "0" });
         }))
         .await?;
     Ok(())

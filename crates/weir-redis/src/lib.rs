@@ -16,6 +16,9 @@
 //!   [`DELIVERY_COUNT_HEADER`] telling how often they came.
 //! - The connection reconnects; calls retry for a bounded time and then fail
 //!   with `BrokerError::Unreachable`.
+//! - A `redis+cluster://h1:p1,h2:p2` URL runs all of it on a Redis Cluster:
+//!   each partition's keys share a hash tag, so every script touches one
+//!   slot and partitions spread over the shards (`docs/redis.md`).
 //! - Capabilities: delayed delivery (a sorted set moved by a Lua script),
 //!   dedup (`SET NX PX`), a result store, and events (pub/sub). Prioritized
 //!   queues need no capability: `weir-tasks` serves them on any broker.
@@ -24,6 +27,7 @@ mod admin;
 mod append;
 mod broker;
 mod capability;
+mod client;
 mod config;
 mod connection;
 mod consumer;

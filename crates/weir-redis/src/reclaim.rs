@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use weir_core::{BrokerError, OffsetReset, Partition};
 
 use crate::broker::Shared;
-use crate::keys::Keys;
 use crate::scripts::REPOSITION;
 
 /// Where to start reading.
@@ -53,7 +52,7 @@ pub(crate) async fn reposition(
     let keys = &shared.keys;
     let k = [
         keys.stream(partition),
-        keys.offsets(&partition.topic),
+        keys.offsets(partition),
         keys.lease(group, partition),
     ];
     // A start past the end (a seek, or a committed offset of a stream
@@ -66,7 +65,7 @@ pub(crate) async fn reposition(
     let cmd = REPOSITION.cmd(&k, |c| {
         c.arg(group)
             .arg(member)
-            .arg(Keys::offset_field(group, partition.index))
+            .arg(group)
             .arg(mode)
             .arg(offset)
             .arg(idle)

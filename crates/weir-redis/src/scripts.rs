@@ -1,9 +1,11 @@
 //! The Lua scripts that keep multi-step operations atomic on the server.
 //!
 //! Each lives in `src/lua/` with a header saying what its keys and arguments
-//! are. They are sent by hash (EVALSHA); a server that lost them (restart)
-//! gets them all again on the first `NOSCRIPT` reply, plain or inside a
-//! pipeline's failure, and the call is tried once more (`connection.rs`).
+//! are. Every call's keys share one slot (see `keys.rs`), so each runs on a
+//! Redis Cluster too. They are sent by hash (EVALSHA); a server that lost
+//! them (restart) gets them all again on the first `NOSCRIPT` reply, plain
+//! or inside a pipeline's failure, and the call is tried once more
+//! (`connection.rs`).
 
 use std::sync::OnceLock;
 
@@ -55,10 +57,10 @@ scripts! {
     COMMIT => "commit.lua",
     REPOSITION => "reposition.lua",
     HEARTBEAT => "heartbeat.lua",
+    RENEW => "renew.lua",
     ACQUIRE => "acquire.lua",
     RELEASE => "release.lua",
-    CREATE_TOPIC => "create_topic.lua",
-    DELETE_TOPIC => "delete_topic.lua",
+    LEAVE => "leave.lua",
     DELAY_ADD => "delay_add.lua",
     DELAY_MOVE => "delay_move.lua",
 }

@@ -48,7 +48,16 @@ pub(crate) fn client(
     check_pem(tls).map_err(|what| {
         BrokerError::InvalidConfig(format!("redis url `{endpoint}` with TLS settings: {what}"))
     })?;
-    let certificates = redis::TlsCertificates {
+    let certificates = certificates(tls).ok_or_else(|| {
+        BrokerError::InvalidConfig(format!("redis url `{endpoint}`: no TLS settings"))
+    })?;
+    redis::Client::build_with_tls(url, certificates).map_err(invalid)
+}
+
+/// The TLS settings as the redis client takes them (`None` when none are set).
+#[cfg(feature = "tls")]
+pub(crate) fn certificates(tls: &TlsSettings) -> Option<redis::TlsCertificates> {
+    tls.is_set().then(|| redis::TlsCertificates {
         client_tls: tls
             .client_identity
             .as_ref()
@@ -57,8 +66,7 @@ pub(crate) fn client(
                 client_key: key.clone(),
             }),
         root_cert: tls.root_certificate.clone(),
-    };
-    redis::Client::build_with_tls(url, certificates).map_err(invalid)
+    })
 }
 
 /// Checks that the PEM given holds what it should (the redis client would

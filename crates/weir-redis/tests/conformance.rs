@@ -1,4 +1,5 @@
-//! weir-redis passes the whole conformance suite, on a redis-server per test.
+//! weir-redis passes the whole conformance suite, on a redis-server per test
+//! (and, through `conformance_cluster.rs`, on a 3-master Redis Cluster per test).
 
 mod common;
 
@@ -17,7 +18,7 @@ weir_testkit::conformance_suite!(broker);
 
 #[test]
 fn random_interleavings_lose_nothing_and_never_commit_backwards() {
-    let server = RedisServer::start();
+    let server = common::Server::start(RedisServer::builder());
     let url = server.url();
     check_interleavings(
         InterleavingConfig {
@@ -100,8 +101,8 @@ async fn producing_to_a_deleted_topic_is_refused_and_makes_nothing() {
     let left: u32 = broker
         .raw(
             redis::cmd("EXISTS")
-                .arg(format!("weir:stream:{topic}:1"))
-                .arg(format!("weir:end:{topic}:1")),
+                .arg(common::stream_key(&topic, 1))
+                .arg(common::end_key(&topic, 1)),
         )
         .await;
     assert_eq!(

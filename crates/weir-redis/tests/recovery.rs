@@ -68,7 +68,7 @@ async fn a_crashed_consumers_entries_come_back_to_another_with_their_delivery_co
     );
     // The server's pending list agrees: the ten messages, produced in one
     // batch, are one entry (id `0-10`), delivered twice, now the second's.
-    let stream = format!("weir:stream:{topic}:0");
+    let stream = common::stream_key(&topic, 0);
     let before = pending(&broker, &stream, &group).await;
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(

@@ -26,7 +26,7 @@ fn offsets_and_values(seen: &Seen) -> Vec<(u64, String)> {
 /// How many entries a partition's stream holds.
 async fn entries(broker: &TestBroker, topic: &Topic) -> u64 {
     broker
-        .raw(redis::cmd("XLEN").arg(format!("weir:stream:{topic}:0")))
+        .raw(redis::cmd("XLEN").arg(common::stream_key(topic, 0)))
         .await
 }
 
@@ -163,10 +163,7 @@ async fn corrupt_entries_and_missing_offsets_are_passed_over_not_stuck_on() {
     let broker = TestBroker::start().await;
     let topic = new_topic(&broker, "damaged", 1).await;
     let p = topic.partition(0);
-    let (stream, counter) = (
-        format!("weir:stream:{topic}:0"),
-        format!("weir:end:{topic}:0"),
-    );
+    let (stream, counter) = (common::stream_key(&topic, 0), common::end_key(&topic, 0));
     let producer = broker.producer().await.expect("producer");
     produce_numbered(&producer, p.clone().into(), "a", 3).await;
     // Offsets 3 and 4: an entry whose messages do not decode.

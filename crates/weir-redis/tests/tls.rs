@@ -79,6 +79,7 @@ async fn mutual_tls_needs_the_client_certificate() {
         .server
         .lock()
         .expect("server")
+        .single()
         .certificates()
         .expect("a TLS server")
         .clone();

@@ -3,7 +3,8 @@
 //!
 //! The consumer queue carries group events (served first, stopping at a
 //! group change so it is reported before any message); the inbox carries
-//! the messages, taken many per call. Each run of messages from one topic
+//! the messages, taken many per call, one partition's batch after another
+//! in turns (see the `inbox` module for why). Each run of messages from one topic
 //! partition is routed once: to the partition if it is owned and not
 //! paused, else nowhere. A paused partition's message (fetched before the
 //! pause took effect) is set aside and the partition marked, so resuming
@@ -75,8 +76,9 @@ impl KafkaConsumer {
         taken.map(|()| out)
     }
 
-    /// Moves messages from the inbox into `out` until it holds `max`, or the
-    /// inbox is empty, or a fatal error (returned if `out` is still empty).
+    /// Moves messages from the inbox into `out`, a batch of one partition
+    /// after another's, until it holds `max`, or the inbox is empty, or a
+    /// fatal error (returned if `out` is still empty).
     /// A batch taken is always converted whole: librdkafka counts every
     /// message in it as consumed.
     fn take_from(
@@ -89,6 +91,9 @@ impl KafkaConsumer {
             let want = (max - out.len()).min(TAKE_AT_MOST);
             let batch = inbox.take(want);
             let taken = batch.len();
+            if taken == 0 {
+                break;
+            }
             out.reserve(taken);
             let mut arena = Arena::with_capacity(batch.iter().map(inbox::Message::size).sum());
             let mut route = Route::default();
@@ -121,9 +126,6 @@ impl KafkaConsumer {
             self.leave(route);
             if let Some(fatal) = fatal {
                 return if out.is_empty() { Err(fatal) } else { Ok(()) };
-            }
-            if taken < want {
-                break;
             }
         }
         Ok(())

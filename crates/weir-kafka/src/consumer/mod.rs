@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::RDKafkaErrorCode;
 use weir_core::{
     Assignment, BrokerError, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Partition,
     Topic,
@@ -95,13 +95,7 @@ impl KafkaConsumer {
         let context = Arc::clone(base.context());
         let client = Arc::new(base);
         let forwarding = Arc::clone(&context.forwarding);
-        let inbox =
-            Inbox::new(&client, forwarding, Arc::clone(&context.wake)).ok_or_else(|| {
-                BrokerError::backend(
-                    BACKEND,
-                    KafkaError::ClientCreation("no queue for messages".into()),
-                )
-            })?;
+        let inbox = Inbox::new(&client, forwarding, Arc::clone(&context.wake));
         Ok(KafkaConsumer {
             client: Some(client),
             inbox: Some(inbox),

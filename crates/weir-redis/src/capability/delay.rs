@@ -1,7 +1,7 @@
-//! Delayed delivery on Redis: entries wait in a sorted set scored by due
-//! time (payloads in a hash beside it); a Lua script moves the due ones to
-//! their partition streams, atomically, so each moves once however many
-//! workers run it.
+//! Delayed delivery on Redis: entries wait in a sorted set per partition
+//! scored by due time (payloads in a hash beside it, in the partition's
+//! slot); a Lua script moves the due ones to the partition's stream,
+//! atomically, so each moves once however many workers run it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,10 +31,10 @@ impl DelayedDelivery for RedisBroker {
         let s = &self.shared;
         let partition = Router::new(s).route(&destination, &payload).await?;
         let topic = destination.topic();
-        let (due_key, data_key) = s.keys.delayed(topic);
-        let keys = [due_key, data_key, s.keys.delayed_ids(), s.keys.meta(topic)];
+        let [due_key, data_key, ids_key] = s.keys.delayed(&partition);
+        let keys = [due_key, data_key, ids_key, s.keys.stream(&partition)];
         let cmd = DELAY_ADD.cmd(&keys, |c| {
-            c.arg(millis(due)).arg(partition.index).arg(RunArg::new(
+            c.arg(millis(due)).arg(RunArg::new(
                 std::iter::once(&payload),
                 due.max(SystemTime::now()),
             ));
@@ -49,57 +49,62 @@ impl DelayedDelivery for RedisBroker {
         Ok(())
     }
 
+    /// Moves each partition's due messages (one script call per partition,
+    /// pipelined; again for those that had a full batch).
     async fn deliver_due(&self, topic: &Topic) -> Result<Vec<Produced>, BrokerError> {
         let s = &self.shared;
         let count = s.partition_count(topic).await?;
-        let (due_key, data_key) = s.keys.delayed(topic);
-        let mut keys = vec![due_key, data_key, s.keys.meta(topic)];
-        for i in 0..count {
-            let p = topic.partition(i);
-            keys.push(s.keys.stream(&p));
-            keys.push(s.keys.end(&p));
-        }
         let maxlen = s.config.max_stream_length.unwrap_or(0);
         let mut out = Vec::new();
-        loop {
-            let cmd = DELAY_MOVE.cmd(&keys, |c| {
-                c.arg(MOVE_BATCH).arg(maxlen);
-            });
-            let reply: Vec<i64> = s.conn.query(&cmd).await?;
-            let moved = reply.len() / 2;
-            for pair in reply.chunks(2) {
-                // The moved message is the last of its entry.
-                if let [p, end] = pair
-                    && let (Ok(index), Ok(end)) = (u32::try_from(*p), u64::try_from(*end))
-                    && end > 0
-                {
-                    out.push(Produced {
-                        partition: topic.partition(index),
-                        offset: end - 1,
-                    });
+        let mut pending: Vec<u32> = (0..count).collect();
+        while !pending.is_empty() {
+            let mut pipe = redis::pipe();
+            for &i in &pending {
+                let p = topic.partition(i);
+                let [due_key, data_key, _] = s.keys.delayed(&p);
+                let keys = [due_key, data_key, s.keys.stream(&p), s.keys.end(&p)];
+                pipe.add_command(DELAY_MOVE.cmd(&keys, |c| {
+                    c.arg(MOVE_BATCH).arg(maxlen);
+                }));
+            }
+            let replies: Vec<Vec<i64>> = s.conn.pipe(&pipe).await?;
+            let mut again = Vec::new();
+            for (&i, ends) in pending.iter().zip(replies) {
+                if ends.len() >= MOVE_BATCH {
+                    again.push(i);
                 }
+                // The moved message is the last of its entry.
+                out.extend(
+                    ends.into_iter()
+                        .filter_map(|end| u64::try_from(end).ok().filter(|e| *e > 0))
+                        .map(|end| Produced {
+                            partition: topic.partition(i),
+                            offset: end - 1,
+                        }),
+                );
             }
-            if moved < MOVE_BATCH {
-                return Ok(out);
-            }
+            pending = again;
         }
+        Ok(out)
     }
 
     async fn next_due(&self, topic: &Topic) -> Result<Option<SystemTime>, BrokerError> {
         let s = &self.shared;
-        let (due_key, _) = s.keys.delayed(topic);
-        let first: Vec<(String, f64)> = s
-            .conn
-            .query(
-                redis::cmd("ZRANGE")
-                    .arg(due_key)
-                    .arg(0)
-                    .arg(0)
-                    .arg("WITHSCORES"),
-            )
-            .await?;
-        Ok(first
-            .first()
-            .map(|(_, ms)| UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64)))
+        let count = s.partition_count(topic).await?;
+        let mut pipe = redis::pipe();
+        for i in 0..count {
+            let [due_key, _, _] = s.keys.delayed(&topic.partition(i));
+            pipe.cmd("ZRANGE")
+                .arg(due_key)
+                .arg(0)
+                .arg(0)
+                .arg("WITHSCORES");
+        }
+        let firsts: Vec<Vec<(String, f64)>> = s.conn.pipe(&pipe).await?;
+        Ok(firsts
+            .iter()
+            .filter_map(|f| f.first().map(|(_, ms)| *ms))
+            .reduce(f64::min)
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64)))
     }
 }

@@ -43,6 +43,7 @@ impl EventChannel for RedisBroker {
         let endpoint = s.conn.endpoint().to_owned();
         let mut pubsub = s
             .client
+            .pubsub()
             .get_async_pubsub()
             .await
             .map_err(|e| to_broker_error(&endpoint, e))?;

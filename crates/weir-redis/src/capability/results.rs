@@ -42,6 +42,7 @@ impl ResultStore for RedisBroker {
         let endpoint = s.conn.endpoint();
         let mut pubsub = s
             .client
+            .pubsub()
             .get_async_pubsub()
             .await
             .map_err(|e| to_broker_error(endpoint, e))?;

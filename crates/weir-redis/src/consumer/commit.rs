@@ -16,7 +16,6 @@
 use weir_core::{BrokerError, CommitRequest, Partition};
 
 use super::RedisConsumer;
-use crate::keys::Keys;
 use crate::offsets::write_entry_id;
 use crate::scripts::COMMIT;
 
@@ -49,7 +48,7 @@ impl RedisConsumer {
                 });
             };
             keys.push(self.shared.keys.lease(self.group(), p));
-            keys.push(self.shared.keys.offsets(&p.topic));
+            keys.push(self.shared.keys.offsets(p));
             keys.push(o.stream.clone());
             let passed = o.unacked.iter().take_while(|end| **end <= offset).count();
             // Beyond what this member read, pending entries it did not read
@@ -58,12 +57,14 @@ impl RedisConsumer {
             parts.push((p.clone(), offset, named.then_some(passed)));
         }
         let ttl = self.session().as_millis() as u64;
-        let cmd = COMMIT.cmd(&keys, |c| {
+        // One call for every partition (atomic: all or nothing) on one
+        // server; on a cluster, one call per partition (each in its slot),
+        // pipelined, so a refused partition leaves the others committed.
+        let call = |c: &mut redis::Cmd, parts: &[(Partition, u64, Option<usize>)]| {
             c.arg(self.group()).arg(&self.member).arg(ttl);
             let mut id = Vec::with_capacity(24);
-            for (p, offset, passed) in &parts {
-                c.arg(Keys::offset_field(self.group(), p.index))
-                    .arg(*offset);
+            for (p, offset, passed) in parts {
+                c.arg(self.group()).arg(*offset);
                 let (Some(passed), Some(o)) = (passed, self.owned.get(p)) else {
                     c.arg(-1);
                     continue;
@@ -75,8 +76,21 @@ impl RedisConsumer {
                     c.arg(&id[..]);
                 }
             }
-        });
-        let refused: usize = self.control.query(&cmd).await?;
+        };
+        let refused = if self.shared.client.is_cluster() {
+            let mut pipe = redis::pipe();
+            for (part, k) in parts.chunks(1).zip(keys.chunks(3)) {
+                pipe.add_command(COMMIT.cmd(k, |c| call(c, part)));
+            }
+            let replies: Vec<usize> = self.control.pipe(&pipe).await?;
+            replies.iter().position(|r| *r > 0).map_or(0, |i| i + 1)
+        } else {
+            let reply: usize = self
+                .control
+                .query(&COMMIT.cmd(&keys, |c| call(c, &parts)))
+                .await?;
+            reply
+        };
         if refused > 0 {
             let partition = parts
                 .get(refused - 1)

@@ -25,7 +25,6 @@ use weir_core::{
 use crate::broker::Shared;
 use crate::connection::Conn;
 use crate::group::{heartbeat, member_id, release};
-use crate::keys::Keys;
 use read::Read;
 
 /// A member of a consumer group on Redis.
@@ -277,8 +276,8 @@ impl Consumer for RedisConsumer {
         let mut pipe = redis::pipe();
         for p in partitions {
             pipe.cmd("HGET")
-                .arg(self.shared.keys.offsets(&p.topic))
-                .arg(Keys::offset_field(self.group(), p.index));
+                .arg(self.shared.keys.offsets(p))
+                .arg(self.group());
         }
         let values: Vec<Option<u64>> = self.control.pipe(&pipe).await?;
         Ok(partitions.iter().cloned().zip(values).collect())

@@ -1,5 +1,17 @@
 //! Reading: one `XREADGROUP ... BLOCK` at a time, in a task of its own.
 //!
+//! On a Redis Cluster, each partition's stream lives in a slot of its own,
+//! and one command reads only streams of one slot: a blocking read of
+//! several partitions cannot be one command. Several blocking commands, one
+//! per partition, would not do either: on one connection a node serves them
+//! one after the other, each blocking the next. So a member reading
+//! partitions of several slots polls instead: one `XREADGROUP` without
+//! `BLOCK` per partition, pipelined (one pipeline per slot, sent at the same
+//! time), again every [`CLUSTER_POLL`] until something arrives or the block
+//! time ends. A message waits at most that long more than on one server; an
+//! idle member costs the cluster a few commands per partition every
+//! [`CLUSTER_POLL`]. A member reading one partition blocks as on one server.
+//!
 //! The read runs on the consumer's own connection, in a spawned task that
 //! outlives a cancelled `poll`: the next poll waits for it and files what
 //! it brought, so cancelling loses nothing. The same round trip fetches the
@@ -18,6 +30,35 @@ use weir_core::{BrokerError, Partition};
 
 use super::RedisConsumer;
 use crate::reply::ReadReply;
+
+/// How often a read of partitions in several slots of a cluster looks
+/// again while they have nothing new (see the module doc).
+const CLUSTER_POLL: Duration = Duration::from_millis(10);
+
+/// The replies of a polling read (`GET` of the epoch, one `XREADGROUP` per
+/// stream, then the ends) in the shape of a blocking read's: the streams'
+/// replies joined into one (nil when none brought anything).
+fn merge_reads(replies: Vec<Value>, streams: usize) -> Vec<Value> {
+    let mut replies = replies.into_iter();
+    let mut out: Vec<Value> = replies.by_ref().take(1).collect();
+    let mut read = Vec::new();
+    for reply in replies.by_ref().take(streams) {
+        match reply {
+            Value::Array(items) => read.extend(items),
+            Value::Map(pairs) => {
+                read.extend(pairs.into_iter().map(|(k, v)| Value::Array(vec![k, v])));
+            }
+            _ => {}
+        }
+    }
+    out.push(if read.is_empty() {
+        Value::Nil
+    } else {
+        Value::Array(read)
+    });
+    out.extend(replies);
+    out
+}
 
 /// A read in flight.
 pub(super) struct Read {
@@ -62,6 +103,8 @@ impl RedisConsumer {
         let member = self.member.clone();
         let count = self.read_count;
         let keys_in_order = keys.clone();
+        // On a cluster, one command cannot read streams of several slots.
+        let poll = self.shared.client.is_cluster() && keys.len() > 1;
         let handle = tokio::spawn(async move {
             if keys.is_empty() {
                 tokio::time::sleep(block).await;
@@ -70,25 +113,50 @@ impl RedisConsumer {
             }
             let mut pipe = redis::pipe();
             pipe.cmd("GET").arg(&epoch_key);
-            pipe.cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg(&group)
-                .arg(&member)
-                .arg("COUNT")
-                .arg(count)
-                .arg("BLOCK")
-                .arg(block.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&keys);
-            for _ in &keys {
-                pipe.arg(">");
+            if poll {
+                for key in &keys {
+                    pipe.cmd("XREADGROUP")
+                        .arg("GROUP")
+                        .arg(&group)
+                        .arg(&member)
+                        .arg("COUNT")
+                        .arg(count)
+                        .arg("STREAMS")
+                        .arg(key)
+                        .arg(">");
+                }
+            } else {
+                pipe.cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(&group)
+                    .arg(&member)
+                    .arg("COUNT")
+                    .arg(count)
+                    .arg("BLOCK")
+                    .arg(block.as_millis() as u64)
+                    .arg("STREAMS")
+                    .arg(&keys);
+                for _ in &keys {
+                    pipe.arg(">");
+                }
             }
             // Each partition's end, after the read: for `lag`.
             for end in &ends {
                 pipe.cmd("GET").arg(end);
             }
-            let replies: Vec<Value> = reader.pipe(&pipe).await?;
-            ReadReply::from_pipeline(replies)
+            if !poll {
+                let replies: Vec<Value> = reader.pipe(&pipe).await?;
+                return ReadReply::from_pipeline(replies);
+            }
+            let until = Instant::now() + block;
+            loop {
+                let replies: Vec<Value> = reader.pipe(&pipe).await?;
+                let reply = ReadReply::from_pipeline(merge_reads(replies, keys.len()))?;
+                if !matches!(reply.entries, Value::Nil) || Instant::now() >= until {
+                    return Ok(reply);
+                }
+                tokio::time::sleep(CLUSTER_POLL.min(until - Instant::now())).await;
+            }
         });
         self.inflight = Some(Read {
             handle,

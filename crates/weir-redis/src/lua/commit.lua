@@ -1,8 +1,9 @@
 -- Commits offsets of partitions the member owns, and acknowledges the
 -- entries each commit covers in the group's pending list.
--- KEYS: per partition: its lease, the topic's offsets hash, its stream.
+-- KEYS: per partition: its lease, its offsets hash, its stream (on a
+-- cluster, one partition per call: its keys share a slot).
 -- ARGV[1] group, ARGV[2] member, ARGV[3] lease time to live (ms), then per
--- partition: offsets field, offset, k, and the ids of the k entries it passes (the
+-- partition: offsets field (the group), offset, k, and the ids of the k entries it passes (the
 -- client spells them out, which is cheaper than making them here). k = -1
 -- asks to acknowledge every pending entry whose messages precede the offset instead (for
 -- long runs).

@@ -1,9 +1,10 @@
--- Renews a group member, drops members whose session ran out, and renews
--- the partition leases the member holds.
+-- Renews a group member and drops members whose session ran out. (The
+-- member's partition leases are renewed by `renew.lua`, one partition at a
+-- time: on a cluster they live in other slots.)
 -- KEYS[1] members (sorted set scored by expiry ms), KEYS[2] subscriptions
--- hash, KEYS[3] epoch counter, KEYS[4..] leases the member believes it holds.
+-- hash, KEYS[3] epoch counter.
 -- ARGV[1] member, ARGV[2] session timeout (ms), ARGV[3] its subscription.
--- Returns {epoch, {member, subscription, ...}, {1 if lease renewed else 0, ...}}.
+-- Returns {epoch, {member, subscription, ...}}.
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local changed = false
@@ -18,18 +19,9 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms)) do
   changed = true
 end
 if changed then redis.call('INCR', KEYS[3]) end
-local renewed = {}
-for i = 4, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2])
-    renewed[#renewed + 1] = 1
-  else
-    renewed[#renewed + 1] = 0
-  end
-end
 local members = {}
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   members[#members + 1] = m
   members[#members + 1] = redis.call('HGET', KEYS[2], m) or ''
 end
-return {tonumber(redis.call('GET', KEYS[3]) or '0'), members, renewed}
+return {tonumber(redis.call('GET', KEYS[3]) or '0'), members}

@@ -3,8 +3,8 @@
 -- pending entries before the position, reports the delivery counts of the
 -- entries that will be delivered again, and moves the group's last-delivered
 -- id so XREADGROUP > reads from the position.
--- KEYS[1] stream, KEYS[2] offsets hash, KEYS[3] lease
--- ARGV[1] group, ARGV[2] member, ARGV[3] offsets field,
+-- KEYS[1] stream, KEYS[2] its offsets hash, KEYS[3] lease (one slot)
+-- ARGV[1] group, ARGV[2] member, ARGV[3] offsets field (the group),
 -- ARGV[4] 'e' (committed, else earliest), 'l' (committed, else latest) or 's' (ARGV[5]),
 -- ARGV[5] sought offset, ARGV[6] idle time (ms) after which an empty consumer is removed,
 -- ARGV[7] the reset policy for a position past the end: 'e' (earliest) or 'l' (latest).

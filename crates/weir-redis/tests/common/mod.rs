@@ -1,6 +1,11 @@
 //! A broker on a redis-server of the test's own: the server lives as long as
 //! any clone of the broker handle, so every test (nextest runs each in its own
 //! process) stops its server when it ends.
+//!
+//! The same test files run on a local 3-master Redis Cluster too: the test
+//! targets whose name ends in `_cluster` (`conformance_cluster.rs`,
+//! `recovery_cluster.rs`) include them as a module, and there
+//! [`TestBroker::start`] starts a cluster instead of one server.
 
 #![allow(dead_code)]
 
@@ -14,7 +19,80 @@ use weir_redis::{
     RedisAdmin, RedisBroker, RedisConfig, RedisConfigBuilder, RedisConsumer, RedisProducer,
     RedisSubscription,
 };
-use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis::{RedisServer, RedisServerBuilder};
+use weir_testkit::servers::redis_cluster::RedisCluster;
+
+/// Whether this test target runs on a Redis Cluster (see the module doc).
+pub fn on_cluster() -> bool {
+    env!("CARGO_CRATE_NAME").ends_with("_cluster")
+}
+
+/// One server, or a cluster.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per test
+pub enum Server {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Server {
+    /// What `builder` describes: one server, or on a cluster target a
+    /// cluster with the same persistence (other settings apply to one
+    /// server only).
+    pub fn start(builder: RedisServerBuilder) -> Server {
+        if on_cluster() {
+            let append_only = builder.is_append_only();
+            Server::Cluster(RedisCluster::builder().append_only(append_only).start())
+        } else {
+            Server::Single(builder.start())
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Server::Single(s) => s.url(),
+            Server::Cluster(c) => c.url(),
+        }
+    }
+
+    /// Kills the server (every node) at once: an outage until `restart`.
+    pub fn kill(&mut self) {
+        match self {
+            Server::Single(s) => s.kill(),
+            Server::Cluster(c) => c.kill(),
+        }
+    }
+
+    /// Kills the server (every node) and starts it again, data kept if persisted.
+    pub fn restart(&mut self) {
+        match self {
+            Server::Single(s) => s.restart(),
+            Server::Cluster(c) => c.restart(),
+        }
+    }
+
+    /// The single server (TLS tests).
+    pub fn single(&self) -> &RedisServer {
+        match self {
+            Server::Single(s) => s,
+            Server::Cluster(_) => panic!("not a single server"),
+        }
+    }
+}
+
+/// A partition's stream key (see `keys.rs` of weir-redis).
+pub fn stream_key(topic: &Topic, index: u32) -> String {
+    format!("{}:stream", partition_tag(topic, index))
+}
+
+/// A partition's message counter key.
+pub fn end_key(topic: &Topic, index: u32) -> String {
+    format!("{}:end", partition_tag(topic, index))
+}
+
+fn partition_tag(topic: &Topic, index: u32) -> String {
+    format!("{{weir:{}:{topic}:{index}}}", topic.as_str().len())
+}
 
 /// Test timings: short sessions so crashed members' partitions move quickly.
 pub fn fast(url: &str) -> RedisConfigBuilder {
@@ -29,7 +107,7 @@ pub fn fast(url: &str) -> RedisConfigBuilder {
 #[derive(Clone, Debug)]
 pub struct TestBroker {
     pub redis: RedisBroker,
-    pub server: Arc<std::sync::Mutex<RedisServer>>,
+    pub server: Arc<std::sync::Mutex<Server>>,
 }
 
 impl TestBroker {
@@ -41,7 +119,7 @@ impl TestBroker {
         server: weir_testkit::servers::redis::RedisServerBuilder,
         config: impl FnOnce(RedisConfigBuilder) -> RedisConfigBuilder,
     ) -> Self {
-        let server = server.start();
+        let server = Server::start(server);
         let redis = RedisBroker::connect(config(fast(&server.url())).build().expect("config"))
             .await
             .expect("connect");
@@ -67,7 +145,7 @@ impl TestBroker {
             .expect("connect over TLS");
         TestBroker {
             redis,
-            server: Arc::new(std::sync::Mutex::new(server)),
+            server: Arc::new(std::sync::Mutex::new(Server::Single(server))),
         }
     }
 
@@ -78,6 +156,21 @@ impl TestBroker {
     /// Runs `cmd` on the server directly (to look at, or tamper with, what
     /// the backend stored).
     pub async fn raw<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
+        let nodes = match &*self.server.lock().expect("server") {
+            Server::Cluster(cluster) => Some(cluster.node_urls()),
+            Server::Single(_) => None,
+        };
+        if let Some(nodes) = nodes {
+            let client = redis::cluster::ClusterClient::new(nodes).expect("client");
+            let mut conn = client
+                .get_async_connection()
+                .await
+                .expect("raw cluster connection");
+            return cmd
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        }
         let client = redis::Client::open(self.url()).expect("client");
         let mut conn = client
             .get_multiplexed_async_connection()

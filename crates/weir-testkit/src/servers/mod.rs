@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod locate;
 pub mod redis;
+pub mod redis_cluster;
 pub mod tansu;
 #[cfg(feature = "tls")]
 pub mod tls;

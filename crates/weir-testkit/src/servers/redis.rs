@@ -59,6 +59,11 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Whether [`RedisServerBuilder::append_only`] is on.
+    pub fn is_append_only(&self) -> bool {
+        self.append_only
+    }
+
     /// Require this password (of the `default` user).
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
