@@ -101,11 +101,11 @@ async fn a_worker_rides_through_a_redis_restart_and_finishes_every_job() {
     loop {
         let mut ended = 0;
         for h in &handles {
-            if let Ok(Some(r)) = h.record().await {
-                if r.state.is_final() {
-                    assert_eq!(r.state, TaskState::Success, "{r:?}");
-                    ended += 1;
-                }
+            if let Ok(Some(r)) = h.record().await
+                && r.state.is_final()
+            {
+                assert_eq!(r.state, TaskState::Success, "{r:?}");
+                ended += 1;
             }
         }
         if ended == handles.len() {
