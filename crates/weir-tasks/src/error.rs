@@ -128,4 +128,11 @@ impl TaskError {
         let doing = doing.into();
         move |source| TaskError::Broker { doing, source }
     }
+
+    /// Whether trying again may pass: a transient broker error (the
+    /// server unreachable, a failover), see
+    /// [`BrokerError::is_transient`].
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TaskError::Broker { source, .. } if source.is_transient())
+    }
 }

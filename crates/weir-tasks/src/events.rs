@@ -83,13 +83,30 @@ impl TaskEvent {
 /// Publishes `event`; nobody listening is fine, and a failure is logged,
 /// not returned: events are fire-and-forget, they never fail a job.
 pub(crate) async fn publish<B: EventChannel>(broker: &B, event: &TaskEvent) {
+    if let Err(e) = try_publish(broker, event).await {
+        tracing::warn!(task = %event.id, event = %event.kind, error = %weir_core::ErrorReport::new(&e), "cannot publish a task event");
+    }
+}
+
+/// Publishes `event`, saying if the broker failed it (an event that does
+/// not encode is logged and skipped).
+pub(crate) async fn try_publish<B: EventChannel>(
+    broker: &B,
+    event: &TaskEvent,
+) -> Result<(), TaskError> {
     match MsgPack.encode(event) {
-        Ok(bytes) => {
-            if let Err(e) = broker.publish(EVENT_CHANNEL, bytes).await {
-                tracing::warn!(task = %event.id, event = %event.kind, error = %weir_core::ErrorReport::new(&e), "cannot publish a task event");
-            }
+        Ok(bytes) => broker
+            .publish(EVENT_CHANNEL, bytes)
+            .await
+            .map(|_| ())
+            .map_err(TaskError::broker(format!(
+                "publishing the {} event of task `{}`",
+                event.kind, event.id
+            ))),
+        Err(e) => {
+            tracing::warn!(task = %event.id, error = %e, "cannot encode a task event");
+            Ok(())
         }
-        Err(e) => tracing::warn!(task = %event.id, error = %e, "cannot encode a task event"),
     }
 }
 

@@ -50,6 +50,7 @@ mod id;
 mod job;
 mod later;
 mod message;
+mod patience;
 pub mod priority;
 mod queue;
 mod records;

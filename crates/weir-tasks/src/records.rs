@@ -30,7 +30,8 @@ pub(crate) struct Records<'a, B> {
 }
 
 impl<B: ResultStore> Records<'_, B> {
-    /// Stores `record` (and, if final, its final entry first).
+    /// Stores `record` (and, if final, its final entry after it: whoever
+    /// is woken by the final entry reads the final record too).
     pub(crate) async fn put(&self, record: &TaskRecord) -> Result<(), TaskError> {
         let bytes = MsgPack
             .encode(record)
@@ -40,16 +41,17 @@ impl<B: ResultStore> Records<'_, B> {
                 source,
             })?;
         let doing = || format!("storing the record of task `{}`", record.id);
+        self.broker
+            .put_result(&key(&record.id), bytes.clone(), self.ttl)
+            .await
+            .map_err(TaskError::broker(doing()))?;
         if record.state.is_final() {
             self.broker
-                .put_result(&final_key(&record.id, record.run), bytes.clone(), self.ttl)
+                .put_result(&final_key(&record.id, record.run), bytes, self.ttl)
                 .await
                 .map_err(TaskError::broker(doing()))?;
         }
-        self.broker
-            .put_result(&key(&record.id), bytes, self.ttl)
-            .await
-            .map_err(TaskError::broker(doing()))
+        Ok(())
     }
 
     /// The latest record of `id`.

@@ -15,6 +15,7 @@ use crate::attempt::{self, retries_of};
 use crate::client::queued_record;
 use crate::events::{self, EventKind, TaskEvent};
 use crate::message::{HEADER_DEAD_REASON, HEADER_QUEUE};
+use crate::patience::Patience;
 use crate::queue::{dead_letter_topic, level_topic};
 use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
 
@@ -37,6 +38,8 @@ pub(crate) struct Shared<B: TaskBroker, C> {
     pub(crate) limit: Option<u64>,
     pub(crate) taken: AtomicU64,
     pub(crate) limit_reached: CancellationToken,
+    /// How long a job's broker calls keep trying through an outage.
+    pub(crate) patience: Patience,
 }
 
 type StepError = weir_strategies::TaskError;
@@ -84,23 +87,70 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
     }
 
     async fn produce(&self, topic: &weir_core::Topic, payload: Payload) -> Result<(), TaskError> {
-        self.tasks
-            .producer()
-            .await?
-            .produce(Destination::Topic(topic.clone()), payload)
+        let producer = self.tasks.producer().await?;
+        self.patience
+            .call(|| async {
+                producer
+                    .produce(Destination::Topic(topic.clone()), payload.clone())
+                    .await
+                    .map(|_| ())
+                    .map_err(TaskError::broker(format!("producing to `{topic}`")))
+            })
             .await
-            .map(|_| ())
-            .map_err(TaskError::broker(format!("producing to `{topic}`")))
+    }
+
+    /// Stores `record`, through outages.
+    async fn put(&self, record: &TaskRecord) -> Result<(), TaskError> {
+        let records = self.tasks.records();
+        self.patience.call(|| records.put(record)).await
+    }
+
+    /// Publishes `event`, through outages; a failure is logged, never
+    /// fails the job.
+    async fn publish(&self, kind: EventKind, record: &TaskRecord) {
+        let event = TaskEvent::of(kind, record);
+        let broker = self.tasks.broker();
+        if let Err(e) = self
+            .patience
+            .call(|| events::try_publish(broker, &event))
+            .await
+        {
+            tracing::warn!(task = %event.id, event = %event.kind, error = %weir_core::ErrorReport::new(&e), "cannot publish a task event");
+        }
+    }
+
+    /// Frees the unique id of `m` if it has one, through outages.
+    async fn free_unique(&self, m: &JobMessage) -> Result<(), TaskError> {
+        if !m.unique {
+            return Ok(());
+        }
+        let broker = self.tasks.broker();
+        self.patience
+            .call(|| unique::free(broker, &m.queue, &m.id))
+            .await
     }
 
     async fn process(self: &Arc<Self>, mut m: JobMessage) -> Result<(), TaskError> {
         let records = self.tasks.records();
         // Ended already (delivered again after a crash or a rebalance, or
         // revoked): not run again.
-        if let Some(done) = records.get_final(&m.id, m.run).await? {
+        if let Some(done) = self
+            .patience
+            .call(|| records.get_final(&m.id, m.run))
+            .await?
+        {
             if done.state == TaskState::Revoked {
                 bump(&self.counters.revoked);
             }
+            return Ok(());
+        }
+        // An attempt whose successor was scheduled already (its worker died
+        // after scheduling the retry, before committing): not run again.
+        if let Some(latest) = self.patience.call(|| records.get(&m.id)).await?
+            && latest.run == m.run
+            && (latest.attempt > m.attempt
+                || (latest.attempt == m.attempt && latest.state == TaskState::Retry))
+        {
             return Ok(());
         }
         bump(&self.counters.processed);
@@ -121,12 +171,8 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.attempt = m.attempt;
         record.started_at = Some(SystemTime::now());
         record.worker = Some(self.worker_id.clone());
-        records.put(&record).await?;
-        events::publish(
-            self.tasks.broker(),
-            &TaskEvent::of(EventKind::Started, &record),
-        )
-        .await;
+        self.put(&record).await?;
+        self.publish(EventKind::Started, &record).await;
 
         let cancel = CancellationToken::new();
         let guard = InFlight {
@@ -143,15 +189,9 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 record.state = TaskState::Success;
                 record.result = Some(bytes);
                 record.finished_at = Some(SystemTime::now());
-                records.put(&record).await?;
-                if m.unique {
-                    unique::free(self.tasks.broker(), &m.queue, &m.id).await?;
-                }
-                events::publish(
-                    self.tasks.broker(),
-                    &TaskEvent::of(EventKind::Done, &record),
-                )
-                .await;
+                self.put(&record).await?;
+                self.free_unique(&m).await?;
+                self.publish(EventKind::Done, &record).await;
                 bump(&self.counters.succeeded);
                 Ok(())
             }
@@ -208,26 +248,23 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
             source,
         })?;
         let topic = level_topic(&next.queue, next.priority);
-        later::produce_at(
-            self.tasks.broker(),
-            &topic,
-            payload,
-            SystemTime::now() + wait,
-        )
-        .await
-        .map_err(TaskError::broker(format!(
-            "scheduling the retry of task `{}` on `{topic}`",
-            next.id
-        )))?;
+        let due = SystemTime::now() + wait;
+        let broker = self.tasks.broker();
+        self.patience
+            .call(|| async {
+                later::produce_at(broker, &topic, payload.clone(), due)
+                    .await
+                    .map_err(TaskError::broker(format!(
+                        "scheduling the retry of task `{}` on `{topic}`",
+                        next.id
+                    )))
+            })
+            .await?;
         record.state = TaskState::Retry;
         record.error = Some(error);
         record.errors = next.errors.clone();
-        self.tasks.records().put(&record).await?;
-        events::publish(
-            self.tasks.broker(),
-            &TaskEvent::of(EventKind::Retry, &record),
-        )
-        .await;
+        self.put(&record).await?;
+        self.publish(EventKind::Retry, &record).await;
         bump(&self.counters.retried);
         self.wake_due.notify_one();
         Ok(())
@@ -259,15 +296,9 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.error = Some(error);
         record.errors = m.errors.clone();
         record.finished_at = Some(SystemTime::now());
-        self.tasks.records().put(&record).await?;
-        if m.unique {
-            unique::free(self.tasks.broker(), &m.queue, &m.id).await?;
-        }
-        events::publish(
-            self.tasks.broker(),
-            &TaskEvent::of(EventKind::Done, &record),
-        )
-        .await;
+        self.put(&record).await?;
+        self.free_unique(&m).await?;
+        self.publish(EventKind::Done, &record).await;
         bump(&self.counters.dead_lettered);
         Ok(())
     }

@@ -27,10 +27,13 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use weir_core::{Codec, ConsumerConfig, MsgPack, Payload, Topic};
-use weir_strategies::{DeadLetterQueue, Pipeline, StrategyContext, StreamProcessor};
+use weir_strategies::{
+    DEFAULT_OUTAGE_TIMEOUT, DeadLetterQueue, Pipeline, StrategyContext, StreamProcessor,
+};
 
 use crate::actor::Actor;
 use crate::catalogue::Catalogue;
+use crate::patience::Patience;
 use crate::priority::PriorityConsumer;
 use crate::queue::{dead_letter_topic, levels};
 use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
@@ -54,6 +57,7 @@ pub use stats::WorkerStats;
 /// | [`auto_declare`](WorkerBuilder::auto_declare) | on: declares its queues |
 /// | [`group`](WorkerBuilder::group) | `"weir-tasks"` |
 /// | [`delay_poll_interval`](WorkerBuilder::delay_poll_interval) | 1 s |
+/// | [`outage_timeout`](WorkerBuilder::outage_timeout) | 5 min |
 ///
 /// ```
 /// use weir_memory::MemoryBroker;
@@ -82,6 +86,7 @@ pub struct Worker<B: TaskBroker, C = MsgPack> {
     group: String,
     id: String,
     delay_poll_interval: Duration,
+    outage_timeout: Duration,
     shutdown: ShutdownHandle,
 }
 
@@ -130,6 +135,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                     &TaskId::random().as_str()[..8]
                 ),
                 delay_poll_interval: Duration::from_secs(1),
+                outage_timeout: DEFAULT_OUTAGE_TIMEOUT,
                 shutdown: ShutdownHandle::default(),
             },
         }
@@ -181,6 +187,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
             group,
             id,
             delay_poll_interval,
+            outage_timeout,
             shutdown,
             ..
         } = self;
@@ -207,6 +214,9 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
             limit: messages_limit,
             taken: Default::default(),
             limit_reached: CancellationToken::new(),
+            patience: Patience {
+                timeout: outage_timeout,
+            },
         });
         if messages_limit == Some(0) {
             shared.limit_reached.cancel();
@@ -249,6 +259,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
         let topics: Vec<Topic> = queues.iter().map(|q| Topic::new(q.as_str())).collect();
         let processor = StreamProcessor::builder(consumer, topics, factory)
             .join_timeout(Some(graceful_shutdown_time))
+            .outage_timeout(outage_timeout)
             .dead_letter(DeadLetterQueue::new(producer, fallback_dead))
             .build();
 
@@ -347,6 +358,15 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
     /// other processes (default 1 s; its own are moved on time).
     pub fn delay_poll_interval(mut self, d: Duration) -> Self {
         self.worker.delay_poll_interval = d;
+        self
+    }
+
+    /// How long it rides through a broker outage (default 5 min): its
+    /// consumer's calls and its jobs' calls (records, events, retries,
+    /// dead letters) that fail with a transient error are tried again with
+    /// a backoff for this long before the worker stops with the error.
+    pub fn outage_timeout(mut self, d: Duration) -> Self {
+        self.worker.outage_timeout = d;
         self
     }
 

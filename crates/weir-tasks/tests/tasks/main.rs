@@ -3,6 +3,7 @@
 //! test's own; the time-heavy ones run on memory only (`memory.rs`).
 
 mod memory;
+mod property;
 mod scenarios;
 mod support;
 

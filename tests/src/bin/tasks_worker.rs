@@ -1,0 +1,93 @@
+//! A weir-tasks worker on Redis as a process of its own, for the crash
+//! tests: actor `count` appends its task id to a file at the start of every
+//! run (so a run cut off by a kill is counted too), works for the
+//! milliseconds its job says, and fails its attempts below the one its job
+//! names.
+//!
+//! ```text
+//! tasks_worker <redis-url> <queue> <out-file> <session-ms> <concurrency>
+//! ```
+//!
+//! It runs until killed, or stops gracefully on SIGTERM; it exits non-zero
+//! if the worker fails.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_tasks::{Context, RetryPolicy, Router, Tasks, Worker};
+
+fn arg(args: &[String], i: usize, what: &str) -> String {
+    args.get(i)
+        .cloned()
+        .unwrap_or_else(|| panic!("argument {i} ({what}) is missing"))
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let url = arg(&args, 1, "redis url");
+    let queue = arg(&args, 2, "queue");
+    let out = arg(&args, 3, "output file");
+    let session_ms: u64 = arg(&args, 4, "session ms")
+        .parse()
+        .expect("session ms is a number");
+    let concurrency: usize = arg(&args, 5, "concurrency")
+        .parse()
+        .expect("concurrency is a number");
+    // The lease: a worker that dies leaves its jobs to the others after
+    // the session timeout.
+    let session = Duration::from_millis(session_ms);
+    let config = RedisConfig::builder(url)
+        .session_timeout(session)
+        .heartbeat_interval(session / 5)
+        .block_time(Duration::from_millis(50))
+        .reconnect_timeout(Duration::from_secs(1))
+        .build()
+        .expect("config");
+    let broker = RedisBroker::connect_lazy(config).expect("broker");
+    let tasks = Tasks::builder(broker).partitions(4).build();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out)
+        .expect("output file");
+    let file = Arc::new(Mutex::new(file));
+    let mut router = Router::new();
+    router
+        .actor(
+            "count",
+            move |(work_ms, succeed_at): (u64, u32), ctx: Context| {
+                {
+                    let mut f = file
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    writeln!(f, "{}", ctx.id()).expect("writing the output file");
+                }
+                async move {
+                    tokio::time::sleep(Duration::from_millis(work_ms)).await;
+                    if ctx.attempt() < succeed_at {
+                        Err(format!("attempt {} fails on purpose", ctx.attempt()))
+                    } else {
+                        Ok(ctx.attempt())
+                    }
+                }
+            },
+        )
+        .queue(queue)
+        .retry_policy(RetryPolicy::fixed(Duration::from_millis(50)));
+    let worker = Worker::builder(&tasks)
+        .router(router)
+        .concurrency(concurrency)
+        .delay_poll_interval(Duration::from_millis(100))
+        .outage_timeout(Duration::from_secs(60))
+        .build();
+    match worker.run().await {
+        Ok(stats) => eprintln!("stopped: {stats:?}"),
+        Err(e) => {
+            eprintln!("the worker failed: {e:?}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Crash tests of weir-tasks with processes: a worker process
+//! (`src/bin/tasks_worker.rs`, on Redis) is killed with SIGKILL while its
+//! jobs run, and a second worker finishes them. Every run of every job is
+//! counted (the actor writes the task id to its process's file when a run
+//! starts): none lost, none run more than retries + 1 + crashes times.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_tasks::{Job, TaskState, Tasks};
+use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::scratch_dir;
+use weir_testkit::unique_name;
+
+/// The lease: how long a killed worker's jobs wait for another worker.
+const SESSION_MS: u64 = 1000;
+
+/// A worker process; killed when dropped.
+struct WorkerProcess {
+    child: Child,
+    out: PathBuf,
+}
+
+impl WorkerProcess {
+    fn spawn(url: &str, queue: &str, out: PathBuf) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_tasks_worker"))
+            .args([url, queue])
+            .arg(&out)
+            .arg(SESSION_MS.to_string())
+            .arg("8")
+            .spawn()
+            .expect("the worker process starts");
+        WorkerProcess { child, out }
+    }
+
+    /// The task ids of the runs it started, in order.
+    fn runs(&self) -> Vec<String> {
+        read_lines(&self.out)
+    }
+
+    /// SIGKILL: no graceful shutdown, no commit, no record.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!("the worker process exited: {status}");
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // A line cut short by a kill has no newline yet: skip it.
+    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+    complete.lines().map(str::to_owned).collect()
+}
+
+/// Polls `done` every 20 ms for up to a minute.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them() {
+    const JOBS: u64 = 400;
+    const RETRIES: u32 = 1;
+    const CRASHES: usize = 1;
+    let server = RedisServer::start();
+    let config = RedisConfig::builder(server.url())
+        .reconnect_timeout(Duration::from_secs(1))
+        .build()
+        .expect("config");
+    let broker = RedisBroker::connect(config).await.expect("connect");
+    let tasks = Tasks::builder(broker).partitions(4).build();
+    let queue = unique_name("crash");
+    tasks
+        .queue(queue.as_str())
+        .declare()
+        .await
+        .expect("declare");
+    // Every fourth job fails its first attempt and succeeds on its retry.
+    let jobs = (0..JOBS).map(|i| {
+        let succeed_at: u32 = if i % 4 == 0 { 2 } else { 1 };
+        Job::new("count")
+            .queue(queue.as_str())
+            .retries(RETRIES)
+            .args((20u64, succeed_at))
+    });
+    let handles: Vec<_> = tasks
+        .enqueue_many(jobs)
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|h| h.expect("enqueued"))
+        .collect();
+
+    let dir = scratch_dir("tasks-procs");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let mut first = WorkerProcess::spawn(&server.url(), &queue, dir.join("first"));
+    wait_for("the first worker is working", || first.runs().len() >= 100).await;
+    first.assert_running();
+    first.kill();
+    let killed_after = first.runs().len();
+    assert!(
+        (killed_after as u64) < JOBS,
+        "killed mid-queue ({killed_after} runs)"
+    );
+    let killed_at = tokio::time::Instant::now();
+    let mut second = WorkerProcess::spawn(&server.url(), &queue, dir.join("second"));
+
+    // Every job ends, in success.
+    let deadline = killed_at + Duration::from_secs(30);
+    let mut states: BTreeMap<String, TaskState> = BTreeMap::new();
+    loop {
+        for h in &handles {
+            if let Some(r) = h.record().await.expect("record") {
+                states.insert(h.id().to_string(), r.state);
+            }
+        }
+        if states.values().filter(|s| s.is_final()).count() == handles.len() {
+            break;
+        }
+        second.assert_running();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every job ended: {:?}",
+            states.values().filter(|s| !s.is_final()).count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let finished_in = killed_at.elapsed();
+    second.assert_running();
+    assert!(
+        states.values().all(|s| *s == TaskState::Success),
+        "every job succeeds"
+    );
+
+    // Runs per job: at least its attempts, at most retries + 1 + crashes.
+    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+    for id in first.runs().into_iter().chain(second.runs()) {
+        *runs.entry(id).or_default() += 1;
+    }
+    let bound = RETRIES as usize + 1 + CRASHES;
+    let mut again = 0;
+    for (i, h) in handles.iter().enumerate() {
+        let n = runs.get(h.id().as_str()).copied().unwrap_or(0);
+        let attempts = if i % 4 == 0 { 2 } else { 1 };
+        assert!(n >= attempts, "job {} ran {n} times", h.id());
+        assert!(n <= bound, "job {} ran {n} times (bound {bound})", h.id());
+        again += n - attempts;
+    }
+    eprintln!(
+        "killed after {killed_after} runs; the second worker finished {} runs in {finished_in:?}; {again} runs again",
+        second.runs().len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
