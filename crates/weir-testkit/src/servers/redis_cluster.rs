@@ -53,13 +53,20 @@ impl RedisClusterBuilder {
                 locate::INSTALL_COMMAND
             )
         });
+        let mut bus_ports = Vec::with_capacity(MASTERS);
         let nodes: Vec<ServerProcess> = (0..MASTERS)
             .map(|_| {
                 let port = free_port();
+                // The bus port is chosen too: Redis's default, the port plus
+                // 10000, may be taken, or past 65535 for an ephemeral port.
+                let bus_port = free_port();
+                bus_ports.push(bus_port);
                 let dir = scratch_dir("redis-cluster");
                 let mut cmd = Command::new(&program);
                 cmd.arg("--port")
                     .arg(port.to_string())
+                    .arg("--cluster-port")
+                    .arg(bus_port.to_string())
                     .args(["--bind", "127.0.0.1"])
                     .args(["--cluster-enabled", "yes"])
                     .args(["--cluster-config-file", "nodes.conf"])
@@ -77,7 +84,7 @@ impl RedisClusterBuilder {
                 ServerProcess::start("redis-server", cmd, port, dir, Duration::from_secs(10))
             })
             .collect();
-        let cluster = RedisCluster { nodes };
+        let cluster = RedisCluster { nodes, bus_ports };
         cluster.form();
         cluster
     }
@@ -87,6 +94,8 @@ impl RedisClusterBuilder {
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<ServerProcess>,
+    /// Each node's cluster bus port (`--cluster-port`), which `MEET` names.
+    bus_ports: Vec<u16>,
 }
 
 impl RedisCluster {
@@ -172,10 +181,16 @@ impl RedisCluster {
                 &["CLUSTER", "SET-CONFIG-EPOCH", &(i + 1).to_string()],
             );
         }
-        for port in &ports[1..] {
+        for (port, bus_port) in ports.iter().zip(&self.bus_ports).skip(1) {
             expect_ok(
                 ports[0],
-                &["CLUSTER", "MEET", "127.0.0.1", &port.to_string()],
+                &[
+                    "CLUSTER",
+                    "MEET",
+                    "127.0.0.1",
+                    &port.to_string(),
+                    &bus_port.to_string(),
+                ],
             );
         }
         self.wait_ok(Duration::from_secs(20));
