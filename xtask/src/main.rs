@@ -9,8 +9,12 @@
 //!   programs only, or starts or stops long-running servers on their default
 //!   loopback ports, for trying things by hand.
 //! - `cargo xtask bench [NAME]`: runs the benchmarks (all, or one suite).
+//! - `cargo xtask fuzz [TARGET] [--seconds N]`: runs the fuzz targets in
+//!   `fuzz/` (all, or one) for N seconds each; `cargo xtask test` runs each
+//!   for a few seconds.
 
 mod bench;
+mod fuzz;
 mod run;
 mod services;
 mod test;
@@ -44,6 +48,14 @@ enum Task {
         /// One suite (e.g. `memory`, `strategies`, `redis`, `kafka`, `collector`); all when absent.
         name: Option<String>,
     },
+    /// Fuzz the parsers (all targets, or one) with cargo-fuzz.
+    Fuzz {
+        /// One target (e.g. `redis_run`, `codec_msgpack`); all when absent.
+        target: Option<String>,
+        /// How long each target runs.
+        #[arg(long, default_value_t = fuzz::LONG_SECONDS)]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +64,7 @@ fn main() -> ExitCode {
         Task::Test { args } => test::run(&args),
         Task::Services { action } => services::run(action),
         Task::Bench { name } => bench::run(name.as_deref()),
+        Task::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
