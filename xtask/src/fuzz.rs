@@ -74,12 +74,16 @@ pub fn run(target: Option<&str>, seconds: u64) -> Result<(), String> {
     status(cargo_fuzz().args(["build", "--sanitizer", "none"]))?;
     for t in &targets {
         eprintln!("xtask: fuzzing {t} for {seconds} s");
-        status(cargo_fuzz().args(["run", "--sanitizer", "none", t, "--"]).args([
-            format!("-max_total_time={seconds}"),
-            // Quiet: only the final line and any crash.
-            "-print_final_stats=0".to_owned(),
-            "-verbosity=0".to_owned(),
-        ]))?;
+        status(
+            cargo_fuzz()
+                .args(["run", "--sanitizer", "none", t, "--"])
+                .args([
+                    format!("-max_total_time={seconds}"),
+                    // Quiet: only the final line and any crash.
+                    "-print_final_stats=0".to_owned(),
+                    "-verbosity=0".to_owned(),
+                ]),
+        )?;
     }
     Ok(())
 }

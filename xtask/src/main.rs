@@ -12,11 +12,14 @@
 //! - `cargo xtask fuzz [TARGET] [--seconds N]`: runs the fuzz targets in
 //!   `fuzz/` (all, or one) for N seconds each; `cargo xtask test` runs each
 //!   for a few seconds.
+//! - `cargo xtask soak [ARGS]`: millions of messages through a pipeline on
+//!   memory and Redis, with the memory used at 1M and at the end.
 
 mod bench;
 mod fuzz;
 mod run;
 mod services;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -56,6 +59,12 @@ enum Task {
         #[arg(long, default_value_t = fuzz::LONG_SECONDS)]
         seconds: u64,
     },
+    /// Soak: 10M messages on memory, 2M on Redis, memory recorded.
+    Soak {
+        /// Arguments for the soak binary (`--memory N`, `--redis N`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +74,7 @@ fn main() -> ExitCode {
         Task::Services { action } => services::run(action),
         Task::Bench { name } => bench::run(name.as_deref()),
         Task::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
+        Task::Soak { args } => soak::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
