@@ -1,12 +1,12 @@
 //! Process-level fault tests on Redis: a StreamProcessor pipeline runs as a
-//! process of its own (`src/bin/redis_pipeline.rs`), which writes the
+//! process of its own (`src/bin/pipeline_process.rs`), which writes the
 //! number of every message it processes to a file. Each test counts every
 //! message produced and processed: none lost, duplicates bounded by the
 //! uncommitted window (a commit every 100 ms).
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,83 +14,14 @@ use weir::core::{Admin, Broker, Topic};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_testkit::servers::redis::RedisServer;
 use weir_testkit::servers::scratch_dir;
-use weir_testkit::{Tally, produce_through_outages, unique_name};
+use weir_testkit::{produce_through_outages, unique_name};
 
-const SESSION_MS: &str = "1500";
+use support::{PipelineProcess, tally, wait_for};
 
-/// A pipeline process; killed when dropped.
-struct Pipeline {
-    child: Child,
-    out: PathBuf,
-}
+const SESSION: Duration = Duration::from_millis(1500);
 
-impl Pipeline {
-    fn spawn(url: &str, topic: &Topic, group: &str, out: PathBuf) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_redis_pipeline"))
-            .args([url, topic.as_str(), group])
-            .arg(&out)
-            .arg(SESSION_MS)
-            .spawn()
-            .expect("the pipeline process starts");
-        Pipeline { child, out }
-    }
-
-    /// The numbers it processed so far, in order, duplicates included.
-    fn processed(&self) -> Vec<u64> {
-        read_numbers(&self.out)
-    }
-
-    /// SIGKILL: no graceful anything.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reap");
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("try_wait") {
-            panic!("the pipeline process exited: {status}");
-        }
-    }
-}
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_numbers(path: &Path) -> Vec<u64> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    // A line cut short by a kill has no newline yet: skip it.
-    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
-    complete
-        .lines()
-        .map(|l| l.parse().expect("a number per line"))
-        .collect()
-}
-
-/// Counts what every pipeline process wrote.
-fn tally(pipelines: &[&Pipeline]) -> Tally {
-    let t = Tally::default();
-    for p in pipelines {
-        for n in p.processed() {
-            t.record_number(n);
-        }
-    }
-    t
-}
-
-/// Polls `done` every 20 ms for up to a minute.
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+fn spawn(url: &str, topic: &Topic, group: &str, out: std::path::PathBuf) -> PipelineProcess {
+    PipelineProcess::spawn("redis", url, topic, group, out, SESSION)
 }
 
 async fn setup(url: &str, partitions: u32) -> (RedisBroker, Topic) {
@@ -121,12 +52,12 @@ async fn a_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_finishes
     let dir = scratch_dir("procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let group = unique_name("g");
-    let mut first = Pipeline::spawn(&server.url(), &topic, &group, dir.join("first"));
+    let mut first = spawn(&server.url(), &topic, &group, dir.join("first"));
     wait_for("the first process is working", || {
         first.processed().len() >= 300
     })
     .await;
-    let mut second = Pipeline::spawn(&server.url(), &topic, &group, dir.join("second"));
+    let mut second = spawn(&server.url(), &topic, &group, dir.join("second"));
     wait_for("both processes are working", || {
         second.processed().len() >= 100
     })
@@ -168,7 +99,7 @@ async fn a_pipeline_process_and_a_producer_ride_through_a_server_restart() {
     let (broker, topic) = setup(&url, 2).await;
     let dir = scratch_dir("procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let mut pipeline = Pipeline::spawn(&url, &topic, &unique_name("g"), dir.join("out"));
+    let mut pipeline = spawn(&url, &topic, &unique_name("g"), dir.join("out"));
     let producer = broker.producer().await.expect("producer");
     let sending = tokio::spawn({
         let topic = topic.clone();

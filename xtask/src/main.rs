@@ -9,10 +9,17 @@
 //!   programs only, or starts or stops long-running servers on their default
 //!   loopback ports, for trying things by hand.
 //! - `cargo xtask bench [NAME]`: runs the benchmarks (all, or one suite).
+//! - `cargo xtask fuzz [TARGET] [--seconds N]`: runs the fuzz targets in
+//!   `fuzz/` (all, or one) for N seconds each; `cargo xtask test` runs each
+//!   for a few seconds.
+//! - `cargo xtask soak [ARGS]`: millions of messages through a pipeline on
+//!   memory and Redis, with the memory used at 1M and at the end.
 
 mod bench;
+mod fuzz;
 mod run;
 mod services;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -44,6 +51,20 @@ enum Task {
         /// One suite (e.g. `memory`, `strategies`, `redis`, `kafka`, `collector`); all when absent.
         name: Option<String>,
     },
+    /// Fuzz the parsers (all targets, or one) with cargo-fuzz.
+    Fuzz {
+        /// One target (e.g. `redis_run`, `codec_msgpack`); all when absent.
+        target: Option<String>,
+        /// How long each target runs.
+        #[arg(long, default_value_t = fuzz::LONG_SECONDS)]
+        seconds: u64,
+    },
+    /// Soak: 10M messages on memory, 2M on Redis, memory recorded.
+    Soak {
+        /// Arguments for the soak binary (`--memory N`, `--redis N`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +73,8 @@ fn main() -> ExitCode {
         Task::Test { args } => test::run(&args),
         Task::Services { action } => services::run(action),
         Task::Bench { name } => bench::run(name.as_deref()),
+        Task::Fuzz { target, seconds } => fuzz::run(target.as_deref(), seconds),
+        Task::Soak { args } => soak::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

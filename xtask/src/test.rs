@@ -1,10 +1,11 @@
 //! `cargo xtask test`: install what the tests need, check the code's shape
-//! (clippy, rustdoc), then run every test.
+//! (clippy, rustdoc), then run every test and a short run of each fuzz
+//! target.
 
 use std::process::Command;
 
 use crate::run::{status, workspace_root};
-use crate::services;
+use crate::{fuzz, services};
 
 /// Packages with no tests of their own whose dev-dependencies (the benchmark
 /// peers) would only lengthen the build: `cargo xtask bench` builds them.
@@ -54,6 +55,9 @@ pub fn run(extra: &[String]) -> Result<(), String> {
             cargo(&["test", "--workspace", "--all-features", "--doc"])
                 .args(NOT_TESTED.iter().flat_map(|p| ["--exclude", p])),
         )?;
+        // A few seconds of each fuzz target: the parsers still refuse
+        // garbage without panicking (`cargo xtask fuzz` runs long).
+        fuzz::run(None, fuzz::QUICK_SECONDS)?;
     }
     Ok(())
 }

@@ -79,6 +79,13 @@ fn write_message(out: &mut impl Write, payload: &Payload, ms: u64) -> io::Result
     out.write_all(&payload.value)
 }
 
+/// Writes one message as a run holds it, for the fuzz targets' round trips.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn encode_one(out: &mut Vec<u8>, payload: &Payload, timestamp: SystemTime) {
+    // Writing into a `Vec` cannot fail.
+    let _ = write_message(out, payload, millis(timestamp));
+}
+
 /// A run of payloads, all stamped with one timestamp, as the `m` argument of
 /// a command: encoded straight into the command's buffer.
 pub(crate) struct RunArg<I> {

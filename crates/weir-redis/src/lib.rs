@@ -32,6 +32,9 @@ mod config;
 mod connection;
 mod consumer;
 mod entry;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gathering;
 mod group;
 mod keys;

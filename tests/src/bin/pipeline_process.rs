@@ -1,9 +1,10 @@
-//! A StreamProcessor pipeline on Redis as a process of its own, for the
-//! process-level fault tests: it appends the number of every message it
-//! processes, one per line, to a file, and commits every 100 ms.
+//! A StreamProcessor pipeline on Redis or Kafka as a process of its own,
+//! for the process-level fault tests: it appends the number of every
+//! message it processes, one per line, to a file, and commits every 100 ms.
 //!
 //! ```text
-//! redis_pipeline <redis-url> <topic> <group> <out-file> <session-ms>
+//! pipeline_process redis <redis-url>  <topic> <group> <out-file> <session-ms>
+//! pipeline_process kafka <bootstrap>  <topic> <group> <out-file> <session-ms>
 //! ```
 //!
 //! It runs until killed, or stops gracefully on SIGTERM; it exits non-zero
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_core::{Broker, ConsumerConfig, Payload, Topic};
+use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_strategies::{CommitOffsets, CommitPolicy, RunTask, StrategyContext, StreamProcessor};
 
@@ -26,23 +28,41 @@ fn arg(args: &[String], i: usize, what: &str) -> String {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = arg(&args, 1, "redis url");
-    let topic = Topic::new(arg(&args, 2, "topic"));
-    let group = arg(&args, 3, "group");
-    let out = arg(&args, 4, "output file");
-    let session_ms: u64 = arg(&args, 5, "session ms")
+    let backend = arg(&args, 1, "broker: redis or kafka");
+    let address = arg(&args, 2, "redis url or kafka bootstrap servers");
+    let topic = Topic::new(arg(&args, 3, "topic"));
+    let group = arg(&args, 4, "group");
+    let out = arg(&args, 5, "output file");
+    let session_ms: u64 = arg(&args, 6, "session ms")
         .parse()
         .expect("session ms is a number");
     let session = Duration::from_millis(session_ms);
-    let config = RedisConfig::builder(url)
-        .session_timeout(session)
-        .heartbeat_interval(session / 5)
-        .block_time(Duration::from_millis(50))
-        .reconnect_timeout(Duration::from_secs(1))
-        .build()
-        .expect("config");
-    // Lazy: the server may be down when this process starts.
-    let broker = RedisBroker::connect_lazy(config).expect("broker");
+    match backend.as_str() {
+        "redis" => {
+            let config = RedisConfig::builder(address)
+                .session_timeout(session)
+                .heartbeat_interval(session / 5)
+                .block_time(Duration::from_millis(50))
+                .reconnect_timeout(Duration::from_secs(1))
+                .build()
+                .expect("config");
+            // Lazy: the server may be down when this process starts.
+            let broker = RedisBroker::connect_lazy(config).expect("broker");
+            run(broker, topic, group, &out).await;
+        }
+        "kafka" => {
+            let config = KafkaConfig::builder(address)
+                .fast_group_joins()
+                .set_consumer("session.timeout.ms", session_ms.to_string())
+                .build()
+                .expect("config");
+            run(KafkaBroker::new(config), topic, group, &out).await;
+        }
+        other => panic!("unknown broker {other:?}: redis or kafka"),
+    }
+}
+
+async fn run<B: Broker>(broker: B, topic: Topic, group: String, out: &str) {
     let consumer = broker
         .consumer(
             ConsumerConfig::builder(group)
@@ -55,7 +75,7 @@ async fn main() {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&out)
+        .open(out)
         .expect("output file");
     let file = Arc::new(Mutex::new(file));
     let processor = StreamProcessor::builder(consumer, [topic], move |_: &StrategyContext| {

@@ -1,0 +1,206 @@
+//! Rebalance storm: StreamProcessor members join, leave and crash every
+//! quarter of a second while a backlog drains and more is produced. Every
+//! message produced is counted against every one processed: none lost, and
+//! duplicates bounded by what the crashed members had not committed (a
+//! commit every 100 ms, plus what they had read ahead). A member that
+//! leaves gracefully commits what it finished before its partitions move.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use weir::core::{Broker, ConsumerConfig, Payload, Topic};
+use weir::memory::MemoryBroker;
+use weir_redis::{RedisBroker, RedisConfig};
+use weir_strategies::{
+    CommitPolicy, Pipeline, ProcessorError, ProcessorReport, ShutdownHandle, StreamProcessor,
+};
+use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::{Tally, new_topic, produce_through_outages, unique_name};
+
+const PARTITIONS: u32 = 6;
+const BACKLOG: u64 = 2000;
+const MORE: u64 = 1000;
+const MAX_POLL: usize = 50;
+
+/// What the storm does at each tick (every 250 ms).
+#[derive(Clone, Copy, Debug)]
+enum Churn {
+    Join,
+    /// The oldest member shuts down gracefully.
+    Leave,
+    /// The oldest member's task is aborted: no commit, no goodbye.
+    Crash,
+}
+
+const STORM: &[Churn] = &[
+    Churn::Join,
+    Churn::Join,
+    Churn::Leave,
+    Churn::Join,
+    Churn::Crash,
+    Churn::Join,
+    Churn::Join,
+    Churn::Leave,
+    Churn::Crash,
+    Churn::Join,
+    Churn::Leave,
+    Churn::Join,
+    Churn::Crash,
+    Churn::Join,
+];
+
+struct Member {
+    stop: ShutdownHandle,
+    task: JoinHandle<Result<ProcessorReport, ProcessorError>>,
+}
+
+async fn join<B: Broker>(broker: &B, topic: &Topic, group: &str, tally: &Tally) -> Member {
+    let consumer = broker
+        .consumer(
+            ConsumerConfig::builder(group)
+                .max_poll_records(MAX_POLL)
+                .build()
+                .expect("consumer config"),
+        )
+        .await
+        .expect("consumer");
+    let tally = tally.clone();
+    let processor = StreamProcessor::builder(consumer, [topic.clone()], move |_: &_| {
+        let tally = tally.clone();
+        Pipeline::new()
+            .map_async(move |p: Payload| {
+                let tally = tally.clone();
+                async move {
+                    // Slow enough that the backlog outlasts the storm
+                    // (some 500 messages a second per member).
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tally.record(&p);
+                    Ok(())
+                }
+            })
+            .commit()
+    })
+    .commit_policy(CommitPolicy::every(Duration::from_millis(100)))
+    .join_timeout(Some(Duration::from_secs(5)))
+    .outage_timeout(Duration::from_secs(30))
+    .build();
+    let stop = processor.shutdown_handle();
+    Member {
+        stop,
+        task: tokio::spawn(processor.run()),
+    }
+}
+
+async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B) {
+    let topic = new_topic(&broker, "storm", PARTITIONS).await;
+    let producer = broker.producer().await.expect("producer");
+    let mut produced =
+        produce_through_outages(&producer, &topic, 0..BACKLOG, 500, Duration::ZERO).await;
+    let more = tokio::spawn({
+        let topic = topic.clone();
+        async move {
+            produce_through_outages(
+                &producer,
+                &topic,
+                BACKLOG..BACKLOG + MORE,
+                100,
+                Duration::from_millis(330),
+            )
+            .await
+        }
+    });
+    let group = unique_name("storm");
+    let tally = Tally::default();
+    let mut members = vec![join(&broker, &topic, &group, &tally).await];
+    let (mut crashes, mut leaves) = (0u64, 0u64);
+    for churn in STORM {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match churn {
+            Churn::Join => members.push(join(&broker, &topic, &group, &tally).await),
+            Churn::Leave if members.len() > 1 => {
+                let m = members.remove(0);
+                m.stop.shutdown();
+                let report = tokio::time::timeout(Duration::from_secs(10), m.task)
+                    .await
+                    .expect("a leaving member stops within its join timeout")
+                    .expect("joins")
+                    .expect("a leaving member stops cleanly");
+                leaves += 1;
+                eprintln!("left: {report:?}");
+            }
+            Churn::Crash if members.len() > 1 => {
+                let m = members.remove(0);
+                m.task.abort();
+                let _ = m.task.await;
+                crashes += 1;
+            }
+            _ => {}
+        }
+        for m in &members {
+            assert!(!m.task.is_finished(), "a member stopped by itself");
+        }
+    }
+    let processed_during_storm = tally.distinct();
+    produced.extend(more.await.expect("the producer finishes"));
+    assert_eq!(produced.len() as u64, BACKLOG + MORE);
+    assert!(
+        (processed_during_storm as u64) < BACKLOG + MORE,
+        "the backlog was still draining when the storm ended ({processed_during_storm})"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !tally.has_all(&produced) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the survivors did not finish: {:?}",
+            tally.verdict(&produced).lost.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for m in members {
+        m.stop.shutdown();
+        m.task
+            .await
+            .expect("joins")
+            .expect("the survivors stop cleanly");
+    }
+    let verdict = tally.verdict(&produced);
+    eprintln!(
+        "storm: {crashes} crashes, {leaves} leaves, {processed_during_storm} done during it: {:?} lost, {} duplicates",
+        verdict.lost.len(),
+        verdict.duplicates
+    );
+    assert_eq!(verdict.lost, Vec::<u64>::new());
+    // A crash redoes at most its uncommitted window: 100 ms of work (some
+    // 50 messages at 2 ms each) plus what it had read ahead (a poll of each
+    // of its partitions); a graceful leave commits before it goes, and
+    // redoes at most what a rebalance caught between a read and a commit.
+    let window = 50 + MAX_POLL as u64 * u64::from(PARTITIONS);
+    let bound = crashes * window + leaves * MAX_POLL as u64 * u64::from(PARTITIONS);
+    assert!(
+        verdict.duplicates <= bound,
+        "{} duplicates, more than {bound}",
+        verdict.duplicates
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_storm_on_memory_loses_nothing_and_duplicates_only_uncommitted_work() {
+    storm(MemoryBroker::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_storm_on_redis_loses_nothing_and_duplicates_only_uncommitted_work() {
+    let server = RedisServer::start();
+    let session = Duration::from_millis(1000);
+    let broker = RedisBroker::connect(
+        RedisConfig::builder(server.url())
+            .session_timeout(session)
+            .heartbeat_interval(session / 5)
+            .block_time(Duration::from_millis(50))
+            .build()
+            .expect("config"),
+    )
+    .await
+    .expect("connect");
+    storm(broker).await;
+}
