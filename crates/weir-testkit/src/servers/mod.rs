@@ -17,6 +17,10 @@ pub mod tansu;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+/// How many times a test server is started on fresh ports when the ones
+/// picked were taken by another test between the pick and the start.
+pub const START_ATTEMPTS: usize = 5;
+
 /// A free TCP port on 127.0.0.1 (the OS picks one; it is free when returned).
 pub fn free_port() -> u16 {
     TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
@@ -47,11 +51,24 @@ impl ServerProcess {
     /// server's scratch directory, removed on drop.
     pub fn start(
         name: &'static str,
-        mut command: Command,
+        command: Command,
         port: u16,
         dir: PathBuf,
         ready_within: Duration,
     ) -> Self {
+        Self::try_start(name, command, port, dir, ready_within).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`start`](Self::start), but a server that exits before listening
+    /// (say, because another test took its port meanwhile) is an error to
+    /// retry on other ports, not a panic.
+    pub fn try_start(
+        name: &'static str,
+        mut command: Command,
+        port: u16,
+        dir: PathBuf,
+        ready_within: Duration,
+    ) -> Result<Self, String> {
         let child = spawn(name, &mut command, &dir);
         let mut server = ServerProcess {
             name,
@@ -60,32 +77,33 @@ impl ServerProcess {
             dir,
             command,
         };
-        server.wait_ready(ready_within);
-        server
+        server.wait_ready(ready_within)?;
+        Ok(server)
     }
 
-    fn wait_ready(&mut self, within: Duration) {
+    fn wait_ready(&mut self, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
         let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port);
         loop {
             if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
-                return;
+                return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!(
+                return Err(format!(
                     "{} exited with {status} before listening; log: {}",
                     self.name,
                     self.log_tail()
-                );
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen on {addr} within {within:?}; log: {}",
-                self.name,
-                self.log_tail()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} did not listen on {addr} within {within:?}; log: {}",
+                    self.name,
+                    self.log_tail()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -112,7 +130,9 @@ impl ServerProcess {
     pub fn restart(&mut self, ready_within: Duration) {
         self.kill();
         self.child = Some(spawn(self.name, &mut self.command, &self.dir));
-        self.wait_ready(ready_within);
+        if let Err(e) = self.wait_ready(ready_within) {
+            panic!("{e}");
+        }
     }
 
     fn log_tail(&self) -> String {

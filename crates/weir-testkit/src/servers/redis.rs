@@ -14,7 +14,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::{ServerProcess, free_port, locate, scratch_dir};
+use super::{START_ATTEMPTS, ServerProcess, free_port, locate, scratch_dir};
 
 /// A running `redis-server`; dropping it kills the server and removes its directory.
 #[derive(Debug)]
@@ -90,48 +90,59 @@ impl RedisServerBuilder {
                 locate::INSTALL_COMMAND
             )
         });
-        let port = free_port();
-        let dir = scratch_dir("redis");
-        let mut cmd = Command::new(program);
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            let files = tls.certificates.write_to(&dir);
-            let auth = match tls.clients {
-                ClientAuth::None => "no",
-                ClientAuth::Required => "yes",
-            };
-            cmd.args(["--port", "0", "--tls-port", &port.to_string()])
-                .arg("--tls-cert-file")
-                .arg(&files.cert)
-                .arg("--tls-key-file")
-                .arg(&files.key)
-                .arg("--tls-ca-cert-file")
-                .arg(&files.ca)
-                .args(["--tls-auth-clients", auth]);
-        }
-        #[cfg(feature = "tls")]
-        let plain = self.tls.is_none();
-        #[cfg(not(feature = "tls"))]
-        let plain = true;
-        if plain {
-            cmd.arg("--port").arg(port.to_string());
-        }
-        cmd.arg("--bind")
-            .arg("127.0.0.1")
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--save", ""])
-            .args(["--daemonize", "no"])
-            .args(["--databases", "4"]);
-        if self.append_only {
-            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            cmd.args(["--appendonly", "no"]);
-        }
-        if let Some(pw) = &self.password {
-            cmd.args(["--requirepass", pw]);
-        }
-        let process = ServerProcess::start("redis-server", cmd, port, dir, Duration::from_secs(10));
+        // A port picked free may be taken by another test before the
+        // server binds it: then it starts again on another.
+        let mut attempt = 0;
+        let process = loop {
+            attempt += 1;
+            let port = free_port();
+            let dir = scratch_dir("redis");
+            let mut cmd = Command::new(&program);
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &self.tls {
+                let files = tls.certificates.write_to(&dir);
+                let auth = match tls.clients {
+                    ClientAuth::None => "no",
+                    ClientAuth::Required => "yes",
+                };
+                cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(&files.cert)
+                    .arg("--tls-key-file")
+                    .arg(&files.key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(&files.ca)
+                    .args(["--tls-auth-clients", auth]);
+            }
+            #[cfg(feature = "tls")]
+            let plain = self.tls.is_none();
+            #[cfg(not(feature = "tls"))]
+            let plain = true;
+            if plain {
+                cmd.arg("--port").arg(port.to_string());
+            }
+            cmd.arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--dir")
+                .arg(&dir)
+                .args(["--save", ""])
+                .args(["--daemonize", "no"])
+                .args(["--databases", "4"]);
+            if self.append_only {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+            } else {
+                cmd.args(["--appendonly", "no"]);
+            }
+            if let Some(pw) = &self.password {
+                cmd.args(["--requirepass", pw]);
+            }
+            match ServerProcess::try_start("redis-server", cmd, port, dir, Duration::from_secs(10))
+            {
+                Ok(process) => break process,
+                Err(_) if attempt < START_ATTEMPTS => continue,
+                Err(e) => panic!("{e}"),
+            }
+        };
         RedisServer {
             process,
             password: self.password,

@@ -21,7 +21,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{ServerProcess, free_port, locate, scratch_dir};
+use super::{START_ATTEMPTS, ServerProcess, free_port, locate, scratch_dir};
 
 /// How many masters the test cluster has.
 pub const MASTERS: usize = 3;
@@ -53,37 +53,54 @@ impl RedisClusterBuilder {
                 locate::INSTALL_COMMAND
             )
         });
-        let mut bus_ports = Vec::with_capacity(MASTERS);
-        let nodes: Vec<ServerProcess> = (0..MASTERS)
-            .map(|_| {
-                let port = free_port();
-                // The bus port is chosen too: Redis's default, the port plus
-                // 10000, may be taken, or past 65535 for an ephemeral port.
-                let bus_port = free_port();
-                bus_ports.push(bus_port);
-                let dir = scratch_dir("redis-cluster");
-                let mut cmd = Command::new(&program);
-                cmd.arg("--port")
-                    .arg(port.to_string())
-                    .arg("--cluster-port")
-                    .arg(bus_port.to_string())
-                    .args(["--bind", "127.0.0.1"])
-                    .args(["--cluster-enabled", "yes"])
-                    .args(["--cluster-config-file", "nodes.conf"])
-                    .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
-                    .args(["--cluster-announce-ip", "127.0.0.1"])
-                    .arg("--dir")
-                    .arg(&dir)
-                    .args(["--save", ""])
-                    .args(["--daemonize", "no"]);
-                if self.append_only {
-                    cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-                } else {
-                    cmd.args(["--appendonly", "no"]);
-                }
-                ServerProcess::start("redis-server", cmd, port, dir, Duration::from_secs(10))
-            })
-            .collect();
+        // Ports are picked free, but another test may take one before the
+        // node binds it: then the whole cluster starts again on new ones.
+        let mut attempt = 0;
+        let (nodes, bus_ports) = loop {
+            attempt += 1;
+            let mut bus_ports = Vec::with_capacity(MASTERS);
+            let nodes: Result<Vec<ServerProcess>, String> = (0..MASTERS)
+                .map(|_| {
+                    let port = free_port();
+                    // The bus port is chosen too: Redis's default, the port plus
+                    // 10000, may be taken, or past 65535 for an ephemeral port.
+                    let bus_port = free_port();
+                    bus_ports.push(bus_port);
+                    let dir = scratch_dir("redis-cluster");
+                    let mut cmd = Command::new(&program);
+                    cmd.arg("--port")
+                        .arg(port.to_string())
+                        .arg("--cluster-port")
+                        .arg(bus_port.to_string())
+                        .args(["--bind", "127.0.0.1"])
+                        .args(["--cluster-enabled", "yes"])
+                        .args(["--cluster-config-file", "nodes.conf"])
+                        .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+                        .args(["--cluster-announce-ip", "127.0.0.1"])
+                        .arg("--dir")
+                        .arg(&dir)
+                        .args(["--save", ""])
+                        .args(["--daemonize", "no"]);
+                    if self.append_only {
+                        cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+                    } else {
+                        cmd.args(["--appendonly", "no"]);
+                    }
+                    ServerProcess::try_start(
+                        "redis-server",
+                        cmd,
+                        port,
+                        dir,
+                        Duration::from_secs(10),
+                    )
+                })
+                .collect();
+            match nodes {
+                Ok(nodes) => break (nodes, bus_ports),
+                Err(_) if attempt < START_ATTEMPTS => continue,
+                Err(e) => panic!("the test cluster did not start: {e}"),
+            }
+        };
         let cluster = RedisCluster { nodes, bus_ports };
         cluster.form();
         cluster
