@@ -99,6 +99,7 @@ impl Assignment {
     }
 
     /// Whether `partition` is owned.
+    #[inline]
     pub fn owns(&self, partition: &Partition) -> bool {
         self.owned.contains(partition)
     }
@@ -109,11 +110,13 @@ impl Assignment {
     }
 
     /// Whether `partition` is paused.
+    #[inline]
     pub fn is_paused(&self, partition: &Partition) -> bool {
         self.paused.contains(partition)
     }
 
     /// Whether messages of `partition` may be read: owned and not paused.
+    #[inline]
     pub fn is_readable(&self, partition: &Partition) -> bool {
         self.owns(partition) && !self.is_paused(partition)
     }
@@ -125,6 +128,7 @@ impl Assignment {
 
     /// [`BrokerError::NotAssigned`] unless `partition` is owned: the rule
     /// for pause, resume and seek.
+    #[inline]
     pub fn check_owned(&self, partition: &Partition) -> Result<(), BrokerError> {
         if self.owns(partition) {
             Ok(())
@@ -135,6 +139,7 @@ impl Assignment {
 
     /// [`BrokerError::NotAssigned`] unless `partition` is owned or being
     /// handed over: the rule for commits.
+    #[inline]
     pub fn check_committable(&self, partition: &Partition) -> Result<(), BrokerError> {
         if self.owns(partition) || self.is_revoking(partition) {
             Ok(())

@@ -77,21 +77,25 @@ impl ConsumerConfig {
     }
 
     /// The consumer group: members of one group share its partitions and offsets.
+    #[inline]
     pub fn group_id(&self) -> &str {
         &self.group_id
     }
 
     /// A name for this member, shown in logs and broker tools.
+    #[inline]
     pub fn client_id(&self) -> Option<&str> {
         self.client_id.as_deref()
     }
 
     /// Where to start without a committed offset.
+    #[inline]
     pub fn offset_reset(&self) -> OffsetReset {
         self.offset_reset
     }
 
     /// The most messages one `poll` returns (at least 1).
+    #[inline]
     pub fn max_poll_records(&self) -> usize {
         self.max_poll_records
     }

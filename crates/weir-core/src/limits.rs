@@ -26,6 +26,7 @@ pub fn check_partition_count(topic: &Topic, partitions: u32) -> Result<(), Broke
 
 /// Checks that `partition` is one of its topic's `partitions`: fails with
 /// [`BrokerError::UnknownPartition`] otherwise.
+#[inline]
 pub fn check_partition(partition: &Partition, partitions: u32) -> Result<(), BrokerError> {
     if partition.index >= partitions {
         return Err(BrokerError::UnknownPartition {
@@ -39,6 +40,7 @@ pub fn check_partition(partition: &Partition, partitions: u32) -> Result<(), Bro
 /// Checks that `payload`, sent to `topic`, takes at most `limit` bytes (its
 /// [`byte_size`](Payload::byte_size)): fails with
 /// [`BrokerError::PayloadTooLarge`] otherwise.
+#[inline]
 pub fn check_payload_size(
     topic: &Topic,
     payload: &Payload,

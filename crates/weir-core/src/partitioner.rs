@@ -37,6 +37,7 @@ impl Partitioner {
     }
 
     /// FNV-1a of `key`: the stable hash that maps a key to a partition.
+    #[inline]
     pub fn key_hash(key: &[u8]) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in key {
@@ -48,6 +49,7 @@ impl Partitioner {
 
     /// The index, among `partitions` (at least one), of the partition a
     /// message with this key goes to. `None` for a topic without partitions.
+    #[inline]
     pub fn choose(&self, key: Option<&[u8]>, partitions: u32) -> Option<u32> {
         let n = u64::from(partitions);
         if n == 0 {
@@ -67,6 +69,7 @@ impl Partitioner {
     /// Fails with [`BrokerError::UnknownPartition`] for a named partition the
     /// topic does not have, and [`BrokerError::NoPartitions`] when the topic
     /// has none to choose from.
+    #[inline]
     pub fn place(
         &self,
         destination: &Destination,
