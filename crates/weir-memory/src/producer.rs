@@ -31,7 +31,13 @@ impl MemoryProducer {
             &payload,
             self.broker.inner.max_payload_bytes(),
         )?;
-        let partition = topic.place(destination, &payload)?;
+        // A named partition is checked by `append` itself (an index past
+        // the end finds no log), so only a topic-wide one needs choosing.
+        let index = match destination {
+            Destination::Topic(_) => topic.choose(&payload)?,
+            Destination::Partition(p) => p.index,
+        };
+        let partition = topic.topic.partition(index);
         match topic.append(partition.index, payload) {
             Some(offset) => Ok(Produced { partition, offset }),
             None => Err(BrokerError::UnknownPartition {

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
-use weir_core::{BrokerError, Destination, Partition, Partitioner, Payload, Topic};
+use weir_core::{BrokerError, Partitioner, Payload, Topic};
 
 use crate::group::Signal;
 use crate::log::{PartitionLog, Retention};
@@ -43,14 +43,15 @@ impl TopicState {
         self.partitions.get(index as usize).map(lock)
     }
 
-    /// The partition a payload sent to `destination` goes to (see [`Partitioner`]).
-    pub(crate) fn place(
-        &self,
-        destination: &Destination,
-        payload: &Payload,
-    ) -> Result<Partition, BrokerError> {
+    /// The partition a payload sent to the whole topic goes to (see
+    /// [`Partitioner`]).
+    #[inline]
+    pub(crate) fn choose(&self, payload: &Payload) -> Result<u32, BrokerError> {
         self.partitioner
-            .place(destination, payload, self.partition_count())
+            .choose(payload.key.as_deref(), self.partition_count())
+            .ok_or_else(|| BrokerError::NoPartitions {
+                topic: self.topic.clone(),
+            })
     }
 
     /// Appends to partition `index`; the caller checked the index.
