@@ -5,8 +5,8 @@
 //! starts): none lost, none run more than retries + 1 + crashes times.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use weir_redis::{RedisBroker, RedisConfig};
@@ -15,69 +15,21 @@ use weir_testkit::servers::redis::RedisServer;
 use weir_testkit::servers::scratch_dir;
 use weir_testkit::unique_name;
 
+mod support;
+
+use support::{ChildProcess, wait_for};
+
 /// The lease: how long a killed worker's jobs wait for another worker.
 const SESSION_MS: u64 = 1000;
 
-/// A worker process; killed when dropped.
-struct WorkerProcess {
-    child: Child,
-    out: PathBuf,
-}
-
-impl WorkerProcess {
-    fn spawn(url: &str, queue: &str, out: PathBuf) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_tasks_worker"))
-            .args([url, queue])
-            .arg(&out)
-            .arg(SESSION_MS.to_string())
-            .arg("8")
-            .spawn()
-            .expect("the worker process starts");
-        WorkerProcess { child, out }
-    }
-
-    /// The task ids of the runs it started, in order.
-    fn runs(&self) -> Vec<String> {
-        read_lines(&self.out)
-    }
-
-    /// SIGKILL: no graceful shutdown, no commit, no record.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reap");
-    }
-
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("try_wait") {
-            panic!("the worker process exited: {status}");
-        }
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_lines(path: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    // A line cut short by a kill has no newline yet: skip it.
-    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
-    complete.lines().map(str::to_owned).collect()
-}
-
-/// Polls `done` every 20 ms for up to a minute.
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+fn spawn_worker(url: &str, queue: &str, out: PathBuf) -> ChildProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tasks_worker"));
+    command
+        .args([url, queue])
+        .arg(&out)
+        .arg(SESSION_MS.to_string())
+        .arg("8");
+    ChildProcess::spawn("worker process", command, out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,17 +68,17 @@ async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them
 
     let dir = scratch_dir("tasks-procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let mut first = WorkerProcess::spawn(&server.url(), &queue, dir.join("first"));
-    wait_for("the first worker is working", || first.runs().len() >= 100).await;
+    let mut first = spawn_worker(&server.url(), &queue, dir.join("first"));
+    wait_for("the first worker is working", || first.lines().len() >= 100).await;
     first.assert_running();
     first.kill();
-    let killed_after = first.runs().len();
+    let killed_after = first.lines().len();
     assert!(
         (killed_after as u64) < JOBS,
         "killed mid-queue ({killed_after} runs)"
     );
     let killed_at = tokio::time::Instant::now();
-    let mut second = WorkerProcess::spawn(&server.url(), &queue, dir.join("second"));
+    let mut second = spawn_worker(&server.url(), &queue, dir.join("second"));
 
     // Every job ends, in success.
     let deadline = killed_at + Duration::from_secs(30);
@@ -157,7 +109,7 @@ async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them
 
     // Runs per job: at least its attempts, at most retries + 1 + crashes.
     let mut runs: BTreeMap<String, usize> = BTreeMap::new();
-    for id in first.runs().into_iter().chain(second.runs()) {
+    for id in first.lines().into_iter().chain(second.lines()) {
         *runs.entry(id).or_default() += 1;
     }
     let bound = RETRIES as usize + 1 + CRASHES;
@@ -171,7 +123,7 @@ async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them
     }
     eprintln!(
         "killed after {killed_after} runs; the second worker finished {} runs in {finished_in:?}; {again} runs again",
-        second.runs().len()
+        second.lines().len()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,6 +52,7 @@ pub use support::progress::Progress;
 
 pub use processor::{
     CommitPolicy, DEFAULT_OUTAGE_TIMEOUT, DeadLetterQueue, HEADER_OFFSET, HEADER_OFFSET_END,
-    HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC, InvalidLimit, InvalidPolicy, ProcessorError,
-    ProcessorReport, ShutdownHandle, StreamProcessor, StreamProcessorBuilder, metrics,
+    HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC, InvalidLimit, InvalidPolicy, Outage,
+    ProcessorError, ProcessorReport, ShutdownHandle, Signal, StreamProcessor,
+    StreamProcessorBuilder, metrics,
 };

@@ -5,21 +5,18 @@
 //! records, events, the delayed re-enqueue of a retry, the dead letter) go
 //! through [`Patience`] with the same timeout: a transient error
 //! ([`BrokerError::is_transient`](weir_core::BrokerError::is_transient))
-//! is tried again after a backoff (exponential, capped), so a Redis
-//! restart holds jobs back instead of stopping the worker. Any other
+//! is tried again after the processor's backoff ([`Outage`]: exponential,
+//! capped), so a Redis restart holds jobs back instead of stopping the
+//! worker. Any other
 //! error, or one that outlasts the timeout, is returned at once.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use weir_strategies::Outage;
 
 use crate::TaskError;
-
-/// The first wait after a transient failure; each further failure doubles it.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// How long a job's broker calls keep trying through an outage.
 #[derive(Clone, Copy, Debug)]
@@ -35,19 +32,15 @@ impl Patience {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, TaskError>>,
     {
-        let mut since: Option<Instant> = None;
-        let mut backoff = FIRST_BACKOFF;
+        let mut outage = Outage::new();
         loop {
             match call().await {
                 Err(e) if e.is_transient() => {
-                    let now = Instant::now();
-                    let since = *since.get_or_insert(now);
-                    if now.saturating_duration_since(since) >= self.timeout {
+                    let Some(backoff) = outage.failed(Instant::now(), self.timeout) else {
                         return Err(e);
-                    }
+                    };
                     tracing::warn!(error = %weir_core::ErrorReport::new(&e), ?backoff, "a broker call failed; trying again");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 other => return other,
             }

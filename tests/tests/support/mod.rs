@@ -3,18 +3,61 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use weir::core::Topic;
 use weir_testkit::Tally;
 
-/// A pipeline process; killed when dropped.
-pub struct PipelineProcess {
+/// A child process of a fault test that writes one line per thing it did
+/// to a file; killed when dropped.
+pub struct ChildProcess {
+    what: &'static str,
     child: Child,
     out: PathBuf,
 }
+
+impl ChildProcess {
+    /// Starts `command`, which writes its lines to `out`; `what` names it
+    /// in failures.
+    pub fn spawn(what: &'static str, mut command: Command, out: PathBuf) -> Self {
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("the {what} starts: {e}"));
+        ChildProcess { what, child, out }
+    }
+
+    /// The complete lines it wrote so far (a line cut short by a kill has
+    /// no newline yet, and is left out).
+    pub fn lines(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        complete.lines().map(str::to_owned).collect()
+    }
+
+    /// SIGKILL: no graceful shutdown, no commit.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!("the {} exited: {status}", self.what);
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A pipeline process: a [`ChildProcess`] writing each number it processed.
+pub struct PipelineProcess(ChildProcess);
 
 impl PipelineProcess {
     /// Starts one on `backend` (`redis` or `kafka`) at `address`, reading
@@ -27,48 +70,31 @@ impl PipelineProcess {
         out: PathBuf,
         session: Duration,
     ) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_pipeline_process"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline_process"));
+        command
             .args([backend, address, topic.as_str(), group])
             .arg(&out)
-            .arg(session.as_millis().to_string())
-            .spawn()
-            .expect("the pipeline process starts");
-        PipelineProcess { child, out }
+            .arg(session.as_millis().to_string());
+        PipelineProcess(ChildProcess::spawn("pipeline process", command, out))
     }
 
     /// The numbers it processed so far, in order, duplicates included.
     pub fn processed(&self) -> Vec<u64> {
-        read_numbers(&self.out)
+        self.0
+            .lines()
+            .iter()
+            .map(|l| l.parse().expect("a number per line"))
+            .collect()
     }
 
     /// SIGKILL: no graceful anything.
     pub fn kill(&mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reap");
+        self.0.kill();
     }
 
     pub fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("try_wait") {
-            panic!("the pipeline process exited: {status}");
-        }
+        self.0.assert_running();
     }
-}
-
-impl Drop for PipelineProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_numbers(path: &Path) -> Vec<u64> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    // A line cut short by a kill has no newline yet: skip it.
-    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
-    complete
-        .lines()
-        .map(|l| l.parse().expect("a number per line"))
-        .collect()
 }
 
 /// Counts what every pipeline process wrote.

@@ -22,7 +22,8 @@ pub use dlq::{
 };
 pub use error::ProcessorError;
 pub use invalid::{InvalidLimit, InvalidPolicy};
-pub use shutdown::ShutdownHandle;
+pub use outage::Outage;
+pub use shutdown::{ShutdownHandle, Signal};
 
 use crate::ProcessingStrategyFactory;
 

@@ -13,14 +13,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Tracks one broker call failing with transient errors: since when, and
 /// the backoff (exponential, capped) before the next attempt. The outage
 /// ends at the first success ([`Outage::recovered`]).
-#[derive(Debug)]
-pub(crate) struct Outage {
+#[derive(Debug, Default)]
+pub struct Outage {
     since: Option<Instant>,
     attempts: u32,
 }
 
 impl Outage {
-    pub(crate) fn new() -> Self {
+    /// No outage yet: the next failure starts one.
+    pub fn new() -> Self {
         Outage {
             since: None,
             attempts: 0,
@@ -29,7 +30,7 @@ impl Outage {
 
     /// The call failed at `now`: how long to wait before trying again, or
     /// `None` once it has been failing for `limit` or longer.
-    pub(crate) fn failed(&mut self, now: Instant, limit: Duration) -> Option<Duration> {
+    pub fn failed(&mut self, now: Instant, limit: Duration) -> Option<Duration> {
         let since = *self.since.get_or_insert(now);
         if now.saturating_duration_since(since) >= limit {
             return None;
@@ -42,18 +43,18 @@ impl Outage {
     }
 
     /// How long the call has been failing.
-    pub(crate) fn lasted(&self, now: Instant) -> Duration {
+    pub fn lasted(&self, now: Instant) -> Duration {
         self.since
             .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
     }
 
     /// Whether the call is failing now.
-    pub(crate) fn is_active(&self) -> bool {
+    pub fn is_active(&self) -> bool {
         self.since.is_some()
     }
 
     /// The call succeeded: the outage is over.
-    pub(crate) fn recovered(&mut self) {
+    pub fn recovered(&mut self) {
         self.since = None;
         self.attempts = 0;
     }

@@ -26,33 +26,72 @@ impl ShutdownHandle {
     }
 
     /// Resolves once a shutdown is requested.
-    pub(crate) async fn requested(&self) {
+    pub async fn requested(&self) {
         self.token.cancelled().await;
     }
 }
 
 /// Requests a shutdown on SIGINT or SIGTERM.
 pub(crate) async fn on_signal(handle: ShutdownHandle) {
+    Signal::any([Signal::Interrupt, Signal::Terminate]).await;
+    tracing::info!("signal received: shutting the stream processor down");
+    handle.shutdown();
+}
+
+/// A process signal a processor or a worker can stop on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (what Kubernetes sends).
+    Terminate,
+    /// SIGQUIT.
+    Quit,
+    /// SIGHUP.
+    Hangup,
+}
+
+impl Signal {
+    /// Resolves when one of `signals` arrives; never, for none (or when
+    /// none can be listened to, which is logged).
+    pub async fn any(signals: impl IntoIterator<Item = Signal>) {
+        any_of(signals.into_iter().collect()).await;
+    }
+}
+
+async fn any_of(signals: Vec<Signal>) {
     #[cfg(unix)]
     {
+        use futures::FutureExt;
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the processor");
-                let _ = tokio::signal::ctrl_c().await;
+        let mut streams = Vec::new();
+        for s in signals {
+            let kind = match s {
+                Signal::Interrupt => SignalKind::interrupt(),
+                Signal::Terminate => SignalKind::terminate(),
+                Signal::Quit => SignalKind::quit(),
+                Signal::Hangup => SignalKind::hangup(),
+            };
+            match signal(kind) {
+                Ok(stream) => streams.push(stream),
+                Err(e) => tracing::warn!(signal = ?s, error = %e, "cannot listen for a signal"),
             }
         }
+        if streams.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = streams
+            .iter_mut()
+            .map(|s| async move { s.recv().await }.boxed());
+        futures::future::select_all(waits).await;
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        if signals.contains(&Signal::Interrupt) {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
     }
-    tracing::info!("signal received: shutting the stream processor down");
-    handle.shutdown();
 }

@@ -16,7 +16,6 @@
 mod due;
 mod job;
 mod limit;
-mod shutdown;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,8 +39,8 @@ use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
 use job::{Shared, Slot};
 use limit::Limited;
-pub use shutdown::{ShutdownHandle, Signal};
 pub use stats::WorkerStats;
+pub use weir_strategies::{ShutdownHandle, Signal};
 
 /// Runs the actors of its routers on the jobs of their queues, until shut
 /// down (a [`ShutdownHandle`], a signal) or until it has taken its messages
@@ -269,7 +268,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
             tokio::select! {
                 _ = shutdown.requested() => {}
                 _ = limit_reached.cancelled() => {}
-                _ = shutdown::any_of(signals) => tracing::info!("signal received: the worker stops"),
+                _ = Signal::any(signals) => tracing::info!("signal received: the worker stops"),
             }
             stop.shutdown();
         });
