@@ -4,19 +4,16 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::hash::Hash;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use futures::FutureExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
 use crate::strategy::split;
-use crate::support::ordered::{Failure, Outcome};
+use crate::support::ordered::{Failure, Outcome, run_user_task, spawn_work};
 use crate::support::origins::origin_of;
 use crate::support::outbox::{Outbox, deadline_after, join_next, wait};
-use crate::support::progress::NotifyOnDrop;
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
 };
@@ -199,24 +196,14 @@ where
                 self.keys.remove(&key);
                 continue;
             };
-            let (tx, rx) = oneshot::channel();
-            let fut = (self.function)(w.payload);
-            let guard = NotifyOnDrop(self.progress.clone());
-            let task = tokio::spawn(async move {
-                let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(Ok(u)) => Ok(u),
-                    Ok(Err(e)) => Err(Failure::Task(e)),
-                    Err(panic) => Err(Failure::panic(&*panic)),
-                };
-                let _ = tx.send(outcome);
-                drop(guard);
-            });
+            let task = run_user_task((self.function)(w.payload));
+            let (result, abort) = spawn_work(&self.progress, task);
             self.running.push(Running {
                 key,
                 meta: w.meta,
                 ticket: w.ticket,
-                result: rx,
-                abort: task.abort_handle(),
+                result,
+                abort,
             });
         }
     }

@@ -1,11 +1,9 @@
 //! Produce: write payloads to a topic through any broker's producer.
 
-use tokio::sync::oneshot;
 use weir_core::{Destination, Payload, Produced, Producer};
 
 use crate::strategy::split;
-use crate::support::ordered::{Failure, Ordered};
-use crate::support::progress::NotifyOnDrop;
+use crate::support::ordered::{Failure, Ordered, spawn_work};
 use crate::support::stage::Stage;
 use crate::{Incoming, ProcessingStrategy, SubmitError};
 
@@ -64,21 +62,15 @@ where
         match split(message) {
             Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {
-                let (tx, rx) = oneshot::channel();
                 let producer = self.producer.clone();
                 let destination = self.destination.clone();
-                let guard = NotifyOnDrop(self.stage.progress.clone());
-                let task = tokio::spawn(async move {
-                    let outcome = producer
+                let (rx, abort) = spawn_work(&self.stage.progress, async move {
+                    producer
                         .produce(destination, payload)
                         .await
-                        .map_err(Failure::Produce);
-                    let _ = tx.send(outcome);
-                    drop(guard);
+                        .map_err(Failure::Produce)
                 });
-                self.stage
-                    .work
-                    .push_running(meta, rx, Some(task.abort_handle()));
+                self.stage.work.push_running(meta, rx, Some(abort));
             }
         }
         Ok(())

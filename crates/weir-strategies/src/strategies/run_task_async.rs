@@ -1,14 +1,9 @@
 //! RunTaskAsync: run an async function per message, a few at a time.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-
-use futures::FutureExt;
-use tokio::sync::oneshot;
 
 use crate::strategy::split;
-use crate::support::ordered::{Failure, Ordered};
-use crate::support::progress::NotifyOnDrop;
+use crate::support::ordered::{Ordered, run_user_task, spawn_work};
 use crate::support::stage::Stage;
 use crate::{Incoming, ProcessingStrategy, SubmitError, TaskError};
 
@@ -67,21 +62,9 @@ where
         match split(message) {
             Err(filtered) => self.stage.work.push_ready(filtered.into_filtered()),
             Ok((meta, payload)) => {
-                let (tx, rx) = oneshot::channel();
-                let fut = (self.function)(payload);
-                let guard = NotifyOnDrop(self.stage.progress.clone());
-                let task = tokio::spawn(async move {
-                    let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
-                        Ok(Ok(u)) => Ok(u),
-                        Ok(Err(e)) => Err(Failure::Task(e)),
-                        Err(panic) => Err(Failure::panic(&*panic)),
-                    };
-                    let _ = tx.send(outcome);
-                    drop(guard);
-                });
-                self.stage
-                    .work
-                    .push_running(meta, rx, Some(task.abort_handle()));
+                let task = run_user_task((self.function)(payload));
+                let (rx, abort) = spawn_work(&self.stage.progress, task);
+                self.stage.work.push_running(meta, rx, Some(abort));
             }
         }
         Ok(())

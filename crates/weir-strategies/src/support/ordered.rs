@@ -2,12 +2,17 @@
 
 use std::collections::VecDeque;
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use weir_core::{BrokerError, CommitRequest, Filterable, Message};
 
 use crate::error::panic_message;
 use crate::support::outbox::{Outbox, wait};
+use crate::support::progress::NotifyOnDrop;
 use crate::{Incoming, ProcessingStrategy, Progress, StrategyError, TaskError};
 
 /// How background work failed.
@@ -49,6 +54,39 @@ pub(crate) fn failure_error(failure: Failure, meta: &Message<()>) -> StrategyErr
 }
 
 pub(crate) type Outcome<U> = Result<U, Failure>;
+
+/// Runs `work` as a tokio task that raises `progress` when it ends, also by
+/// a panic or an abort; returns where its outcome arrives and how to abort
+/// it. The shape every step with background tasks starts its work in.
+pub(crate) fn spawn_work<U, W>(
+    progress: &Progress,
+    work: W,
+) -> (oneshot::Receiver<Outcome<U>>, tokio::task::AbortHandle)
+where
+    U: Send + 'static,
+    W: Future<Output = Outcome<U>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let guard = NotifyOnDrop(progress.clone());
+    let task = tokio::spawn(async move {
+        let _ = tx.send(work.await);
+        drop(guard);
+    });
+    (rx, task.abort_handle())
+}
+
+/// Awaits a user task, turning its error into [`Failure::Task`] and a panic
+/// into [`Failure::Panic`].
+pub(crate) async fn run_user_task<U, F>(task: F) -> Outcome<U>
+where
+    F: Future<Output = Result<U, TaskError>>,
+{
+    match AssertUnwindSafe(task).catch_unwind().await {
+        Ok(Ok(u)) => Ok(u),
+        Ok(Err(e)) => Err(Failure::Task(e)),
+        Err(panic) => Err(Failure::panic(&*panic)),
+    }
+}
 
 enum Slot<U> {
     Ready(Incoming<U>),
