@@ -4,22 +4,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use weir_core::capability::EventChannel;
-use weir_core::{BrokerError, Codec, Destination, MsgPack, Payload, Producer};
+use weir_core::{Codec, MsgPack};
 
-use crate::actor::{Enqueuer, Outcome};
+use crate::actor::Outcome;
 use crate::events::{self, EventFilter, EventKind, TaskEvent, TaskEvents};
-use crate::job::{Encoded, Start};
-use crate::queue::level_topic;
+use crate::enqueue::{message_of, queued_record};
 use crate::records::Records;
 use crate::{
-    Context, Job, JobMessage, Queue, Router, TaskBroker, TaskError, TaskHandle, TaskId, TaskRecord,
-    TaskState, attempt, later, unique,
+    Context, Job, JobMessage, Queue, Router, TaskBroker, TaskError, TaskHandle, TaskId,
+    TaskState, attempt, unique,
 };
 
 /// What enqueueing a unique job does while another job with its id is
@@ -172,6 +169,10 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         &self.inner.codec
     }
 
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
     pub(crate) fn records(&self) -> Records<'_, B> {
         Records {
             broker: &self.inner.broker,
@@ -193,76 +194,6 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             self.inner.broker.clone(),
             name,
             self.inner.config.partitions,
-        )
-    }
-
-    /// Enqueues `job`; its handle tells its state and awaits its result.
-    pub async fn enqueue<A: Serialize>(&self, job: Job<A>) -> Result<TaskHandle<B, C>, TaskError> {
-        let encoded = job.encode(self.codec())?;
-        self.enqueue_encoded(encoded).await
-    }
-
-    /// Enqueues many jobs at once: the jobs to run now go to the broker in
-    /// one batch (one round trip on Redis), records and events are sent
-    /// concurrently. One result per job, in order; the outer error is for
-    /// what fails them all (no producer).
-    pub async fn enqueue_many<A: Serialize>(
-        &self,
-        jobs: impl IntoIterator<Item = Job<A>>,
-    ) -> Result<Vec<Result<TaskHandle<B, C>, TaskError>>, TaskError> {
-        let prepared: Vec<Result<Encoded, TaskError>> =
-            jobs.into_iter().map(|j| j.encode(self.codec())).collect();
-        let producer = self.producer().await?;
-        if self.inner.config.auto_declare {
-            let mut queues: Vec<&str> = prepared
-                .iter()
-                .filter_map(|e| e.as_ref().ok().map(|e| e.queue.as_str()))
-                .collect();
-            queues.sort_unstable();
-            queues.dedup();
-            for q in queues {
-                self.queue(q).declare().await?;
-            }
-        }
-        let staged = join_all(prepared.into_iter().map(|e| async move {
-            let e = e?;
-            self.stage(e).await
-        }))
-        .await;
-        // The jobs to run now: one batch.
-        let mut batch = Vec::new();
-        let mut slots = Vec::new();
-        for (i, s) in staged.iter().enumerate() {
-            if let Ok(Staged::Ready(ready)) = s
-                && ready.start.is_none()
-            {
-                batch.push((
-                    Destination::Topic(ready.topic.clone()),
-                    ready.payload.clone(),
-                ));
-                slots.push(i);
-            }
-        }
-        let mut sent: Vec<Option<Result<(), BrokerError>>> = staged.iter().map(|_| None).collect();
-        if !batch.is_empty() {
-            for (i, r) in slots.iter().zip(producer.produce_batch(batch).await) {
-                sent[*i] = Some(r.map(|_| ()));
-            }
-        }
-        Ok(
-            join_all(staged.into_iter().zip(sent).map(|(s, sent)| async move {
-                match s? {
-                    Staged::Existing(handle) => Ok(handle),
-                    Staged::Ready(ready) => {
-                        let result = match sent {
-                            Some(r) => r,
-                            None => self.send_later(&ready).await,
-                        };
-                        self.finish_enqueue(*ready, result).await
-                    }
-                }
-            }))
-            .await,
         )
     }
 
@@ -360,201 +291,4 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         }
     }
 
-    pub(crate) async fn enqueue_encoded(
-        &self,
-        encoded: Encoded,
-    ) -> Result<TaskHandle<B, C>, TaskError> {
-        match self.stage(encoded).await? {
-            Staged::Existing(handle) => Ok(handle),
-            Staged::Ready(ready) => {
-                let result = match ready.start {
-                    None => match self.producer().await {
-                        Ok(p) => p
-                            .produce(
-                                Destination::Topic(ready.topic.clone()),
-                                ready.payload.clone(),
-                            )
-                            .await
-                            .map(|_| ()),
-                        Err(e) => {
-                            self.abandon(&ready).await;
-                            return Err(e);
-                        }
-                    },
-                    Some(_) => self.send_later(&ready).await,
-                };
-                self.finish_enqueue(*ready, result).await
-            }
-        }
-    }
-
-    /// Takes a unique id and stores the queued record.
-    async fn stage(&self, encoded: Encoded) -> Result<Staged<B, C>, TaskError> {
-        let start = encoded.start;
-        let message = message_of(encoded);
-        if message.unique
-            && !unique::take(
-                self.broker(),
-                &message.queue,
-                &message.id,
-                self.inner.config.record_ttl,
-            )
-            .await?
-        {
-            return match self.inner.config.duplicates {
-                Duplicates::Refuse => Err(TaskError::Duplicate {
-                    id: message.id,
-                    actor: message.actor,
-                }),
-                Duplicates::Ignore => Ok(Staged::Existing(self.handle(message.id))),
-            };
-        }
-        let payload = message.to_payload().map_err(|source| TaskError::Corrupt {
-            id: message.id.clone(),
-            what: "message",
-            source,
-        })?;
-        let ready = Ready {
-            unique: message.unique,
-            topic: level_topic(&message.queue, message.priority),
-            payload,
-            start,
-            record: queued_record(&message),
-        };
-        if let Err(e) = self.records().put(&ready.record).await {
-            self.abandon(&ready).await;
-            return Err(e);
-        }
-        Ok(Staged::Ready(Box::new(ready)))
-    }
-
-    async fn send_later(&self, ready: &Ready) -> Result<(), BrokerError> {
-        let due = match ready.start {
-            Some(Start::At(at)) => at,
-            Some(Start::After(d)) => SystemTime::now() + d,
-            None => SystemTime::now(),
-        };
-        later::produce_at(self.broker(), &ready.topic, ready.payload.clone(), due).await
-    }
-
-    /// Frees what a failed enqueue took.
-    async fn abandon(&self, ready: &Ready) {
-        if ready.unique {
-            let _ = unique::free(self.broker(), &ready.record.queue, &ready.record.id).await;
-        }
-    }
-
-    async fn finish_enqueue(
-        &self,
-        ready: Ready,
-        sent: Result<(), BrokerError>,
-    ) -> Result<TaskHandle<B, C>, TaskError> {
-        let queue = ready.record.queue.clone();
-        let sent = match sent {
-            Err(BrokerError::UnknownTopic { .. }) if self.inner.config.auto_declare => {
-                self.queue(queue.as_str()).declare().await?;
-                match ready.start {
-                    None => self
-                        .producer()
-                        .await?
-                        .produce(
-                            Destination::Topic(ready.topic.clone()),
-                            ready.payload.clone(),
-                        )
-                        .await
-                        .map(|_| ()),
-                    Some(_) => self.send_later(&ready).await,
-                }
-            }
-            other => other,
-        };
-        match sent {
-            Ok(()) => {
-                events::publish(
-                    self.broker(),
-                    &TaskEvent::of(EventKind::Queued, &ready.record),
-                )
-                .await;
-                Ok(TaskHandle::new(
-                    self.clone(),
-                    ready.record.id,
-                    Some(ready.record.run),
-                ))
-            }
-            Err(e) => {
-                self.abandon(&ready).await;
-                Err(match e {
-                    BrokerError::UnknownTopic { .. } => TaskError::UndeclaredQueue { queue },
-                    e => TaskError::Broker {
-                        doing: format!("enqueueing task `{}` on queue `{queue}`", ready.record.id),
-                        source: e,
-                    },
-                })
-            }
-        }
-    }
-}
-
-/// A job on its way in.
-enum Staged<B: TaskBroker, C> {
-    /// A unique job already there (duplicates ignored).
-    Existing(TaskHandle<B, C>),
-    /// Recorded, to be sent.
-    Ready(Box<Ready>),
-}
-
-struct Ready {
-    unique: bool,
-    topic: weir_core::Topic,
-    payload: Payload,
-    start: Option<Start>,
-    record: TaskRecord,
-}
-
-/// The first attempt's message of a job.
-fn message_of(e: Encoded) -> JobMessage {
-    let unique = e.id.is_some();
-    JobMessage {
-        id: e.id.unwrap_or_else(TaskId::random),
-        actor: e.actor,
-        queue: e.queue,
-        args: e.args,
-        priority: e.priority,
-        attempt: 1,
-        retries: e.retries,
-        timeout: e.timeout,
-        parent: e.parent,
-        queued_at: SystemTime::now(),
-        unique,
-        run: TaskId::nonce(),
-        errors: Vec::new(),
-        dead_reason: None,
-    }
-}
-
-/// The record of a job just enqueued.
-pub(crate) fn queued_record(m: &JobMessage) -> TaskRecord {
-    TaskRecord {
-        id: m.id.clone(),
-        actor: m.actor.clone(),
-        queue: m.queue.clone(),
-        state: TaskState::Queued,
-        run: m.run,
-        attempt: m.attempt.saturating_sub(1),
-        queued_at: m.queued_at,
-        started_at: None,
-        finished_at: None,
-        worker: None,
-        result: None,
-        error: m.errors.last().cloned(),
-        errors: m.errors.clone(),
-        parent: m.parent.clone(),
-    }
-}
-
-impl<B: TaskBroker, C: Codec + Clone> Enqueuer for Tasks<B, C> {
-    fn enqueue(&self, job: Encoded) -> BoxFuture<'static, Result<TaskId, TaskError>> {
-        let tasks = self.clone();
-        async move { tasks.enqueue_encoded(job).await.map(|h| h.id().clone()) }.boxed()
-    }
 }

@@ -129,6 +129,24 @@ impl TaskError {
         move |source| TaskError::Broker { doing, source }
     }
 
+    /// One error for each of `n` callers that one failure failed: the
+    /// first gets this error, the others a copy of its report (a broker's
+    /// error cannot be cloned), under the same `doing`.
+    pub(crate) fn for_each_of(self, n: usize) -> impl Iterator<Item = TaskError> {
+        let report = weir_core::ErrorReport::new(&self).to_string();
+        let doing = match &self {
+            TaskError::Broker { doing, .. } => doing.clone(),
+            _ => "a call shared with other tasks".to_owned(),
+        };
+        let mut first = Some(self);
+        (0..n).map(move |_| {
+            first.take().unwrap_or_else(|| TaskError::Broker {
+                doing: doing.clone(),
+                source: BrokerError::backend("weir-tasks", report.clone()),
+            })
+        })
+    }
+
     /// Whether trying again may pass: a transient broker error (the
     /// server unreachable, a failover), see
     /// [`BrokerError::is_transient`].

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use weir_core::capability::{ChannelEvent, EventChannel, EventSubscription};
 use weir_core::{Codec, MsgPack};
@@ -88,26 +89,34 @@ pub(crate) async fn publish<B: EventChannel>(broker: &B, event: &TaskEvent) {
     }
 }
 
+/// `event`'s bytes on the channel; `None` (logged) if it does not encode.
+pub(crate) fn encode(event: &TaskEvent) -> Option<Bytes> {
+    match MsgPack.encode(event) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(task = %event.id, error = %e, "cannot encode a task event");
+            None
+        }
+    }
+}
+
 /// Publishes `event`, saying if the broker failed it (an event that does
 /// not encode is logged and skipped).
 pub(crate) async fn try_publish<B: EventChannel>(
     broker: &B,
     event: &TaskEvent,
 ) -> Result<(), TaskError> {
-    match MsgPack.encode(event) {
-        Ok(bytes) => broker
-            .publish(EVENT_CHANNEL, bytes)
-            .await
-            .map(|_| ())
-            .map_err(TaskError::broker(format!(
-                "publishing the {} event of task `{}`",
-                event.kind, event.id
-            ))),
-        Err(e) => {
-            tracing::warn!(task = %event.id, error = %e, "cannot encode a task event");
-            Ok(())
-        }
-    }
+    let Some(bytes) = encode(event) else {
+        return Ok(());
+    };
+    broker
+        .publish(EVENT_CHANNEL, bytes)
+        .await
+        .map(|_| ())
+        .map_err(TaskError::broker(format!(
+            "publishing the {} event of task `{}`",
+            event.kind, event.id
+        )))
 }
 
 /// Which events a subscription yields: by kind (`queued`, `started`,

@@ -43,6 +43,7 @@ mod attempt;
 mod backend;
 mod catalogue;
 mod client;
+mod enqueue;
 mod error;
 mod events;
 mod handle;
@@ -59,6 +60,7 @@ mod router;
 mod state;
 mod unique;
 mod worker;
+mod writes;
 
 pub use actor::{Context, Mode};
 pub use backend::TaskBroker;

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use weir_core::capability::ResultStore;
+use bytes::Bytes;
 use weir_core::{Codec, MsgPack};
 
 use crate::{TaskError, TaskId, TaskRecord};
@@ -23,35 +24,50 @@ fn final_key(id: &TaskId, run: u64) -> String {
     format!("weir-tasks:{id}:final:{run:x}")
 }
 
+/// The keys of the final record of run `run` of `id` and of its latest
+/// record: what a worker looks up before it runs a job.
+pub(crate) fn final_and_latest_keys(id: &TaskId, run: u64) -> [String; 2] {
+    [final_key(id, run), key(id)]
+}
+
 /// The records of one broker, kept for `ttl`.
 pub(crate) struct Records<'a, B> {
     pub(crate) broker: &'a B,
     pub(crate) ttl: Duration,
 }
 
+/// The entries that store `record`: its record, and if it is final, its
+/// final entry after it (whoever is woken by the final entry reads the
+/// final record too).
+pub(crate) fn entries(record: &TaskRecord) -> Result<Vec<(String, Bytes)>, TaskError> {
+    let bytes = MsgPack
+        .encode(record)
+        .map_err(|source| TaskError::Corrupt {
+            id: record.id.clone(),
+            what: "record",
+            source,
+        })?;
+    let mut out = Vec::with_capacity(2);
+    if record.state.is_final() {
+        out.push((key(&record.id), bytes.clone()));
+        out.push((final_key(&record.id, record.run), bytes));
+    } else {
+        out.push((key(&record.id), bytes));
+    }
+    Ok(out)
+}
+
 impl<B: ResultStore> Records<'_, B> {
-    /// Stores `record` (and, if final, its final entry after it: whoever
-    /// is woken by the final entry reads the final record too).
+    /// Stores `record` (see [`entries`]) in one round trip.
     pub(crate) async fn put(&self, record: &TaskRecord) -> Result<(), TaskError> {
-        let bytes = MsgPack
-            .encode(record)
-            .map_err(|source| TaskError::Corrupt {
-                id: record.id.clone(),
-                what: "record",
-                source,
-            })?;
-        let doing = || format!("storing the record of task `{}`", record.id);
+        let entries = entries(record)?;
         self.broker
-            .put_result(&key(&record.id), bytes.clone(), self.ttl)
+            .put_results(&entries, self.ttl)
             .await
-            .map_err(TaskError::broker(doing()))?;
-        if record.state.is_final() {
-            self.broker
-                .put_result(&final_key(&record.id, record.run), bytes, self.ttl)
-                .await
-                .map_err(TaskError::broker(doing()))?;
-        }
-        Ok(())
+            .map_err(TaskError::broker(format!(
+                "storing the record of task `{}`",
+                record.id
+            )))
     }
 
     /// The latest record of `id`.
@@ -63,22 +79,6 @@ impl<B: ResultStore> Records<'_, B> {
             .map_err(TaskError::broker(format!(
                 "reading the record of task `{id}`"
             )))?;
-        decode(id, bytes)
-    }
-
-    /// The final record of run `run` of `id`, if it has ended.
-    pub(crate) async fn get_final(
-        &self,
-        id: &TaskId,
-        run: u64,
-    ) -> Result<Option<TaskRecord>, TaskError> {
-        let bytes =
-            self.broker
-                .get_result(&final_key(id, run))
-                .await
-                .map_err(TaskError::broker(format!(
-                    "reading the record of task `{id}`"
-                )))?;
         decode(id, bytes)
     }
 
@@ -98,7 +98,7 @@ impl<B: ResultStore> Records<'_, B> {
     }
 }
 
-fn decode(id: &TaskId, bytes: Option<bytes::Bytes>) -> Result<Option<TaskRecord>, TaskError> {
+pub(crate) fn decode(id: &TaskId, bytes: Option<Bytes>) -> Result<Option<TaskRecord>, TaskError> {
     bytes
         .map(|b| {
             MsgPack.decode(&b).map_err(|source| TaskError::Corrupt {

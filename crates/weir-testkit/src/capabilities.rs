@@ -222,6 +222,69 @@ pub async fn results_can_be_awaited_and_expire<B: Broker + ResultStore>(broker: 
     }
 }
 
+/// Results stored together are read back together, in order, missing ones
+/// as `None`, and wake their waiters as one stored alone does.
+pub async fn results_go_in_and_out_together<B: Broker + ResultStore>(broker: &B) {
+    let ids: Vec<String> = (0..5).map(|_| unique_name("job")).collect();
+    let waiter = {
+        let (b, id) = (broker.clone(), ids[3].clone());
+        tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let entries = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(i, id)| (id.clone(), Bytes::from(format!("r{i}"))))
+        .collect::<Vec<_>>();
+    broker.put_results(&entries, WAIT).await.expect("put");
+    assert_eq!(waiter.await.expect("waiter"), Some(Bytes::from("r3")));
+    // The later of two entries for one id wins.
+    broker
+        .put_results(
+            &[
+                (ids[0].clone(), Bytes::from("old")),
+                (ids[0].clone(), Bytes::from("new")),
+            ],
+            WAIT,
+        )
+        .await
+        .expect("put");
+    let got = broker.get_results(&ids).await.expect("get");
+    let want = vec![
+        Some(Bytes::from("new")),
+        Some(Bytes::from("r1")),
+        None,
+        Some(Bytes::from("r3")),
+        None,
+    ];
+    assert_eq!(got, want);
+    assert_eq!(broker.get_results(&[]).await.expect("get none"), Vec::new());
+    broker.put_results(&[], WAIT).await.expect("put none");
+}
+
+/// Events published together arrive as published one by one, in order.
+pub async fn events_published_together_arrive_in_order<B: Broker + EventChannel>(broker: &B) {
+    let channel = unique_name("events");
+    let mut sub = broker.subscribe(&channel).await.expect("subscribe");
+    let events: Vec<Bytes> = (0..20).map(|i| Bytes::from(format!("e{i}"))).collect();
+    broker
+        .publish_many(&channel, &events)
+        .await
+        .expect("publish");
+    broker
+        .publish_many(&channel, &[])
+        .await
+        .expect("publish none");
+    for want in events {
+        let event = tokio::time::timeout(WAIT, sub.next_event())
+            .await
+            .expect("an event in time")
+            .expect("event");
+        assert_eq!(event, ChannelEvent::Message(want));
+    }
+}
+
 /// Every subscriber gets every event published after it subscribed, in order.
 pub async fn events_reach_every_subscriber<B: Broker + EventChannel>(broker: &B) {
     let channel = unique_name("events");
@@ -261,7 +324,9 @@ macro_rules! capability_suite {
             due_entries_move_exactly_once_with_many_workers,
             dedup_remembers_ids_for_their_ttl,
             results_can_be_awaited_and_expire,
+            results_go_in_and_out_together,
             events_reach_every_subscriber,
+            events_published_together_arrive_in_order,
         );
     };
     (@cases $factory:path, $($name:ident),+ $(,)?) => {

@@ -41,6 +41,22 @@ pub trait EventChannel: Send + Sync + 'static {
         payload: Bytes,
     ) -> impl Future<Output = Result<u64, BrokerError>> + Send;
 
+    /// Publishes each of `payloads` on `channel`, in order, in as few round
+    /// trips as the backend can (one pipeline on Redis). Not atomic: after
+    /// an error, some may be published.
+    fn publish_many(
+        &self,
+        channel: &str,
+        payloads: &[Bytes],
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send {
+        async move {
+            for payload in payloads {
+                self.publish(channel, payload.clone()).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Subscribes to `channel`; events published once this resolves are delivered.
     fn subscribe(
         &self,

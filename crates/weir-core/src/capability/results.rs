@@ -33,6 +33,38 @@ pub trait ResultStore: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<Option<Bytes>, BrokerError>> + Send;
 
+    /// Stores each `(id, value)` as [`put_result`](ResultStore::put_result)
+    /// does, in order, in as few round trips as the backend can (one
+    /// pipeline on Redis). Not atomic: after an error, some may be stored.
+    fn put_results(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send {
+        async move {
+            for (id, value) in entries {
+                self.put_result(id, value.clone(), ttl).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The results of `ids`, in their order, as
+    /// [`get_result`](ResultStore::get_result) reads each, in as few round
+    /// trips as the backend can (one pipeline on Redis).
+    fn get_results(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<Bytes>>, BrokerError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.push(self.get_result(id).await?);
+            }
+            Ok(out)
+        }
+    }
+
     /// The result of `id`, waiting up to `timeout` for it to be stored
     /// (`None`: none came in time). A result stored before the call counts.
     fn wait_result(

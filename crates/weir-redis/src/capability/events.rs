@@ -38,6 +38,20 @@ impl EventChannel for RedisBroker {
             .await
     }
 
+    /// One pipeline for all of them.
+    async fn publish_many(&self, channel: &str, payloads: &[Bytes]) -> Result<(), BrokerError> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let s = &self.shared;
+        let channel = s.keys.channel(channel);
+        let mut pipe = redis::pipe();
+        for payload in payloads {
+            pipe.cmd("PUBLISH").arg(&channel).arg(&payload[..]).ignore();
+        }
+        s.conn.pipe::<()>(&pipe).await
+    }
+
     async fn subscribe(&self, channel: &str) -> Result<RedisSubscription, BrokerError> {
         let s = &self.shared;
         let endpoint = s.conn.endpoint().to_owned();

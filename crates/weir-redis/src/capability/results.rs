@@ -11,21 +11,60 @@ use weir_core::capability::ResultStore;
 use crate::RedisBroker;
 use crate::connection::to_broker_error;
 
-impl ResultStore for RedisBroker {
-    async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
-        let s = &self.shared;
-        let mut pipe = redis::pipe();
+impl RedisBroker {
+    /// Adds the commands that store `value` as the result of `id` and wake
+    /// its waiters.
+    fn add_put(&self, pipe: &mut redis::Pipeline, id: &str, value: &[u8], ttl: Duration) {
+        let keys = &self.shared.keys;
         pipe.cmd("SET")
-            .arg(s.keys.result(id))
-            .arg(&value[..])
+            .arg(keys.result(id))
+            .arg(value)
             .arg("PX")
             .arg((ttl.as_millis() as u64).max(1))
             .ignore()
             .cmd("PUBLISH")
-            .arg(s.keys.result_channel(id))
+            .arg(keys.result_channel(id))
             .arg(1)
             .ignore();
-        s.conn.pipe::<()>(&pipe).await
+    }
+}
+
+impl ResultStore for RedisBroker {
+    async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
+        let mut pipe = redis::pipe();
+        self.add_put(&mut pipe, id, &value, ttl);
+        self.shared.conn.pipe::<()>(&pipe).await
+    }
+
+    /// One pipeline for all of them.
+    async fn put_results(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (id, value) in entries {
+            self.add_put(&mut pipe, id, value, ttl);
+        }
+        self.shared.conn.pipe::<()>(&pipe).await
+    }
+
+    /// One pipeline of `GET`s (not `MGET`: on a cluster the keys may live
+    /// on different slots).
+    async fn get_results(&self, ids: &[String]) -> Result<Vec<Option<Bytes>>, BrokerError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = &self.shared;
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("GET").arg(s.keys.result(id));
+        }
+        let values: Vec<Option<Vec<u8>>> = s.conn.pipe(&pipe).await?;
+        Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
     }
 
     async fn get_result(&self, id: &str) -> Result<Option<Bytes>, BrokerError> {

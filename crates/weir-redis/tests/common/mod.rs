@@ -256,6 +256,18 @@ impl ResultStore for TestBroker {
         self.redis.get_result(id).await
     }
 
+    async fn put_results(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+    ) -> Result<(), BrokerError> {
+        self.redis.put_results(entries, ttl).await
+    }
+
+    async fn get_results(&self, ids: &[String]) -> Result<Vec<Option<Bytes>>, BrokerError> {
+        self.redis.get_results(ids).await
+    }
+
     async fn wait_result(&self, id: &str, timeout: Duration) -> Result<Option<Bytes>, BrokerError> {
         self.redis.wait_result(id, timeout).await
     }
@@ -266,6 +278,10 @@ impl EventChannel for TestBroker {
 
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, BrokerError> {
         self.redis.publish(channel, payload).await
+    }
+
+    async fn publish_many(&self, channel: &str, payloads: &[Bytes]) -> Result<(), BrokerError> {
+        self.redis.publish_many(channel, payloads).await
     }
 
     async fn subscribe(&self, channel: &str) -> Result<RedisSubscription, BrokerError> {

@@ -204,6 +204,21 @@ impl<C: Consumer> PriorityConsumer<C> {
         readable && unknown && self.busy[level]
     }
 
+    /// Whether reading now may bring anything. While a full level is paused,
+    /// a read of only the levels the broker says are empty would bring
+    /// nothing and could block (on Redis, for the consumer's block time),
+    /// and the full level's next fetch, once it drains, would wait behind it.
+    fn worth_a_read(&self) -> bool {
+        if self.full_paused.is_empty() {
+            return true;
+        }
+        self.assigned_levels().into_iter().any(|(p, _)| {
+            !self.full_paused.contains(&p)
+                && !self.user_paused.contains(&p)
+                && self.inner.lag(&p) != Some(0)
+        })
+    }
+
     /// Whether to fetch `level`, which has nothing to serve, before serving
     /// the others alone: once per dry spell, if the broker likely holds more.
     fn wait_for(&mut self, level: usize) -> bool {
@@ -302,7 +317,7 @@ impl<C: Consumer> Consumer for PriorityConsumer<C> {
     async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
         loop {
             // Top up without waiting (the inner poll is cancel-safe).
-            while self.buffers.iter().any(|b| b.len() < self.max) {
+            while self.buffers.iter().any(|b| b.len() < self.max) && self.worth_a_read() {
                 match now_or_never(self.inner.poll()) {
                     Some(event) => {
                         if let Some(e) = self.on_event(event?)? {

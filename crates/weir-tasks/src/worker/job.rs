@@ -12,10 +12,13 @@ use weir_core::{Codec, CodecError, Destination, Payload, Producer};
 use super::stats::{Counters, bump};
 use crate::actor::{Actor, Outcome};
 use crate::attempt::{self, retries_of};
-use crate::client::queued_record;
-use crate::events::{self, EventKind, TaskEvent};
+use crate::enqueue::queued_record;
+use crate::events::EventKind;
 use crate::message::{HEADER_DEAD_REASON, HEADER_QUEUE};
 use crate::patience::Patience;
+use crate::writes::Writes;
+use crate::records;
+use super::lookups::Lookups;
 use crate::queue::{dead_letter_topic, level_topic};
 use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
 
@@ -40,6 +43,10 @@ pub(crate) struct Shared<B: TaskBroker, C> {
     pub(crate) limit_reached: CancellationToken,
     /// How long a job's broker calls keep trying through an outage.
     pub(crate) patience: Patience,
+    /// Where its jobs' records and events go, together.
+    pub(crate) writes: Writes,
+    /// Where its jobs' records are read from, together.
+    pub(crate) lookups: Lookups,
 }
 
 type StepError = weir_strategies::TaskError;
@@ -99,24 +106,13 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
             .await
     }
 
-    /// Stores `record`, through outages.
-    async fn put(&self, record: &TaskRecord) -> Result<(), TaskError> {
-        let records = self.tasks.records();
-        self.patience.call(|| records.put(record)).await
-    }
-
-    /// Publishes `event`, through outages; a failure is logged, never
-    /// fails the job.
-    async fn publish(&self, kind: EventKind, record: &TaskRecord) {
-        let event = TaskEvent::of(kind, record);
-        let broker = self.tasks.broker();
-        if let Err(e) = self
-            .patience
-            .call(|| events::try_publish(broker, &event))
-            .await
-        {
-            tracing::warn!(task = %event.id, event = %event.kind, error = %weir_core::ErrorReport::new(&e), "cannot publish a task event");
-        }
+    /// Stores `record` and publishes its `kind` event, and waits until
+    /// they (and every write handed in before) are stored: the end of an
+    /// attempt, before its message may be committed.
+    async fn end(&self, kind: EventKind, record: &TaskRecord) -> Result<(), TaskError> {
+        self.writes.record(record)?;
+        self.writes.event(kind, record);
+        self.writes.flush().await
     }
 
     /// Frees the unique id of `m` if it has one, through outages.
@@ -131,14 +127,16 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
     }
 
     async fn process(self: &Arc<Self>, mut m: JobMessage) -> Result<(), TaskError> {
-        let records = self.tasks.records();
+        let mut values = self
+            .lookups
+            .get(records::final_and_latest_keys(&m.id, m.run).into())
+            .await?
+            .into_iter();
+        let done = records::decode(&m.id, values.next().flatten())?;
+        let latest = records::decode(&m.id, values.next().flatten())?;
         // Ended already (delivered again after a crash or a rebalance, or
         // revoked): not run again.
-        if let Some(done) = self
-            .patience
-            .call(|| records.get_final(&m.id, m.run))
-            .await?
-        {
+        if let Some(done) = done {
             if done.state == TaskState::Revoked {
                 bump(&self.counters.revoked);
             }
@@ -146,7 +144,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         }
         // An attempt whose successor was scheduled already (its worker died
         // after scheduling the retry, before committing): not run again.
-        if let Some(latest) = self.patience.call(|| records.get(&m.id)).await?
+        if let Some(latest) = latest
             && latest.run == m.run
             && (latest.attempt > m.attempt
                 || (latest.attempt == m.attempt && latest.state == TaskState::Retry))
@@ -171,8 +169,9 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.attempt = m.attempt;
         record.started_at = Some(SystemTime::now());
         record.worker = Some(self.worker_id.clone());
-        self.put(&record).await?;
-        self.publish(EventKind::Started, &record).await;
+        // Not waited for: stored before the attempt's end, which is.
+        self.writes.record(&record)?;
+        self.writes.event(EventKind::Started, &record);
 
         let cancel = CancellationToken::new();
         let guard = InFlight {
@@ -189,9 +188,8 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 record.state = TaskState::Success;
                 record.result = Some(bytes);
                 record.finished_at = Some(SystemTime::now());
-                self.put(&record).await?;
+                self.end(EventKind::Done, &record).await?;
                 self.free_unique(&m).await?;
-                self.publish(EventKind::Done, &record).await;
                 bump(&self.counters.succeeded);
                 Ok(())
             }
@@ -263,8 +261,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.state = TaskState::Retry;
         record.error = Some(error);
         record.errors = next.errors.clone();
-        self.put(&record).await?;
-        self.publish(EventKind::Retry, &record).await;
+        self.end(EventKind::Retry, &record).await?;
         bump(&self.counters.retried);
         self.wake_due.notify_one();
         Ok(())
@@ -296,9 +293,8 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.error = Some(error);
         record.errors = m.errors.clone();
         record.finished_at = Some(SystemTime::now());
-        self.put(&record).await?;
+        self.end(EventKind::Done, &record).await?;
         self.free_unique(&m).await?;
-        self.publish(EventKind::Done, &record).await;
         bump(&self.counters.dead_lettered);
         Ok(())
     }
@@ -331,12 +327,8 @@ impl<B: TaskBroker, C: Codec + Clone> Drop for InFlight<B, C> {
         record.state = TaskState::Queued;
         record.attempt = record.attempt.saturating_sub(1);
         record.worker = None;
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = shared.tasks.records().put(&record).await {
-                    tracing::warn!(task = %record.id, error = %weir_core::ErrorReport::new(&e), "cannot record an interrupted job as queued");
-                }
-            });
+        if let Err(e) = shared.writes.record(&record) {
+            tracing::warn!(task = %record.id, error = %weir_core::ErrorReport::new(&e), "cannot record an interrupted job as queued");
         }
     }
 }

@@ -16,6 +16,7 @@
 mod due;
 mod job;
 mod limit;
+mod lookups;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,12 +34,14 @@ use weir_strategies::{
 use crate::actor::Actor;
 use crate::catalogue::Catalogue;
 use crate::patience::Patience;
+use crate::writes::Writes;
 use crate::priority::PriorityConsumer;
 use crate::queue::{dead_letter_topic, levels};
 use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
 use job::{Shared, Slot};
 use limit::Limited;
+use lookups::Lookups;
 pub use stats::WorkerStats;
 pub use weir_strategies::{ShutdownHandle, Signal};
 
@@ -195,6 +198,10 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                 tasks.queue(q.as_str()).declare().await?;
             }
         }
+        let patience = Patience {
+            timeout: outage_timeout,
+        };
+        let writes = Writes::start(tasks.broker().clone(), tasks.records().ttl, patience);
         let shared = Arc::new(Shared {
             tasks: tasks.clone(),
             actors: actors
@@ -213,9 +220,9 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
             limit: messages_limit,
             taken: Default::default(),
             limit_reached: CancellationToken::new(),
-            patience: Patience {
-                timeout: outage_timeout,
-            },
+            patience,
+            writes,
+            lookups: Lookups::start(tasks.broker().clone(), patience),
         });
         if messages_limit == Some(0) {
             shared.limit_reached.cancel();
@@ -287,6 +294,10 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
 
         tracing::info!(worker = %id, queues = ?queues, "worker starts");
         let outcome = processor.run().await;
+        // What the jobs cut off at shutdown wrote is stored before it returns.
+        if let Err(e) = shared.writes.flush().await {
+            tracing::warn!(worker = %id, error = %weir_core::ErrorReport::new(&e), "cannot store the last task records");
+        }
         stop_moving.cancel();
         bridge.abort();
         let _ = mover.await;

@@ -69,3 +69,62 @@ async fn kafka() -> (KafkaBroker, ()) {
 priority_suite!(memory, crate::memory);
 priority_suite!(redis, crate::redis);
 priority_suite!(kafka, crate::kafka);
+
+/// On Redis a read of only empty streams blocks for the block time. While
+/// a full level is paused, the consumer must not start such a read: the
+/// full level's next fetch would wait behind it, a whole block time per
+/// batch (five seconds here; the 40 messages take a quarter of a second,
+/// the time the test spends on the batches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_full_level_is_not_held_behind_a_read_of_empty_ones() {
+    use weir_core::{Broker, Consumer, ConsumerConfig, ConsumerEvent, Payload, Topic};
+    use weir_tasks::priority::{PriorityConsumer, PriorityLevels, PriorityQueues};
+
+    let server = RedisServer::start();
+    let config = RedisConfig::builder(server.url())
+        .block_time(Duration::from_secs(5))
+        .build()
+        .expect("a valid redis config");
+    let broker = RedisBroker::connect(config).await.expect("connect");
+    let queue = Topic::new(weir_testkit::unique_name("blocked"));
+    let levels = PriorityLevels::new([3, 1]).expect("weights");
+    broker
+        .create_prioritized(&queue, 1, &levels)
+        .await
+        .expect("create the levels");
+    for i in 0..40 {
+        broker
+            .produce_prioritized(&queue, 1, Payload::new(format!("low-{i}")))
+            .await
+            .expect("produce low");
+    }
+    // The inner consumer fetches 10 at a time, the priority consumer hands
+    // out 4: a level stays paused for fullness across polls.
+    let config = ConsumerConfig::builder(weir_testkit::unique_name("g"))
+        .max_poll_records(10)
+        .build()
+        .expect("a valid consumer config");
+    let inner = broker.consumer(config).await.expect("consumer");
+    let mut c = PriorityConsumer::new(inner, levels, 4);
+    c.subscribe(std::slice::from_ref(&queue))
+        .await
+        .expect("subscribe");
+    let drain = async {
+        let mut seen = Vec::new();
+        while seen.len() < 40 {
+            if let ConsumerEvent::Messages(batch) = c.poll().await.expect("poll") {
+                seen.extend(batch.into_iter().map(|m| m.payload));
+                // Working on the batch: the read ahead ends meanwhile.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        seen
+    };
+    let seen = tokio::time::timeout(Duration::from_secs(3), drain)
+        .await
+        .expect("the backlog drains without waiting out a block time");
+    let want: Vec<Payload> = (0..40).map(|i| Payload::new(format!("low-{i}"))).collect();
+    assert_eq!(seen, want, "every message, in order");
+    c.close().await.expect("close");
+    drop(broker);
+}

@@ -1,0 +1,356 @@
+//! Enqueueing: a job's unique id taken, its queued record stored, its
+//! message sent (now, or to the delayed store), its `queued` event
+//! published. Many jobs at once share each of these round trips.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use serde::Serialize;
+use weir_core::{BrokerError, Codec, Destination, Payload, Producer};
+
+use crate::actor::Enqueuer;
+use crate::events::{self, EVENT_CHANNEL, EventKind, TaskEvent};
+use crate::job::{Encoded, Start};
+use crate::queue::level_topic;
+use crate::records;
+use crate::{
+    Duplicates, Job, JobMessage, TaskBroker, TaskError, TaskHandle, TaskId, TaskRecord, TaskState,
+    Tasks, later, unique,
+};
+
+impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
+    /// Enqueues `job`; its handle tells its state and awaits its result.
+    ///
+    /// # Errors
+    ///
+    /// The job's arguments do not encode, its queue is not declared (and
+    /// the client does not auto-declare), its unique id is taken (unless
+    /// duplicates are ignored), or the broker failed.
+    pub async fn enqueue<A: Serialize>(&self, job: Job<A>) -> Result<TaskHandle<B, C>, TaskError> {
+        let encoded = job.encode(self.codec())?;
+        self.enqueue_encoded(encoded).await
+    }
+
+    /// Enqueues many jobs at once, in four round trips on Redis whatever
+    /// their number: their queued records in one write, the jobs to run
+    /// now in one batch, their `queued` events in one publish (plus one
+    /// call per unique id, and one per delayed job). One result per job, in
+    /// order; the outer error is for what fails them all (no producer, a
+    /// queue that cannot be declared).
+    ///
+    /// # Errors
+    ///
+    /// Per job, as [`enqueue`](Tasks::enqueue).
+    pub async fn enqueue_many<A: Serialize>(
+        &self,
+        jobs: impl IntoIterator<Item = Job<A>>,
+    ) -> Result<Vec<Result<TaskHandle<B, C>, TaskError>>, TaskError> {
+        let prepared: Vec<Result<Encoded, TaskError>> =
+            jobs.into_iter().map(|j| j.encode(self.codec())).collect();
+        let producer = self.producer().await?;
+        if self.config().auto_declare {
+            let mut queues: Vec<&str> = prepared
+                .iter()
+                .filter_map(|e| e.as_ref().ok().map(|e| e.queue.as_str()))
+                .collect();
+            queues.sort_unstable();
+            queues.dedup();
+            for q in queues {
+                self.queue(q).declare().await?;
+            }
+        }
+        let mut staged = join_all(
+            prepared
+                .into_iter()
+                .map(|e| async move { self.stage(e?).await }),
+        )
+        .await;
+        self.store_queued(&mut staged).await;
+
+        // The jobs to run now: one batch.
+        let mut batch = Vec::new();
+        let mut slots = Vec::new();
+        for (i, s) in staged.iter().enumerate() {
+            if let Ok(Staged::Ready(ready)) = s
+                && ready.start.is_none()
+            {
+                batch.push((
+                    Destination::Topic(ready.topic.clone()),
+                    ready.payload.clone(),
+                ));
+                slots.push(i);
+            }
+        }
+        let mut sent: Vec<Option<Result<(), BrokerError>>> = staged.iter().map(|_| None).collect();
+        if !batch.is_empty() {
+            for (i, r) in slots.iter().zip(producer.produce_batch(batch).await) {
+                sent[*i] = Some(r.map(|_| ()));
+            }
+        }
+        let delivered = join_all(staged.into_iter().zip(sent).map(|(s, sent)| async move {
+            match s? {
+                Staged::Existing(handle) => Ok((handle, None)),
+                Staged::Ready(ready) => {
+                    let sent = match sent {
+                        Some(r) => r,
+                        None => self.send_later(&ready).await,
+                    };
+                    self.deliver(&ready, sent).await?;
+                    let event = events::encode(&TaskEvent::of(EventKind::Queued, &ready.record));
+                    Ok((self.handle_of(&ready.record), event))
+                }
+            }
+        }))
+        .await;
+        let queued: Vec<Bytes> = delivered
+            .iter()
+            .filter_map(|d| d.as_ref().ok().and_then(|(_, e)| e.clone()))
+            .collect();
+        if let Err(e) = self.broker().publish_many(EVENT_CHANNEL, &queued).await {
+            tracing::warn!(error = &e as &(dyn std::error::Error + 'static), events = queued.len(), "cannot publish the queued events of enqueued jobs");
+        }
+        Ok(delivered
+            .into_iter()
+            .map(|d| d.map(|(handle, _)| handle))
+            .collect())
+    }
+
+    pub(crate) async fn enqueue_encoded(
+        &self,
+        encoded: Encoded,
+    ) -> Result<TaskHandle<B, C>, TaskError> {
+        let ready = match self.stage(encoded).await? {
+            Staged::Existing(handle) => return Ok(handle),
+            Staged::Ready(ready) => ready,
+        };
+        if let Err(e) = self.records().put(&ready.record).await {
+            self.abandon(&ready).await;
+            return Err(e);
+        }
+        let sent = match ready.start {
+            None => match self.producer().await {
+                Ok(p) => p
+                    .produce(
+                        Destination::Topic(ready.topic.clone()),
+                        ready.payload.clone(),
+                    )
+                    .await
+                    .map(|_| ()),
+                Err(e) => {
+                    self.abandon(&ready).await;
+                    return Err(e);
+                }
+            },
+            Some(_) => self.send_later(&ready).await,
+        };
+        self.deliver(&ready, sent).await?;
+        events::publish(
+            self.broker(),
+            &TaskEvent::of(EventKind::Queued, &ready.record),
+        )
+        .await;
+        Ok(self.handle_of(&ready.record))
+    }
+
+    fn handle_of(&self, record: &TaskRecord) -> TaskHandle<B, C> {
+        TaskHandle::new(self.clone(), record.id.clone(), Some(record.run))
+    }
+
+    /// Takes a unique id and makes the message and its queued record.
+    async fn stage(&self, encoded: Encoded) -> Result<Staged<B, C>, TaskError> {
+        let start = encoded.start;
+        let message = message_of(encoded);
+        if message.unique
+            && !unique::take(
+                self.broker(),
+                &message.queue,
+                &message.id,
+                self.config().record_ttl,
+            )
+            .await?
+        {
+            return match self.config().duplicates {
+                Duplicates::Refuse => Err(TaskError::Duplicate {
+                    id: message.id,
+                    actor: message.actor,
+                }),
+                Duplicates::Ignore => Ok(Staged::Existing(self.handle(message.id))),
+            };
+        }
+        let payload = message.to_payload().map_err(|source| TaskError::Corrupt {
+            id: message.id.clone(),
+            what: "message",
+            source,
+        })?;
+        Ok(Staged::Ready(Box::new(Ready {
+            unique: message.unique,
+            topic: level_topic(&message.queue, message.priority),
+            payload,
+            start,
+            record: queued_record(&message),
+        })))
+    }
+
+    /// Stores the queued records of the staged jobs in one write; a job
+    /// whose record cannot be stored fails (and frees its unique id).
+    async fn store_queued(&self, staged: &mut [Result<Staged<B, C>, TaskError>]) {
+        let mut entries = Vec::new();
+        let mut stored = Vec::new();
+        for (i, s) in staged.iter_mut().enumerate() {
+            let Ok(Staged::Ready(ready)) = s else {
+                continue;
+            };
+            match records::entries(&ready.record) {
+                Ok(e) => {
+                    entries.extend(e);
+                    stored.push(i);
+                }
+                Err(e) => {
+                    self.abandon(ready).await;
+                    *s = Err(e);
+                }
+            }
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let Err(e) = self
+            .broker()
+            .put_results(&entries, self.config().record_ttl)
+            .await
+            .map_err(TaskError::broker(format!(
+                "storing the queued records of {} task(s)",
+                stored.len()
+            )))
+        else {
+            return;
+        };
+        let mut errors = e.for_each_of(stored.len());
+        for i in stored {
+            if let Ok(Staged::Ready(ready)) = &staged[i] {
+                self.abandon(ready).await;
+            }
+            if let Some(e) = errors.next() {
+                staged[i] = Err(e);
+            }
+        }
+    }
+
+    async fn send_later(&self, ready: &Ready) -> Result<(), BrokerError> {
+        let due = match ready.start {
+            Some(Start::At(at)) => at,
+            Some(Start::After(d)) => SystemTime::now() + d,
+            None => SystemTime::now(),
+        };
+        later::produce_at(self.broker(), &ready.topic, ready.payload.clone(), due).await
+    }
+
+    /// Frees what a failed enqueue took.
+    async fn abandon(&self, ready: &Ready) {
+        if ready.unique {
+            let _ = unique::free(self.broker(), &ready.record.queue, &ready.record.id).await;
+        }
+    }
+
+    /// Sees a sent job through: a queue that did not exist is declared
+    /// and the job sent again if the client auto-declares; a job that
+    /// could not be sent frees what it took, and its error names the queue.
+    async fn deliver(&self, ready: &Ready, sent: Result<(), BrokerError>) -> Result<(), TaskError> {
+        let queue = ready.record.queue.clone();
+        let sent = match sent {
+            Err(BrokerError::UnknownTopic { .. }) if self.config().auto_declare => {
+                self.queue(queue.as_str()).declare().await?;
+                match ready.start {
+                    None => self
+                        .producer()
+                        .await?
+                        .produce(
+                            Destination::Topic(ready.topic.clone()),
+                            ready.payload.clone(),
+                        )
+                        .await
+                        .map(|_| ()),
+                    Some(_) => self.send_later(ready).await,
+                }
+            }
+            other => other,
+        };
+        let Err(e) = sent else {
+            return Ok(());
+        };
+        self.abandon(ready).await;
+        Err(match e {
+            BrokerError::UnknownTopic { .. } => TaskError::UndeclaredQueue { queue },
+            e => TaskError::Broker {
+                doing: format!("enqueueing task `{}` on queue `{queue}`", ready.record.id),
+                source: e,
+            },
+        })
+    }
+}
+
+/// A job on its way in.
+enum Staged<B: TaskBroker, C> {
+    /// A unique job already there (duplicates ignored).
+    Existing(TaskHandle<B, C>),
+    /// To be recorded and sent.
+    Ready(Box<Ready>),
+}
+
+struct Ready {
+    unique: bool,
+    topic: weir_core::Topic,
+    payload: Payload,
+    start: Option<Start>,
+    record: TaskRecord,
+}
+
+/// The first attempt's message of a job.
+pub(crate) fn message_of(e: Encoded) -> JobMessage {
+    let unique = e.id.is_some();
+    JobMessage {
+        id: e.id.unwrap_or_else(TaskId::random),
+        actor: e.actor,
+        queue: e.queue,
+        args: e.args,
+        priority: e.priority,
+        attempt: 1,
+        retries: e.retries,
+        timeout: e.timeout,
+        parent: e.parent,
+        queued_at: SystemTime::now(),
+        unique,
+        run: TaskId::nonce(),
+        errors: Vec::new(),
+        dead_reason: None,
+    }
+}
+
+/// The record of a job just enqueued.
+pub(crate) fn queued_record(m: &JobMessage) -> TaskRecord {
+    TaskRecord {
+        id: m.id.clone(),
+        actor: m.actor.clone(),
+        queue: m.queue.clone(),
+        state: TaskState::Queued,
+        run: m.run,
+        attempt: m.attempt.saturating_sub(1),
+        queued_at: m.queued_at,
+        started_at: None,
+        finished_at: None,
+        worker: None,
+        result: None,
+        error: m.errors.last().cloned(),
+        errors: m.errors.clone(),
+        parent: m.parent.clone(),
+    }
+}
+
+impl<B: TaskBroker, C: Codec + Clone> Enqueuer for Tasks<B, C> {
+    fn enqueue(&self, job: Encoded) -> BoxFuture<'static, Result<TaskId, TaskError>> {
+        let tasks = self.clone();
+        async move { tasks.enqueue_encoded(job).await.map(|h| h.id().clone()) }.boxed()
+    }
+}
