@@ -87,12 +87,23 @@ impl KafkaAdmin {
     }
 }
 
-impl Admin for KafkaAdmin {
-    async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+impl KafkaAdmin {
+    /// Creates `topic` with `partitions` partitions and these topic
+    /// settings (`cleanup.policy`, `retention.ms`, ...), as
+    /// [`Admin::create_topic`] does.
+    pub(crate) async fn create_topic_with(
+        &self,
+        topic: &Topic,
+        partitions: u32,
+        settings: &[(&str, &str)],
+    ) -> Result<(), BrokerError> {
         check_partition_count(topic, partitions)?;
         let count = i32::try_from(partitions)
             .map_err(|_| BrokerError::InvalidConfig(format!("{partitions} partitions")))?;
-        let new = NewTopic::new(topic.as_str(), count, TopicReplication::Fixed(-1));
+        let mut new = NewTopic::new(topic.as_str(), count, TopicReplication::Fixed(-1));
+        for (key, value) in settings {
+            new = new.set(key, value);
+        }
         let results = self
             .client
             .create_topics(&[new], &self.options())
@@ -100,6 +111,12 @@ impl Admin for KafkaAdmin {
             .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
         self.first_failure(results, topic)?;
         self.until_visible(topic, partitions).await
+    }
+}
+
+impl Admin for KafkaAdmin {
+    async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+        self.create_topic_with(topic, partitions, &[]).await
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicInfo>, BrokerError> {

@@ -22,6 +22,7 @@
 mod admin;
 mod arena;
 mod broker;
+mod capability;
 mod config;
 mod consumer;
 mod convert;
@@ -33,6 +34,9 @@ mod rebalance;
 
 pub use admin::KafkaAdmin;
 pub use broker::KafkaBroker;
+pub use capability::{
+    CapabilityConfig, CapabilityConfigBuilder, KafkaCapabilityError, KafkaSubscription,
+};
 pub use config::{KafkaConfig, KafkaConfigBuilder, RebalanceProtocol, is_secret_setting};
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaProducer;

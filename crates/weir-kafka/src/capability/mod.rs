@@ -1,0 +1,48 @@
+//! The job capabilities of `weir_core::capability`, on Kafka.
+//!
+//! - Delayed delivery ([`DelayedDelivery`](weir_core::capability::DelayedDelivery)):
+//!   entries wait on a delay topic beside their topic; a mover per topic,
+//!   in a consumer group of its own, holds what is not due and appends
+//!   what is (`delay`, `delay_entry`, `mover`, `pending`).
+//! - The result store ([`ResultStore`](weir_core::capability::ResultStore)):
+//!   a compacted topic, read into memory by one reader per broker handle
+//!   (`results`, `results_view`).
+//! - The event channel ([`EventChannel`](weir_core::capability::EventChannel)):
+//!   one events topic, read from its end and fanned out to subscriptions
+//!   (`events`).
+//! - Dedup ([`Dedup`](weir_core::capability::Dedup)): not offered; every
+//!   call fails with `BrokerError::Unsupported` (`dedup`).
+//!
+//! The topics are created on first use; [`CapabilityConfig`] names them.
+//! The clients are made lazily and shared by every clone of a broker
+//! handle: the handle's producer, one reader each for results and events,
+//! one mover per topic. They close when the last clone is dropped.
+
+mod config;
+mod dedup;
+mod delay;
+mod delay_entry;
+mod ends;
+mod error;
+mod events;
+mod mover;
+mod pending;
+mod reader;
+mod results;
+mod results_view;
+mod topics;
+mod written;
+
+pub use config::{CapabilityConfig, CapabilityConfigBuilder};
+pub use error::KafkaCapabilityError;
+pub use events::KafkaSubscription;
+
+/// What the capabilities keep per broker handle, shared by its clones.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    topics: topics::Topics,
+    written: written::Written,
+    movers: delay::Movers,
+    results: tokio::sync::OnceCell<results::Results>,
+    events: tokio::sync::OnceCell<events::Events>,
+}
