@@ -70,7 +70,7 @@ impl KafkaBroker {
         let mut slot = self.capabilities().movers.of(topic).lock_owned().await;
         if slot.is_none() {
             let delay = self.delay_topic(topic).await?;
-            *slot = Some(Mover::start(self, topic.clone(), delay.topic).await?);
+            *slot = Some(Mover::start(self, topic.clone(), delay.topic, delay.partitions).await?);
         }
         let mut mover = OwnedMutexGuard::try_map(slot, Option::as_mut)
             .map_err(|_| BrokerError::Closed("delay mover"))?;

@@ -28,8 +28,11 @@
 //! entry has one mover. Within a handle, calls take the mover in turns.
 //! Nothing runs between calls: [`Mover::catch_up`] reads to the end as
 //! listed when it is called, waiting for librdkafka's wake-ups rather than
-//! polling, and the first call waits for the group to give this member its
-//! share.
+//! polling. While the group forms (seconds: Kafka delays a new group's
+//! first assignment), a call waits for this member's share only if some
+//! entry waits past the group's committed offsets; otherwise it returns at
+//! once, so a worker with many topics does not wait out one join per topic
+//! when nothing is delayed.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -63,6 +66,10 @@ pub(crate) fn group_of(topic: &Topic) -> String {
 pub(crate) struct Mover {
     target: Topic,
     delay: Topic,
+    /// The delay topic's partition count.
+    partitions: u32,
+    /// The group's committed offsets when this mover started.
+    committed_before: BTreeMap<Partition, u64>,
     group: String,
     consumer: KafkaConsumer,
     producer: KafkaProducer,
@@ -79,6 +86,7 @@ impl Mover {
         broker: &KafkaBroker,
         target: Topic,
         delay: Topic,
+        partitions: u32,
     ) -> Result<Self, BrokerError> {
         let group = group_of(&target);
         let config = ConsumerConfig::builder(group.clone())
@@ -86,10 +94,21 @@ impl Mover {
             .max_poll_records(MOVE_BATCH)
             .build()?;
         let mut consumer = broker.consumer(config).await?;
+        // Asked before joining: once the join is under way, librdkafka
+        // holds the question until it ends.
+        let parts: Vec<Partition> = (0..partitions).map(|i| delay.partition(i)).collect();
+        let committed_before = consumer
+            .committed(&parts)
+            .await?
+            .into_iter()
+            .map(|(p, at)| (p, at.unwrap_or(0)))
+            .collect();
         consumer.subscribe(std::slice::from_ref(&delay)).await?;
         Ok(Mover {
             target,
             delay,
+            partitions,
+            committed_before,
             group,
             consumer,
             producer: broker.producer().await?,
@@ -104,6 +123,16 @@ impl Mover {
     /// end as it is now (see `ends`).
     pub(crate) async fn catch_up(&mut self, broker: &KafkaBroker) -> Result<(), BrokerError> {
         let deadline = Instant::now() + self.patience;
+        // Serve what librdkafka queued since the last call (a rebalance
+        // callback, say): without a poll, a new share is never taken.
+        if let Ok(event) = tokio::time::timeout(Duration::ZERO, self.consumer.poll()).await {
+            self.take(event?)?;
+        }
+        if !self.consumer.settled() && !self.anything_waits(broker).await? {
+            // The group is still forming, and nothing waits to be moved:
+            // no need to wait for it (a later call takes the share).
+            return Ok(());
+        }
         while !self.consumer.settled() {
             if Instant::now() >= deadline {
                 return Err(KafkaCapabilityError::NotJoined {
@@ -116,11 +145,6 @@ impl Mover {
             if let Ok(event) = tokio::time::timeout(JOIN_RECHECK, self.consumer.poll()).await {
                 self.take(event?)?;
             }
-        }
-        // Serve what librdkafka queued since the last call (a rebalance
-        // callback, say): without a poll, a new share is never taken.
-        if let Ok(event) = tokio::time::timeout(Duration::ZERO, self.consumer.poll()).await {
-            self.take(event?)?;
         }
         let mut ends_of: BTreeMap<Partition, u64> = BTreeMap::new();
         loop {
@@ -155,6 +179,22 @@ impl Mover {
             let event = self.poll_until(deadline).await?;
             self.take(event)?;
         }
+    }
+
+    /// Whether any partition of the delay topic holds entries past the
+    /// group's committed offset as it was when this mover started: entries
+    /// perhaps not moved yet, by any member. (Moves committed since by
+    /// others only make it answer yes when it need not.)
+    async fn anything_waits(&self, broker: &KafkaBroker) -> Result<bool, BrokerError> {
+        let parts: Vec<Partition> = (0..self.partitions)
+            .map(|i| self.delay.partition(i))
+            .collect();
+        let consumer = &self.consumer;
+        let ends = ends(broker, &parts, |p| consumer.seen_end(p)).await?;
+        Ok(parts
+            .iter()
+            .zip(ends)
+            .any(|(p, end)| end > self.committed_before.get(p).copied().unwrap_or(0)))
     }
 
     async fn poll_until(&mut self, deadline: Instant) -> Result<ConsumerEvent, BrokerError> {

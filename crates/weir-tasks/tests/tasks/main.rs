@@ -1,7 +1,9 @@
 //! The job layer: scenarios generic over the broker (`scenarios.rs`) run
-//! on memory with tokio's clock paused and on a redis-server of each
-//! test's own; the time-heavy ones run on memory only (`memory.rs`).
+//! on memory with tokio's clock paused, on a redis-server of each test's
+//! own and on Kafka (`kafka.rs`); the time-heavy ones run on memory only
+//! (`memory.rs`).
 
+mod kafka;
 mod memory;
 mod property;
 mod scenarios;
@@ -59,5 +61,10 @@ job_suite!(on_memory, crate::memory, tokio::test(start_paused = true));
 job_suite!(
     on_redis,
     crate::redis,
+    tokio::test(flavor = "multi_thread", worker_threads = 2)
+);
+job_suite!(
+    on_kafka,
+    crate::kafka::broker,
     tokio::test(flavor = "multi_thread", worker_threads = 2)
 );

@@ -1,0 +1,66 @@
+//! Kafka: the broker the job scenarios run on, and what is Kafka's own.
+//! It offers no dedup, so a unique job fails with the typed `Unsupported`
+//! error instead of being enqueued without its guarantee.
+//!
+//! The broker is tansu on a free loopback port (one per test process), or
+//! the cluster named by `WEIR_KAFKA_BOOTSTRAP`; the scenarios' queue
+//! (`default`) and group are the same in every test, so against a shared
+//! cluster run the tests one process at a time.
+
+use std::time::Duration;
+
+use weir_core::BrokerError;
+use weir_kafka::{CapabilityConfig, KafkaBroker, KafkaConfig};
+use weir_tasks::{Job, TaskError, Tasks};
+use weir_testkit::servers::tansu;
+use weir_testkit::unique_name;
+
+/// A broker with the Kafka tests' quick settings: quick group joins,
+/// fetches that wait at most 100 ms for data (tansu holds a fetch for its
+/// whole wait; the priority consumer and the results reader must not wait
+/// out librdkafka's half second), a settled group before a member leaves
+/// (tansu needs it), and results and events topics of the test's own.
+pub async fn broker() -> (KafkaBroker, ()) {
+    let capabilities = CapabilityConfig::builder()
+        .results_topic(unique_name("results"))
+        .events_topic(unique_name("events"))
+        .build()
+        .expect("valid capability settings");
+    let config = KafkaConfig::builder(tansu::bootstrap())
+        .fast_group_joins()
+        .set_consumer("fetch.wait.max.ms", "100")
+        .settle_before_leaving(Duration::from_millis(1200))
+        .capabilities(capabilities)
+        .build()
+        .expect("a valid kafka config");
+    (KafkaBroker::new(config), ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_job_fails_with_the_typed_unsupported_error() {
+    let (broker, ()) = broker().await;
+    let tasks = Tasks::new(broker);
+    tasks.queue("default").declare().await.expect("declare");
+    let err = tasks
+        .enqueue(Job::new("add").args((1i64, 2i64)).id("only-once"))
+        .await
+        .expect_err("Kafka cannot keep an id unique");
+    assert!(
+        matches!(
+            &err,
+            TaskError::Broker {
+                source: BrokerError::Unsupported {
+                    backend: "kafka",
+                    capability: "dedup"
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A job without an id of its own is enqueued as usual.
+    tasks
+        .enqueue(Job::new("add").args((1i64, 2i64)))
+        .await
+        .expect("enqueue");
+}
