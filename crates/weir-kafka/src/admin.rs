@@ -7,9 +7,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, Topi
 use rdkafka::client::DefaultClientContext;
 use weir_core::{Admin, BrokerError, Topic, TopicInfo, check_partition_count};
 
-use crate::KafkaConfig;
 use crate::error::{self, Context};
 use crate::metadata;
+use crate::{KafkaConfig, capability};
 
 /// How often `create_topic` looks whether the new topic is visible yet.
 const VISIBLE_RECHECK: Duration = Duration::from_millis(50);
@@ -23,6 +23,8 @@ const VISIBLE_RECHECK: Duration = Duration::from_millis(50);
 pub struct KafkaAdmin {
     client: Arc<AdminClient<DefaultClientContext>>,
     config: KafkaConfig,
+    /// What the broker handle's capabilities know of topics.
+    capabilities: Arc<capability::State>,
 }
 
 impl std::fmt::Debug for KafkaAdmin {
@@ -34,7 +36,10 @@ impl std::fmt::Debug for KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    pub(crate) fn new(config: KafkaConfig) -> Result<Self, BrokerError> {
+    pub(crate) fn new(
+        config: KafkaConfig,
+        capabilities: Arc<capability::State>,
+    ) -> Result<Self, BrokerError> {
         let client = config
             .admin_settings()
             .create()
@@ -42,6 +47,7 @@ impl KafkaAdmin {
         Ok(KafkaAdmin {
             client: Arc::new(client),
             config,
+            capabilities,
         })
     }
 
@@ -143,12 +149,29 @@ impl Admin for KafkaAdmin {
         .await
     }
 
+    /// Deletes `topic` and, if it has one, its delay topic (see
+    /// [`CapabilityConfig::delay_suffix`](crate::CapabilityConfig::delay_suffix)):
+    /// what waits for a topic goes with it, as on the other backends.
     async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
+        let delay = capability::delay_topic_of(topic, self.config.capabilities());
         let results = self
             .client
-            .delete_topics(&[topic.as_str()], &self.options())
+            .delete_topics(&[topic.as_str(), delay.as_str()], &self.options())
             .await
             .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
-        self.first_failure(results, topic)
+        self.capabilities.forget_topic(topic, &delay);
+        // The delay topic exists only once something waited for the topic.
+        let (mine, delays): (Vec<TopicResult>, Vec<TopicResult>) = results
+            .into_iter()
+            .partition(|r| matches!(r, Ok(name) | Err((name, _)) if name == topic.as_str()));
+        self.first_failure(mine, topic)?;
+        let cx = Context::cluster(self.config.bootstrap()).topic(&delay);
+        match delays.into_iter().find_map(Result::err) {
+            Some((_, code)) => match error::from_code(code, cx) {
+                BrokerError::UnknownTopic { .. } => Ok(()),
+                e => Err(e),
+            },
+            None => Ok(()),
+        }
     }
 }

@@ -21,7 +21,7 @@ struct Inner {
     config: KafkaConfig,
     producer: OnceLock<KafkaProducer>,
     admin: OnceLock<KafkaAdmin>,
-    capabilities: capability::State,
+    capabilities: Arc<capability::State>,
 }
 
 impl KafkaBroker {
@@ -48,7 +48,7 @@ impl KafkaBroker {
                 config,
                 producer: OnceLock::new(),
                 admin: OnceLock::new(),
-                capabilities: capability::State::default(),
+                capabilities: Arc::default(),
             }),
         }
     }
@@ -96,7 +96,10 @@ impl Broker for KafkaBroker {
 
     async fn admin(&self) -> Result<KafkaAdmin, BrokerError> {
         shared(&self.inner.admin, || {
-            KafkaAdmin::new(self.inner.config.clone())
+            KafkaAdmin::new(
+                self.inner.config.clone(),
+                Arc::clone(&self.inner.capabilities),
+            )
         })
     }
 }

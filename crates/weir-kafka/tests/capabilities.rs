@@ -2,7 +2,8 @@
 //! dedup, which Kafka does not offer, and with `publish` unable to count
 //! subscribers), then what is Kafka's own: dedup's typed refusal, results
 //! read by a handle that did not write them, a delay partition holding more
-//! than its mover holds at once, and entries outliving their mover.
+//! than its mover holds at once, entries outliving their mover, and a
+//! topic's delay topic deleted with it.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use weir_core::capability::{Dedup, DelayedDelivery, ResultStore};
-use weir_core::{BrokerError, Payload};
+use weir_core::{Admin, Broker, BrokerError, Payload, Topic};
 use weir_kafka::{CapabilityConfig, CapabilityConfigBuilder, KafkaBroker};
 use weir_testkit::{collect, new_topic, subscribed, unique_name};
 
@@ -177,4 +178,37 @@ async fn entries_not_yet_due_outlive_their_mover() {
         tokio::time::sleep(wait).await;
     };
     assert_eq!(moved.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_topic_deletes_what_waits_for_it() {
+    let broker = broker().await;
+    let admin = broker.admin().await.expect("admin");
+    let topic = new_topic(&broker, "deleted", 1).await;
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    broker
+        .produce_at(topic.clone().into(), Payload::new("waits"), later)
+        .await
+        .expect("produce_at");
+    let delay = Topic::new(format!("{topic}.delay"));
+    let names = |infos: Vec<weir_core::TopicInfo>| -> Vec<Topic> {
+        infos.into_iter().map(|i| i.topic).collect()
+    };
+    assert!(names(admin.list_topics().await.expect("list")).contains(&delay));
+    admin.delete_topic(&topic).await.expect("delete");
+    let deadline = tokio::time::Instant::now() + weir_testkit::WAIT;
+    loop {
+        let left = names(admin.list_topics().await.expect("list"));
+        if !left.contains(&topic) && !left.contains(&delay) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A topic that never waited for anything has no delay topic to delete.
+    let plain = new_topic(&broker, "plain", 1).await;
+    admin.delete_topic(&plain).await.expect("delete");
 }

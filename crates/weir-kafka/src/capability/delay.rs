@@ -34,6 +34,14 @@ impl Movers {
         let mut movers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(movers.entry(topic.clone()).or_default())
     }
+
+    /// Drops the mover of `topic` (a call using it finishes first).
+    pub(crate) fn forget(&self, topic: &Topic) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(topic);
+    }
 }
 
 /// A delay topic and the partition counts of it and its topic.
@@ -47,8 +55,7 @@ impl KafkaBroker {
     /// The delay topic of `topic` (which must exist), created if needed.
     async fn delay_topic(&self, topic: &Topic) -> Result<DelayTopic, BrokerError> {
         let target_partitions = self.producer().await?.partition_count(topic).await?;
-        let suffix = self.config().capabilities().delay_suffix();
-        let delay = Topic::new(format!("{topic}{suffix}"));
+        let delay = super::delay_topic_of(topic, self.config().capabilities());
         let partitions = self
             .capabilities()
             .topics

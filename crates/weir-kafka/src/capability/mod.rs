@@ -33,6 +33,8 @@ mod results_view;
 mod topics;
 mod written;
 
+use weir_core::Topic;
+
 pub use config::{CapabilityConfig, CapabilityConfigBuilder};
 pub use error::KafkaCapabilityError;
 pub use events::KafkaSubscription;
@@ -45,4 +47,19 @@ pub(crate) struct State {
     movers: delay::Movers,
     results: tokio::sync::OnceCell<results::Results>,
     events: tokio::sync::OnceCell<events::Events>,
+}
+
+impl State {
+    /// Forgets `topic` and its delay topic `delay` (both were deleted): a
+    /// later use looks them up again, and the topic's mover is dropped.
+    pub(crate) fn forget_topic(&self, topic: &Topic, delay: &Topic) {
+        self.topics.forget(topic);
+        self.topics.forget(delay);
+        self.movers.forget(topic);
+    }
+}
+
+/// The delay topic of `topic`: its name and the configured suffix.
+pub(crate) fn delay_topic_of(topic: &Topic, config: &CapabilityConfig) -> Topic {
+    Topic::new(format!("{topic}{}", config.delay_suffix()))
 }

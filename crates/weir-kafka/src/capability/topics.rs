@@ -22,6 +22,14 @@ impl Topics {
             .copied()
     }
 
+    /// Forgets what is known of `topic` (it was deleted).
+    pub(crate) fn forget(&self, topic: &Topic) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(topic);
+    }
+
     /// How many partitions `topic` has, creating it first (with
     /// `partitions` partitions and the topic `settings`) if it does not
     /// exist. Another process creating it at the same time is fine.
