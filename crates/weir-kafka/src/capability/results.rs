@@ -1,9 +1,9 @@
 //! The result store on Kafka: results are records of a compacted topic,
 //! keyed by id, and each broker handle reads that topic into memory.
 //!
-//! The reader (one per [`KafkaBroker`], started on first use) reads the
-//! topic from its beginning and then stays live, keeping each id's latest
-//! value (see `results_view`). Reading a result first waits until the
+//! The reader (one per [`KafkaBroker`], started by the first read or wait;
+//! storing needs none) reads the topic from its beginning and then stays
+//! live, keeping each id's latest value (see `results_view`). Reading a result first waits until the
 //! reader has caught up with the topic's end as the cluster lists it (and
 //! with this handle's own writes), so a result stored and acknowledged
 //! before the call is seen, whichever process stored it. Waiting for a
@@ -41,23 +41,7 @@ pub(crate) struct Results {
 impl Results {
     /// Creates the results topic if needed and starts reading it.
     pub(crate) async fn start(broker: &KafkaBroker) -> Result<Self, BrokerError> {
-        let settings = broker.config().capabilities();
-        let topic = Topic::new(settings.results_topic());
-        let retention = settings.results_retention().map(millis_setting);
-        let topic_settings: Vec<(&str, &str)> = match &retention {
-            Some(ms) => vec![("cleanup.policy", "compact,delete"), ("retention.ms", ms)],
-            None => vec![("cleanup.policy", "compact")],
-        };
-        let partitions = broker
-            .capabilities()
-            .topics
-            .ensure(
-                broker,
-                &topic,
-                settings.results_partitions(),
-                &topic_settings,
-            )
-            .await?;
+        let (topic, partitions) = broker.results_topic().await?;
         let reader = Arc::new(TopicReader::new(broker.config(), &topic, partitions)?);
         // From each partition's log start, named: librdkafka then needs no
         // look-up of "the beginning" before its first fetch.
@@ -97,6 +81,23 @@ impl Results {
 }
 
 impl KafkaBroker {
+    /// The results topic and its partition count, created on first use.
+    async fn results_topic(&self) -> Result<(Topic, u32), BrokerError> {
+        let settings = self.config().capabilities();
+        let topic = Topic::new(settings.results_topic());
+        let retention = settings.results_retention().map(millis_setting);
+        let topic_settings: Vec<(&str, &str)> = match &retention {
+            Some(ms) => vec![("cleanup.policy", "compact,delete"), ("retention.ms", ms)],
+            None => vec![("cleanup.policy", "compact")],
+        };
+        let partitions = self
+            .capabilities()
+            .topics
+            .ensure(self, &topic, settings.results_partitions(), &topic_settings)
+            .await?;
+        Ok((topic, partitions))
+    }
+
     /// The results reader of this handle, started on first use.
     async fn results(&self) -> Result<&Results, BrokerError> {
         self.capabilities()
@@ -123,7 +124,9 @@ impl ResultStore for KafkaBroker {
         if entries.is_empty() {
             return Ok(());
         }
-        let results = self.results().await?;
+        // Writing needs the topic, not the reader: a handle that only
+        // stores results holds none of them.
+        let (topic, _) = self.results_topic().await?;
         let producer = self.producer().await?;
         let expires = expiry_header(ttl);
         let batch = entries
@@ -132,7 +135,7 @@ impl ResultStore for KafkaBroker {
                 let payload = Payload::new(value.clone())
                     .with_key(id.clone())
                     .with_header(EXPIRES, expires.clone());
-                (Destination::Topic(results.topic.clone()), payload)
+                (Destination::Topic(topic.clone()), payload)
             })
             .collect();
         let mut failure = None;
