@@ -390,6 +390,7 @@ macro_rules! capability_suite {
             results_go_in_and_out_together,
             events_reach_every_subscriber,
             events_published_together_arrive_in_order,
+            events_before_subscribing_are_not_delivered,
         );
     };
     ($factory:path, only: [$($name:ident),+ $(,)?]) => {
