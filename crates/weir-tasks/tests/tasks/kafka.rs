@@ -1,17 +1,20 @@
 //! Kafka: the broker the job scenarios run on, and what is Kafka's own.
 //! It offers no dedup, so a unique job fails with the typed `Unsupported`
-//! error instead of being enqueued without its guarantee.
+//! error instead of being enqueued without its guarantee; a delayed job
+//! waits on the queue's delay topic, in real time.
 //!
 //! The broker is tansu on a free loopback port (one per test process), or
 //! the cluster named by `WEIR_KAFKA_BOOTSTRAP`; the scenarios' queue
 //! (`default`) and group are the same in every test, so against a shared
 //! cluster run the tests one process at a time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir_core::BrokerError;
 use weir_kafka::{CapabilityConfig, KafkaBroker, KafkaConfig};
-use weir_tasks::{Job, TaskError, Tasks};
+use weir_tasks::{Job, TaskError, TaskState, Tasks};
+
+use crate::support::{WAIT, log, router, runs, start};
 use weir_testkit::servers::tansu;
 use weir_testkit::unique_name;
 
@@ -63,4 +66,27 @@ async fn a_unique_job_fails_with_the_typed_unsupported_error() {
         .enqueue(Job::new("add").args((1i64, 2i64)))
         .await
         .expect("enqueue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_job_waits_on_the_delay_topic_then_runs() {
+    let (broker, ()) = broker().await;
+    let tasks = Tasks::new(broker);
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    let delay = Duration::from_millis(1500);
+    let enqueued = Instant::now();
+    let handle = tasks
+        .enqueue(Job::new("add").args((1i64, 1i64)).delay(delay))
+        .await
+        .expect("enqueue");
+    assert_eq!(handle.state().await.expect("state"), TaskState::Queued);
+    assert_eq!(handle.wait_timeout::<i64>(WAIT).await.expect("sum"), 2);
+    assert!(
+        enqueued.elapsed() >= delay,
+        "it ran {:?} after it was enqueued, before its delay",
+        enqueued.elapsed()
+    );
+    assert_eq!(runs(&log, "add").len(), 1, "moved once, run once");
+    worker.stop().await;
 }
