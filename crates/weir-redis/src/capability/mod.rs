@@ -3,6 +3,7 @@
 mod dedup;
 mod delay;
 mod events;
+mod permits;
 mod results;
 
 pub use events::RedisSubscription;

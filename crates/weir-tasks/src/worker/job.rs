@@ -18,6 +18,7 @@ use crate::message::{HEADER_DEAD_REASON, HEADER_QUEUE};
 use crate::patience::Patience;
 use crate::writes::Writes;
 use crate::records;
+use super::global;
 use super::lookups::Lookups;
 use crate::queue::{dead_letter_topic, level_topic};
 use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
@@ -162,6 +163,19 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         };
         let _permit = match &slot.limit {
             Some(s) => Some(Arc::clone(s).acquire_owned().await),
+            None => None,
+        };
+        let _global = match slot.actor.info.global_concurrency {
+            Some(limit) => Some(
+                global::acquire(
+                    self.tasks.broker(),
+                    self.patience,
+                    &m.actor,
+                    format!("{}/{}/{}", self.worker_id, m.id, m.attempt),
+                    limit,
+                )
+                .await?,
+            ),
             None => None,
         };
         let mut record = queued_record(&m);

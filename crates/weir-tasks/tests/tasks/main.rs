@@ -23,6 +23,9 @@ macro_rules! job_suite {
             events_are_published_and_filtered,
             a_handle_from_the_id_alone_follows_the_task,
             jobs_enqueued_in_bulk_all_run,
+            an_actors_global_limit_holds_across_workers,
+            a_local_queue_is_served_by_its_node_only,
+            a_queue_counts_its_jobs,
         );
     };
     (@cases $backend:ident, $start:path, $attr:meta, $($name:ident),+ $(,)?) => {
