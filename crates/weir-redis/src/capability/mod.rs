@@ -5,5 +5,8 @@ mod delay;
 mod events;
 mod permits;
 mod results;
+mod waiters;
+
+pub(crate) use waiters::Waiters;
 
 pub use events::RedisSubscription;
