@@ -202,8 +202,15 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 record.state = TaskState::Success;
                 record.result = Some(bytes);
                 record.finished_at = Some(SystemTime::now());
-                self.end(EventKind::Done, &record).await?;
-                self.free_unique(&m).await?;
+                // Not waited for: the worker's consumer commits only once
+                // it is stored. A unique id is freed only after, so a new
+                // run of it never finds this one's record landing late.
+                self.writes.record(&record)?;
+                self.writes.event(EventKind::Done, &record);
+                if m.unique {
+                    self.writes.flush().await?;
+                    self.free_unique(&m).await?;
+                }
                 bump(&self.counters.succeeded);
                 Ok(())
             }

@@ -13,10 +13,10 @@
 //! leaves its unfinished jobs to be delivered again to the group's other
 //! members. A job whose end was recorded is not run again then.
 
+mod consumer;
 mod due;
 mod global;
 mod job;
-mod limit;
 mod lookups;
 mod stats;
 
@@ -42,7 +42,7 @@ use crate::client::local_queue_name;
 use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
 use job::{Shared, Slot};
-use limit::Limited;
+use consumer::JobConsumer;
 use lookups::Lookups;
 pub use stats::WorkerStats;
 pub use weir_strategies::{ShutdownHandle, Signal};
@@ -244,9 +244,10 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                 "joining consumer group `{group}`"
             )))?;
         let limit_reached = shared.limit_reached.clone();
-        let consumer = Limited::new(
+        let consumer = JobConsumer::new(
             PriorityConsumer::new(consumer, levels(), max),
             messages_limit,
+            shared.writes.clone(),
         );
         let producer = tasks.producer().await?.clone();
         let fallback_dead = dead_letter_topic(queues.first().map_or("default", String::as_str));
