@@ -1,0 +1,477 @@
+//! The client side of request/response.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot, watch};
+use weir_core::{Broker, ConsumerConfig, Destination, OffsetReset, Payload, Topic};
+use weir_strategies::{CommitPolicy, Pipeline, ShutdownHandle, StrategyContext, StreamProcessor};
+
+use super::wire::{HEADER_CORRELATION_ID, HEADER_END_OF_STREAM, HEADER_ERROR, HEADER_REPLY_TO};
+use crate::producer::SharedProducer;
+use crate::run::ensure_topic;
+use crate::{Encoding, ServiceError};
+
+/// How long a client waits for its response consumer to be assigned.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// Where a response goes: the request waiting for one, or a stream.
+enum Waiting {
+    One(oneshot::Sender<Payload>),
+    Stream(mpsc::UnboundedSender<Payload>),
+}
+
+type Pending = Arc<Mutex<HashMap<String, Waiting>>>;
+
+/// Sends requests of type `Req` and awaits responses of type `Resp`. Cheap
+/// to clone; every clone shares the one response consumer, so any number
+/// of requests may be in flight at once.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weir_service::ServiceError> {
+/// use std::time::Duration;
+/// use weir_service::RequestClient;
+/// let broker = weir_memory::MemoryBroker::new();
+/// let client = RequestClient::<String, u64>::builder("count-words", "count-requests")
+///     .timeout(Duration::from_secs(5))
+///     .connect(&broker)
+///     .await?;
+/// let words = client.request(&"a few words".to_owned()).await?;
+/// # let _ = words; Ok(()) }
+/// ```
+pub struct RequestClient<Req, Resp> {
+    inner: Arc<Inner>,
+    types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> Clone for RequestClient<Req, Resp> {
+    fn clone(&self) -> Self {
+        RequestClient {
+            inner: Arc::clone(&self.inner),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> std::fmt::Debug for RequestClient<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestClient")
+            .field("name", &self.inner.name)
+            .field("requests", &self.inner.requests)
+            .field("responses", &self.inner.responses)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    name: String,
+    requests: Topic,
+    responses: Topic,
+    encoding: Encoding,
+    timeout: Duration,
+    producer: SharedProducer,
+    pending: Pending,
+    prefix: String,
+    next_id: AtomicU64,
+    stop: ShutdownHandle,
+    reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+    }
+}
+
+/// Builds a [`RequestClient`].
+#[derive(Debug)]
+pub struct RequestClientBuilder<Req, Resp> {
+    name: String,
+    requests: Topic,
+    responses: Option<Topic>,
+    encoding: Encoding,
+    timeout: Duration,
+    response_partitions: u32,
+    types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> RequestClient<Req, Resp>
+where
+    Req: Serialize + Send + Sync + 'static,
+    Resp: DeserializeOwned + Send + 'static,
+{
+    /// A client called `name` (its metrics label) sending to `requests`.
+    pub fn builder(
+        name: impl Into<String>,
+        requests: impl Into<Topic>,
+    ) -> RequestClientBuilder<Req, Resp> {
+        RequestClientBuilder {
+            name: name.into(),
+            requests: requests.into(),
+            responses: None,
+            encoding: Encoding::default(),
+            timeout: Duration::from_secs(30),
+            response_partitions: 1,
+            types: PhantomData,
+        }
+    }
+
+    /// Sends `request` and awaits its response.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Timeout`] when none came in time,
+    /// [`ServiceError::Remote`] when the service answered with an error,
+    /// [`ServiceError::Codec`] for a value that does not encode or a
+    /// response that does not decode, [`ServiceError::Broker`] when sending
+    /// failed, [`ServiceError::Closed`] after [`close`](Self::close).
+    pub async fn request(&self, request: &Req) -> Result<Resp, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.send(request, Waiting::One(tx)).await?;
+        let outcome = tokio::time::timeout(self.inner.timeout, rx).await;
+        let id = sent.id.clone();
+        drop(sent);
+        match outcome {
+            Ok(Ok(payload)) => self.decode(&id, &payload).and_then(|r| {
+                r.ok_or_else(|| ServiceError::Remote {
+                    id: id.clone(),
+                    reason: "the response stream ended without a response".into(),
+                })
+            }),
+            Ok(Err(_)) => Err(ServiceError::Closed("request client")),
+            Err(_) => Err(self.timed_out(id)),
+        }
+    }
+
+    /// Sends `request` and returns its stream of responses, which ends at
+    /// the service's end-of-stream marker. The timeout applies to each
+    /// wait for the next response.
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request), for sending.
+    pub async fn request_stream(
+        &self,
+        request: &Req,
+    ) -> Result<ResponseStream<Req, Resp>, ServiceError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sent = self.send(request, Waiting::Stream(tx)).await?;
+        Ok(ResponseStream {
+            client: self.clone(),
+            sent: Some(sent),
+            rx,
+        })
+    }
+
+    async fn send(&self, request: &Req, waiting: Waiting) -> Result<InFlight, ServiceError> {
+        let i = &self.inner;
+        if i.stop.is_requested() {
+            return Err(ServiceError::Closed("request client"));
+        }
+        let id = format!("{}-{}", i.prefix, i.next_id.fetch_add(1, Ordering::Relaxed));
+        let bytes = i
+            .encoding
+            .encode(request)
+            .map_err(|source| ServiceError::Codec {
+                what: format!("encoding request `{id}` of client `{}`", i.name),
+                source,
+            })?;
+        lock(&i.pending).insert(id.clone(), waiting);
+        let in_flight = InFlight {
+            pending: Arc::clone(&i.pending),
+            id: id.clone(),
+        };
+        let payload = Payload::new(bytes)
+            .with_key(id.clone())
+            .with_header(HEADER_CORRELATION_ID, id.clone())
+            .with_header(HEADER_REPLY_TO, i.responses.as_str().to_owned());
+        i.producer
+            .produce(Destination::Topic(i.requests.clone()), payload)
+            .await
+            .map_err(|e| {
+                ServiceError::broker(format!("sending request `{id}` to `{}`", i.requests), e)
+            })?;
+        metrics::counter!(crate::metrics::REQUESTS_TOTAL, "client" => i.name.clone()).increment(1);
+        Ok(in_flight)
+    }
+
+    /// The value of a response, `None` for a bare end-of-stream marker.
+    fn decode(&self, id: &str, payload: &Payload) -> Result<Option<Resp>, ServiceError> {
+        if let Some(reason) = payload.headers.get(HEADER_ERROR) {
+            return Err(ServiceError::Remote {
+                id: id.to_owned(),
+                reason: String::from_utf8_lossy(reason).into_owned(),
+            });
+        }
+        if payload.headers.get(HEADER_END_OF_STREAM).is_some() && payload.value.is_empty() {
+            return Ok(None);
+        }
+        self.inner
+            .encoding
+            .decode(&payload.value)
+            .map(Some)
+            .map_err(|source| ServiceError::Codec {
+                what: format!(
+                    "decoding the response to request `{id}` on `{}`",
+                    self.inner.responses
+                ),
+                source,
+            })
+    }
+
+    fn timed_out(&self, id: String) -> ServiceError {
+        let i = &self.inner;
+        metrics::counter!(crate::metrics::REQUEST_TIMEOUTS_TOTAL, "client" => i.name.clone())
+            .increment(1);
+        ServiceError::Timeout {
+            id,
+            topic: i.requests.as_str().to_owned(),
+            timeout: i.timeout,
+        }
+    }
+
+    /// How many requests wait for a response now.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.pending).len()
+    }
+
+    /// Stops the response consumer; requests still waiting fail with
+    /// [`ServiceError::Closed`].
+    pub async fn close(&self) {
+        self.inner.stop.shutdown();
+        let reader = self
+            .inner
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(r) = reader {
+            let _ = r.await;
+        }
+        lock(&self.inner.pending).clear();
+    }
+}
+
+/// A request waiting for its response; forgotten when dropped (timed out,
+/// answered, or abandoned), so a late response counts as unknown.
+struct InFlight {
+    pending: Pending,
+    id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.pending).remove(&self.id);
+    }
+}
+
+fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
+    p.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The responses to one streaming request, in the order sent.
+pub struct ResponseStream<Req, Resp> {
+    client: RequestClient<Req, Resp>,
+    sent: Option<InFlight>,
+    rx: mpsc::UnboundedReceiver<Payload>,
+}
+
+impl<Req, Resp> std::fmt::Debug for ResponseStream<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseStream")
+            .field("id", &self.sent.as_ref().map(|s| s.id.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req, Resp> ResponseStream<Req, Resp>
+where
+    Req: Serialize + Send + Sync + 'static,
+    Resp: DeserializeOwned + Send + 'static,
+{
+    /// The next response; `None` after the end-of-stream marker.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Timeout`] when the next one does not come in time
+    /// (the stream then ends), and the errors of
+    /// [`RequestClient::request`].
+    pub async fn next(&mut self) -> Option<Result<Resp, ServiceError>> {
+        let id = self.sent.as_ref()?.id.clone();
+        let got = tokio::time::timeout(self.client.inner.timeout, self.rx.recv()).await;
+        let payload = match got {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.sent = None;
+                return Some(Err(ServiceError::Closed("request client")));
+            }
+            Err(_) => {
+                self.sent = None;
+                return Some(Err(self.client.timed_out(id)));
+            }
+        };
+        let end = payload.headers.get(HEADER_END_OF_STREAM).is_some();
+        if end {
+            self.sent = None;
+        }
+        match self.client.decode(&id, &payload) {
+            Ok(Some(v)) => Some(Ok(v)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl<Req, Resp> RequestClientBuilder<Req, Resp>
+where
+    Req: Serialize + Send + Sync + 'static,
+    Resp: DeserializeOwned + Send + 'static,
+{
+    /// The topic responses come back on (default `<requests>.responses`).
+    pub fn responses(mut self, topic: impl Into<Topic>) -> Self {
+        self.responses = Some(topic.into());
+        self
+    }
+
+    /// Partitions of the response topic if the client creates it (default 1).
+    pub fn response_partitions(mut self, n: u32) -> Self {
+        self.response_partitions = n;
+        self
+    }
+
+    /// The encoding, the same as the service's (default MessagePack).
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// How long a request waits for its response (default 30 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Connects: creates the response topic if missing, starts the
+    /// response consumer and waits until it reads (so no response is missed).
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Broker`] when the broker cannot be reached or refuses.
+    pub async fn connect<B: Broker>(
+        self,
+        broker: &B,
+    ) -> Result<RequestClient<Req, Resp>, ServiceError> {
+        let responses = self
+            .responses
+            .unwrap_or_else(|| Topic::new(format!("{}.responses", self.requests)));
+        ensure_topic(broker, &responses, self.response_partitions).await?;
+        let producer = broker.producer().await.map_err(|e| {
+            ServiceError::broker(format!("client `{}` making its producer", self.name), e)
+        })?;
+        let group = crate::id::unique(&format!("{}.responses", self.name));
+        let config = ConsumerConfig::builder(group.clone())
+            .offset_reset(OffsetReset::Latest)
+            .build()
+            .map_err(|e| ServiceError::broker("configuring the response consumer", e))?;
+        let consumer = broker.consumer(config).await.map_err(|e| {
+            ServiceError::broker(format!("client `{}` reading `{responses}`", self.name), e)
+        })?;
+        let pending: Pending = Arc::default();
+        let (ready_tx, mut ready_rx) = watch::channel(false);
+        let dispatch = Dispatch {
+            pending: Arc::clone(&pending),
+            client: self.name.clone(),
+        };
+        let processor =
+            StreamProcessor::builder(consumer, [responses.clone()], move |_: &StrategyContext| {
+                ready_tx.send_replace(true);
+                let dispatch = dispatch.clone();
+                Pipeline::new()
+                    .map(move |p: Payload| {
+                        dispatch.deliver(p);
+                        Ok(())
+                    })
+                    .commit()
+            })
+            .commit_policy(CommitPolicy::every(Duration::from_secs(1)))
+            .join_timeout(Some(Duration::from_secs(1)))
+            .build();
+        let stop = processor.shutdown_handle();
+        let name = self.name.clone();
+        let reader = tokio::spawn(async move {
+            if let Err(e) = processor.run().await {
+                tracing::error!(client = %name, error = %weir_core::ErrorReport::new(&e), "the response consumer stopped");
+            }
+        });
+        let ready = tokio::time::timeout(READY_WITHIN, ready_rx.wait_for(|r| *r)).await;
+        if !matches!(ready, Ok(Ok(_))) {
+            stop.shutdown();
+            return Err(ServiceError::broker(
+                format!("client `{}` waiting to read `{responses}`", self.name),
+                weir_core::BrokerError::Unreachable {
+                    endpoint: broker.name().to_owned(),
+                    reason: "the response consumer got no partition".into(),
+                },
+            ));
+        }
+        Ok(RequestClient {
+            inner: Arc::new(Inner {
+                prefix: crate::id::unique(&self.name),
+                name: self.name,
+                requests: self.requests,
+                responses,
+                encoding: self.encoding,
+                timeout: self.timeout,
+                producer: Arc::new(producer),
+                pending,
+                next_id: AtomicU64::new(0),
+                stop,
+                reader: Mutex::new(Some(reader)),
+            }),
+            types: PhantomData,
+        })
+    }
+}
+
+/// Hands each response to the request waiting for it.
+#[derive(Clone)]
+struct Dispatch {
+    pending: Pending,
+    client: String,
+}
+
+impl Dispatch {
+    fn deliver(&self, payload: Payload) {
+        let id = payload
+            .headers
+            .get(HEADER_CORRELATION_ID)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned);
+        let end = payload.headers.get(HEADER_END_OF_STREAM).is_some();
+        let mut pending = lock(&self.pending);
+        let delivered = match id.as_deref().and_then(|id| pending.get(id)) {
+            Some(Waiting::One(_)) => match id.as_deref().and_then(|id| pending.remove(id)) {
+                Some(Waiting::One(tx)) => tx.send(payload).is_ok(),
+                _ => false,
+            },
+            Some(Waiting::Stream(tx)) => {
+                let ok = tx.send(payload).is_ok();
+                if end && let Some(id) = &id {
+                    pending.remove(id);
+                }
+                ok
+            }
+            None => false,
+        };
+        if !delivered {
+            tracing::debug!(client = %self.client, id = ?id, "dropping a response nobody waits for");
+            metrics::counter!(crate::metrics::RESPONSES_DROPPED_TOTAL, "client" => self.client.clone())
+                .increment(1);
+        }
+    }
+}
