@@ -4,8 +4,8 @@ mod scenarios;
 
 use weir_memory::MemoryBroker;
 
-async fn broker() -> MemoryBroker {
-    MemoryBroker::new()
+async fn broker() -> (MemoryBroker, ()) {
+    (MemoryBroker::new(), ())
 }
 
 service_scenarios!(broker;

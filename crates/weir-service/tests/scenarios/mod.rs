@@ -73,7 +73,7 @@ fn words_service(id: &str, requests: &Topic) -> Service {
                 requests.clone(),
                 |text: Received<String>, _ctx: Context| async move {
                     if text.value == "slow" {
-                        tokio::time::sleep(Duration::from_millis(600)).await;
+                        tokio::time::sleep(Duration::from_millis(2500)).await;
                     }
                     Ok::<u64, HandlerError>(text.value.split_whitespace().count() as u64)
                 },
@@ -119,7 +119,7 @@ pub async fn timeout_then_late_and_unknown_responses_are_dropped<B: Broker>(brok
     service.until_healthy().await;
     let client_name = unique_name("late-client");
     let client = RequestClient::<String, u64>::builder(client_name.clone(), requests.clone())
-        .timeout(Duration::from_millis(150))
+        .timeout(Duration::from_secs(1))
         .connect(broker)
         .await
         .unwrap();
@@ -634,7 +634,8 @@ macro_rules! service_scenarios {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let broker = $factory().await;
+                // The server (if any) lives until the scenario ends.
+                let (broker, _server) = $factory().await;
                 scenarios::$name(&broker).await;
             }
         )+
