@@ -158,7 +158,6 @@ where
 }
 
 fn fail(id: &str, e: &ServiceError) -> ExitCode {
-    tracing::error!(error = %weir_core::ErrorReport::new(e), "exiting");
     eprintln!("{id}: {}", weir_core::ErrorReport::new(e));
     ExitCode::FAILURE
 }

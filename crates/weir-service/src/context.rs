@@ -13,7 +13,9 @@ use weir_strategies::BoxError;
 
 use crate::config::ConfigView;
 use crate::producer::{DeclaredProducer, SharedProducer};
-use crate::{Encoding, Sender, ServiceError};
+use crate::request::ReaderFactory;
+use crate::{Encoding, RequestClient, RequestClientBuilder, Sender, ServiceError};
+use serde::de::DeserializeOwned;
 
 /// The running service as its handlers and hooks see it: its producers,
 /// its configuration, and a task tracker whose tasks are cancelled at
@@ -32,6 +34,7 @@ struct Inner {
     token: CancellationToken,
     config: ConfigView,
     failures: mpsc::UnboundedSender<ServiceError>,
+    broker: Arc<dyn ReaderFactory>,
 }
 
 impl std::fmt::Debug for Context {
@@ -51,6 +54,7 @@ pub(crate) struct ContextParts {
     pub(crate) token: CancellationToken,
     pub(crate) config: ConfigView,
     pub(crate) failures: mpsc::UnboundedSender<ServiceError>,
+    pub(crate) broker: Arc<dyn ReaderFactory>,
 }
 
 impl Context {
@@ -65,6 +69,7 @@ impl Context {
                 token: p.token,
                 config: p.config,
                 failures: p.failures,
+                broker: p.broker,
             }),
         }
     }
@@ -112,6 +117,24 @@ impl Context {
             self.inner.encoding,
             Arc::clone(&self.inner.producer),
         ))
+    }
+
+    /// A request client on the service's broker, to call other services
+    /// from a handler or a hook. Make it once (in `on_start`) and share it:
+    /// each client has a response consumer of its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestClientBuilder::connect`].
+    pub async fn request_client<Req, Resp>(
+        &self,
+        builder: RequestClientBuilder<Req, Resp>,
+    ) -> Result<RequestClient<Req, Resp>, ServiceError>
+    where
+        Req: Serialize + Send + Sync + 'static,
+        Resp: DeserializeOwned + Send + 'static,
+    {
+        builder.connect_through(self.inner.broker.as_ref()).await
     }
 
     pub(crate) fn shared_producer(&self) -> &SharedProducer {

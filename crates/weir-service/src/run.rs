@@ -85,6 +85,7 @@ impl Service {
             token: guard.token.clone(),
             config: view.clone(),
             failures: fail_tx.clone(),
+            broker: Arc::new(broker.clone()),
         });
 
         if let Some(topic) = &d.config_topic {

@@ -366,76 +366,147 @@ where
         self,
         broker: &B,
     ) -> Result<RequestClient<Req, Resp>, ServiceError> {
-        let responses = self
-            .responses
-            .unwrap_or_else(|| Topic::new(format!("{}.responses", self.requests)));
-        ensure_topic(broker, &responses, self.response_partitions).await?;
-        let producer = broker.producer().await.map_err(|e| {
-            ServiceError::broker(format!("client `{}` making its producer", self.name), e)
-        })?;
-        let group = crate::id::unique(&format!("{}.responses", self.name));
-        let config = ConsumerConfig::builder(group.clone())
-            .offset_reset(OffsetReset::Latest)
-            .build()
-            .map_err(|e| ServiceError::broker("configuring the response consumer", e))?;
-        let consumer = broker.consumer(config).await.map_err(|e| {
-            ServiceError::broker(format!("client `{}` reading `{responses}`", self.name), e)
-        })?;
-        let pending: Pending = Arc::default();
-        let (ready_tx, mut ready_rx) = watch::channel(false);
-        let dispatch = Dispatch {
-            pending: Arc::clone(&pending),
-            client: self.name.clone(),
-        };
-        let processor =
-            StreamProcessor::builder(consumer, [responses.clone()], move |_: &StrategyContext| {
-                ready_tx.send_replace(true);
-                let dispatch = dispatch.clone();
-                Pipeline::new()
-                    .map(move |p: Payload| {
-                        dispatch.deliver(p);
-                        Ok(())
-                    })
-                    .commit()
-            })
-            .commit_policy(CommitPolicy::every(Duration::from_secs(1)))
-            .join_timeout(Some(Duration::from_secs(1)))
-            .build();
-        let stop = processor.shutdown_handle();
-        let name = self.name.clone();
-        let reader = tokio::spawn(async move {
-            if let Err(e) = processor.run().await {
-                tracing::error!(client = %name, error = %weir_core::ErrorReport::new(&e), "the response consumer stopped");
-            }
-        });
-        let ready = tokio::time::timeout(READY_WITHIN, ready_rx.wait_for(|r| *r)).await;
-        if !matches!(ready, Ok(Ok(_))) {
-            stop.shutdown();
-            return Err(ServiceError::broker(
-                format!("client `{}` waiting to read `{responses}`", self.name),
-                weir_core::BrokerError::Unreachable {
-                    endpoint: broker.name().to_owned(),
-                    reason: "the response consumer got no partition".into(),
-                },
-            ));
-        }
-        Ok(RequestClient {
+        let responses = self.response_topic();
+        let reader = start_reader(
+            broker.clone(),
+            self.name.clone(),
+            responses,
+            self.response_partitions,
+        )
+        .await?;
+        Ok(self.with_reader(reader))
+    }
+
+    /// Connects through a broker whose type is hidden (a service's own).
+    pub(crate) async fn connect_through(
+        self,
+        broker: &dyn ReaderFactory,
+    ) -> Result<RequestClient<Req, Resp>, ServiceError> {
+        let responses = self.response_topic();
+        let reader = broker
+            .start_reader(self.name.clone(), responses, self.response_partitions)
+            .await?;
+        Ok(self.with_reader(reader))
+    }
+
+    fn response_topic(&self) -> Topic {
+        self.responses
+            .clone()
+            .unwrap_or_else(|| Topic::new(format!("{}.responses", self.requests)))
+    }
+
+    fn with_reader(self, reader: Reader) -> RequestClient<Req, Resp> {
+        RequestClient {
             inner: Arc::new(Inner {
                 prefix: crate::id::unique(&self.name),
                 name: self.name,
                 requests: self.requests,
-                responses,
+                responses: reader.responses,
                 encoding: self.encoding,
                 timeout: self.timeout,
-                producer: Arc::new(producer),
-                pending,
+                producer: reader.producer,
+                pending: reader.pending,
                 next_id: AtomicU64::new(0),
-                stop,
-                reader: Mutex::new(Some(reader)),
+                stop: reader.stop,
+                reader: Mutex::new(Some(reader.task)),
             }),
             types: PhantomData,
-        })
+        }
     }
+}
+
+/// A running response consumer and what sending needs.
+pub(crate) struct Reader {
+    responses: Topic,
+    producer: SharedProducer,
+    pending: Pending,
+    stop: ShutdownHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+type ReaderFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reader, ServiceError>> + Send>>;
+
+/// Starts response readers on a broker whose type is hidden: what lets a
+/// handler's [`Context`](crate::Context) make clients.
+pub(crate) trait ReaderFactory: Send + Sync + 'static {
+    fn start_reader(&self, name: String, responses: Topic, partitions: u32) -> ReaderFuture;
+}
+
+impl<B: Broker> ReaderFactory for B {
+    fn start_reader(&self, name: String, responses: Topic, partitions: u32) -> ReaderFuture {
+        Box::pin(start_reader(self.clone(), name, responses, partitions))
+    }
+}
+
+/// Creates the response topic if missing, starts its consumer (a group of
+/// its own, from the newest message on) and waits until it reads, so that
+/// no response is missed.
+async fn start_reader<B: Broker>(
+    broker: B,
+    name: String,
+    responses: Topic,
+    partitions: u32,
+) -> Result<Reader, ServiceError> {
+    ensure_topic(&broker, &responses, partitions).await?;
+    let producer = broker
+        .producer()
+        .await
+        .map_err(|e| ServiceError::broker(format!("client `{name}` making its producer"), e))?;
+    let group = crate::id::unique(&format!("{name}.responses"));
+    let config = ConsumerConfig::builder(group)
+        .offset_reset(OffsetReset::Latest)
+        .build()
+        .map_err(|e| ServiceError::broker("configuring the response consumer", e))?;
+    let consumer = broker
+        .consumer(config)
+        .await
+        .map_err(|e| ServiceError::broker(format!("client `{name}` reading `{responses}`"), e))?;
+    let pending: Pending = Arc::default();
+    let (ready_tx, mut ready_rx) = watch::channel(false);
+    let dispatch = Dispatch {
+        pending: Arc::clone(&pending),
+        client: name.clone(),
+    };
+    let processor =
+        StreamProcessor::builder(consumer, [responses.clone()], move |_: &StrategyContext| {
+            ready_tx.send_replace(true);
+            let dispatch = dispatch.clone();
+            Pipeline::new()
+                .map(move |p: Payload| {
+                    dispatch.deliver(p);
+                    Ok(())
+                })
+                .commit()
+        })
+        .commit_policy(CommitPolicy::every(Duration::from_secs(1)))
+        .join_timeout(Some(Duration::from_secs(1)))
+        .build();
+    let stop = processor.shutdown_handle();
+    let task_name = name.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = processor.run().await {
+            tracing::error!(client = %task_name, error = %weir_core::ErrorReport::new(&e), "the response consumer stopped");
+        }
+    });
+    let ready = tokio::time::timeout(READY_WITHIN, ready_rx.wait_for(|r| *r)).await;
+    if !matches!(ready, Ok(Ok(_))) {
+        stop.shutdown();
+        return Err(ServiceError::broker(
+            format!("client `{name}` waiting to read `{responses}`"),
+            weir_core::BrokerError::Unreachable {
+                endpoint: broker.name().to_owned(),
+                reason: "the response consumer got no partition".into(),
+            },
+        ));
+    }
+    Ok(Reader {
+        responses,
+        producer: Arc::new(producer),
+        pending,
+        stop,
+        task,
+    })
 }
 
 /// Hands each response to the request waiting for it.

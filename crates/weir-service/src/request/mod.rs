@@ -13,5 +13,6 @@ mod client;
 mod responder;
 pub mod wire;
 
+pub(crate) use client::ReaderFactory;
 pub use client::{RequestClient, RequestClientBuilder, ResponseStream};
 pub use responder::Reply;
