@@ -49,6 +49,10 @@ pub struct StandardArgs {
     pub concurrency: usize,
 }
 
+/// For a service with no arguments of its own: `launch(id, about, |standard, _: &NoArgs| ...)`.
+#[derive(Clone, Copy, Debug, Default, Args)]
+pub struct NoArgs {}
+
 #[derive(Debug, Parser)]
 struct Cli<A: Args> {
     #[command(flatten)]

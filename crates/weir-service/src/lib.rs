@@ -24,7 +24,7 @@ mod run;
 mod service;
 mod supervisor;
 
-pub use cli::{LogFormat, StandardArgs, launch, launch_group};
+pub use cli::{LogFormat, NoArgs, StandardArgs, launch, launch_group};
 pub use config::{ConfigPublisher, ConfigPush, ConfigView};
 pub use connect::{BrokerUrl, OnBroker, with_broker};
 pub use consumer::ConsumerSpec;

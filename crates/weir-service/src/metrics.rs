@@ -32,35 +32,53 @@ pub const REQUEST_TIMEOUTS_TOTAL: &str = "weir_service_client_timeouts_total";
 /// Responses for an unknown or expired correlation id, dropped (counter; `client`).
 pub const RESPONSES_DROPPED_TOTAL: &str = "weir_service_client_responses_dropped_total";
 
-/// The labels of one consumer.
+/// The metrics of one consumer, registered once per run (so that handling
+/// a message clones no label and looks nothing up).
 #[derive(Clone, Debug)]
 pub(crate) struct ConsumerLabels {
     pub(crate) service: String,
     pub(crate) consumer: String,
+    ok: metrics::Counter,
+    error: metrics::Counter,
+    dead_lettered: metrics::Counter,
+    rate_limited: metrics::Counter,
+    duration: metrics::Histogram,
+    up: metrics::Gauge,
 }
 
 impl ConsumerLabels {
+    pub(crate) fn new(service: &str, consumer: &str) -> Self {
+        let (s, c) = (service.to_owned(), consumer.to_owned());
+        let processed = |status: &'static str| metrics::counter!(PROCESSED_TOTAL, "service" => s.clone(), "consumer" => c.clone(), "status" => status);
+        ConsumerLabels {
+            ok: processed("ok"),
+            error: processed("error"),
+            dead_lettered: processed("dead_lettered"),
+            rate_limited: metrics::counter!(RATE_LIMITED_TOTAL, "service" => s.clone(), "consumer" => c.clone()),
+            duration: metrics::histogram!(REQUEST_DURATION, "service" => s.clone(), "consumer" => c.clone()),
+            up: metrics::gauge!(CONSUMER_UP, "service" => s.clone(), "consumer" => c.clone()),
+            service: s,
+            consumer: c,
+        }
+    }
+
     pub(crate) fn processed(&self, status: &'static str) {
-        metrics::counter!(PROCESSED_TOTAL,
-            "service" => self.service.clone(), "consumer" => self.consumer.clone(), "status" => status)
-        .increment(1);
+        match status {
+            "ok" => self.ok.increment(1),
+            "error" => self.error.increment(1),
+            _ => self.dead_lettered.increment(1),
+        }
     }
 
     pub(crate) fn rate_limited(&self) {
-        metrics::counter!(RATE_LIMITED_TOTAL,
-            "service" => self.service.clone(), "consumer" => self.consumer.clone())
-        .increment(1);
+        self.rate_limited.increment(1);
     }
 
     pub(crate) fn duration(&self, seconds: f64) {
-        metrics::histogram!(REQUEST_DURATION,
-            "service" => self.service.clone(), "consumer" => self.consumer.clone())
-        .record(seconds);
+        self.duration.record(seconds);
     }
 
     pub(crate) fn up(&self, up: bool) {
-        metrics::gauge!(CONSUMER_UP,
-            "service" => self.service.clone(), "consumer" => self.consumer.clone())
-        .set(if up { 1.0 } else { 0.0 });
+        self.up.set(if up { 1.0 } else { 0.0 });
     }
 }

@@ -123,8 +123,8 @@ impl<T> std::fmt::Debug for Sender<T> {
 }
 
 struct SenderInner {
-    service: String,
     name: String,
+    sent: metrics::Counter,
     topic: Topic,
     encoding: Encoding,
     producer: SharedProducer,
@@ -139,7 +139,8 @@ impl<T: Serialize> Sender<T> {
     ) -> Self {
         Sender {
             inner: Arc::new(SenderInner {
-                service: service.to_owned(),
+                sent: metrics::counter!(crate::metrics::PRODUCED_TOTAL,
+                    "service" => service.to_owned(), "producer" => declared.name.clone()),
                 name: declared.name.clone(),
                 topic: declared.topic.clone(),
                 encoding,
@@ -193,9 +194,7 @@ impl<T: Serialize> Sender<T> {
             .map_err(|e| {
                 ServiceError::broker(format!("producer `{}` sending to `{}`", i.name, i.topic), e)
             })?;
-        metrics::counter!(crate::metrics::PRODUCED_TOTAL,
-            "service" => i.service.clone(), "producer" => i.name.clone())
-        .increment(1);
+        i.sent.increment(1);
         Ok(produced)
     }
 }

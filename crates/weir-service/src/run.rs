@@ -120,10 +120,7 @@ impl Service {
                 .consumer(config)
                 .await
                 .map_err(|e| ServiceError::broker(format!("making consumer `{}`", spec.name), e))?;
-            let labels = ConsumerLabels {
-                service: d.id.clone(),
-                consumer: spec.name.clone(),
-            };
+            let labels = ConsumerLabels::new(&d.id, &spec.name);
             let attempts = Attempts {
                 retry: spec.retry,
                 gate: RateGate::default(),

@@ -32,4 +32,6 @@ service_scenarios!(broker;
     metrics_and_health_are_served_over_http,
     failures_dead_letter_and_rate_limits_retry,
     two_instances_share_the_partitions,
+    a_failed_request_is_answered_with_an_error,
+    a_service_calls_another_through_its_context,
 );

@@ -80,6 +80,8 @@ struct Inner {
     next_id: AtomicU64,
     stop: ShutdownHandle,
     reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `weir_service_client_requests_total` of this client.
+    sent: metrics::Counter,
 }
 
 impl Drop for Inner {
@@ -196,7 +198,7 @@ where
             .map_err(|e| {
                 ServiceError::broker(format!("sending request `{id}` to `{}`", i.requests), e)
             })?;
-        metrics::counter!(crate::metrics::REQUESTS_TOTAL, "client" => i.name.clone()).increment(1);
+        i.sent.increment(1);
         Ok(in_flight)
     }
 
@@ -398,6 +400,7 @@ where
     fn with_reader(self, reader: Reader) -> RequestClient<Req, Resp> {
         RequestClient {
             inner: Arc::new(Inner {
+                sent: metrics::counter!(crate::metrics::REQUESTS_TOTAL, "client" => self.name.clone()),
                 prefix: crate::id::unique(&self.name),
                 name: self.name,
                 requests: self.requests,

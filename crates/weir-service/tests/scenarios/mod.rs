@@ -21,7 +21,7 @@ use weir_strategies::ShutdownHandle;
 use weir_testkit::{unique_name, wait_until};
 
 /// How long a scenario waits for anything before failing.
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Logs to the test's output, filtered by `RUST_LOG` (none without it).
 pub fn logs() {
@@ -625,6 +625,103 @@ pub async fn two_instances_share_the_partitions<B: Broker>(broker: &B) {
     values.sort_unstable();
     values.dedup();
     assert_eq!(values.len(), n as usize, "none lost");
+}
+
+/// A responder whose handler fails for good answers with an error at once
+/// (the client does not wait for its timeout); the request is dead-lettered.
+pub async fn a_failed_request_is_answered_with_an_error<B: Broker>(broker: &B) {
+    let requests = Topic::new(unique_name("strict-requests"));
+    let service = Service::builder(unique_name("strict"))
+        .consumer(ConsumerSpec::responder(
+            "strict",
+            requests.clone(),
+            |text: Received<String>, _ctx: Context| async move {
+                if text.value.is_empty() {
+                    return Err(HandlerError::invalid("an empty text"));
+                }
+                Ok::<usize, HandlerError>(text.value.len())
+            },
+        ))
+        .build()
+        .unwrap();
+    let running = Running::supervised(broker, service);
+    running.until_healthy().await;
+    let client = RequestClient::<String, usize>::builder("strict-client", requests.clone())
+        .timeout(WAIT)
+        .connect(broker)
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    match client.request(&String::new()).await {
+        Err(ServiceError::Remote { reason, .. }) => assert_eq!(reason, "an empty text"),
+        other => panic!("expected the service's error, got {other:?}"),
+    }
+    assert!(started.elapsed() < WAIT / 2, "answered, not timed out");
+    assert_eq!(client.request(&"four".to_owned()).await.unwrap(), 4);
+    let dlq = Topic::new(format!("{requests}.dlq"));
+    let mut reader = weir_testkit::subscribed(broker, &unique_name("dlq-reader"), &[dlq]).await;
+    let seen = weir_testkit::collect(&mut reader, false, |s| !s.messages.is_empty()).await;
+    assert_eq!(seen.messages.len(), 1);
+    reader.close().await.unwrap();
+    client.close().await;
+    running.stop().await.unwrap();
+}
+
+/// A handler calls another service through a client its context made.
+pub async fn a_service_calls_another_through_its_context<B: Broker>(broker: &B) {
+    let inner_topic = Topic::new(unique_name("double-requests"));
+    let outer_topic = Topic::new(unique_name("quadruple-requests"));
+    let double = Service::builder(unique_name("double"))
+        .consumer(ConsumerSpec::responder(
+            "double",
+            inner_topic.clone(),
+            |n: Received<u64>, _ctx: Context| async move { Ok::<u64, HandlerError>(n.value * 2) },
+        ))
+        .build()
+        .unwrap();
+    let client_slot: Arc<tokio::sync::OnceCell<RequestClient<u64, u64>>> = Arc::default();
+    let (slot, t) = (Arc::clone(&client_slot), inner_topic.clone());
+    let slot_for_handler = Arc::clone(&client_slot);
+    let quadruple = Service::builder(unique_name("quadruple"))
+        .on_start(move |ctx: Context| {
+            let (slot, t) = (Arc::clone(&slot), t.clone());
+            async move {
+                let client = ctx
+                    .request_client(RequestClient::builder("to-double", t))
+                    .await?;
+                let _ = slot.set(client);
+                Ok(())
+            }
+        })
+        .consumer(ConsumerSpec::responder(
+            "quadruple",
+            outer_topic.clone(),
+            move |n: Received<u64>, _ctx: Context| {
+                let slot = Arc::clone(&slot_for_handler);
+                async move {
+                    let double = slot
+                        .get()
+                        .ok_or_else(|| HandlerError::failed("not started yet"))?;
+                    let twice = double.request(&n.value).await?;
+                    Ok::<u64, HandlerError>(double.request(&twice).await?)
+                }
+            },
+        ))
+        .build()
+        .unwrap();
+    let a = Running::supervised(broker, double);
+    let b = Running::supervised(broker, quadruple);
+    a.until_healthy().await;
+    b.until_healthy().await;
+    let client = RequestClient::<u64, u64>::builder("outer", outer_topic)
+        .timeout(WAIT)
+        .connect(broker)
+        .await
+        .unwrap();
+    assert_eq!(client.request(&5).await.unwrap(), 20);
+    client.close().await;
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
 }
 
 /// Expands the scenarios into one test each, given a broker by `$factory`.
