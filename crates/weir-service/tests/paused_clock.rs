@@ -2,6 +2,8 @@
 //! the retry backoff of a failing handler and the restart backoff of a
 //! failing service, measured exactly.
 
+#![allow(clippy::unwrap_used)]
+
 mod scenarios;
 
 use std::sync::{Arc, Mutex};
