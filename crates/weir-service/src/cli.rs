@@ -53,6 +53,13 @@ pub struct StandardArgs {
 #[derive(Clone, Copy, Debug, Default, Args)]
 pub struct NoArgs {}
 
+impl StandardArgs {
+    /// The service id: `--id`, or the one given to [`launch`].
+    pub fn service_id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Parser)]
 struct Cli<A: Args> {
     #[command(flatten)]
@@ -83,7 +90,7 @@ struct Cli<A: Args> {
 /// fn main() -> std::process::ExitCode {
 ///     launch("word-count", "Counts words.", |standard, args: &Args| {
 ///         let stop: Vec<String> = args.stopwords.split(',').map(str::to_owned).collect();
-///         Service::builder(standard.id.clone().unwrap_or_default())
+///         Service::builder(standard.service_id())
 ///             .consumer(ConsumerSpec::responder("count", "count-requests", move |t: Received<String>, _ctx| {
 ///                 let n = t.value.split_whitespace().filter(|w| !stop.iter().any(|s| s == w)).count();
 ///                 async move { Ok::<u64, HandlerError>(n as u64) }

@@ -66,7 +66,7 @@ fn main() -> std::process::ExitCode {
             let work = Duration::from_millis(args.work_ms);
             let demo = standard.broker.starts_with("memory");
             let topic = args.topic.clone();
-            Service::builder(standard.id.clone().unwrap_or_default())
+            Service::builder(standard.service_id())
                 .parameter("topic", &args.topic)
                 .config_topic(args.config_topic.as_str())
                 .on_config("stopwords", move |words: Option<Vec<String>>, version| {

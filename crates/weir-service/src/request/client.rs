@@ -1,6 +1,6 @@
 //! The client side of request/response.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,10 +9,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, watch};
-use weir_core::{Broker, ConsumerConfig, Destination, OffsetReset, Payload, Topic};
+use weir_core::{
+    Broker, ConsumerConfig, Destination, OffsetReset, Partition, Payload, Producer, Topic,
+};
 use weir_strategies::{CommitPolicy, Pipeline, ShutdownHandle, StrategyContext, StreamProcessor};
 
-use super::wire::{HEADER_CORRELATION_ID, HEADER_END_OF_STREAM, HEADER_ERROR, HEADER_REPLY_TO};
+use super::wire::{
+    HEADER_CORRELATION_ID, HEADER_END_OF_STREAM, HEADER_ERROR, HEADER_PROBE, HEADER_REPLY_TO,
+};
 use crate::producer::SharedProducer;
 use crate::run::ensure_topic;
 use crate::{Encoding, ServiceError};
@@ -466,14 +470,20 @@ async fn start_reader<B: Broker>(
         .await
         .map_err(|e| ServiceError::broker(format!("client `{name}` reading `{responses}`"), e))?;
     let pending: Pending = Arc::default();
-    let (ready_tx, mut ready_rx) = watch::channel(false);
+    let (assigned_tx, mut assigned_rx) = watch::channel(Vec::<Partition>::new());
+    let probe = crate::id::unique(&format!("{name}.probe"));
+    let (probed_tx, mut probed_rx) = watch::channel(BTreeSet::<u32>::new());
     let dispatch = Dispatch {
         pending: Arc::clone(&pending),
         client: name.clone(),
+        probe: probe.clone(),
+        probed: Arc::new(probed_tx),
     };
-    let processor =
-        StreamProcessor::builder(consumer, [responses.clone()], move |_: &StrategyContext| {
-            ready_tx.send_replace(true);
+    let processor = StreamProcessor::builder(
+        consumer,
+        [responses.clone()],
+        move |ctx: &StrategyContext| {
+            assigned_tx.send_replace(ctx.partitions().keys().cloned().collect());
             let dispatch = dispatch.clone();
             Pipeline::new()
                 .map(move |p: Payload| {
@@ -481,10 +491,11 @@ async fn start_reader<B: Broker>(
                     Ok(())
                 })
                 .commit()
-        })
-        .commit_policy(CommitPolicy::every(Duration::from_secs(1)))
-        .join_timeout(Some(Duration::from_secs(1)))
-        .build();
+        },
+    )
+    .commit_policy(CommitPolicy::every(Duration::from_secs(1)))
+    .join_timeout(Some(Duration::from_secs(1)))
+    .build();
     let stop = processor.shutdown_handle();
     let task_name = name.clone();
     let task = tokio::spawn(async move {
@@ -492,16 +503,58 @@ async fn start_reader<B: Broker>(
             tracing::error!(client = %task_name, error = %weir_core::ErrorReport::new(&e), "the response consumer stopped");
         }
     });
-    let ready = tokio::time::timeout(READY_WITHIN, ready_rx.wait_for(|r| *r)).await;
-    if !matches!(ready, Ok(Ok(_))) {
-        stop.shutdown();
-        return Err(ServiceError::broker(
-            format!("client `{name}` waiting to read `{responses}`"),
-            weir_core::BrokerError::Unreachable {
-                endpoint: broker.name().to_owned(),
-                reason: "the response consumer got no partition".into(),
-            },
-        ));
+    // Ready once a probe sent to each partition came back: the reader's
+    // position is then settled before any request goes out (a backend may
+    // settle "from the newest message" only at its first fetch, after the
+    // assignment), so no response can slip past it.
+    let ready = tokio::time::timeout(READY_WITHIN, async {
+        let partitions = assigned_rx
+            .wait_for(|p| !p.is_empty())
+            .await
+            .map_err(|_| ServiceError::Closed("response consumer"))?
+            .clone();
+        // Sent again every half second to the partitions whose probe has
+        // not come back: one sent before the position settled is skipped.
+        loop {
+            let seen = probed_rx.borrow_and_update().clone();
+            let missing: Vec<&Partition> = partitions
+                .iter()
+                .filter(|p| !seen.contains(&p.index))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for p in missing {
+                let payload =
+                    Payload::default().with_header(HEADER_PROBE, format!("{probe}/{}", p.index));
+                producer
+                    .produce(Destination::Partition(p.clone()), payload)
+                    .await
+                    .map_err(|e| ServiceError::broker(format!("client `{name}` probing {p}"), e))?;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(500), probed_rx.changed()).await;
+        }
+        Ok::<(), ServiceError>(())
+    })
+    .await;
+    match ready {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            stop.shutdown();
+            return Err(e);
+        }
+        Err(_) => {
+            stop.shutdown();
+            return Err(ServiceError::broker(
+                format!("client `{name}` waiting to read `{responses}`"),
+                weir_core::BrokerError::Unreachable {
+                    endpoint: broker.name().to_owned(),
+                    reason: format!(
+                        "the response consumer was not reading within {READY_WITHIN:?}"
+                    ),
+                },
+            ));
+        }
     }
     Ok(Reader {
         responses,
@@ -517,10 +570,27 @@ async fn start_reader<B: Broker>(
 struct Dispatch {
     pending: Pending,
     client: String,
+    /// This client's probe id, and the partitions its probes came back from.
+    probe: String,
+    probed: Arc<watch::Sender<BTreeSet<u32>>>,
 }
 
 impl Dispatch {
     fn deliver(&self, payload: Payload) {
+        if let Some(probe) = payload.headers.get(HEADER_PROBE) {
+            // Any client's probe: never a response. Ours: that partition is read.
+            let ours = std::str::from_utf8(probe)
+                .ok()
+                .and_then(|p| p.rsplit_once('/'))
+                .filter(|(id, _)| *id == self.probe)
+                .and_then(|(_, index)| index.parse::<u32>().ok());
+            if let Some(index) = ours {
+                self.probed.send_modify(|seen| {
+                    seen.insert(index);
+                });
+            }
+            return;
+        }
         let id = payload
             .headers
             .get(HEADER_CORRELATION_ID)

@@ -8,3 +8,6 @@ pub const HEADER_REPLY_TO: &str = "weir-reply-to";
 pub const HEADER_END_OF_STREAM: &str = "weir-end-of-stream";
 /// On a response that reports the request failed, with the reason.
 pub const HEADER_ERROR: &str = "weir-error";
+/// On a message a client sends to its own response topic when it starts,
+/// to know its reader is reading; every reader ignores others' probes.
+pub const HEADER_PROBE: &str = "weir-probe";
