@@ -95,16 +95,21 @@ struct ServiceSide {
 
 async fn start_service<B: Broker>(broker: &B, tag: &str) -> ServiceSide {
     let topic = Topic::new(format!("svc-requests-{tag}"));
-    let service = Service::builder(format!("bench-{tag}"))
-        .concurrency(256)
-        .consumer(
-            ConsumerSpec::responder("echo", topic.clone(), |r: Received<String>, _ctx: Context| async move {
-                Ok::<String, HandlerError>(r.value)
-            })
-            .partitions(4),
-        )
-        .build()
-        .expect("a valid service");
+    let service =
+        Service::builder(format!("bench-{tag}"))
+            .concurrency(256)
+            .consumer(
+                ConsumerSpec::responder(
+                    "echo",
+                    topic.clone(),
+                    |r: Received<String>, _ctx: Context| async move {
+                        Ok::<String, HandlerError>(r.value)
+                    },
+                )
+                .partitions(4),
+            )
+            .build()
+            .expect("a valid service");
     let (b, stop) = (broker.clone(), ShutdownHandle::default());
     tokio::spawn(async move { service.run(&b, &stop, &Health::new()).await });
     let client = RequestClient::builder(format!("bench-client-{tag}"), topic)
@@ -129,15 +134,24 @@ struct RawSide<P> {
 async fn start_raw<B: Broker>(broker: &B, tag: &str) -> RawSide<B::Producer> {
     let requests = Topic::new(format!("raw-requests-{tag}"));
     let responses = Topic::new(format!("raw-responses-{tag}"));
-    broker.create_topic(&requests, 4).await.expect("requests topic");
-    broker.create_topic(&responses, 1).await.expect("responses topic");
+    broker
+        .create_topic(&requests, 4)
+        .await
+        .expect("requests topic");
+    broker
+        .create_topic(&responses, 1)
+        .await
+        .expect("responses topic");
     let producer = broker.producer().await.expect("producer");
     // The server: read a batch, answer it in one produce_batch, commit.
     let mut server = broker
         .consumer(ConsumerConfig::new(format!("raw-server-{tag}")))
         .await
         .expect("server consumer");
-    server.subscribe(std::slice::from_ref(&requests)).await.expect("subscribe");
+    server
+        .subscribe(std::slice::from_ref(&requests))
+        .await
+        .expect("subscribe");
     let (p, to) = (producer.clone(), responses.clone());
     tokio::spawn(async move {
         loop {
@@ -155,8 +169,10 @@ async fn start_raw<B: Broker>(broker: &B, tag: &str) -> RawSide<B::Producer> {
                 for r in p.produce_batch(answers).await {
                     r.expect("answer produced");
                 }
-                let commit: CommitRequest =
-                    batch.iter().map(|m| (m.partition.clone(), m.next_offset())).collect();
+                let commit: CommitRequest = batch
+                    .iter()
+                    .map(|m| (m.partition.clone(), m.next_offset()))
+                    .collect();
                 server.commit(&commit).await.expect("server commit");
             }
         }
@@ -167,8 +183,14 @@ async fn start_raw<B: Broker>(broker: &B, tag: &str) -> RawSide<B::Producer> {
         .build()
         .expect("config");
     let mut reader = broker.consumer(config).await.expect("reader");
-    reader.subscribe(std::slice::from_ref(&responses)).await.expect("subscribe");
-    while !matches!(reader.poll().await.expect("poll"), ConsumerEvent::Assigned(_)) {}
+    reader
+        .subscribe(std::slice::from_ref(&responses))
+        .await
+        .expect("subscribe");
+    while !matches!(
+        reader.poll().await.expect("poll"),
+        ConsumerEvent::Assigned(_)
+    ) {}
     let pending: Pending = Arc::default();
     let map = Arc::clone(&pending);
     tokio::spawn(async move {
@@ -202,7 +224,8 @@ impl<P: Producer + Clone> RawSide<P> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending").insert(id, tx);
-        let payload = Payload::new(body.to_owned()).with_header(HEADER_CORRELATION_ID, id.to_string());
+        let payload =
+            Payload::new(body.to_owned()).with_header(HEADER_CORRELATION_ID, id.to_string());
         self.producer
             .produce(Destination::Topic(self.requests.clone()), payload)
             .await
@@ -221,10 +244,15 @@ struct Figures {
 
 impl Figures {
     fn add(&mut self, run: &Run) {
-        let mut l: Vec<f64> = run.latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        let mut l: Vec<f64> = run
+            .latencies
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .collect();
         l.sort_by(f64::total_cmp);
         let at = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)];
-        self.rates.push(run.latencies.len() as f64 / run.elapsed.as_secs_f64());
+        self.rates
+            .push(run.latencies.len() as f64 / run.elapsed.as_secs_f64());
         self.p50.push(at(0.50));
         self.p99.push(at(0.99));
     }
@@ -237,10 +265,15 @@ impl Figures {
     }
 }
 
-async fn bench_backend<B: Broker>(broker: B, name: &'static str, table: &mut Vec<(String, Figures, Figures)>) {
+async fn bench_backend<B: Broker>(
+    broker: B,
+    name: &'static str,
+    table: &mut Vec<(String, Figures, Figures)>,
+) {
     let service = start_service(&broker, name).await;
     let raw = start_raw(&broker, name).await;
-    let mut figures: Vec<(Figures, Figures)> = IN_FLIGHT.iter().map(|_| Default::default()).collect();
+    let mut figures: Vec<(Figures, Figures)> =
+        IN_FLIGHT.iter().map(|_| Default::default()).collect();
     for _ in 0..ROUNDS {
         for (i, &in_flight) in IN_FLIGHT.iter().enumerate() {
             let total = round_trips(name, in_flight);
@@ -285,8 +318,13 @@ fn main() {
         bench_backend(redis, "redis", &mut table).await;
         drop(server);
     });
-    println!("\n== request/response: weir-service vs hand-made raw weir (median of {ROUNDS} interleaved runs, range) ==");
-    println!("{:<24} {:>34} {:>34} {:>30} {:>30}", "", "service rt/s", "raw rt/s", "service p50 / p99 ms", "raw p50 / p99 ms");
+    println!(
+        "\n== request/response: weir-service vs hand-made raw weir (median of {ROUNDS} interleaved runs, range) =="
+    );
+    println!(
+        "{:<24} {:>34} {:>34} {:>30} {:>30}",
+        "", "service rt/s", "raw rt/s", "service p50 / p99 ms", "raw p50 / p99 ms"
+    );
     for (what, s, r) in &table {
         println!(
             "{what:<24} {:>34} {:>34} {:>30} {:>30}",
@@ -295,11 +333,19 @@ fn main() {
             format!("{} / {}", med(&s.p50), med(&s.p99)),
             format!("{} / {}", med(&r.p50), med(&r.p99)),
         );
-        println!("    p50 ms service {} raw {}; p99 ms service {} raw {}",
-            Figures::line(&s.p50, 2), Figures::line(&r.p50, 2), Figures::line(&s.p99, 2), Figures::line(&r.p99, 2));
+        println!(
+            "    p50 ms service {} raw {}; p99 ms service {} raw {}",
+            Figures::line(&s.p50, 2),
+            Figures::line(&r.p50, 2),
+            Figures::line(&s.p99, 2),
+            Figures::line(&r.p99, 2)
+        );
     }
     for (what, s, r) in &table {
-        println!("ratio service/raw ({what}): {:.2}", med_raw(&s.rates) / med_raw(&r.rates));
+        println!(
+            "ratio service/raw ({what}): {:.2}",
+            med_raw(&s.rates) / med_raw(&r.rates)
+        );
     }
 }
 
