@@ -52,12 +52,19 @@ impl Service {
     }
 }
 
-async fn healthz(addr: SocketAddr) -> Option<u16> {
+/// GETs `path`: the status and the whole response.
+async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).await.ok()?;
-    raw.split_whitespace().nth(1)?.parse().ok()
+    Some((raw.split_whitespace().nth(1)?.parse().ok()?, raw))
+}
+
+async fn healthz(addr: SocketAddr) -> Option<u16> {
+    get(addr, "/healthz").await.map(|(status, _)| status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,7 +139,9 @@ where
     let group = match define(&cli.standard, &cli.own) {
         Ok(g) => g
             .metrics_addr(cli.standard.metrics_addr)
-            .with_concurrency(cli.standard.concurrency),
+            .with_concurrency(cli.standard.concurrency)
+            .with_parameter("broker", &crate::connect::redact(&cli.standard.broker))
+            .with_parameter("concurrency", &cli.standard.concurrency.to_string()),
         Err(e) => return fail(id, &e),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

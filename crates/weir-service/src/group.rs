@@ -69,6 +69,16 @@ impl ServiceGroup {
         self
     }
 
+    /// Adds a parameter to every service's `weir_service_info` metric.
+    pub fn with_parameter(mut self, name: &str, value: &str) -> Self {
+        self.services = self
+            .services
+            .into_iter()
+            .map(|s| s.with_parameter(name, value))
+            .collect();
+        self
+    }
+
     /// The health registry the services report to.
     pub fn health(&self) -> &Health {
         &self.health

@@ -1,4 +1,17 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # The crate's parts
+//!
+//! - [`Service`] and [`ServiceBuilder`]: the definition; `run.rs` brings one
+//!   run up and down.
+//! - [`ConsumerSpec`], [`ProducerSpec`], [`Context`], [`Received`],
+//!   [`HandlerError`], [`RetryPolicy`]: what handlers see and return.
+//! - [`request`]: the request client and the responders.
+//! - `config`: the configuration topic, its reader and [`ConfigView`].
+//! - [`metrics`], [`prometheus`], [`Health`], [`HttpEndpoint`]: what the
+//!   service tells the outside.
+//! - [`Supervisor`], [`ServiceGroup`], [`launch`]: restarts, several
+//!   services, the command line; [`connect`]: the broker a URL names.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod cli;

@@ -94,6 +94,14 @@ impl Service {
         &self.def.id
     }
 
+    /// The service with one more parameter in its `weir_service_info`
+    /// metric (`launch` adds the standard arguments this way).
+    pub fn with_parameter(&self, name: impl Into<String>, value: impl ToString) -> Service {
+        let mut def = (*self.def).clone();
+        def.parameters.insert(name.into(), value.to_string());
+        Service { def: Arc::new(def) }
+    }
+
     /// The service with `n` as its default concurrency, unless its builder
     /// set one (`--concurrency` on the command line).
     pub fn with_concurrency(&self, n: usize) -> Service {
