@@ -60,7 +60,7 @@ mod producer;
 mod report;
 mod topic;
 
-pub use admin::{Admin, TopicInfo};
+pub use admin::{Admin, PartitionOffsets, TopicInfo};
 pub use assignment::Assignment;
 pub use broker::Broker;
 #[cfg(feature = "json")]

@@ -5,7 +5,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
 use rdkafka::client::DefaultClientContext;
-use weir_core::{Admin, BrokerError, Topic, TopicInfo, check_partition_count};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::{Offset, TopicPartitionList};
+use weir_core::{
+    Admin, BrokerError, ConsumerConfig, PartitionOffsets, Topic, TopicInfo, check_partition_count,
+};
 
 use crate::error::{self, Context};
 use crate::metadata;
@@ -145,6 +149,61 @@ impl Admin for KafkaAdmin {
                 .collect();
             topics.sort();
             Ok(topics)
+        })
+        .await
+    }
+
+    /// Each partition's watermarks, and the group's committed offsets read
+    /// by a consumer of the group that does not join it.
+    async fn offsets(
+        &self,
+        topic: &Topic,
+        group: Option<&str>,
+    ) -> Result<Vec<PartitionOffsets>, BrokerError> {
+        let settings = match group {
+            Some(g) => self.config.consumer_settings(&ConsumerConfig::new(g)),
+            None => self.config.admin_settings(),
+        };
+        let timeout = self.config.request_timeout();
+        let bootstrap = self.config.bootstrap().to_owned();
+        let topic = topic.clone();
+        let reads_group = group.is_some();
+        metadata::blocking(move || {
+            let cx = || Context::cluster(&bootstrap).topic(&topic);
+            let consumer: BaseConsumer =
+                settings.create().map_err(|e| error::from_kafka(e, cx()))?;
+            let count = metadata::partitions_now(consumer.client(), &topic, timeout, &bootstrap)?;
+            let mut committed = vec![None; count as usize];
+            if reads_group {
+                let mut tpl = TopicPartitionList::new();
+                for i in 0..count {
+                    tpl.add_partition(topic.as_str(), i as i32);
+                }
+                let found = consumer
+                    .committed_offsets(tpl, timeout)
+                    .map_err(|e| error::from_kafka(e, cx()))?;
+                for e in found.elements() {
+                    if let (Ok(i), Offset::Offset(o)) = (usize::try_from(e.partition()), e.offset())
+                        && let Some(slot) = committed.get_mut(i)
+                    {
+                        *slot = u64::try_from(o).ok();
+                    }
+                }
+            }
+            (0..count)
+                .zip(committed)
+                .map(|(i, committed)| {
+                    let (low, high) = consumer
+                        .fetch_watermarks(topic.as_str(), i as i32, timeout)
+                        .map_err(|e| error::from_kafka(e, cx()))?;
+                    Ok(PartitionOffsets::new(
+                        topic.partition(i),
+                        u64::try_from(low).unwrap_or(0),
+                        u64::try_from(high).unwrap_or(0),
+                        committed,
+                    ))
+                })
+                .collect()
         })
         .await
     }

@@ -15,7 +15,7 @@
 //! - The job capabilities of `weir_core::capability` (so `weir-tasks` runs
 //!   on Kafka): delays on a delay topic beside each topic, results on a
 //!   compacted topic read into memory, events on one topic read from its
-//!   end, and dedup refused with `BrokerError::Unsupported`;
+//!   end, and dedup and permits refused with `BrokerError::Unsupported`;
 //!   [`CapabilityConfig`] names their topics.
 //! - Errors are `weir_core::BrokerError`: an unreachable cluster, an unknown
 //!   topic, a refused authorization and an oversized message are distinct.

@@ -2,15 +2,16 @@
 //! dedup, which Kafka does not offer, and with `publish` unable to count
 //! subscribers), then what is Kafka's own: dedup's typed refusal, results
 //! read by a handle that did not write them, a delay partition holding more
-//! than its mover holds at once, entries outliving their mover, and a
-//! topic's delay topic deleted with it.
+//! than its mover holds at once, entries outliving their mover, a topic's
+//! delay topic deleted with it, scheduled entries counted, and permits
+//! refused as dedup is.
 
 mod common;
 
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use weir_core::capability::{Dedup, DelayedDelivery, ResultStore};
+use weir_core::capability::{Dedup, DelayedDelivery, Permits, ResultStore};
 use weir_core::{Admin, Broker, BrokerError, Payload, Topic};
 use weir_kafka::{CapabilityConfig, CapabilityConfigBuilder, KafkaBroker};
 use weir_testkit::{collect, new_topic, subscribed, unique_name};
@@ -49,24 +50,64 @@ weir_testkit::capability_suite!(broker, only: [
     events_before_subscribing_are_not_delivered,
 ]);
 
+/// Whether `r` is Kafka's refusal of `capability`.
+fn unsupported(r: Result<bool, BrokerError>, capability: &str) -> bool {
+    matches!(
+        r,
+        Err(BrokerError::Unsupported {
+            backend: "kafka",
+            capability: c
+        }) if c == capability
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedup_is_unsupported_and_says_so() {
     let broker = broker().await;
-    let unsupported = |r: Result<bool, BrokerError>| {
-        matches!(
-            r,
-            Err(BrokerError::Unsupported {
-                backend: "kafka",
-                capability: "dedup"
-            })
-        )
-    };
+    let ttl = Duration::from_secs(60);
     assert!(unsupported(
-        broker
-            .first_seen("jobs", "job-1", Duration::from_secs(60))
-            .await
+        broker.first_seen("jobs", "job-1", ttl).await,
+        "dedup"
     ));
-    assert!(unsupported(broker.forget("jobs", "job-1").await));
+    assert!(unsupported(broker.forget("jobs", "job-1").await, "dedup"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permits_are_unsupported_and_say_so() {
+    let broker = broker().await;
+    let lease = Duration::from_secs(30);
+    assert!(unsupported(
+        broker.try_acquire("actor", "me", 2, lease).await,
+        "permits"
+    ));
+    assert!(unsupported(broker.release("actor", "me").await, "permits"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_entries_are_counted_until_they_move() {
+    let broker = broker().await;
+    let topic = new_topic(&broker, "counted", 2).await;
+    assert_eq!(broker.scheduled(&topic).await.expect("scheduled"), Some(0));
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let now = SystemTime::now() - Duration::from_secs(1);
+    for (i, due) in [later, now, later].into_iter().enumerate() {
+        broker
+            .produce_at(topic.partition(i as u32 % 2).into(), Payload::new("e"), due)
+            .await
+            .expect("produce_at");
+    }
+    assert_eq!(broker.scheduled(&topic).await.expect("scheduled"), Some(3));
+    assert_eq!(broker.deliver_due(&topic).await.expect("deliver").len(), 1);
+    // The entry due now moved, and its partition was committed past it.
+    assert_eq!(broker.scheduled(&topic).await.expect("scheduled"), Some(2));
+    assert_eq!(
+        broker
+            .scheduled(&Topic::new(unique_name("none")))
+            .await
+            .ok(),
+        None,
+        "an unknown topic is an error"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

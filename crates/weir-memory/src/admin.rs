@@ -1,6 +1,6 @@
 //! Topic administration on the memory broker.
 
-use weir_core::{Admin, BrokerError, Topic, TopicInfo};
+use weir_core::{Admin, BrokerError, PartitionOffsets, Topic, TopicInfo};
 
 use crate::MemoryBroker;
 
@@ -27,5 +27,25 @@ impl Admin for MemoryAdmin {
 
     async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
         self.broker.delete_topic(topic)
+    }
+
+    async fn offsets(
+        &self,
+        topic: &Topic,
+        group: Option<&str>,
+    ) -> Result<Vec<PartitionOffsets>, BrokerError> {
+        let state = self.broker.inner.topic(topic)?;
+        let bounds = state.bounds();
+        let groups = crate::topic::lock(&self.broker.inner.groups);
+        let group = group.and_then(|g| groups.get(g));
+        Ok(bounds
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, end))| {
+                let p = topic.partition(i as u32);
+                let committed = group.and_then(|g| g.committed(&p));
+                PartitionOffsets::new(p, start, end, committed)
+            })
+            .collect())
     }
 }

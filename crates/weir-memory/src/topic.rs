@@ -23,6 +23,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TopicState {
+    /// Each partition's first stored offset and end.
+    pub(crate) fn bounds(&self) -> Vec<(u64, u64)> {
+        self.partitions
+            .iter()
+            .map(|p| {
+                let log = lock(p);
+                (log.start(), log.end())
+            })
+            .collect()
+    }
+
     pub(crate) fn new(topic: Topic, partitions: u32, retention: Retention) -> Self {
         TopicState {
             topic,

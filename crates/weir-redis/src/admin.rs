@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use weir_core::{Admin, BrokerError, Topic, TopicInfo, check_partition_count};
+use redis::Value;
+use weir_core::{Admin, BrokerError, PartitionOffsets, Topic, TopicInfo, check_partition_count};
 
 use crate::broker::Shared;
+use crate::entry::Run;
 
 /// Creates, lists and deletes topics on Redis.
 #[derive(Clone, Debug)]
@@ -107,6 +109,47 @@ impl Admin for RedisAdmin {
         Ok(out)
     }
 
+    /// One pipeline: each partition's end counter, its first entry (whose
+    /// id and count tell where the stored messages start) and the group's
+    /// committed offset.
+    async fn offsets(
+        &self,
+        topic: &Topic,
+        group: Option<&str>,
+    ) -> Result<Vec<PartitionOffsets>, BrokerError> {
+        let shared = &self.shared;
+        let count = shared.partition_count(topic).await?;
+        let keys = &shared.keys;
+        let mut pipe = redis::pipe();
+        for i in 0..count {
+            let p = topic.partition(i);
+            pipe.cmd("GET").arg(keys.end(&p));
+            pipe.cmd("XRANGE")
+                .arg(keys.stream(&p))
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+            if let Some(g) = group {
+                pipe.cmd("HGET").arg(keys.offsets(&p)).arg(g);
+            }
+        }
+        let replies: Vec<Value> = shared.conn.pipe(&pipe).await?;
+        let per = if group.is_some() { 3 } else { 2 };
+        let mut out = Vec::with_capacity(count as usize);
+        for (i, r) in replies.chunks(per).enumerate() {
+            let p = topic.partition(i as u32);
+            let number = |v: &Value| -> Result<Option<u64>, BrokerError> {
+                redis::from_redis_value_ref(v).map_err(|e| BrokerError::backend("redis", e))
+            };
+            let end = r.first().map(number).transpose()?.flatten().unwrap_or(0);
+            let start = r.get(1).and_then(first_offset).unwrap_or(end);
+            let committed = r.get(2).map(number).transpose()?.flatten();
+            out.push(PartitionOffsets::new(p, start, end, committed));
+        }
+        Ok(out)
+    }
+
     /// Deletes the metadata first (the topic is gone from then on), then
     /// the name, then each partition's keys.
     async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
@@ -142,4 +185,22 @@ impl Admin for RedisAdmin {
         }
         shared.conn.pipe::<()>(&pipe).await
     }
+}
+
+/// The first offset of the entry an `XRANGE .. COUNT 1` found (its id
+/// says where its messages end, its `n` how many there are); `None` for
+/// an empty stream or an entry this backend did not make.
+fn first_offset(reply: &Value) -> Option<u64> {
+    let Value::Array(entries) = reply else {
+        return None;
+    };
+    let Value::Array(entry) = entries.first()? else {
+        return None;
+    };
+    let (Some(Value::BulkString(id)), Some(fields)) = (entry.first(), entry.get(1)) else {
+        return None;
+    };
+    let end = crate::offsets::entry_end(id)?;
+    let run = Run::from_fields(fields.clone())?;
+    end.checked_sub(run.count)
 }

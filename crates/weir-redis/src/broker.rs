@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     counts: Mutex<HashMap<Topic, u32>>,
     /// Picks partitions for messages sent to a whole topic.
     pub(crate) partitioner: Partitioner,
+    /// Who waits for results, on one pub/sub connection.
+    pub(crate) waiters: crate::capability::Waiters,
 }
 
 impl std::fmt::Debug for Shared {
@@ -98,6 +100,7 @@ impl RedisBroker {
                 keys,
                 counts: Mutex::new(HashMap::new()),
                 partitioner: Partitioner::new(),
+                waiters: Default::default(),
             }),
         }
     }

@@ -116,6 +116,11 @@ impl Keys {
         format!("{}:dedup:{}:{scope}:{id}", self.prefix, scope.len())
     }
 
+    /// The holders of a name's permits (sorted set).
+    pub(crate) fn permits(&self, name: &str) -> String {
+        format!("{}:permits:{name}", self.prefix)
+    }
+
     pub(crate) fn result(&self, id: &str) -> String {
         format!("{}:result:{id}", self.prefix)
     }

@@ -63,4 +63,5 @@ scripts! {
     LEAVE => "leave.lua",
     DELAY_ADD => "delay_add.lua",
     DELAY_MOVE => "delay_move.lua",
+    PERMIT_TAKE => "permit_take.lua",
 }

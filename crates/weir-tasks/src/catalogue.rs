@@ -22,6 +22,8 @@ pub struct ActorInfo {
     pub retries: Option<u32>,
     /// How many of its jobs one worker runs at once, if limited.
     pub max_concurrency: Option<usize>,
+    /// How many of its jobs run at once in all workers together, if limited.
+    pub global_concurrency: Option<u32>,
 }
 
 /// The registered actors of a router or worker, by name

@@ -62,6 +62,12 @@ pub(crate) struct Config {
     pub(crate) duplicates: Duplicates,
     pub(crate) auto_declare: bool,
     pub(crate) partitions: u32,
+    pub(crate) node: String,
+}
+
+/// The name of queue `name` local to `node`.
+pub(crate) fn local_queue_name(name: &str, node: &str) -> String {
+    format!("{name}@{node}")
 }
 
 impl<B: TaskBroker, C> Clone for Tasks<B, C> {
@@ -106,6 +112,7 @@ impl<B: TaskBroker> Tasks<B> {
                 duplicates: Duplicates::Refuse,
                 auto_declare: false,
                 partitions: 1,
+                node: format!("node-{}", &TaskId::random().as_str()[..12]),
             },
         }
     }
@@ -143,6 +150,15 @@ impl<B: TaskBroker, C: Codec + Clone> TasksBuilder<B, C> {
     /// (default 1); more spread a queue over a consumer group's members.
     pub fn partitions(mut self, n: u32) -> Self {
         self.config.partitions = n.max(1);
+        self
+    }
+
+    /// This node's id, which names its local queues (default `node-` and
+    /// a random suffix, new in every process). Give a stable one (the
+    /// host name, say) for jobs left on a local queue to be taken again
+    /// when the node comes back.
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.config.node = id.into();
         self
     }
 
@@ -195,6 +211,29 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             name,
             self.inner.config.partitions,
         )
+    }
+
+    /// This node's id (see [`TasksBuilder::node_id`]).
+    pub fn node_id(&self) -> &str {
+        &self.inner.config.node
+    }
+
+    /// The queue `name` of this node only: `name@<node id>`. Jobs enqueued
+    /// on it are taken only by workers of this client that list it with
+    /// [`WorkerBuilder::local_queue`](crate::WorkerBuilder::local_queue)
+    /// (or by a later process with the same node id).
+    ///
+    /// ```
+    /// # use weir_memory::MemoryBroker;
+    /// # use weir_tasks::{Job, Tasks};
+    /// let tasks = Tasks::builder(MemoryBroker::new()).node_id("host-a").build();
+    /// let cache = tasks.local_queue("cache");
+    /// assert_eq!(cache.name(), "cache@host-a");
+    /// let job = Job::new("warm").queue(cache.name());
+    /// # let _ = job;
+    /// ```
+    pub fn local_queue(&self, name: &str) -> Queue<B> {
+        self.queue(local_queue_name(name, &self.inner.config.node))
     }
 
     /// A handle to task `id`, from its id alone (from another process, say).

@@ -14,14 +14,18 @@ use crate::{Priority, TaskError};
 /// not to. Enqueueing to a queue that is not declared fails with
 /// [`TaskError::UndeclaredQueue`] unless the client auto-declares.
 ///
-/// What a queue cannot tell on the capabilities it has: its length and its
-/// count of jobs per state (see the guide, `docs/tasks.md`).
+/// [`counts`](Queue::counts) tells how many jobs wait, are scheduled
+/// (delays and retries) and are dead; [`len`](Queue::len) how many are not
+/// yet done.
 #[derive(Clone, Debug)]
 pub struct Queue<B> {
     broker: B,
     name: String,
     partitions: u32,
 }
+
+/// The consumer group workers share unless told otherwise.
+pub(crate) const DEFAULT_GROUP: &str = "weir-tasks";
 
 /// The level weights of every queue.
 pub(crate) fn levels() -> PriorityLevels {
@@ -45,6 +49,10 @@ impl<B: Broker> Queue<B> {
             name: name.into(),
             partitions,
         }
+    }
+
+    pub(crate) fn broker(&self) -> &B {
+        &self.broker
     }
 
     /// The queue's name.

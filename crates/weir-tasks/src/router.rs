@@ -147,6 +147,7 @@ fn info(name: String, mode: Mode) -> ActorInfo {
         timeout: None,
         retries: None,
         max_concurrency: None,
+        global_concurrency: None,
     }
 }
 
@@ -196,6 +197,16 @@ impl<C> ActorOptions<'_, C> {
     /// concurrency). Jobs beyond it wait for a slot; none is dropped.
     pub fn max_concurrency(self, n: usize) -> Self {
         self.actor.info.max_concurrency = Some(n.max(1));
+        self
+    }
+
+    /// How many of its jobs run at once in all the workers of the cluster
+    /// together (default: no such limit), through the broker's shared
+    /// permits. Jobs beyond it wait, in their worker's slot, for a permit;
+    /// none is dropped. A worker that dies frees its permits when their
+    /// lease (30 s) runs out.
+    pub fn global_concurrency(self, n: u32) -> Self {
+        self.actor.info.global_concurrency = Some(n.max(1));
         self
     }
 }

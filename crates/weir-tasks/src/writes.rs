@@ -195,3 +195,85 @@ async fn write<B: TaskBroker>(
         Batch::publish(batch.events, &broker, patience).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use weir_core::capability::ResultStore;
+    use weir_memory::MemoryBroker;
+
+    use super::*;
+    use crate::enqueue::{message_of, queued_record};
+    use crate::job::Encoded;
+    use crate::records::final_and_latest_keys;
+    use crate::{Job, TaskState};
+
+    fn record() -> TaskRecord {
+        let job: Encoded = Job::new("noop")
+            .args(1)
+            .encode(&weir_core::MsgPack)
+            .expect("encodes");
+        queued_record(&message_of(job))
+    }
+
+    fn patience() -> Patience {
+        Patience {
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_later_record_of_a_task_takes_the_earlier_ones_place() {
+        let mut started = record();
+        started.state = TaskState::Started;
+        let mut done = started.clone();
+        done.state = TaskState::Success;
+        done.finished_at = Some(SystemTime::now());
+        let mut batch = Batch::default();
+        batch.add(Write::Record(entries(&started).expect("encodes")));
+        batch.add(Write::Record(entries(&done).expect("encodes")));
+        let [final_key, key] = final_and_latest_keys(&done.id, done.run);
+        let keys: Vec<&str> = batch.records.iter().map(|(k, _)| k.as_str()).collect();
+        // The record first, then the final entry: whoever the final entry
+        // wakes finds the final record.
+        assert_eq!(keys, [key.as_str(), final_key.as_str()]);
+        let want = entries(&done).expect("encodes");
+        assert_eq!(batch.records, want, "both hold the final record");
+    }
+
+    #[test]
+    fn every_flusher_of_a_failed_batch_hears_of_it() {
+        let mut batch = Batch::default();
+        let (a, mut ra) = oneshot::channel();
+        let (b, mut rb) = oneshot::channel();
+        batch.add(Write::Flush(a));
+        batch.add(Write::Flush(b));
+        let failure =
+            TaskError::broker("storing the records of 2 task(s)")(BrokerError::Closed("redis"));
+        batch.answer(Err(failure));
+        let first = ra.try_recv().expect("answered").expect_err("failed");
+        let second = rb.try_recv().expect("answered").expect_err("failed");
+        assert!(matches!(first, TaskError::Broker { source: BrokerError::Closed(_), .. }));
+        let report = weir_core::ErrorReport::new(&second).to_string();
+        assert!(report.contains("storing the records of 2 task(s)"), "{report}");
+        assert!(report.contains("redis"), "{report}");
+    }
+
+    #[tokio::test]
+    async fn a_flush_returns_once_what_came_before_is_stored() {
+        let broker = MemoryBroker::new();
+        let writes = Writes::start(broker.clone(), Duration::from_secs(60), patience());
+        let mut r = record();
+        r.state = TaskState::Success;
+        writes.record(&r).expect("encodes");
+        writes.event(EventKind::Done, &r);
+        writes.flush().await.expect("stored");
+        let [final_key, key] = final_and_latest_keys(&r.id, r.run);
+        let got = broker
+            .get_results(&[final_key, key])
+            .await
+            .expect("read");
+        assert!(got.iter().all(Option::is_some), "{got:?}");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use weir_core::capability::{
-    ChannelEvent, Dedup, DelayedDelivery, EventChannel, EventSubscription, ResultStore,
+    ChannelEvent, Dedup, DelayedDelivery, EventChannel, EventSubscription, Permits, ResultStore,
 };
 use weir_core::{Broker, Consumer, Payload};
 
@@ -372,8 +372,82 @@ pub async fn events_before_subscribing_are_not_delivered<B: Broker + EventChanne
     }
 }
 
+/// At most `limit` holders at once, among many callers racing; a holder
+/// acquiring again keeps its permit; a released permit and an expired lease
+/// are free again.
+pub async fn permits_cap_their_holders_and_expire<B: Broker + Permits>(broker: &B) {
+    let name = unique_name("permits");
+    let lease = Duration::from_secs(30);
+    let racers: Vec<_> = (0..10)
+        .map(|i| {
+            let (b, name) = (broker.clone(), name.clone());
+            tokio::spawn(async move {
+                b.try_acquire(&name, &format!("h{i}"), 3, lease)
+                    .await
+                    .expect("acquire")
+            })
+        })
+        .collect();
+    let mut holders = Vec::new();
+    for (i, r) in racers.into_iter().enumerate() {
+        if r.await.expect("racer") {
+            holders.push(format!("h{i}"));
+        }
+    }
+    assert_eq!(holders.len(), 3, "exactly the limit got one: {holders:?}");
+    assert!(
+        broker
+            .try_acquire(&name, &holders[0], 3, lease)
+            .await
+            .expect("renew"),
+        "a holder keeps its permit"
+    );
+    assert!(
+        !broker
+            .try_acquire(&name, "late", 3, lease)
+            .await
+            .expect("acquire"),
+        "no fourth holder"
+    );
+    assert!(broker.release(&name, &holders[0]).await.expect("release"));
+    assert!(!broker.release(&name, &holders[0]).await.expect("release"));
+    assert!(
+        broker
+            .try_acquire(&name, "late", 3, lease)
+            .await
+            .expect("acquire"),
+        "a released permit is free"
+    );
+    // A short lease runs out: its holder is taken to have died.
+    let short = unique_name("permits");
+    assert!(
+        broker
+            .try_acquire(&short, "gone", 1, Duration::from_millis(100))
+            .await
+            .expect("acquire")
+    );
+    assert!(
+        !broker
+            .try_acquire(&short, "next", 1, lease)
+            .await
+            .expect("acquire")
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !broker
+        .try_acquire(&short, "next", 1, lease)
+        .await
+        .expect("acquire")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Expands every capability scenario into a test, each given a broker by the
-/// async function `$factory` (its type implements all four capabilities).
+/// async function `$factory` (its type implements every capability).
 ///
 /// `capability_suite!(factory, only: [a, b, ...])` expands the named
 /// scenarios only: for a backend that offers some of the capabilities (a
@@ -391,6 +465,7 @@ macro_rules! capability_suite {
             events_reach_every_subscriber,
             events_published_together_arrive_in_order,
             events_before_subscribing_are_not_delivered,
+            permits_cap_their_holders_and_expire,
         );
     };
     ($factory:path, only: [$($name:ident),+ $(,)?]) => {

@@ -12,7 +12,9 @@ use weir_core::{
 };
 
 use crate::member::{RunningMember, wait_until};
-use crate::support::{collect, new_topic, poll_quietly, produce_numbered, subscribed, unique_name};
+use crate::support::{
+    collect, new_topic, numbered, poll_quietly, produce_numbered, subscribed, unique_name,
+};
 
 /// Messages of each partition arrive in offset order, with dense offsets
 /// starting at 0, carrying what was produced in that order.
@@ -434,6 +436,65 @@ pub async fn admin_creates_lists_and_deletes_topics<B: Broker>(broker: &B) {
         listed.iter().all(|t| t.topic != topic),
         "a deleted topic is not listed"
     );
+}
+
+/// A topic's offsets tell what each partition stores and where a group
+/// committed, read without joining the group.
+pub async fn admin_reads_offsets_and_a_groups_commits<B: Broker>(broker: &B) {
+    let topic = new_topic(broker, "offsets", 2).await;
+    let producer = broker.producer().await.expect("producer");
+    // One at a time: tansu 0.6 answers a list-offsets request for a batch
+    // of n messages with an end of 1 (its fetches report n).
+    for (p, n) in [(0, 5), (1, 3)] {
+        for i in 0..n {
+            producer
+                .produce(topic.partition(p).into(), numbered("m", i))
+                .await
+                .expect("produce");
+        }
+    }
+    let group = unique_name("g");
+    let mut c = subscribed(broker, &group, std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut c, false, |s| s.messages.len() >= 8).await;
+    assert_eq!(seen.messages.len(), 8);
+    let commit: CommitRequest = [(topic.partition(0), 2)].into_iter().collect();
+    c.commit(&commit).await.expect("commit");
+    let admin = broker.admin().await.expect("admin");
+    let offsets = admin
+        .offsets(&topic, Some(&group))
+        .await
+        .expect("offsets");
+    let got: Vec<_> = offsets
+        .iter()
+        .map(|o| (o.partition.clone(), o.start, o.end, o.committed, o.lag()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (topic.partition(0), 0, 5, Some(2), 3),
+            (topic.partition(1), 0, 3, None, 3),
+        ]
+    );
+    let without_group = admin.offsets(&topic, None).await.expect("offsets");
+    assert!(without_group.iter().all(|o| o.committed.is_none()));
+    assert_eq!(
+        without_group.iter().map(|o| o.stored()).collect::<Vec<_>>(),
+        vec![5, 3]
+    );
+    let other = admin
+        .offsets(&topic, Some(&unique_name("never")))
+        .await
+        .expect("offsets");
+    assert!(other.iter().all(|o| o.committed.is_none()));
+    let missing = admin
+        .offsets(&Topic::new(unique_name("missing")), Some(&group))
+        .await
+        .expect_err("an unknown topic");
+    assert!(
+        matches!(missing, BrokerError::UnknownTopic { .. }),
+        "got {missing:?}"
+    );
+    c.close().await.expect("close");
 }
 
 /// Committing a partition the consumer does not own is refused.

@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
             same_key_same_partition,
             separate_groups_each_see_everything,
             admin_creates_lists_and_deletes_topics,
+            admin_reads_offsets_and_a_groups_commits,
             commit_of_unowned_partition_is_refused,
             assignment_comes_before_messages,
             seek_past_the_end_resets_and_skips_nothing,

@@ -23,6 +23,11 @@ pub use weir_collector as collector;
 #[cfg(feature = "tasks")]
 pub use weir_tasks as tasks;
 
+/// The service base: lifecycle, request/response, config push, metrics,
+/// health, CLI and supervised restarts.
+#[cfg(feature = "service")]
+pub use weir_service as service;
+
 /// The Redis backend.
 #[cfg(feature = "redis")]
 pub use weir_redis as redis;

@@ -48,4 +48,14 @@ pub trait DelayedDelivery: Send + Sync + 'static {
         &self,
         topic: &Topic,
     ) -> impl Future<Output = Result<Option<SystemTime>, BrokerError>> + Send;
+
+    /// How many entries wait for `topic`, where the backend can count them
+    /// (`None`: it cannot; the default).
+    fn scheduled(
+        &self,
+        topic: &Topic,
+    ) -> impl Future<Output = Result<Option<u64>, BrokerError>> + Send {
+        let _ = topic;
+        async { Ok(None) }
+    }
 }

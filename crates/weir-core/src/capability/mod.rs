@@ -8,6 +8,7 @@
 //! - [`Dedup`]: remember an id for a while; set-if-absent.
 //! - [`ResultStore`]: put, get and await a result, kept for a TTL.
 //! - [`EventChannel`]: publish/subscribe of events (no history).
+//! - [`Permits`]: a counting semaphore shared by every process, leased.
 //!
 //! Priorities are not a capability: every backend serves them the same way,
 //! one topic per level read by a weighted consumer, so they live with the
@@ -16,9 +17,11 @@
 mod dedup;
 mod delay;
 mod events;
+mod permits;
 mod results;
 
 pub use dedup::Dedup;
 pub use delay::DelayedDelivery;
 pub use events::{ChannelEvent, EventChannel, EventSubscription};
+pub use permits::Permits;
 pub use results::ResultStore;

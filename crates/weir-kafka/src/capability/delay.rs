@@ -14,12 +14,12 @@ use std::time::SystemTime;
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 use weir_core::capability::DelayedDelivery;
 use weir_core::{
-    Broker, BrokerError, Destination, Payload, Produced, Producer, Topic, check_partition,
+    Admin, Broker, BrokerError, Destination, Payload, Produced, Producer, Topic, check_partition,
     check_payload_size,
 };
 
 use super::delay_entry;
-use super::mover::Mover;
+use super::mover::{Mover, group_of};
 use crate::KafkaBroker;
 
 /// One mover per topic, made on first use; calls take it in turns.
@@ -119,6 +119,31 @@ impl DelayedDelivery for KafkaBroker {
     async fn deliver_due(&self, topic: &Topic) -> Result<Vec<Produced>, BrokerError> {
         let now = SystemTime::now();
         self.mover(topic).await?.move_due(now).await
+    }
+
+    /// The entries past the movers' committed offsets on the delay topic:
+    /// not moved yet (or moved a moment ago and not committed yet).
+    async fn scheduled(&self, topic: &Topic) -> Result<Option<u64>, BrokerError> {
+        self.producer().await?.partition_count(topic).await?;
+        let delay = super::delay_topic_of(topic, self.config().capabilities());
+        let admin = self.admin().await?;
+        let offsets = match admin.offsets(&delay, Some(&group_of(topic))).await {
+            Ok(offsets) => offsets,
+            // Nothing ever waited for the topic.
+            Err(BrokerError::UnknownTopic { .. }) => return Ok(Some(0)),
+            Err(e) => return Err(e),
+        };
+        let written = &self.capabilities().written;
+        Ok(Some(
+            offsets
+                .iter()
+                .map(|o| {
+                    let end = o.end.max(written.end(&o.partition));
+                    let from = o.committed.unwrap_or(o.start).max(o.start);
+                    end.saturating_sub(from)
+                })
+                .sum(),
+        ))
     }
 
     /// The earliest due time among the entries this handle's mover holds,

@@ -10,8 +10,9 @@
 //! - The event channel ([`EventChannel`](weir_core::capability::EventChannel)):
 //!   one events topic, read from its end and fanned out to subscriptions
 //!   (`events`).
-//! - Dedup ([`Dedup`](weir_core::capability::Dedup)): not offered; every
-//!   call fails with `BrokerError::Unsupported` (`dedup`).
+//! - Dedup ([`Dedup`](weir_core::capability::Dedup)) and permits
+//!   ([`Permits`](weir_core::capability::Permits)): not offered; every call
+//!   fails with `BrokerError::Unsupported` (`dedup`, `permits`).
 //!
 //! The topics are created on first use; [`CapabilityConfig`] names them.
 //! The clients are made lazily and shared by every clone of a broker
@@ -27,6 +28,7 @@ mod error;
 mod events;
 mod mover;
 mod pending;
+mod permits;
 mod reader;
 mod results;
 mod results_view;

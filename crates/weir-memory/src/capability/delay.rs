@@ -96,4 +96,9 @@ impl DelayedDelivery for MemoryBroker {
             .and_then(|e| e.keys().next())
             .map(|(due, _)| system_time_of(*due)))
     }
+
+    async fn scheduled(&self, topic: &Topic) -> Result<Option<u64>, BrokerError> {
+        let d = lock(&self.inner.capabilities.delayed);
+        Ok(Some(d.topics.get(topic).map_or(0, |e| e.len() as u64)))
+    }
 }

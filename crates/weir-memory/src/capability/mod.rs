@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 mod dedup;
 mod delay;
 mod events;
+mod permits;
 mod results;
 
 pub use events::MemorySubscription;
@@ -16,6 +17,7 @@ pub(crate) struct State {
     dedup: Mutex<dedup::Seen>,
     results: results::Results,
     events: Mutex<events::Channels>,
+    permits: Mutex<permits::Held>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

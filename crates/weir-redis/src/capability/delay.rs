@@ -107,4 +107,16 @@ impl DelayedDelivery for RedisBroker {
             .reduce(f64::min)
             .map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0.0) as u64)))
     }
+
+    async fn scheduled(&self, topic: &Topic) -> Result<Option<u64>, BrokerError> {
+        let s = &self.shared;
+        let count = s.partition_count(topic).await?;
+        let mut pipe = redis::pipe();
+        for i in 0..count {
+            let [due_key, _, _] = s.keys.delayed(&topic.partition(i));
+            pipe.cmd("ZCARD").arg(due_key);
+        }
+        let counts: Vec<u64> = s.conn.pipe(&pipe).await?;
+        Ok(Some(counts.iter().sum()))
+    }
 }

@@ -3,6 +3,10 @@
 mod dedup;
 mod delay;
 mod events;
+mod permits;
 mod results;
+mod waiters;
+
+pub(crate) use waiters::Waiters;
 
 pub use events::RedisSubscription;

@@ -1,15 +1,15 @@
 //! The result store on Redis: `SET key value PX ttl`, announced on a pub/sub
-//! channel so waiters wake at once.
+//! channel so waiters wake at once (all of a broker's waiters on one
+//! connection, see `waiters.rs`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use weir_core::BrokerError;
 use weir_core::capability::ResultStore;
 
 use crate::RedisBroker;
-use crate::connection::to_broker_error;
+use super::waiters::Woken;
 
 impl RedisBroker {
     /// Adds the commands that store `value` as the result of `id` and wake
@@ -76,38 +76,24 @@ impl ResultStore for RedisBroker {
         Ok(v.map(Bytes::from))
     }
 
+    /// Waits on the broker's one shared pub/sub connection (see `waiters.rs`).
     async fn wait_result(&self, id: &str, timeout: Duration) -> Result<Option<Bytes>, BrokerError> {
         let s = &self.shared;
-        let endpoint = s.conn.endpoint();
-        let mut pubsub = s
-            .client
-            .pubsub()
-            .get_async_pubsub()
-            .await
-            .map_err(|e| to_broker_error(endpoint, e))?;
-        pubsub
-            .subscribe(s.keys.result_channel(id))
-            .await
-            .map_err(|e| to_broker_error(endpoint, e))?;
-        // Subscribed first, then looked: a result stored in between is not missed.
-        if let Some(v) = self.get_result(id).await? {
-            return Ok(Some(v));
-        }
-        let mut messages = pubsub.into_on_message();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, messages.next()).await {
-                Err(_) => return self.get_result(id).await,
-                Ok(None) => {
-                    return Err(BrokerError::Unreachable {
-                        endpoint: endpoint.to_owned(),
-                        reason: format!("the connection waiting for result `{id}` closed"),
-                    });
+            let watch = s.waiters.watch(s, s.keys.result_channel(id)).await?;
+            loop {
+                // Watching first, then looking: a result stored in between
+                // is not missed.
+                let woken = watch.next();
+                if let Some(v) = self.get_result(id).await? {
+                    return Ok(Some(v));
                 }
-                Ok(Some(_)) => {
-                    if let Some(v) = self.get_result(id).await? {
-                        return Ok(Some(v));
-                    }
+                match tokio::time::timeout_at(deadline, woken).await {
+                    Err(_) => return self.get_result(id).await,
+                    Ok(Woken::Announced) => {}
+                    // The connection dropped: look again on a new one.
+                    Ok(Woken::Lost) => break,
                 }
             }
         }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use weir_core::capability::{Dedup, DelayedDelivery, EventChannel, ResultStore};
+use weir_core::capability::{Dedup, DelayedDelivery, EventChannel, Permits, ResultStore};
 use weir_core::{Broker, BrokerError, ConsumerConfig, Destination, Payload, Produced, Topic};
 use weir_redis::{
     RedisAdmin, RedisBroker, RedisConfig, RedisConfigBuilder, RedisConsumer, RedisProducer,
@@ -244,6 +244,22 @@ impl Dedup for TestBroker {
 
     async fn forget(&self, scope: &str, id: &str) -> Result<bool, BrokerError> {
         self.redis.forget(scope, id).await
+    }
+}
+
+impl Permits for TestBroker {
+    async fn try_acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<bool, BrokerError> {
+        self.redis.try_acquire(name, holder, limit, lease).await
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<bool, BrokerError> {
+        self.redis.release(name, holder).await
     }
 }
 

@@ -144,6 +144,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn nothing_behind_a_panicked_task_is_ever_committed() {
+        let sink = Collect::new();
+        let progress = Progress::new();
+        let mut s = RunTaskAsync::new(
+            |v: u32| async move {
+                if v == 1 {
+                    panic!("task {v} broke");
+                }
+                Ok::<_, TaskError>(v)
+            },
+            4,
+            sink.clone(),
+        );
+        s.attach(&progress);
+        for i in 0..3 {
+            s.submit(broker_msg(0, u64::from(i), i)).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(s.poll().is_err(), "the panic is reported");
+        for _ in 0..3 {
+            // As the processor does when it abandons the pipeline.
+            if let Ok(Some(c)) = s.poll() {
+                assert!(
+                    c.get(&part(0)).unwrap_or(0) <= 1,
+                    "committed past the failed message: {c:?}"
+                );
+            }
+        }
+        assert_eq!(
+            sink.payloads(),
+            vec![Some(0)],
+            "only the work before it went on"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_panicking_task_names_its_message() {
         let mut s = RunTaskAsync::new(
             |v: u32| async move {

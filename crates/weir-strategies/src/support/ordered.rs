@@ -161,15 +161,22 @@ impl<U> Ordered<U> {
                     }
                     Ok(Err(failure)) => {
                         let e = failure.into_error(meta);
-                        self.slots.pop_front();
+                        // An invalid message leaves (the processor dead-letters
+                        // it and goes on); a fatal one stays at the front, so
+                        // that no later call forwards, and so commits, the
+                        // work behind it.
+                        if matches!(e, StrategyError::Invalid(_)) {
+                            self.slots.pop_front();
+                        }
                         return Err(e);
                     }
                     Err(oneshot::error::TryRecvError::Empty) => break,
                     Err(oneshot::error::TryRecvError::Closed) => {
-                        let e =
-                            Failure::Panic("the task was cancelled".to_owned()).into_error(meta);
-                        self.slots.pop_front();
-                        return Err(e);
+                        // A task cancelled, or a fatal failure already
+                        // reported: it stays at the front, as above.
+                        return Err(
+                            Failure::Panic("the task was cancelled".to_owned()).into_error(meta)
+                        );
                     }
                 },
             };

@@ -18,6 +18,7 @@ use crate::message::{HEADER_DEAD_REASON, HEADER_QUEUE};
 use crate::patience::Patience;
 use crate::writes::Writes;
 use crate::records;
+use super::global;
 use super::lookups::Lookups;
 use crate::queue::{dead_letter_topic, level_topic};
 use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
@@ -164,6 +165,19 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
             Some(s) => Some(Arc::clone(s).acquire_owned().await),
             None => None,
         };
+        let _global = match slot.actor.info.global_concurrency {
+            Some(limit) => Some(
+                global::acquire(
+                    self.tasks.broker(),
+                    self.patience,
+                    &m.actor,
+                    format!("{}/{}/{}", self.worker_id, m.id, m.attempt),
+                    limit,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let mut record = queued_record(&m);
         record.state = TaskState::Started;
         record.attempt = m.attempt;
@@ -188,8 +202,15 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 record.state = TaskState::Success;
                 record.result = Some(bytes);
                 record.finished_at = Some(SystemTime::now());
-                self.end(EventKind::Done, &record).await?;
-                self.free_unique(&m).await?;
+                // Not waited for: the worker's consumer commits only once
+                // it is stored. A unique id is freed only after, so a new
+                // run of it never finds this one's record landing late.
+                self.writes.record(&record)?;
+                self.writes.event(EventKind::Done, &record);
+                if m.unique {
+                    self.writes.flush().await?;
+                    self.free_unique(&m).await?;
+                }
                 bump(&self.counters.succeeded);
                 Ok(())
             }

@@ -13,9 +13,10 @@
 //! leaves its unfinished jobs to be delivered again to the group's other
 //! members. A job whose end was recorded is not run again then.
 
+mod consumer;
 mod due;
+mod global;
 mod job;
-mod limit;
 mod lookups;
 mod stats;
 
@@ -36,11 +37,12 @@ use crate::catalogue::Catalogue;
 use crate::patience::Patience;
 use crate::writes::Writes;
 use crate::priority::PriorityConsumer;
-use crate::queue::{dead_letter_topic, levels};
+use crate::queue::{DEFAULT_GROUP, dead_letter_topic, levels};
+use crate::client::local_queue_name;
 use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
 use job::{Shared, Slot};
-use limit::Limited;
+use consumer::JobConsumer;
 use lookups::Lookups;
 pub use stats::WorkerStats;
 pub use weir_strategies::{ShutdownHandle, Signal};
@@ -130,7 +132,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                 graceful_shutdown_time: Duration::from_secs(25),
                 signals: vec![Signal::Interrupt, Signal::Terminate],
                 auto_declare: true,
-                group: "weir-tasks".to_owned(),
+                group: DEFAULT_GROUP.to_owned(),
                 id: format!(
                     "worker-{}-{}",
                     std::process::id(),
@@ -242,9 +244,10 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                 "joining consumer group `{group}`"
             )))?;
         let limit_reached = shared.limit_reached.clone();
-        let consumer = Limited::new(
+        let consumer = JobConsumer::new(
             PriorityConsumer::new(consumer, levels(), max),
             messages_limit,
+            shared.writes.clone(),
         );
         let producer = tasks.producer().await?.clone();
         let fallback_dead = dead_letter_topic(queues.first().map_or("default", String::as_str));
@@ -317,6 +320,14 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
     /// Also takes jobs from `queue` (besides its actors' queues).
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.worker.queues.insert(queue.into());
+        self
+    }
+
+    /// Also takes jobs from this node's queue `name` (see
+    /// [`Tasks::local_queue`]), which no other node's workers take.
+    pub fn local_queue(mut self, name: &str) -> Self {
+        let local = local_queue_name(name, self.worker.tasks.node_id());
+        self.worker.queues.insert(local);
         self
     }
 

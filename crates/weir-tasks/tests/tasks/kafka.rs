@@ -1,7 +1,9 @@
 //! Kafka: the broker the job scenarios run on, and what is Kafka's own.
 //! It offers no dedup, so a unique job fails with the typed `Unsupported`
-//! error instead of being enqueued without its guarantee; a delayed job
-//! waits on the queue's delay topic, in real time.
+//! error instead of being enqueued without its guarantee, and no permits,
+//! so a worker meeting an actor limited across workers stops with that
+//! error instead of running it unlimited; a delayed job waits on the
+//! queue's delay topic, in real time.
 //!
 //! The broker is tansu on a free loopback port (one per test process), or
 //! the cluster named by `WEIR_KAFKA_BOOTSTRAP`; the scenarios' queue
@@ -89,4 +91,36 @@ async fn a_delayed_job_waits_on_the_delay_topic_then_runs() {
     );
     assert_eq!(runs(&log, "add").len(), 1, "moved once, run once");
     worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_limited_across_workers_fails_with_the_typed_unsupported_error() {
+    let (broker, ()) = broker().await;
+    let tasks = Tasks::new(broker);
+    let mut router = weir_tasks::Router::new();
+    router
+        .actor("scarce", |(): (), _: weir_tasks::Context| async {
+            Ok::<_, String>(())
+        })
+        .global_concurrency(1);
+    let worker = start(&tasks, router, |w| w).await;
+    tasks.enqueue(Job::new("scarce")).await.expect("enqueue");
+    let stopped = tokio::time::timeout(WAIT, worker.join)
+        .await
+        .expect("the worker stops")
+        .expect("the worker task does not panic");
+    let err = stopped.expect_err("Kafka cannot hold a limit across workers");
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut refused = false;
+    while let Some(e) = cause {
+        refused |= matches!(
+            e.downcast_ref::<BrokerError>(),
+            Some(BrokerError::Unsupported {
+                backend: "kafka",
+                capability: "permits"
+            })
+        );
+        cause = e.source();
+    }
+    assert!(refused, "{}", weir_core::ErrorReport::new(&err));
 }

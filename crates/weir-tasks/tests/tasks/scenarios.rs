@@ -246,3 +246,141 @@ pub async fn jobs_enqueued_in_bulk_all_run<B: TaskBroker>(tasks: Tasks<B>) {
     let stats = worker.stop().await;
     assert_eq!(stats.succeeded, 50);
 }
+
+/// An actor's global limit holds across workers: two workers of four slots
+/// each never run more than two of its jobs at once between them, and
+/// every job runs.
+pub async fn an_actors_global_limit_holds_across_workers<B: TaskBroker>(tasks: Tasks<B>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let limited = || {
+        let (running, most) = (running.clone(), most.clone());
+        let mut r = weir_tasks::Router::new();
+        r.actor("scarce", move |i: u32, _: weir_tasks::Context| {
+            let (running, most) = (running.clone(), most.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, String>(i)
+            }
+        })
+        .global_concurrency(2);
+        r
+    };
+    let a = start(&tasks, limited(), |w| w.concurrency(4)).await;
+    let b = start(&tasks, limited(), |w| w.concurrency(4)).await;
+    let handles = tasks
+        .enqueue_many((0..12u32).map(|i| Job::new("scarce").args(i)))
+        .await
+        .expect("a producer");
+    for (i, h) in handles.into_iter().enumerate() {
+        let got: u32 = h
+            .expect("enqueued")
+            .wait_timeout(WAIT)
+            .await
+            .expect("the result");
+        assert_eq!(got as usize, i);
+    }
+    let (sa, sb) = (a.stop().await, b.stop().await);
+    assert_eq!(sa.succeeded + sb.succeeded, 12, "{sa:?} {sb:?}");
+    assert_eq!(most.load(Ordering::SeqCst), 2, "at most two at once, and two did run together");
+}
+
+/// Jobs on a node's local queue run on that node's workers only, while
+/// another node's worker, listing the same local queue name, runs none.
+pub async fn a_local_queue_is_served_by_its_node_only<B: TaskBroker>(tasks: Tasks<B>) {
+    let here = Tasks::builder(tasks.broker().clone())
+        .node_id("here")
+        .build();
+    let there = Tasks::builder(tasks.broker().clone())
+        .node_id("there")
+        .build();
+    let log = log();
+    let local = here.local_queue("cache");
+    assert_eq!(local.name(), "cache@here");
+    local.declare().await.expect("declare");
+    there
+        .local_queue("cache")
+        .declare()
+        .await
+        .expect("declare");
+    let mine = start(&here, router(&log), |w| w.local_queue("cache").id("w-here")).await;
+    let other = start(&there, router(&log), |w| w.local_queue("cache").id("w-there")).await;
+    let handles = here
+        .enqueue_many((0..10i64).map(|i| Job::new("add").args((i, 1i64)).queue("cache@here")))
+        .await
+        .expect("a producer");
+    for h in handles {
+        let h = h.expect("enqueued");
+        let _: i64 = h.wait_timeout(WAIT).await.expect("the result");
+        let record = h.record().await.expect("record").expect("kept");
+        assert_eq!(record.worker.as_deref(), Some("w-here"));
+    }
+    let (a, b) = (mine.stop().await, other.stop().await);
+    assert_eq!((a.succeeded, b.processed), (10, 0), "{a:?} {b:?}");
+}
+
+/// A queue counts its jobs by where they are: waiting (by priority),
+/// scheduled for later, dead; and names itself when it is not declared.
+pub async fn a_queue_counts_its_jobs<B: TaskBroker>(tasks: Tasks<B>) {
+    use std::time::Duration;
+    use weir_tasks::Priority;
+
+    let queue = tasks.queue("default");
+    queue.declare().await.expect("declare");
+    let empty = queue.counts().await.expect("counts");
+    assert_eq!(
+        (empty.waiting, empty.scheduled, empty.dead),
+        (0, Some(0), 0)
+    );
+    let mut now = Vec::new();
+    for i in 0..3i64 {
+        now.push(tasks.enqueue(Job::new("add").args((i, 1i64))).await.expect("enqueue"));
+    }
+    now.push(
+        tasks
+            .enqueue(Job::new("add").args((9i64, 1i64)).priority(Priority::High))
+            .await
+            .expect("enqueue"),
+    );
+    now.push(tasks.enqueue(Job::new("nobody").args(1)).await.expect("enqueue"));
+    for _ in 0..2 {
+        tasks
+            .enqueue(Job::new("add").args((0i64, 0i64)).delay(Duration::from_secs(3600)))
+            .await
+            .expect("enqueue");
+    }
+    let before = queue.counts().await.expect("counts");
+    assert_eq!(before.waiting, 5, "{before:?}");
+    assert_eq!(before.waiting_by_priority, vec![1, 4, 0], "{before:?}");
+    assert_eq!((before.scheduled, before.dead), (Some(2), 0), "{before:?}");
+    assert_eq!(queue.len().await.expect("len"), 7);
+
+    let log = log();
+    let worker = start(&tasks, router(&log), |w| w).await;
+    for h in now {
+        let _ = h.wait_timeout::<i64>(WAIT).await;
+    }
+    worker.stop().await;
+    let after = queue.counts().await.expect("counts");
+    assert_eq!(
+        (after.waiting, after.scheduled, after.dead),
+        (0, Some(2), 1),
+        "{after:?}"
+    );
+    let err = tasks
+        .queue("never-declared")
+        .counts()
+        .await
+        .expect_err("not declared");
+    assert!(
+        matches!(&err, TaskError::UndeclaredQueue { queue } if queue == "never-declared"),
+        "{err:?}"
+    );
+}

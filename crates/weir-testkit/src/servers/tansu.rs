@@ -20,6 +20,12 @@ use super::{free_port, locate, scratch_dir};
 /// How long tansu may take to listen (it usually needs well under a second).
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
+/// The most of tansu's output kept in its `server.log`; the rest is read
+/// and dropped. A broker shared by a whole test process lives as long as
+/// the process, and a client that makes tansu complain in a loop would
+/// otherwise fill the disk.
+const LOG_LIMIT: u64 = 8 * 1024 * 1024;
+
 /// A running tansu broker; dropping it stops the broker and removes its directory.
 #[derive(Debug)]
 pub struct Tansu {
@@ -77,6 +83,43 @@ fn program() -> PathBuf {
         .unwrap_or_else(|| panic!("tansu not found: `{}` installs it", locate::INSTALL_COMMAND))
 }
 
+/// Copies tansu's output into `log`, up to [`LOG_LIMIT`] bytes in all,
+/// and drops the rest (still reading it, so tansu never blocks on a full
+/// pipe).
+fn keep_log(
+    stdout: Option<std::process::ChildStdout>,
+    stderr: Option<std::process::ChildStderr>,
+    log: std::fs::File,
+) {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let written = Arc::new(AtomicU64::new(0));
+    let log = Arc::new(Mutex::new(log));
+    let readers: [Option<Box<dyn Read + Send>>; 2] = [
+        stdout.map(|r| Box::new(r) as Box<dyn Read + Send>),
+        stderr.map(|r| Box::new(r) as Box<dyn Read + Send>),
+    ];
+    for mut reader in readers.into_iter().flatten() {
+        let (written, log) = (Arc::clone(&written), Arc::clone(&log));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let before = written.fetch_add(n as u64, Ordering::Relaxed);
+                if before < LOG_LIMIT {
+                    let keep = (LOG_LIMIT - before).min(n as u64) as usize;
+                    let mut file = log.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _ = file.write_all(&buf[..keep]);
+                }
+            }
+        });
+    }
+}
+
 /// Starts tansu (found as [`locate::tansu`] says) on a free loopback port
 /// with in-memory storage, and waits until it accepts connections.
 pub fn start() -> Tansu {
@@ -86,7 +129,6 @@ pub fn start() -> Tansu {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     let log = std::fs::File::create(dir.join("server.log"))
         .unwrap_or_else(|e| panic!("creating the tansu log: {e}"));
-    let log_err = log.try_clone().unwrap_or_else(|e| panic!("tansu log: {e}"));
     let url = format!("tcp://127.0.0.1:{port}");
     // The shell starts tansu, then waits for end-of-file on its stdin (our
     // pipe) and stops tansu; tansu itself exiting ends the shell too.
@@ -100,11 +142,12 @@ pub fn start() -> Tansu {
         .args(["--advertised-listener-url", &url])
         .args(["--storage-engine", "memory://tansu/"])
         .stdin(Stdio::piped())
-        .stdout(log)
-        .stderr(log_err)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting tansu ({}): {e}", program.display()));
     let watchdog = child.stdin.take();
+    keep_log(child.stdout.take(), child.stderr.take(), log);
     let mut tansu = Tansu {
         child,
         watchdog,
