@@ -108,9 +108,8 @@ impl DelayedDelivery for KafkaBroker {
             Destination::Topic(_) => Destination::Topic(delay.topic),
         };
         let entry = delay_entry::wrap(&destination, payload, due);
-        let produced = self.producer().await?.produce(waits_at, entry).await?;
-        self.capabilities().written.note(&produced);
-        Ok(())
+        let produced = self.producer().await?.produce(waits_at, entry).await;
+        self.capabilities().note(produced)
     }
 
     /// Reads the delay topic's partitions this handle owns to their end,

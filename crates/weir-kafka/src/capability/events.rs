@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use tokio::sync::{broadcast, oneshot};
 use weir_core::capability::{ChannelEvent, EventChannel, EventSubscription};
-use weir_core::{Broker, BrokerError, Destination, Partition, Payload, Produced, Producer, Topic};
+use weir_core::{Broker, BrokerError, Destination, Partition, Payload, Producer, Topic};
 
 use super::config::millis_setting;
 use super::ends::ends;
@@ -134,11 +134,6 @@ impl KafkaBroker {
             .await?;
         Ok(topic)
     }
-
-    fn note_written(&self, produced: Result<Produced, BrokerError>) -> Result<(), BrokerError> {
-        self.capabilities().written.note(&produced?);
-        Ok(())
-    }
 }
 
 /// A subscription to one channel of the events topic.
@@ -160,7 +155,8 @@ impl EventChannel for KafkaBroker {
         let topic = self.events_topic().await?;
         let producer = self.producer().await?;
         let event = Payload::new(payload).with_key(channel.to_owned());
-        self.note_written(producer.produce(Destination::Topic(topic), event).await)?;
+        self.capabilities()
+            .note(producer.produce(Destination::Topic(topic), event).await)?;
         Ok(0)
     }
 
@@ -180,7 +176,7 @@ impl EventChannel for KafkaBroker {
             .collect();
         let mut failure = Ok(());
         for produced in producer.produce_batch(batch).await {
-            if let Err(e) = self.note_written(produced)
+            if let Err(e) = self.capabilities().note(produced)
                 && failure.is_ok()
             {
                 failure = Err(e);

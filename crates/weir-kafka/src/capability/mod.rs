@@ -35,7 +35,7 @@ mod results_view;
 mod topics;
 mod written;
 
-use weir_core::Topic;
+use weir_core::{BrokerError, Produced, Topic};
 
 pub use config::{CapabilityConfig, CapabilityConfigBuilder};
 pub use error::KafkaCapabilityError;
@@ -52,6 +52,24 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Takes in the outcome of a write to a capability topic: notes where
+    /// it went (see `written`), or, if the topic is gone (deleted by
+    /// another process), forgets it so the next write creates it again.
+    pub(crate) fn note(&self, produced: Result<Produced, BrokerError>) -> Result<(), BrokerError> {
+        match produced {
+            Ok(p) => {
+                self.written.note(&p);
+                Ok(())
+            }
+            Err(e) => {
+                if let BrokerError::UnknownTopic { topic } = &e {
+                    self.topics.forget(topic);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Forgets `topic` and its delay topic `delay` (both were deleted): a
     /// later use looks them up again, and the topic's mover is dropped.
     pub(crate) fn forget_topic(&self, topic: &Topic, delay: &Topic) {

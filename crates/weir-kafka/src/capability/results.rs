@@ -138,16 +138,15 @@ impl ResultStore for KafkaBroker {
                 (Destination::Topic(topic.clone()), payload)
             })
             .collect();
-        let mut failure = None;
+        let mut failure = Ok(());
         for produced in producer.produce_batch(batch).await {
-            match produced {
-                Ok(p) => self.capabilities().written.note(&p),
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
+            if let Err(e) = self.capabilities().note(produced)
+                && failure.is_ok()
+            {
+                failure = Err(e);
             }
         }
-        failure.map_or(Ok(()), Err)
+        failure
     }
 
     async fn get_result(&self, id: &str) -> Result<Option<Bytes>, BrokerError> {
