@@ -11,9 +11,9 @@ use weir_core::{
     Admin, BrokerError, ConsumerConfig, PartitionOffsets, Topic, TopicInfo, check_partition_count,
 };
 
-use crate::KafkaConfig;
 use crate::error::{self, Context};
 use crate::metadata;
+use crate::{KafkaConfig, capability};
 
 /// How often `create_topic` looks whether the new topic is visible yet.
 const VISIBLE_RECHECK: Duration = Duration::from_millis(50);
@@ -27,6 +27,8 @@ const VISIBLE_RECHECK: Duration = Duration::from_millis(50);
 pub struct KafkaAdmin {
     client: Arc<AdminClient<DefaultClientContext>>,
     config: KafkaConfig,
+    /// What the broker handle's capabilities know of topics.
+    capabilities: Arc<capability::State>,
 }
 
 impl std::fmt::Debug for KafkaAdmin {
@@ -38,7 +40,10 @@ impl std::fmt::Debug for KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    pub(crate) fn new(config: KafkaConfig) -> Result<Self, BrokerError> {
+    pub(crate) fn new(
+        config: KafkaConfig,
+        capabilities: Arc<capability::State>,
+    ) -> Result<Self, BrokerError> {
         let client = config
             .admin_settings()
             .create()
@@ -46,6 +51,7 @@ impl KafkaAdmin {
         Ok(KafkaAdmin {
             client: Arc::new(client),
             config,
+            capabilities,
         })
     }
 
@@ -91,12 +97,23 @@ impl KafkaAdmin {
     }
 }
 
-impl Admin for KafkaAdmin {
-    async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+impl KafkaAdmin {
+    /// Creates `topic` with `partitions` partitions and these topic
+    /// settings (`cleanup.policy`, `retention.ms`, ...), as
+    /// [`Admin::create_topic`] does.
+    pub(crate) async fn create_topic_with(
+        &self,
+        topic: &Topic,
+        partitions: u32,
+        settings: &[(&str, &str)],
+    ) -> Result<(), BrokerError> {
         check_partition_count(topic, partitions)?;
         let count = i32::try_from(partitions)
             .map_err(|_| BrokerError::InvalidConfig(format!("{partitions} partitions")))?;
-        let new = NewTopic::new(topic.as_str(), count, TopicReplication::Fixed(-1));
+        let mut new = NewTopic::new(topic.as_str(), count, TopicReplication::Fixed(-1));
+        for (key, value) in settings {
+            new = new.set(key, value);
+        }
         let results = self
             .client
             .create_topics(&[new], &self.options())
@@ -104,6 +121,12 @@ impl Admin for KafkaAdmin {
             .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
         self.first_failure(results, topic)?;
         self.until_visible(topic, partitions).await
+    }
+}
+
+impl Admin for KafkaAdmin {
+    async fn create_topic(&self, topic: &Topic, partitions: u32) -> Result<(), BrokerError> {
+        self.create_topic_with(topic, partitions, &[]).await
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicInfo>, BrokerError> {
@@ -147,9 +170,8 @@ impl Admin for KafkaAdmin {
         let reads_group = group.is_some();
         metadata::blocking(move || {
             let cx = || Context::cluster(&bootstrap).topic(&topic);
-            let consumer: BaseConsumer = settings
-                .create()
-                .map_err(|e| error::from_kafka(e, cx()))?;
+            let consumer: BaseConsumer =
+                settings.create().map_err(|e| error::from_kafka(e, cx()))?;
             let count = metadata::partitions_now(consumer.client(), &topic, timeout, &bootstrap)?;
             let mut committed = vec![None; count as usize];
             if reads_group {
@@ -186,12 +208,29 @@ impl Admin for KafkaAdmin {
         .await
     }
 
+    /// Deletes `topic` and, if it has one, its delay topic (see
+    /// [`CapabilityConfig::delay_suffix`](crate::CapabilityConfig::delay_suffix)):
+    /// what waits for a topic goes with it, as on the other backends.
     async fn delete_topic(&self, topic: &Topic) -> Result<(), BrokerError> {
+        let delay = capability::delay_topic_of(topic, self.config.capabilities());
         let results = self
             .client
-            .delete_topics(&[topic.as_str()], &self.options())
+            .delete_topics(&[topic.as_str(), delay.as_str()], &self.options())
             .await
             .map_err(|e| error::from_kafka(e, Context::cluster(self.config.bootstrap())))?;
-        self.first_failure(results, topic)
+        self.capabilities.forget_topic(topic, &delay);
+        // The delay topic exists only once something waited for the topic.
+        let (mine, delays): (Vec<TopicResult>, Vec<TopicResult>) = results
+            .into_iter()
+            .partition(|r| matches!(r, Ok(name) | Err((name, _)) if name == topic.as_str()));
+        self.first_failure(mine, topic)?;
+        let cx = Context::cluster(self.config.bootstrap()).topic(&delay);
+        match delays.into_iter().find_map(Result::err) {
+            Some((_, code)) => match error::from_code(code, cx) {
+                BrokerError::UnknownTopic { .. } => Ok(()),
+                e => Err(e),
+            },
+            None => Ok(()),
+        }
     }
 }

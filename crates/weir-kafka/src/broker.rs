@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use weir_core::{Broker, BrokerError, ConsumerConfig};
 
-use crate::{KafkaAdmin, KafkaConfig, KafkaConsumer, KafkaProducer};
+use crate::{KafkaAdmin, KafkaConfig, KafkaConsumer, KafkaProducer, capability};
 
 /// A Kafka cluster, reached through rdkafka. Cheap to clone.
 ///
@@ -21,6 +21,7 @@ struct Inner {
     config: KafkaConfig,
     producer: OnceLock<KafkaProducer>,
     admin: OnceLock<KafkaAdmin>,
+    capabilities: Arc<capability::State>,
 }
 
 impl KafkaBroker {
@@ -47,6 +48,7 @@ impl KafkaBroker {
                 config,
                 producer: OnceLock::new(),
                 admin: OnceLock::new(),
+                capabilities: Arc::default(),
             }),
         }
     }
@@ -54,6 +56,11 @@ impl KafkaBroker {
     /// The configuration.
     pub fn config(&self) -> &KafkaConfig {
         &self.inner.config
+    }
+
+    /// What the job capabilities keep for this handle and its clones.
+    pub(crate) fn capabilities(&self) -> &capability::State {
+        &self.inner.capabilities
     }
 }
 
@@ -89,7 +96,10 @@ impl Broker for KafkaBroker {
 
     async fn admin(&self) -> Result<KafkaAdmin, BrokerError> {
         shared(&self.inner.admin, || {
-            KafkaAdmin::new(self.inner.config.clone())
+            KafkaAdmin::new(
+                self.inner.config.clone(),
+                Arc::clone(&self.inner.capabilities),
+            )
         })
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use weir_core::{BrokerError, ConsumerConfig, OffsetReset};
 
+use crate::CapabilityConfig;
+
 /// How long librdkafka waits before it fetches again for a partition whose
 /// prefetch queue was full (`fetch.queue.backoff.ms`). librdkafka's default,
 /// 1000, is not cut short when the application drains the queue: a
@@ -86,6 +88,7 @@ pub struct KafkaConfig {
     max_message_bytes: usize,
     request_timeout: Duration,
     settle_before_leaving: Option<Duration>,
+    capabilities: CapabilityConfig,
     common: BTreeMap<String, String>,
     consumer: BTreeMap<String, String>,
     producer: BTreeMap<String, String>,
@@ -103,6 +106,7 @@ impl KafkaConfig {
                 max_message_bytes: 4 << 20,
                 request_timeout: Duration::from_secs(30),
                 settle_before_leaving: None,
+                capabilities: CapabilityConfig::default(),
                 common: BTreeMap::new(),
                 consumer: BTreeMap::new(),
                 producer: BTreeMap::new(),
@@ -143,6 +147,11 @@ impl KafkaConfig {
     /// How long a closing consumer holds its assignment before leaving, if set.
     pub fn settle_before_leaving(&self) -> Option<Duration> {
         self.settle_before_leaving
+    }
+
+    /// Where the job capabilities keep their data (delays, results, events).
+    pub fn capabilities(&self) -> &CapabilityConfig {
+        &self.capabilities
     }
 
     fn base(&self) -> ClientConfig {
@@ -218,6 +227,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("settle_before_leaving", &self.settle_before_leaving)
+            .field("capabilities", &self.capabilities)
             .field("common", &Redacted(&self.common))
             .field("consumer", &Redacted(&self.consumer))
             .field("producer", &Redacted(&self.producer))
@@ -332,6 +342,13 @@ impl KafkaConfigBuilder {
     /// while the group forms leaves the others waiting forever.
     pub fn settle_before_leaving(mut self, quiet: Duration) -> Self {
         self.config.settle_before_leaving = Some(quiet);
+        self
+    }
+
+    /// Where the job capabilities keep their data: the results and events
+    /// topics, the delay topics' suffix (default: [`CapabilityConfig::default`]).
+    pub fn capabilities(mut self, capabilities: CapabilityConfig) -> Self {
+        self.config.capabilities = capabilities;
         self
     }
 

@@ -12,6 +12,11 @@
 //! - [`KafkaProducer`] resolves each message with its partition and offset,
 //!   bounds the messages in flight and flushes on close.
 //! - [`KafkaAdmin`] creates, lists and deletes topics.
+//! - The job capabilities of `weir_core::capability` (so `weir-tasks` runs
+//!   on Kafka): delays on a delay topic beside each topic, results on a
+//!   compacted topic read into memory, events on one topic read from its
+//!   end, and dedup and permits refused with `BrokerError::Unsupported`;
+//!   [`CapabilityConfig`] names their topics.
 //! - Errors are `weir_core::BrokerError`: an unreachable cluster, an unknown
 //!   topic, a refused authorization and an oversized message are distinct.
 //!
@@ -22,6 +27,7 @@
 mod admin;
 mod arena;
 mod broker;
+mod capability;
 mod config;
 mod consumer;
 mod convert;
@@ -33,6 +39,9 @@ mod rebalance;
 
 pub use admin::KafkaAdmin;
 pub use broker::KafkaBroker;
+pub use capability::{
+    CapabilityConfig, CapabilityConfigBuilder, KafkaCapabilityError, KafkaSubscription,
+};
 pub use config::{KafkaConfig, KafkaConfigBuilder, RebalanceProtocol, is_secret_setting};
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaProducer;

@@ -117,6 +117,44 @@ impl KafkaProducer {
         Ok(n)
     }
 
+    /// How many partitions `topic` has (cached after the first look-up);
+    /// [`BrokerError::UnknownTopic`] if it does not exist.
+    pub(crate) async fn partition_count(&self, topic: &Topic) -> Result<u32, BrokerError> {
+        self.partitions(topic, false).await
+    }
+
+    /// The (low, high) watermarks of `parts`, asked of the cluster. Through
+    /// the producer's connections on purpose: a consumer's request waits
+    /// behind its own fetch, which the broker may hold for up to
+    /// `fetch.wait.max.ms` when there is nothing new to read.
+    pub(crate) async fn watermarks(
+        &self,
+        parts: &[Partition],
+    ) -> Result<Vec<(u64, u64)>, BrokerError> {
+        let producer = self.inner.producer.clone();
+        let parts = parts.to_vec();
+        let timeout = self.inner.config.request_timeout();
+        let bootstrap = self.inner.config.bootstrap().to_owned();
+        metadata::blocking(move || {
+            parts
+                .iter()
+                .map(|p| {
+                    let (low, high) = producer
+                        .client()
+                        .fetch_watermarks(p.topic.as_str(), index_of(p), timeout)
+                        .map_err(|e| {
+                            error::from_kafka(e, Context::cluster(&bootstrap).topic(&p.topic))
+                        })?;
+                    Ok((
+                        u64::try_from(low).unwrap_or(0),
+                        u64::try_from(high).unwrap_or(0),
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Checks the destination exists and the payload fits.
     async fn check(&self, destination: &Destination, payload: &Payload) -> Result<(), BrokerError> {
         let topic = destination.topic();

@@ -116,6 +116,18 @@ impl KafkaConsumer {
             .filter(|_| !self.topics.is_empty())
     }
 
+    /// Whether the member holds a generation of its group: it joined and
+    /// got its (possibly empty) share of the partitions.
+    pub(crate) fn settled(&self) -> bool {
+        self.context.settled()
+    }
+
+    /// Whether a group change waits to be reported: the next `poll`
+    /// returns it without waiting for messages.
+    pub(crate) fn group_change_waiting(&self) -> bool {
+        self.announcing.is_some() || self.context.has_changes()
+    }
+
     fn client(&self) -> Result<&Client, BrokerError> {
         self.client.as_ref().ok_or(BrokerError::Closed("consumer"))
     }

@@ -60,6 +60,11 @@ impl KafkaConsumer {
         result.map_err(|e| error::from_kafka(e, self.cx()))
     }
 
+    /// The end of `partition` librdkafka last saw in a fetch response (no request).
+    pub(crate) fn seen_end(&self, partition: &Partition) -> Option<u64> {
+        self.cached_high(partition)
+    }
+
     /// [`BrokerError::OffsetOutOfRange`] for an offset past its partition's end.
     pub(super) async fn check_in_range(&self, offsets: &CommitRequest) -> Result<(), BrokerError> {
         let unsure: Vec<(Partition, u64)> = offsets

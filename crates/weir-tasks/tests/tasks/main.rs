@@ -1,7 +1,9 @@
 //! The job layer: scenarios generic over the broker (`scenarios.rs`) run
-//! on memory with tokio's clock paused and on a redis-server of each
-//! test's own; the time-heavy ones run on memory only (`memory.rs`).
+//! on memory with tokio's clock paused, on a redis-server of each test's
+//! own and on Kafka (`kafka.rs`); the time-heavy ones run on memory only
+//! (`memory.rs`).
 
+mod kafka;
 mod memory;
 mod property;
 mod scenarios;
@@ -63,4 +65,20 @@ job_suite!(
     on_redis,
     crate::redis,
     tokio::test(flavor = "multi_thread", worker_threads = 2)
+);
+// Kafka has no `Permits`: an actor's limit across workers is `Unsupported`
+// there (`kafka.rs`), so that scenario is left out.
+job_suite!(@cases
+    on_kafka,
+    crate::kafka::broker,
+    tokio::test(flavor = "multi_thread", worker_threads = 2),
+    enqueued_job_runs_and_its_result_is_awaited,
+    typed_args_and_results_round_trip,
+    exhausted_retries_dead_letter_the_job_with_all_errors,
+    bad_jobs_are_dead_lettered_and_the_worker_goes_on,
+    events_are_published_and_filtered,
+    a_handle_from_the_id_alone_follows_the_task,
+    jobs_enqueued_in_bulk_all_run,
+    a_local_queue_is_served_by_its_node_only,
+    a_queue_counts_its_jobs,
 );

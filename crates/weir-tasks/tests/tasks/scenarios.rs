@@ -1,5 +1,5 @@
 //! Job scenarios generic over the broker: each runs on memory (paused
-//! clock) and on a real redis-server.
+//! clock), on a real redis-server and on Kafka.
 
 use weir_tasks::{EventFilter, EventKind, Job, TaskBroker, TaskError, TaskState, Tasks};
 
