@@ -1,7 +1,7 @@
 //! Jobs for later (the `DelayedDelivery` seam): delayed jobs and retries
-//! wait in the broker's delayed store, and workers move them to their
-//! topics when due. Kafka, which has no delayed store, will put a retry
-//! topic behind these two calls.
+//! wait in the broker's delayed store (a sorted set on Redis, a delay topic
+//! beside each topic on Kafka), and workers move them to their topics when
+//! due.
 
 use std::time::SystemTime;
 
@@ -20,27 +20,24 @@ pub(crate) async fn produce_at<B: DelayedDelivery>(
     broker.produce_at(topic.into(), payload, due).await
 }
 
-/// Moves the due jobs of `topics` to them; when the next one falls due.
+/// Moves the due jobs of `topics` to them, the topics at once; when the
+/// next one falls due.
 pub(crate) async fn deliver_due<B: DelayedDelivery>(
     broker: &B,
     topics: &[Topic],
 ) -> Result<Option<SystemTime>, TaskError> {
-    let mut next: Option<SystemTime> = None;
-    for topic in topics {
+    let dues = futures::future::try_join_all(topics.iter().map(|topic| async move {
         broker
             .deliver_due(topic)
             .await
             .map_err(TaskError::broker(format!("moving due jobs to `{topic}`")))?;
-        let due = broker
+        broker
             .next_due(topic)
             .await
             .map_err(TaskError::broker(format!(
                 "looking up due jobs of `{topic}`"
-            )))?;
-        next = match (next, due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    Ok(next)
+            )))
+    }))
+    .await?;
+    Ok(dues.into_iter().flatten().min())
 }

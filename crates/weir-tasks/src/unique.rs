@@ -26,13 +26,14 @@ pub(crate) async fn take<B: Dedup>(
         )))
 }
 
-/// Frees `id` on `queue` (the job ended, or its enqueue failed).
+/// Frees `id` on `queue` (the job ended, or its enqueue failed, or it was
+/// revoked). A backend without dedup (Kafka) never took an id: nothing to
+/// free.
 pub(crate) async fn free<B: Dedup>(broker: &B, queue: &str, id: &TaskId) -> Result<(), TaskError> {
-    broker
-        .forget(&scope(queue), id.as_str())
-        .await
-        .map(|_| ())
-        .map_err(TaskError::broker(format!(
+    match broker.forget(&scope(queue), id.as_str()).await {
+        Ok(_) | Err(weir_core::BrokerError::Unsupported { .. }) => Ok(()),
+        Err(e) => Err(TaskError::broker(format!(
             "freeing unique task id `{id}` on queue `{queue}`"
-        )))
+        ))(e)),
+    }
 }

@@ -215,11 +215,16 @@ impl Drop for TopicReader {
         let Some(client) = self.client.take() else {
             return;
         };
-        // librdkafka's destroy waits for its threads: not on the runtime.
-        let close = move || drop(client);
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(close)),
-            Err(_) => close(),
+        // librdkafka's destroy waits for its threads, and on some brokers
+        // for a coordinator that never answers (tens of seconds): on a
+        // thread of its own, which neither the runtime nor its shutdown
+        // waits for. The reader commits nothing, so a destroy cut short by
+        // the process's exit loses nothing.
+        let spawned = std::thread::Builder::new()
+            .name("weir-kafka-reader-close".to_owned())
+            .spawn(move || drop(client));
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread to close a capability reader");
         }
     }
 }

@@ -21,7 +21,13 @@ pub(crate) async fn move_due<B: TaskBroker>(
     stop: CancellationToken,
 ) {
     loop {
-        let next = match later::deliver_due(&broker, &topics).await {
+        // A stop does not wait for a move in progress (on Kafka it may be
+        // joining the mover's group); what it moved stays moved.
+        let moved = tokio::select! {
+            _ = stop.cancelled() => return,
+            moved = later::deliver_due(&broker, &topics) => moved,
+        };
+        let next = match moved {
             Ok(next) => next,
             Err(e) => {
                 tracing::warn!(error = %weir_core::ErrorReport::new(&e), "cannot move due jobs; trying again");

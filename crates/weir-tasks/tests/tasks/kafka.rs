@@ -24,7 +24,8 @@ use weir_testkit::unique_name;
 /// fetches that wait at most 100 ms for data (tansu holds a fetch for its
 /// whole wait; the priority consumer and the results reader must not wait
 /// out librdkafka's half second), a settled group before a member leaves
-/// (tansu needs it), and results and events topics of the test's own.
+/// (tansu needs it), requests that give up after 5 s, and results and
+/// events topics of the test's own.
 pub async fn broker() -> (KafkaBroker, ()) {
     let capabilities = CapabilityConfig::builder()
         .results_topic(unique_name("results"))
@@ -35,6 +36,9 @@ pub async fn broker() -> (KafkaBroker, ()) {
         .fast_group_joins()
         .set_consumer("fetch.wait.max.ms", "100")
         .settle_before_leaving(Duration::from_millis(1200))
+        // A committed-offsets look-up that tansu leaves unanswered after
+        // its consumer left blocks a runtime's shutdown for this long.
+        .request_timeout(Duration::from_secs(5))
         .capabilities(capabilities)
         .build()
         .expect("a valid kafka config");
@@ -123,4 +127,29 @@ async fn an_actor_limited_across_workers_fails_with_the_typed_unsupported_error(
         cause = e.source();
     }
     assert!(refused, "{}", weir_core::ErrorReport::new(&err));
+}
+
+/// Revoking works on Kafka too (the unique id it frees was never taken
+/// there): the job does not run and its handle reports the revoke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_job_does_not_run() {
+    let (broker, ()) = broker().await;
+    let tasks = Tasks::new(broker);
+    tasks.queue("default").declare().await.expect("declare");
+    let handle = tasks
+        .enqueue(Job::new("add").args((1i64, 1i64)))
+        .await
+        .expect("enqueue");
+    assert!(handle.revoke().await.expect("revoke"));
+    let log = log();
+    let stats = start(&tasks, router(&log), |w| w.messages_limit(1))
+        .await
+        .finished()
+        .await;
+    assert_eq!((stats.revoked, stats.processed), (1, 0));
+    assert!(matches!(
+        handle.wait_timeout::<i64>(WAIT).await,
+        Err(TaskError::Revoked { .. })
+    ));
+    assert!(runs(&log, "add").is_empty());
 }

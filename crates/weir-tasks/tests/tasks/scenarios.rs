@@ -310,8 +310,17 @@ pub async fn a_local_queue_is_served_by_its_node_only<B: TaskBroker>(tasks: Task
         .declare()
         .await
         .expect("declare");
-    let mine = start(&here, router(&log), |w| w.local_queue("cache").id("w-here")).await;
-    let other = start(&there, router(&log), |w| w.local_queue("cache").id("w-there")).await;
+    // A group each: what keeps the other node's worker off this node's
+    // queue is the queue's name, not the group (and two members with
+    // different subscriptions rebalance slowly on some Kafka brokers).
+    let mine = start(&here, router(&log), |w| {
+        w.local_queue("cache").id("w-here").group("node-here")
+    })
+    .await;
+    let other = start(&there, router(&log), |w| {
+        w.local_queue("cache").id("w-there").group("node-there")
+    })
+    .await;
     let handles = here
         .enqueue_many((0..10i64).map(|i| Job::new("add").args((i, 1i64)).queue("cache@here")))
         .await
