@@ -26,18 +26,24 @@
 //! default), and each figure is printed as the median with its range, never
 //! the best run, with the ratio of medians weir/peer.
 //!
-//! apalis-redis puts every pushed task in its scheduled set and its fetch
-//! script moves all due ones at once with one Lua `unpack`, which fails
-//! beyond about 8,000 (Lua's stack limit): a worker started with more than
-//! that waiting stops with an error. Its processing runs are therefore made
+//! apalis-redis puts every pushed task in its scheduled set (`push_tasks`
+//! gives each a run time, now at the earliest) and its fetch script moves
+//! all due ones at once with one Lua `unpack`, which fails beyond about
+//! 8,000 (Lua's stack limit): a worker started with more than that waiting
+//! stops with an error. For the same reason its push never publishes the
+//! "available" message that would wake an idle worker: jobs enqueued while
+//! a worker is idle wait for its next heartbeat (30 s by default), which is
+//! what its latency figures show. Its processing runs are therefore made
 //! in rounds of `WEIR_BENCH_TASKS_APALIS_ROUND` jobs (5,000 by default;
 //! enqueue a round untimed, process it timed, add the times); 0 makes one
 //! round of N, to show the failure.
 //!
 //! Settings (environment): `WEIR_BENCH_TASKS_JOBS` (N, 50,000),
 //! `WEIR_BENCH_RUNS` (5), `WEIR_BENCH_TASKS_BULK` (1,000),
-//! `WEIR_BENCH_TASKS_LATENCY_JOBS` (5,000), `WEIR_BENCH_TASKS_RATE` (1,000
-//! jobs/s), `WEIR_BENCH_TASKS_APALIS_ROUND` (5,000). Arguments that are not
+//! `WEIR_BENCH_TASKS_CONCURRENCY` (the processing runs' concurrencies,
+//! `1,10,100`), `WEIR_BENCH_TASKS_LATENCY_JOBS` (5,000),
+//! `WEIR_BENCH_TASKS_RATE` (1,000 jobs/s), `WEIR_BENCH_TASKS_APALIS_ROUND`
+//! (5,000). Arguments that are not
 //! flags select parts by name: `enqueue`, `process`, `latency`, `commands`,
 //! and sides `weir`, `apalis`, `bullmq` (all when none is given).
 //!
@@ -108,6 +114,7 @@ struct Settings {
     latency_jobs: u64,
     rate: u64,
     apalis_round: u64,
+    concurrencies: Vec<usize>,
     parts: Vec<String>,
     sides: Vec<Side>,
 }
@@ -139,6 +146,16 @@ impl Settings {
             latency_jobs: env_or("WEIR_BENCH_TASKS_LATENCY_JOBS", 5_000u64).max(1),
             rate: env_or("WEIR_BENCH_TASKS_RATE", 1_000u64).max(1),
             apalis_round: env_or("WEIR_BENCH_TASKS_APALIS_ROUND", 5_000u64),
+            concurrencies: match std::env::var("WEIR_BENCH_TASKS_CONCURRENCY") {
+                Ok(list) => list
+                    .split(',')
+                    .map(|c| match c.trim().parse::<usize>() {
+                        Ok(c) if c > 0 => c,
+                        _ => panic!("$WEIR_BENCH_TASKS_CONCURRENCY: not a concurrency: {c:?}"),
+                    })
+                    .collect(),
+                Err(_) => vec![1, 10, 100],
+            },
             parts,
             sides,
         }
@@ -357,10 +374,14 @@ async fn apalis_process(
 }
 
 async fn apalis_latency(url: &str, side: Side, jobs: u64, rate: u64) -> Vec<Duration> {
-    // The plain RedisStorage parks an idle worker until its next heartbeat
-    // (30 s by default) once a fetch comes back empty; the storage from
-    // apalis-redis's factory wakes it on the pub/sub message each push
-    // publishes, which is what a steady trickle of jobs needs.
+    // An apalis worker whose fetch came back empty sleeps until something
+    // wakes it: the plain RedisStorage only has its heartbeat (30 s by
+    // default), the storage from apalis-redis's factory also the pub/sub
+    // message `tasks:<queue>:active:available`. Its push script publishes
+    // that only for a task without a run time, and `push_tasks` gives every
+    // task one (now at the earliest), so it never does: new jobs wait for
+    // the heartbeat either way. The factory is used all the same, as it is
+    // apalis-redis's way to wake a worker.
     // The factory's pub/sub needs RESP3 (push messages).
     let resp3 = format!("{}/?protocol=resp3", url.trim_end_matches('/'));
     let client = apalis_redis::Client::open(resp3).expect("client");
@@ -750,7 +771,7 @@ fn process_part(bench: &mut Bench, settings: &Settings) {
     } else if apalis_round < n {
         println!("apalis-redis: processed in rounds of {apalis_round} (see the bench's docs)");
     }
-    for concurrency in [1usize, 10, 100] {
+    for &concurrency in &settings.concurrencies {
         let samples = interleaved(settings.runs, &settings.sides, |_, side| {
             bench.flush();
             let url = bench.url.clone();
@@ -815,7 +836,7 @@ fn latency_part(bench: &mut Bench, settings: &Settings) {
     let how = |side: Side| match side {
         Side::Weir => "TaskHandle::wait",
         Side::Apalis | Side::ApalisUnlocked => {
-            "WaitForCompletion::wait_for (it polls each id every 100 ms); the worker from its pub/sub factory (RESP3)"
+            "WaitForCompletion::wait_for (it polls each id every 100 ms); the worker from its pub/sub factory, which its push never wakes: idle, it waits for its 30 s heartbeat"
         }
         Side::Bullmq => "QueueEvents `completed` (BullMQ's own way to await a job)",
     };
