@@ -204,7 +204,10 @@ fn weir_job(i: u64) -> Job<u64> {
 fn weir_router() -> Router {
     let mut router = Router::new();
     router
-        .actor(ACTOR, |i: u64, _: Context| async move { Ok::<_, String>(i) })
+        .actor(
+            ACTOR,
+            |i: u64, _: Context| async move { Ok::<_, String>(i) },
+        )
         .queue(QUEUE);
     router
 }
@@ -329,7 +332,8 @@ async fn apalis_run(
             .concurrency(concurrency)
             .on_event(move |ctx, event| match event {
                 Event::Success(_) => {
-                    if done.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    let succeeded = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if succeeded == n {
                         let _ = ctx.stop();
                     }
                 }
@@ -346,7 +350,9 @@ async fn apalis_run(
     let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     match outcome {
         Ok(()) if done >= n && failed == 0 => Ok(elapsed),
-        Ok(()) => Err(format!("the worker returned after {done} of {n} ({failed} failed)")),
+        Ok(()) => Err(format!(
+            "the worker returned after {done} of {n} ({failed} failed)"
+        )),
         Err(e) => Err(format!("the worker stopped after {done} of {n}: {e}")),
     }
 }
@@ -440,9 +446,12 @@ fn bullmq_connection(url: &str) -> RedisConnectionOptions {
 }
 
 async fn bullmq_queue(url: &str) -> Queue {
-    Queue::with_options(QUEUE, QueueOptions::new().connection(bullmq_connection(url)))
-        .await
-        .expect("queue")
+    Queue::with_options(
+        QUEUE,
+        QueueOptions::new().connection(bullmq_connection(url)),
+    )
+    .await
+    .expect("queue")
 }
 
 async fn bullmq_enqueue_single(queue: &Queue, n: u64) {
@@ -546,7 +555,9 @@ async fn bullmq_latency(url: &str, jobs: u64, rate: u64) -> Vec<Duration> {
         })
     };
     let worker = bullmq_worker(url, LATENCY_CONCURRENCY).await;
-    let submit = |queue: Arc<Queue>, completions: Arc<Mutex<HashMap<String, Completion>>>, i: u64| async move {
+    let submit = |queue: Arc<Queue>,
+                  completions: Arc<Mutex<HashMap<String, Completion>>>,
+                  i: u64| async move {
         let job = queue.add(ACTOR, i).await.expect("add");
         let id = job.id().to_owned();
         let waiting = {
@@ -568,7 +579,11 @@ async fn bullmq_latency(url: &str, jobs: u64, rate: u64) -> Vec<Duration> {
     };
     tokio::time::timeout(
         RESULT_TIMEOUT,
-        submit(Arc::clone(&queue), Arc::clone(&completions), u64::from(u32::MAX)),
+        submit(
+            Arc::clone(&queue),
+            Arc::clone(&completions),
+            u64::from(u32::MAX),
+        ),
     )
     .await
     .expect("the first job's result");
@@ -809,9 +824,7 @@ fn latency_part(bench: &mut Bench, settings: &Settings) {
         let latencies = bench.rt.block_on(async move {
             match side {
                 Side::Weir => weir_latency(&url, jobs, rate).await,
-                Side::Apalis | Side::ApalisUnlocked => {
-                    apalis_latency(&url, side, jobs, rate).await
-                }
+                Side::Apalis | Side::ApalisUnlocked => apalis_latency(&url, side, jobs, rate).await,
                 Side::Bullmq => bullmq_latency(&url, jobs, rate).await,
             }
         });
