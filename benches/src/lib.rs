@@ -120,3 +120,141 @@ pub async fn fill<P: Producer>(
         i += chunk;
     }
 }
+
+// ---------------------------------------------------------------------------
+// One methodology for every bench: each side measured several times, the
+// sides interleaved run by run, and the median printed with its range (never
+// the best run). The tasks bench uses these; the others can adopt them.
+
+/// The number of runs a bench makes of each workload: `$WEIR_BENCH_RUNS`,
+/// else `default`; never fewer than one.
+pub fn runs_from_env(default: usize) -> usize {
+    env_or("WEIR_BENCH_RUNS", default).max(1)
+}
+
+/// `$name` parsed as `T`, or `default` when it is unset; a value that does
+/// not parse stops the bench rather than being ignored.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => match v.trim().replace('_', "").parse() {
+            Ok(n) => n,
+            Err(_) => panic!("${name} is not a valid value: {v:?}"),
+        },
+        Err(_) => default,
+    }
+}
+
+/// Runs `measure(run, side)` for every side in every run, interleaved (run
+/// 1: A, B, C; run 2: A, B, C; ...) so that a slow spell of a shared machine
+/// falls on every side alike. Returns each side's samples in run order.
+pub fn interleaved<S: Copy, T>(
+    runs: usize,
+    sides: &[S],
+    mut measure: impl FnMut(usize, S) -> T,
+) -> Vec<Vec<T>> {
+    let mut samples: Vec<Vec<T>> = sides.iter().map(|_| Vec::with_capacity(runs)).collect();
+    for run in 0..runs {
+        for (i, side) in sides.iter().enumerate() {
+            samples[i].push(measure(run, *side));
+        }
+    }
+    samples
+}
+
+/// The median and range of a set of samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The median (the mean of the two middle samples when their number is even).
+    pub median: f64,
+    /// The smallest sample.
+    pub min: f64,
+    /// The largest sample.
+    pub max: f64,
+    /// How many samples.
+    pub samples: usize,
+}
+
+impl Spread {
+    /// The spread of `samples`; `None` when there are none. NaNs are ignored.
+    pub fn of(samples: &[f64]) -> Option<Spread> {
+        let mut sorted: Vec<f64> = samples.iter().copied().filter(|x| !x.is_nan()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            min: sorted[0],
+            max: sorted[n - 1],
+            samples: n,
+        })
+    }
+
+    /// `median (min–max)`, each with `decimals` decimals.
+    pub fn show(&self, decimals: usize) -> String {
+        format!(
+            "{:.d$} ({:.d$}–{:.d$})",
+            self.median,
+            self.min,
+            self.max,
+            d = decimals
+        )
+    }
+}
+
+/// The `p`-th percentile (0–100) of `samples`, nearest rank; `None` when
+/// there are none.
+pub fn percentile(samples: &[Duration], p: f64) -> Option<Duration> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Items per second for `items` in `time`.
+pub fn per_second(items: u64, time: Duration) -> f64 {
+    items as f64 / time.as_secs_f64().max(f64::MIN_POSITIVE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_range() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).expect("samples");
+        assert_eq!((s.median, s.min, s.max, s.samples), (2.0, 1.0, 3.0, 3));
+        let s = Spread::of(&[4.0, 1.0, 2.0, 3.0]).expect("samples");
+        assert_eq!(s.median, 2.5);
+        assert!(Spread::of(&[]).is_none());
+    }
+
+    #[test]
+    fn interleaves_sides_run_by_run() {
+        let mut order = Vec::new();
+        let samples = interleaved(2, &['a', 'b'], |run, side| {
+            order.push((run, side));
+            run
+        });
+        assert_eq!(order, [(0, 'a'), (0, 'b'), (1, 'a'), (1, 'b')]);
+        assert_eq!(samples, [vec![0, 1], vec![0, 1]]);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&d, 50.0), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&d, 99.0), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&d, 100.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+}

@@ -55,13 +55,20 @@ fn find_or_install_tansu() -> Result<PathBuf, String> {
     }
 }
 
+/// Installs what compiling rdkafka's vendored librdkafka needs, and nothing
+/// else: every crate that depends on weir-kafka (the benches do) needs it,
+/// whether or not it starts a broker.
+pub fn install_build_needs() -> Result<(), String> {
+    apt_install(BUILD_PACKAGES)
+}
+
 impl Service for Kafka {
     fn name(&self) -> &'static str {
         "kafka"
     }
 
     fn install(&self) -> Result<Vec<(String, String)>, String> {
-        apt_install(BUILD_PACKAGES)?;
+        install_build_needs()?;
         let tansu = find_or_install_tansu()?;
         make_executable(&tansu)?;
         let mut env = vec![("WEIR_TANSU".to_owned(), tansu.display().to_string())];

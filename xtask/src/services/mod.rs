@@ -56,6 +56,28 @@ pub fn install_all() -> Result<Vec<(String, String)>, String> {
     Ok(env)
 }
 
+/// Installs the services named in `names` only (unknown names are an
+/// error), plus what compiling the workspace needs; returns the environment
+/// for the programs that use them.
+pub fn install_only(names: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let services = all();
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !services.iter().any(|s| s.name() == **n))
+    {
+        return Err(format!("no service named {unknown}"));
+    }
+    kafka::install_build_needs().map_err(|e| format!("installing the build needs: {e}"))?;
+    let mut env = Vec::new();
+    for s in services.iter().filter(|s| names.contains(&s.name())) {
+        env.extend(
+            s.install()
+                .map_err(|e| format!("installing {}: {e}", s.name()))?,
+        );
+    }
+    Ok(env)
+}
+
 #[derive(Subcommand)]
 pub enum Action {
     /// Install what the tests need (servers, libraries), and nothing else.
