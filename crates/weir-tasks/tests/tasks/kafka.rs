@@ -128,28 +128,3 @@ async fn an_actor_limited_across_workers_fails_with_the_typed_unsupported_error(
     }
     assert!(refused, "{}", weir_core::ErrorReport::new(&err));
 }
-
-/// Revoking works on Kafka too (the unique id it frees was never taken
-/// there): the job does not run and its handle reports the revoke.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_job_does_not_run() {
-    let (broker, ()) = broker().await;
-    let tasks = Tasks::new(broker);
-    tasks.queue("default").declare().await.expect("declare");
-    let handle = tasks
-        .enqueue(Job::new("add").args((1i64, 1i64)))
-        .await
-        .expect("enqueue");
-    assert!(handle.revoke().await.expect("revoke"));
-    let log = log();
-    let stats = start(&tasks, router(&log), |w| w.messages_limit(1))
-        .await
-        .finished()
-        .await;
-    assert_eq!((stats.revoked, stats.processed), (1, 0));
-    assert!(matches!(
-        handle.wait_timeout::<i64>(WAIT).await,
-        Err(TaskError::Revoked { .. })
-    ));
-    assert!(runs(&log, "add").is_empty());
-}

@@ -28,6 +28,7 @@ macro_rules! job_suite {
             an_actors_global_limit_holds_across_workers,
             a_local_queue_is_served_by_its_node_only,
             a_queue_counts_its_jobs,
+            a_revoked_job_does_not_run,
         );
     };
     (@cases $backend:ident, $start:path, $attr:meta, $($name:ident),+ $(,)?) => {
@@ -81,4 +82,5 @@ job_suite!(@cases
     jobs_enqueued_in_bulk_all_run,
     a_local_queue_is_served_by_its_node_only,
     a_queue_counts_its_jobs,
+    a_revoked_job_does_not_run,
 );

@@ -384,28 +384,6 @@ async fn enqueueing_to_an_undeclared_queue_names_it_unless_auto_declared() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_revoked_job_does_not_run() {
-    let tasks = tasks();
-    tasks.queue("default").declare().await.expect("declare");
-    let handle = tasks
-        .enqueue(Job::new("add").args((1i64, 1i64)))
-        .await
-        .expect("enqueue");
-    assert!(handle.revoke().await.expect("revoke"));
-    let log = log();
-    let stats = start(&tasks, router(&log), |w| w.messages_limit(1))
-        .await
-        .finished()
-        .await;
-    assert_eq!((stats.revoked, stats.processed), (1, 0));
-    assert!(matches!(
-        handle.wait_timeout::<i64>(WAIT).await,
-        Err(TaskError::Revoked { .. })
-    ));
-    assert!(runs(&log, "add").is_empty());
-}
-
-#[tokio::test(start_paused = true)]
 async fn flushing_a_queue_drops_its_waiting_jobs() {
     let tasks = tasks();
     let queue = tasks.queue("default");

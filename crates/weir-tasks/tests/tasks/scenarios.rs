@@ -393,3 +393,25 @@ pub async fn a_queue_counts_its_jobs<B: TaskBroker>(tasks: Tasks<B>) {
         "{err:?}"
     );
 }
+
+/// A job revoked before any worker took it does not run, and its handle
+/// reports the revoke (on Kafka too, which keeps no unique ids to free).
+pub async fn a_revoked_job_does_not_run<B: TaskBroker>(tasks: Tasks<B>) {
+    tasks.queue("default").declare().await.expect("declare");
+    let handle = tasks
+        .enqueue(Job::new("add").args((1i64, 1i64)))
+        .await
+        .expect("enqueue");
+    assert!(handle.revoke().await.expect("revoke"));
+    let log = log();
+    let stats = start(&tasks, router(&log), |w| w.messages_limit(1))
+        .await
+        .finished()
+        .await;
+    assert_eq!((stats.revoked, stats.processed), (1, 0));
+    assert!(matches!(
+        handle.wait_timeout::<i64>(WAIT).await,
+        Err(TaskError::Revoked { .. })
+    ));
+    assert!(runs(&log, "add").is_empty());
+}
