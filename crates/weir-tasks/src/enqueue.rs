@@ -33,7 +33,7 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         self.enqueue_encoded(encoded).await
     }
 
-    /// Enqueues many jobs at once, in four round trips on Redis whatever
+    /// Enqueues many jobs at once, in three round trips on Redis whatever
     /// their number: their queued records in one write, the jobs to run
     /// now in one batch, their `queued` events in one publish (plus one
     /// call per unique id, and one per delayed job). One result per job, in
