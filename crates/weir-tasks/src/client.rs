@@ -11,12 +11,12 @@ use weir_core::capability::EventChannel;
 use weir_core::{Codec, MsgPack};
 
 use crate::actor::Outcome;
-use crate::events::{self, EventFilter, EventKind, TaskEvent, TaskEvents};
 use crate::enqueue::{message_of, queued_record};
+use crate::events::{self, EventFilter, EventKind, TaskEvent, TaskEvents};
 use crate::records::Records;
 use crate::{
-    Context, Job, JobMessage, Queue, Router, TaskBroker, TaskError, TaskHandle, TaskId,
-    TaskState, attempt, unique,
+    Context, Job, JobMessage, Queue, Router, TaskBroker, TaskError, TaskHandle, TaskId, TaskState,
+    attempt, unique,
 };
 
 /// What enqueueing a unique job does while another job with its id is
@@ -329,5 +329,4 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             codec: self.codec().clone(),
         }
     }
-
 }

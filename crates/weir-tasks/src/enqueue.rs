@@ -109,7 +109,11 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             .filter_map(|d| d.as_ref().ok().and_then(|(_, e)| e.clone()))
             .collect();
         if let Err(e) = self.broker().publish_many(EVENT_CHANNEL, &queued).await {
-            tracing::warn!(error = &e as &(dyn std::error::Error + 'static), events = queued.len(), "cannot publish the queued events of enqueued jobs");
+            tracing::warn!(
+                error = &e as &(dyn std::error::Error + 'static),
+                events = queued.len(),
+                "cannot publish the queued events of enqueued jobs"
+            );
         }
         Ok(delivered
             .into_iter()

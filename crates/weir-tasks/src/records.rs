@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use weir_core::capability::ResultStore;
 use bytes::Bytes;
+use weir_core::capability::ResultStore;
 use weir_core::{Codec, MsgPack};
 
 use crate::{TaskError, TaskId, TaskRecord};

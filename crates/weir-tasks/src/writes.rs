@@ -142,17 +142,14 @@ impl Batch {
     /// Publishes the batch's events; a failure is logged.
     async fn publish<B: TaskBroker>(events: Vec<Bytes>, broker: &B, patience: Patience) {
         if !events.is_empty() {
-            let published = patience
-                .call(|| async {
-                    broker
-                        .publish_many(EVENT_CHANNEL, &events)
-                        .await
-                        .map_err(TaskError::broker(format!(
-                            "publishing {} task event(s)",
-                            events.len()
-                        )))
-                })
-                .await;
+            let published =
+                patience
+                    .call(|| async {
+                        broker.publish_many(EVENT_CHANNEL, &events).await.map_err(
+                            TaskError::broker(format!("publishing {} task event(s)", events.len())),
+                        )
+                    })
+                    .await;
             if let Err(e) = published {
                 tracing::warn!(error = %weir_core::ErrorReport::new(&e), "cannot publish task events");
             }
@@ -254,9 +251,18 @@ mod tests {
         batch.answer(Err(failure));
         let first = ra.try_recv().expect("answered").expect_err("failed");
         let second = rb.try_recv().expect("answered").expect_err("failed");
-        assert!(matches!(first, TaskError::Broker { source: BrokerError::Closed(_), .. }));
+        assert!(matches!(
+            first,
+            TaskError::Broker {
+                source: BrokerError::Closed(_),
+                ..
+            }
+        ));
         let report = weir_core::ErrorReport::new(&second).to_string();
-        assert!(report.contains("storing the records of 2 task(s)"), "{report}");
+        assert!(
+            report.contains("storing the records of 2 task(s)"),
+            "{report}"
+        );
         assert!(report.contains("redis"), "{report}");
     }
 
@@ -270,10 +276,7 @@ mod tests {
         writes.event(EventKind::Done, &r);
         writes.flush().await.expect("stored");
         let [final_key, key] = final_and_latest_keys(&r.id, r.run);
-        let got = broker
-            .get_results(&[final_key, key])
-            .await
-            .expect("read");
+        let got = broker.get_results(&[final_key, key]).await.expect("read");
         assert!(got.iter().all(Option::is_some), "{got:?}");
     }
 }

@@ -460,10 +460,7 @@ pub async fn admin_reads_offsets_and_a_groups_commits<B: Broker>(broker: &B) {
     let commit: CommitRequest = [(topic.partition(0), 2)].into_iter().collect();
     c.commit(&commit).await.expect("commit");
     let admin = broker.admin().await.expect("admin");
-    let offsets = admin
-        .offsets(&topic, Some(&group))
-        .await
-        .expect("offsets");
+    let offsets = admin.offsets(&topic, Some(&group)).await.expect("offsets");
     let got: Vec<_> = offsets
         .iter()
         .map(|o| (o.partition.clone(), o.start, o.end, o.committed, o.lag()))

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use weir_core::BrokerError;
 use weir_core::capability::ResultStore;
 
-use crate::RedisBroker;
 use super::waiters::Woken;
+use crate::RedisBroker;
 
 impl RedisBroker {
     /// Adds the commands that store `value` as the result of `id` and wake

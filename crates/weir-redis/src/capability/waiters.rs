@@ -64,7 +64,11 @@ pub(crate) enum Woken {
 impl Waiters {
     /// Watches `channel` on the shared connection (opening it if needed);
     /// once this returns, an announcement on `channel` is not missed.
-    pub(crate) async fn watch(&self, shared: &Shared, channel: String) -> Result<Watch, BrokerError> {
+    pub(crate) async fn watch(
+        &self,
+        shared: &Shared,
+        channel: String,
+    ) -> Result<Watch, BrokerError> {
         let hub = self.hub(shared).await?;
         let (announced, first) = {
             let mut channels = hub.channels.lock().unwrap_or_else(PoisonError::into_inner);

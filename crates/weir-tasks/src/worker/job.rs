@@ -9,6 +9,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use weir_core::{Codec, CodecError, Destination, Payload, Producer};
 
+use super::global;
+use super::lookups::Lookups;
 use super::stats::{Counters, bump};
 use crate::actor::{Actor, Outcome};
 use crate::attempt::{self, retries_of};
@@ -16,11 +18,9 @@ use crate::enqueue::queued_record;
 use crate::events::EventKind;
 use crate::message::{HEADER_DEAD_REASON, HEADER_QUEUE};
 use crate::patience::Patience;
-use crate::writes::Writes;
-use crate::records;
-use super::global;
-use super::lookups::Lookups;
 use crate::queue::{dead_letter_topic, level_topic};
+use crate::records;
+use crate::writes::Writes;
 use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
 
 /// An actor with its per-worker concurrency limit.

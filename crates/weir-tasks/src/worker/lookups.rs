@@ -63,7 +63,10 @@ async fn look_up<B: TaskBroker>(
     // At least one read per round, and about `MAX_KEYS` keys.
     while rx.recv_many(&mut waiting, MAX_KEYS / 2).await > 0 {
         let n = waiting.len();
-        let keys: Vec<String> = waiting.iter().flat_map(|(k, _)| k.iter().cloned()).collect();
+        let keys: Vec<String> = waiting
+            .iter()
+            .flat_map(|(k, _)| k.iter().cloned())
+            .collect();
         let read = patience
             .call(|| async {
                 broker

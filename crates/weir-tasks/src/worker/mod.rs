@@ -34,15 +34,15 @@ use weir_strategies::{
 
 use crate::actor::Actor;
 use crate::catalogue::Catalogue;
+use crate::client::local_queue_name;
 use crate::patience::Patience;
-use crate::writes::Writes;
 use crate::priority::PriorityConsumer;
 use crate::queue::{DEFAULT_GROUP, dead_letter_topic, levels};
-use crate::client::local_queue_name;
+use crate::writes::Writes;
 use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
-use job::{Shared, Slot};
 use consumer::JobConsumer;
+use job::{Shared, Slot};
 use lookups::Lookups;
 pub use stats::WorkerStats;
 pub use weir_strategies::{ShutdownHandle, Signal};

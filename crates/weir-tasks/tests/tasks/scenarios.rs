@@ -289,7 +289,11 @@ pub async fn an_actors_global_limit_holds_across_workers<B: TaskBroker>(tasks: T
     }
     let (sa, sb) = (a.stop().await, b.stop().await);
     assert_eq!(sa.succeeded + sb.succeeded, 12, "{sa:?} {sb:?}");
-    assert_eq!(most.load(Ordering::SeqCst), 2, "at most two at once, and two did run together");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "at most two at once, and two did run together"
+    );
 }
 
 /// Jobs on a node's local queue run on that node's workers only, while
@@ -305,11 +309,7 @@ pub async fn a_local_queue_is_served_by_its_node_only<B: TaskBroker>(tasks: Task
     let local = here.local_queue("cache");
     assert_eq!(local.name(), "cache@here");
     local.declare().await.expect("declare");
-    there
-        .local_queue("cache")
-        .declare()
-        .await
-        .expect("declare");
+    there.local_queue("cache").declare().await.expect("declare");
     // A group each: what keeps the other node's worker off this node's
     // queue is the queue's name, not the group (and two members with
     // different subscriptions rebalance slowly on some Kafka brokers).
@@ -350,7 +350,12 @@ pub async fn a_queue_counts_its_jobs<B: TaskBroker>(tasks: Tasks<B>) {
     );
     let mut now = Vec::new();
     for i in 0..3i64 {
-        now.push(tasks.enqueue(Job::new("add").args((i, 1i64))).await.expect("enqueue"));
+        now.push(
+            tasks
+                .enqueue(Job::new("add").args((i, 1i64)))
+                .await
+                .expect("enqueue"),
+        );
     }
     now.push(
         tasks
@@ -358,10 +363,19 @@ pub async fn a_queue_counts_its_jobs<B: TaskBroker>(tasks: Tasks<B>) {
             .await
             .expect("enqueue"),
     );
-    now.push(tasks.enqueue(Job::new("nobody").args(1)).await.expect("enqueue"));
+    now.push(
+        tasks
+            .enqueue(Job::new("nobody").args(1))
+            .await
+            .expect("enqueue"),
+    );
     for _ in 0..2 {
         tasks
-            .enqueue(Job::new("add").args((0i64, 0i64)).delay(Duration::from_secs(3600)))
+            .enqueue(
+                Job::new("add")
+                    .args((0i64, 0i64))
+                    .delay(Duration::from_secs(3600)),
+            )
             .await
             .expect("enqueue");
     }
