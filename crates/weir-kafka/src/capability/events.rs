@@ -174,15 +174,8 @@ impl EventChannel for KafkaBroker {
                 (Destination::Topic(topic.clone()), event)
             })
             .collect();
-        let mut failure = Ok(());
-        for produced in producer.produce_batch(batch).await {
-            if let Err(e) = self.capabilities().note(produced)
-                && failure.is_ok()
-            {
-                failure = Err(e);
-            }
-        }
-        failure
+        self.capabilities()
+            .note_all(producer.produce_batch(batch).await)
     }
 
     async fn subscribe(&self, channel: &str) -> Result<KafkaSubscription, BrokerError> {

@@ -70,6 +70,23 @@ impl State {
         }
     }
 
+    /// Takes in the outcomes of a batch written to capability topics, as
+    /// [`note`](State::note) does each; the first failure, if any.
+    pub(crate) fn note_all(
+        &self,
+        produced: Vec<Result<Produced, BrokerError>>,
+    ) -> Result<(), BrokerError> {
+        let mut failure = Ok(());
+        for p in produced {
+            if let Err(e) = self.note(p)
+                && failure.is_ok()
+            {
+                failure = Err(e);
+            }
+        }
+        failure
+    }
+
     /// Forgets `topic` and its delay topic `delay` (both were deleted): a
     /// later use looks them up again, and the topic's mover is dropped.
     pub(crate) fn forget_topic(&self, topic: &Topic, delay: &Topic) {

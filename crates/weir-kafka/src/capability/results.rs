@@ -138,15 +138,8 @@ impl ResultStore for KafkaBroker {
                 (Destination::Topic(topic.clone()), payload)
             })
             .collect();
-        let mut failure = Ok(());
-        for produced in producer.produce_batch(batch).await {
-            if let Err(e) = self.capabilities().note(produced)
-                && failure.is_ok()
-            {
-                failure = Err(e);
-            }
-        }
-        failure
+        self.capabilities()
+            .note_all(producer.produce_batch(batch).await)
     }
 
     async fn get_result(&self, id: &str) -> Result<Option<Bytes>, BrokerError> {

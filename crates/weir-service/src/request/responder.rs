@@ -65,6 +65,11 @@ impl<T: Serialize> Reply<T> {
     /// [`ServiceError::Codec`] if it cannot be encoded,
     /// [`ServiceError::Broker`] if the broker refuses it.
     pub async fn send(&self, value: &T) -> Result<(), ServiceError> {
+        self.send_payload(self.encode(value)?).await
+    }
+
+    /// `value` as a response payload.
+    fn encode(&self, value: &T) -> Result<Payload, ServiceError> {
         let bytes = self
             .ctx
             .encoding()
@@ -73,21 +78,13 @@ impl<T: Serialize> Reply<T> {
                 what: format!("encoding the response to request `{}`", self.address.id),
                 source,
             })?;
-        self.send_payload(Payload::new(bytes)).await
+        Ok(Payload::new(bytes))
     }
 
     /// Sends the last response, marked end-of-stream: a unary answer is
     /// one message.
     async fn send_last(&self, value: &T) -> Result<(), ServiceError> {
-        let bytes = self
-            .ctx
-            .encoding()
-            .encode(value)
-            .map_err(|source| ServiceError::Codec {
-                what: format!("encoding the response to request `{}`", self.address.id),
-                source,
-            })?;
-        self.send_payload(Payload::new(bytes).with_header(HEADER_END_OF_STREAM, "1"))
+        self.send_payload(self.encode(value)?.with_header(HEADER_END_OF_STREAM, "1"))
             .await?;
         self.ended.store(true, Ordering::SeqCst);
         Ok(())
