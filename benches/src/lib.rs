@@ -220,6 +220,36 @@ pub fn percentile(samples: &[Duration], p: f64) -> Option<Duration> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
+/// CPU time this thread has run, from `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`
+/// (nanosecond resolution, unlike `/proc/thread-self/schedstat`, which
+/// advances in scheduler ticks); `None` where the clock is unavailable.
+pub fn thread_cpu() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).ok()?,
+        u32::try_from(ts.tv_nsec).ok()?,
+    ))
+}
+
+/// A fresh `size`-byte buffer, as a real producer makes one per message: both
+/// sides of a comparison build their payloads with this, one per message, so
+/// neither is handed a buffer that is already shared.
+pub fn fresh_payload(size: usize, seq: u64) -> bytes::Bytes {
+    let mut v = vec![b'x'; size];
+    for (dst, src) in v.iter_mut().zip(seq.to_le_bytes()) {
+        *dst = src;
+    }
+    bytes::Bytes::from(v)
+}
+
 /// Items per second for `items` in `time`.
 pub fn per_second(items: u64, time: Duration) -> f64 {
     items as f64 / time.as_secs_f64().max(f64::MIN_POSITIVE)
@@ -247,6 +277,24 @@ mod tests {
         });
         assert_eq!(order, [(0, 'a'), (0, 'b'), (1, 'a'), (1, 'b')]);
         assert_eq!(samples, [vec![0, 1], vec![0, 1]]);
+    }
+
+    #[test]
+    fn thread_cpu_advances_with_work() {
+        let before = thread_cpu().expect("thread CPU clock");
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        let after = thread_cpu().expect("thread CPU clock");
+        assert!(after > before, "{before:?} -> {after:?} ({x})");
+    }
+
+    #[test]
+    fn fresh_payloads_differ_and_have_the_size() {
+        let (a, b) = (fresh_payload(100, 1), fresh_payload(100, 2));
+        assert_eq!(a.len(), 100);
+        assert_ne!(a, b);
     }
 
     #[test]
