@@ -64,7 +64,9 @@ use bullmq::options::RedisConnectionOptions;
 use bullmq::worker::WorkerEvent;
 use bullmq::{BulkJob, Queue, QueueEvent, QueueEvents, QueueEventsOptions, QueueOptions};
 use futures::StreamExt;
-use weir_benches::{Spread, env_or, interleaved, per_second, percentile, runs_from_env, runtime};
+use weir_benches::{
+    Spread, env_or, interleaved, per_second, percentile, process_cpu, runs_from_env, runtime,
+};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_tasks::{Context, Job, Router, Tasks, Worker};
 use weir_testkit::servers::redis::RedisServer;
@@ -186,6 +188,96 @@ impl Bench {
     }
 }
 
+/// What one measured span cost: its wall time and the CPU that the bench
+/// process (the side's client and worker) and redis-server spent in it. CPU
+/// per job is what a loaded, shared machine distorts least.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    wall: Duration,
+    client_cpu: Option<Duration>,
+    server_cpu: Option<Duration>,
+}
+
+impl Default for Measured {
+    fn default() -> Measured {
+        Measured {
+            wall: Duration::ZERO,
+            client_cpu: Some(Duration::ZERO),
+            server_cpu: Some(Duration::ZERO),
+        }
+    }
+}
+
+impl Measured {
+    /// Two spans taken together (the rounds of one run); a CPU time is
+    /// known only when both spans know it.
+    fn plus(self, other: Measured) -> Measured {
+        let sum = |a: Option<Duration>, b: Option<Duration>| a.zip(b).map(|(a, b)| a + b);
+        Measured {
+            wall: self.wall + other.wall,
+            client_cpu: sum(self.client_cpu, other.client_cpu),
+            server_cpu: sum(self.server_cpu, other.server_cpu),
+        }
+    }
+}
+
+/// Starts a measured span: the clock, this process's CPU and redis-server's.
+struct Meter {
+    conn: Option<redis::aio::MultiplexedConnection>,
+    wall: Instant,
+    client: Option<Duration>,
+    server: Option<Duration>,
+}
+
+impl Meter {
+    async fn start(url: &str) -> Meter {
+        let mut conn = match redis::Client::open(url) {
+            Ok(client) => client.get_multiplexed_async_connection().await.ok(),
+            Err(_) => None,
+        };
+        let server = match conn.as_mut() {
+            Some(c) => server_cpu(c).await,
+            None => None,
+        };
+        Meter {
+            conn,
+            client: process_cpu(),
+            server,
+            wall: Instant::now(),
+        }
+    }
+
+    async fn stop(mut self) -> Measured {
+        let wall = self.wall.elapsed();
+        let client = process_cpu();
+        let server = match self.conn.as_mut() {
+            Some(c) => server_cpu(c).await,
+            None => None,
+        };
+        Measured {
+            wall,
+            client_cpu: client.zip(self.client).map(|(b, a)| b.saturating_sub(a)),
+            server_cpu: server.zip(self.server).map(|(b, a)| b.saturating_sub(a)),
+        }
+    }
+}
+
+/// redis-server's CPU time so far, user and system (`INFO cpu`).
+async fn server_cpu(conn: &mut redis::aio::MultiplexedConnection) -> Option<Duration> {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(conn)
+        .await
+        .ok()?;
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let seconds = field("used_cpu_user")? + field("used_cpu_sys")?;
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
 // ---------------------------------------------------------------- weir-tasks
 
 async fn weir_client(url: &str) -> Tasks<RedisBroker> {
@@ -227,15 +319,15 @@ async fn weir_enqueue_bulk(tasks: &Tasks<RedisBroker>, n: u64, bulk: u64) {
     }
 }
 
-async fn weir_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Duration {
+async fn weir_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Measured {
     let tasks = weir_client(url).await;
     weir_enqueue_bulk(&tasks, n, bulk).await;
-    weir_work(&tasks, n, concurrency).await
+    weir_work(url, &tasks, n, concurrency).await
 }
 
 /// A worker run until it processed `n` jobs: the time from building it until it returned.
-async fn weir_work(tasks: &Tasks<RedisBroker>, n: u64, concurrency: usize) -> Duration {
-    let started = Instant::now();
+async fn weir_work(url: &str, tasks: &Tasks<RedisBroker>, n: u64, concurrency: usize) -> Measured {
+    let meter = Meter::start(url).await;
     let worker = Worker::builder(tasks)
         .router(weir_router())
         .concurrency(concurrency)
@@ -243,9 +335,9 @@ async fn weir_work(tasks: &Tasks<RedisBroker>, n: u64, concurrency: usize) -> Du
         .handle_signals([])
         .build();
     let stats = worker.run().await.expect("the worker runs");
-    let elapsed = started.elapsed();
+    let measured = meter.stop().await;
     assert_eq!(stats.succeeded, n, "{stats:?}");
-    elapsed
+    measured
 }
 
 async fn weir_latency(url: &str, jobs: u64, rate: u64) -> Vec<Duration> {
@@ -317,14 +409,15 @@ async fn apalis_enqueue_bulk(storage: &mut RedisStorage<u64>, from: u64, n: u64,
 /// Runs a worker on `storage` until `n` tasks succeeded; the time from
 /// building the worker until it returned.
 async fn apalis_run(
+    url: &str,
     storage: RedisStorage<u64>,
     name: String,
     n: u64,
     concurrency: usize,
-) -> Result<Duration, String> {
+) -> Result<Measured, String> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
+    let meter = Meter::start(url).await;
     let worker = {
         let (done, failed) = (Arc::clone(&done), Arc::clone(&failed));
         WorkerBuilder::new(name)
@@ -346,10 +439,10 @@ async fn apalis_run(
             .build(apalis_noop)
     };
     let outcome = worker.run().await;
-    let elapsed = started.elapsed();
+    let measured = meter.stop().await;
     let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     match outcome {
-        Ok(()) if done >= n && failed == 0 => Ok(elapsed),
+        Ok(()) if done >= n && failed == 0 => Ok(measured),
         Ok(()) => Err(format!(
             "the worker returned after {done} of {n} ({failed} failed)"
         )),
@@ -364,16 +457,16 @@ async fn apalis_process(
     bulk: u64,
     round: u64,
     concurrency: usize,
-) -> Result<Duration, String> {
+) -> Result<Measured, String> {
     let round = if round == 0 { n } else { round.min(n) };
-    let mut total = Duration::ZERO;
+    let mut total = Measured::default();
     let mut from = 0;
     while from < n {
         let k = round.min(n - from);
         let mut storage = apalis_storage(url, side).await;
         apalis_enqueue_bulk(&mut storage, from, k, bulk).await;
         let name = format!("bench-{concurrency}-{from}-{}", nonce());
-        total += apalis_run(storage, name, k, concurrency).await?;
+        total = total.plus(apalis_run(url, storage, name, k, concurrency).await?);
         from += k;
     }
     Ok(total)
@@ -481,18 +574,18 @@ async fn bullmq_worker(url: &str, concurrency: usize) -> bullmq::Worker {
     .expect("worker")
 }
 
-async fn bullmq_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Duration {
+async fn bullmq_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Measured {
     let queue = bullmq_queue(url).await;
     bullmq_enqueue_bulk(&queue, n, bulk).await;
-    let elapsed = bullmq_work(url, n, concurrency).await;
+    let measured = bullmq_work(url, n, concurrency).await;
     queue.close().await;
-    elapsed
+    measured
 }
 
 /// A worker run until `n` jobs completed: the time from creating it until
 /// the `n`-th `Completed` event.
-async fn bullmq_work(url: &str, n: u64, concurrency: usize) -> Duration {
-    let started = Instant::now();
+async fn bullmq_work(url: &str, n: u64, concurrency: usize) -> Measured {
+    let meter = Meter::start(url).await;
     let worker = bullmq_worker(url, concurrency).await;
     let mut done = 0;
     while done < n {
@@ -504,10 +597,10 @@ async fn bullmq_work(url: &str, n: u64, concurrency: usize) -> Duration {
             None => panic!("the worker's events ended after {done} of {n}"),
         }
     }
-    let elapsed = started.elapsed();
+    let measured = meter.stop().await;
     // Not timed: close waits out the worker's blocking BZPOPMIN otherwise.
     worker.close(0).await.expect("close");
-    elapsed
+    measured
 }
 
 /// A job's completion as the events stream told it, or its waiter.
@@ -787,7 +880,7 @@ fn process_part(bench: &mut Bench, settings: &Settings) {
         println!("apalis-redis: processed in rounds of {apalis_round} (see the bench's docs)");
     }
     for &concurrency in &settings.concurrencies {
-        let samples = interleaved(settings.runs, &settings.sides, |_, side| {
+        let measured = interleaved(settings.runs, &settings.sides, |_, side| {
             bench.flush();
             let url = bench.url.clone();
             let outcome = bench.rt.block_on(async move {
@@ -801,18 +894,78 @@ fn process_part(bench: &mut Bench, settings: &Settings) {
                 }
             });
             match outcome {
-                Ok(elapsed) => Some(per_second(n, elapsed)),
+                Ok(measured) => Some(measured),
                 Err(e) => {
                     println!("{} at concurrency {concurrency}: {e}", side.name());
                     None
                 }
             }
         });
+        let of = |f: &dyn Fn(&Measured) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
+            measured
+                .iter()
+                .map(|runs| runs.iter().map(|m| m.as_ref().and_then(f)).collect())
+                .collect()
+        };
+        let title = format!("process {n} at concurrency {concurrency}");
         print_rates(
-            &format!("process {n} at concurrency {concurrency}"),
+            &title,
             &settings.sides,
-            &samples,
+            &of(&|m| Some(per_second(n, m.wall))),
         );
+        let per_job = |cpu: Option<Duration>| cpu.map(|c| c.as_secs_f64() * 1e6 / n as f64);
+        print_cpu(
+            &title,
+            &settings.sides,
+            &of(&|m| per_job(m.client_cpu)),
+            &of(&|m| per_job(m.server_cpu)),
+        );
+    }
+}
+
+/// CPU per job of each side, its own process and redis-server apart:
+/// medians with their ranges, in microseconds.
+fn print_cpu(
+    title: &str,
+    sides: &[Side],
+    client: &[Vec<Option<f64>>],
+    server: &[Vec<Option<f64>>],
+) {
+    let spread = |runs: &Vec<Option<f64>>| -> Option<Spread> {
+        let known: Vec<f64> = runs.iter().flatten().copied().collect();
+        if known.len() < runs.len() {
+            None
+        } else {
+            Spread::of(&known)
+        }
+    };
+    let show = |s: Option<Spread>| s.map_or_else(|| "n/a".to_owned(), |s| s.show(1));
+    println!(
+        "{:<32} {:>28} {:>28}",
+        "CPU µs per job", "bench process", "redis-server"
+    );
+    for (i, side) in sides.iter().enumerate() {
+        println!(
+            "{:<32} {:>28} {:>28}",
+            side.name(),
+            show(spread(&client[i])),
+            show(spread(&server[i]))
+        );
+    }
+    let total = |i: usize| -> Option<f64> {
+        Some(spread(&client[i])?.median + spread(&server[i])?.median)
+    };
+    let Some(weir) = sides.iter().position(|s| *s == Side::Weir) else {
+        return;
+    };
+    for (i, side) in sides.iter().enumerate() {
+        if let (false, Some(w), Some(p)) = (i == weir, total(weir), total(i)) {
+            println!(
+                "ratio {}/weir CPU per job, both processes ({title}): {}",
+                side.name(),
+                ratio(p / w)
+            );
+        }
     }
 }
 
@@ -923,7 +1076,7 @@ fn commands_part(bench: &mut Bench, settings: &Settings) {
                     let tasks = weir_client(&url).await;
                     let enqueue = counted(&mut admin, weir_enqueue_bulk(&tasks, n, bulk)).await;
                     let process = counted(&mut admin, async {
-                        weir_work(&tasks, n, 10).await;
+                        weir_work(&url, &tasks, n, 10).await;
                     })
                     .await;
                     (enqueue, process)
@@ -934,7 +1087,7 @@ fn commands_part(bench: &mut Bench, settings: &Settings) {
                         counted(&mut admin, apalis_enqueue_bulk(&mut storage, 0, n, bulk)).await;
                     let process = counted(&mut admin, async {
                         let name = format!("commands-{}", nonce());
-                        if let Err(e) = apalis_run(storage, name, n, 10).await {
+                        if let Err(e) = apalis_run(&url, storage, name, n, 10).await {
                             println!("{}: {e}", side.name());
                         }
                     })

@@ -239,6 +239,25 @@ pub fn thread_cpu() -> Option<Duration> {
     ))
 }
 
+/// CPU time this whole process has run, user and system, over all its
+/// threads (`getrusage(RUSAGE_SELF)`); `None` where it is unavailable.
+pub fn process_cpu() -> Option<Duration> {
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage for the call's duration.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return None;
+    }
+    let time = |t: libc::timeval| {
+        Some(Duration::new(
+            u64::try_from(t.tv_sec).ok()?,
+            u32::try_from(t.tv_usec).ok()? * 1_000,
+        ))
+    };
+    Some(time(usage.ru_utime)? + time(usage.ru_stime)?)
+}
+
 /// A fresh `size`-byte buffer, as a real producer makes one per message: both
 /// sides of a comparison build their payloads with this, one per message, so
 /// neither is handed a buffer that is already shared.
@@ -287,6 +306,17 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(i));
         }
         let after = thread_cpu().expect("thread CPU clock");
+        assert!(after > before, "{before:?} -> {after:?} ({x})");
+    }
+
+    #[test]
+    fn process_cpu_advances_with_work() {
+        let before = process_cpu().expect("process CPU clock");
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        let after = process_cpu().expect("process CPU clock");
         assert!(after > before, "{before:?} -> {after:?} ({x})");
     }
 

@@ -125,9 +125,10 @@ impl Keys {
         format!("{}:result:{id}", self.prefix)
     }
 
-    /// The pub/sub channel announcing a stored result.
-    pub(crate) fn result_channel(&self, id: &str) -> String {
-        format!("{}:result-ready:{id}", self.prefix)
+    /// The pub/sub channel announcing stored results: each message names
+    /// the ids one pipeline stored (see `capability/frame.rs`).
+    pub(crate) fn results_ready(&self) -> String {
+        format!("{}:results-ready", self.prefix)
     }
 
     pub(crate) fn channel(&self, name: &str) -> String {

@@ -1,6 +1,6 @@
 //! Waiting for results: every waiter of a broker shares one pub/sub
-//! connection, and a channel given up and watched again at once still
-//! announces.
+//! connection, one announcement wakes the waiters of every id a pipeline
+//! stored, and an id given up and watched again at once still wakes.
 
 use std::time::Duration;
 
@@ -24,6 +24,25 @@ async fn connected_clients(url: &str) -> u64 {
         .find_map(|l| l.strip_prefix("connected_clients:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("connected_clients")
+}
+
+/// How many `PUBLISH` commands the server has run.
+async fn publishes(url: &str) -> u64 {
+    let client = redis::Client::open(url).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,10 +71,16 @@ async fn many_waiters_share_one_connection_and_all_get_their_result() {
     let entries: Vec<(String, Bytes)> = (0..200)
         .map(|i| (format!("job-{i}"), Bytes::from(format!("r{i}"))))
         .collect();
+    let before = publishes(&server.url()).await;
     broker
         .put_results(&entries, Duration::from_secs(60))
         .await
         .expect("put");
+    assert_eq!(
+        publishes(&server.url()).await - before,
+        1,
+        "one announcement for the whole pipeline"
+    );
     for (i, w) in waiters.into_iter().enumerate() {
         let got = tokio::time::timeout(Duration::from_secs(5), w)
             .await
@@ -66,7 +91,7 @@ async fn many_waiters_share_one_connection_and_all_get_their_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_channel_watched_again_right_after_it_was_given_up_still_wakes() {
+async fn an_id_watched_again_right_after_it_was_given_up_still_wakes() {
     let server = RedisServer::start();
     let config = RedisConfig::builder(server.url()).build().expect("config");
     let broker = RedisBroker::connect(config).await.expect("connect");

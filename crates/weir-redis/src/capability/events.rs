@@ -1,4 +1,7 @@
-//! The event channel on Redis: pub/sub on `{prefix}:events:{channel}`.
+//! The event channel on Redis: pub/sub on `{prefix}:events:{channel}`,
+//! the events of one `publish_many` packed in one message (see `frame.rs`).
+
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -6,6 +9,7 @@ use redis::aio::PubSubStream;
 use weir_core::BrokerError;
 use weir_core::capability::{ChannelEvent, EventChannel, EventSubscription};
 
+use super::frame;
 use crate::RedisBroker;
 use crate::connection::to_broker_error;
 
@@ -14,6 +18,8 @@ pub struct RedisSubscription {
     channel: String,
     endpoint: String,
     messages: PubSubStream,
+    /// The events of a frame not handed out yet.
+    pending: VecDeque<Bytes>,
 }
 
 impl std::fmt::Debug for RedisSubscription {
@@ -29,16 +35,17 @@ impl EventChannel for RedisBroker {
 
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<u64, BrokerError> {
         let s = &self.shared;
-        s.conn
-            .query(
-                redis::cmd("PUBLISH")
-                    .arg(s.keys.channel(channel))
-                    .arg(&payload[..]),
-            )
-            .await
+        let mut receivers = 0;
+        for frame in frame::pack([&payload[..]]) {
+            receivers = s
+                .conn
+                .query(redis::cmd("PUBLISH").arg(s.keys.channel(channel)).arg(frame))
+                .await?;
+        }
+        Ok(receivers)
     }
 
-    /// One pipeline for all of them.
+    /// One `PUBLISH` for all of them (one per megabyte).
     async fn publish_many(&self, channel: &str, payloads: &[Bytes]) -> Result<(), BrokerError> {
         if payloads.is_empty() {
             return Ok(());
@@ -46,8 +53,8 @@ impl EventChannel for RedisBroker {
         let s = &self.shared;
         let channel = s.keys.channel(channel);
         let mut pipe = redis::pipe();
-        for payload in payloads {
-            pipe.cmd("PUBLISH").arg(&channel).arg(&payload[..]).ignore();
+        for frame in frame::pack(payloads.iter().map(|p| &p[..])) {
+            pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
         }
         s.conn.pipe::<()>(&pipe).await
     }
@@ -69,20 +76,34 @@ impl EventChannel for RedisBroker {
             channel: channel.to_owned(),
             endpoint,
             messages: pubsub.into_on_message(),
+            pending: VecDeque::new(),
         })
     }
 }
 
 impl EventSubscription for RedisSubscription {
     async fn next_event(&mut self) -> Result<ChannelEvent, BrokerError> {
-        match self.messages.next().await {
-            Some(msg) => Ok(ChannelEvent::Message(Bytes::copy_from_slice(
-                msg.get_payload_bytes(),
-            ))),
-            None => Err(BrokerError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                reason: format!("the subscription to `{}` lost its connection", self.channel),
-            }),
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(ChannelEvent::Message(event));
+            }
+            match self.messages.next().await {
+                Some(msg) => {
+                    let whole = Bytes::copy_from_slice(msg.get_payload_bytes());
+                    for part in frame::unpack(&whole) {
+                        self.pending.push_back(whole.slice_ref(part));
+                    }
+                }
+                None => {
+                    return Err(BrokerError::Unreachable {
+                        endpoint: self.endpoint.clone(),
+                        reason: format!(
+                            "the subscription to `{}` lost its connection",
+                            self.channel
+                        ),
+                    });
+                }
+            }
         }
     }
 }

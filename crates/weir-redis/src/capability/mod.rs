@@ -3,6 +3,7 @@
 mod dedup;
 mod delay;
 mod events;
+mod frame;
 mod permits;
 mod results;
 mod waiters;

@@ -1,6 +1,7 @@
-//! The result store on Redis: `SET key value PX ttl`, announced on a pub/sub
-//! channel so waiters wake at once (all of a broker's waiters on one
-//! connection, see `waiters.rs`).
+//! The result store on Redis: `SET key value PX ttl`, then one `PUBLISH` on
+//! the prefix's `results-ready` channel naming every id the pipeline stored,
+//! so waiters wake at once (all of a broker's waiters on one connection, see
+//! `waiters.rs`).
 
 use std::time::Duration;
 
@@ -8,31 +9,42 @@ use bytes::Bytes;
 use weir_core::BrokerError;
 use weir_core::capability::ResultStore;
 
+use super::frame;
 use super::waiters::Woken;
 use crate::RedisBroker;
 
 impl RedisBroker {
-    /// Adds the commands that store `value` as the result of `id` and wake
-    /// its waiters.
-    fn add_put(&self, pipe: &mut redis::Pipeline, id: &str, value: &[u8], ttl: Duration) {
+    /// The pipeline that stores each `(id, value)` and then wakes the
+    /// waiters of them all with one announcement.
+    fn put_pipeline<'a>(
+        &self,
+        entries: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
+        ttl: Duration,
+    ) -> redis::Pipeline {
         let keys = &self.shared.keys;
-        pipe.cmd("SET")
-            .arg(keys.result(id))
-            .arg(value)
-            .arg("PX")
-            .arg((ttl.as_millis() as u64).max(1))
-            .ignore()
-            .cmd("PUBLISH")
-            .arg(keys.result_channel(id))
-            .arg(1)
-            .ignore();
+        let ttl = (ttl.as_millis() as u64).max(1);
+        let mut pipe = redis::pipe();
+        for (id, value) in entries.clone() {
+            pipe.cmd("SET")
+                .arg(keys.result(id))
+                .arg(value)
+                .arg("PX")
+                .arg(ttl)
+                .ignore();
+        }
+        for announcement in frame::pack(entries.map(|(id, _)| id.as_bytes())) {
+            pipe.cmd("PUBLISH")
+                .arg(keys.results_ready())
+                .arg(announcement)
+                .ignore();
+        }
+        pipe
     }
 }
 
 impl ResultStore for RedisBroker {
     async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
-        let mut pipe = redis::pipe();
-        self.add_put(&mut pipe, id, &value, ttl);
+        let pipe = self.put_pipeline(std::iter::once((id, &value[..])), ttl);
         self.shared.conn.pipe::<()>(&pipe).await
     }
 
@@ -45,10 +57,7 @@ impl ResultStore for RedisBroker {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for (id, value) in entries {
-            self.add_put(&mut pipe, id, value, ttl);
-        }
+        let pipe = self.put_pipeline(entries.iter().map(|(id, v)| (id.as_str(), &v[..])), ttl);
         self.shared.conn.pipe::<()>(&pipe).await
     }
 
@@ -81,7 +90,7 @@ impl ResultStore for RedisBroker {
         let s = &self.shared;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let watch = s.waiters.watch(s, s.keys.result_channel(id)).await?;
+            let watch = s.waiters.watch(s, id).await?;
             loop {
                 // Watching first, then looking: a result stored in between
                 // is not missed.

@@ -1,21 +1,22 @@
 //! Waiting for results on one pub/sub connection per broker.
 //!
-//! Every `wait_result` of a broker shares one connection: the first waiter
-//! of an id subscribes to its channel, the last one gone unsubscribes, and
-//! one task hands each announcement to the waiters of its channel. So a
-//! thousand handles awaiting results hold one connection, not a thousand.
-//! If the connection drops, every waiter is woken, looks again, and the
-//! next wait opens a new connection.
+//! Every `wait_result` of a broker shares one connection, subscribed to the
+//! prefix's `results-ready` channel, on which each pipeline that stores
+//! results names their ids (see `results.rs`). One task hands each id to its
+//! waiters. So a thousand handles awaiting results hold one connection and
+//! one subscription, and a new waiter costs no round trip. If the connection
+//! drops, every waiter is woken, looks again, and the next wait opens a new
+//! connection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use redis::aio::PubSubSink;
 use tokio::sync::{Notify, oneshot};
 use weir_core::BrokerError;
 
+use super::frame;
 use crate::broker::Shared;
 use crate::connection::to_broker_error;
 
@@ -25,14 +26,10 @@ pub(crate) struct Waiters {
     hub: tokio::sync::Mutex<Option<Arc<Hub>>>,
 }
 
-/// One live pub/sub connection and the channels waited on.
+/// One live pub/sub connection and the ids waited for.
 #[derive(Debug)]
 struct Hub {
-    sink: PubSubSink,
-    channels: Mutex<HashMap<String, Channel>>,
-    /// Held while subscribing or unsubscribing, so that an unsubscribe
-    /// never lands after a newer waiter's subscribe to the same channel.
-    order: tokio::sync::Mutex<()>,
+    ids: Mutex<HashMap<String, Waited>>,
     /// Set, and every waiter woken, when the connection is gone.
     lost: AtomicBool,
     lost_notify: Notify,
@@ -41,15 +38,15 @@ struct Hub {
 }
 
 #[derive(Debug)]
-struct Channel {
+struct Waited {
     announced: Arc<Notify>,
     waiters: usize,
 }
 
-/// One waiter's interest in a channel; dropping it gives the interest up.
+/// One waiter's interest in an id; dropping it gives the interest up.
 pub(crate) struct Watch {
     hub: Arc<Hub>,
-    channel: String,
+    id: String,
     announced: Arc<Notify>,
 }
 
@@ -62,36 +59,24 @@ pub(crate) enum Woken {
 }
 
 impl Waiters {
-    /// Watches `channel` on the shared connection (opening it if needed);
-    /// once this returns, an announcement on `channel` is not missed.
-    pub(crate) async fn watch(
-        &self,
-        shared: &Shared,
-        channel: String,
-    ) -> Result<Watch, BrokerError> {
+    /// Watches for the result `id` on the shared connection (opening it if
+    /// needed); once this returns, an announcement of `id` is not missed.
+    pub(crate) async fn watch(&self, shared: &Shared, id: &str) -> Result<Watch, BrokerError> {
         let hub = self.hub(shared).await?;
-        let (announced, first) = {
-            let mut channels = hub.channels.lock().unwrap_or_else(PoisonError::into_inner);
-            let c = channels.entry(channel.clone()).or_insert_with(|| Channel {
+        let announced = {
+            let mut ids = hub.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            let w = ids.entry(id.to_owned()).or_insert_with(|| Waited {
                 announced: Arc::new(Notify::new()),
                 waiters: 0,
             });
-            c.waiters += 1;
-            (Arc::clone(&c.announced), c.waiters == 1)
+            w.waiters += 1;
+            Arc::clone(&w.announced)
         };
-        let watch = Watch {
-            hub: Arc::clone(&hub),
-            channel,
+        Ok(Watch {
+            hub,
+            id: id.to_owned(),
             announced,
-        };
-        if first {
-            let _order = hub.order.lock().await;
-            let mut sink = hub.sink.clone();
-            sink.subscribe(&watch.channel)
-                .await
-                .map_err(|e| to_broker_error(shared.conn.endpoint(), e))?;
-        }
-        Ok(watch)
+        })
     }
 
     async fn hub(&self, shared: &Shared) -> Result<Arc<Hub>, BrokerError> {
@@ -100,18 +85,20 @@ impl Waiters {
             return Ok(Arc::clone(hub));
         }
         let endpoint = shared.conn.endpoint();
-        let pubsub = shared
+        let mut pubsub = shared
             .client
             .pubsub()
             .get_async_pubsub()
             .await
             .map_err(|e| to_broker_error(endpoint, e))?;
-        let (sink, mut stream) = pubsub.split();
+        pubsub
+            .subscribe(shared.keys.results_ready())
+            .await
+            .map_err(|e| to_broker_error(endpoint, e))?;
+        let mut stream = pubsub.into_on_message();
         let (stop, mut stopped) = oneshot::channel();
         let hub = Arc::new(Hub {
-            sink,
-            channels: Mutex::new(HashMap::new()),
-            order: tokio::sync::Mutex::new(()),
+            ids: Mutex::new(HashMap::new()),
             lost: AtomicBool::new(false),
             lost_notify: Notify::new(),
             _stop: stop,
@@ -129,10 +116,15 @@ impl Waiters {
                 let Some(hub) = weak.upgrade() else {
                     return;
                 };
-                let channel = msg.get_channel_name();
-                let channels = hub.channels.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(c) = channels.get(channel) {
-                    c.announced.notify_waiters();
+                let ids = hub.ids.lock().unwrap_or_else(PoisonError::into_inner);
+                if ids.is_empty() {
+                    continue;
+                }
+                for id in frame::unpack(msg.get_payload_bytes()) {
+                    let waited = std::str::from_utf8(id).ok().and_then(|id| ids.get(id));
+                    if let Some(w) = waited {
+                        w.announced.notify_waiters();
+                    }
                 }
             }
             if let Some(hub) = weak.upgrade() {
@@ -170,42 +162,13 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let last = {
-            let mut channels = self
-                .hub
-                .channels
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match channels.get_mut(&self.channel) {
-                Some(c) if c.waiters > 1 => {
-                    c.waiters -= 1;
-                    false
-                }
-                Some(_) => {
-                    channels.remove(&self.channel);
-                    true
-                }
-                None => false,
+        let mut ids = self.hub.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        match ids.get_mut(&self.id) {
+            Some(w) if w.waiters > 1 => w.waiters -= 1,
+            Some(_) => {
+                ids.remove(&self.id);
             }
-        };
-        if last && !self.hub.lost.load(Ordering::Acquire) {
-            let hub = Arc::clone(&self.hub);
-            let channel = std::mem::take(&mut self.channel);
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _order = hub.order.lock().await;
-                    let waited_again = hub
-                        .channels
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .contains_key(&channel);
-                    if !waited_again {
-                        // A failure leaves a subscription whose
-                        // announcements find no waiter; harmless.
-                        let _ = hub.sink.clone().unsubscribe(&channel).await;
-                    }
-                });
-            }
+            None => {}
         }
     }
 }
