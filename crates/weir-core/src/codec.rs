@@ -139,8 +139,11 @@ impl Codec for MsgPack {
     }
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Bytes, CodecError> {
-        rmp_serde::to_vec_named(value)
-            .map(Bytes::from)
+        // Room for a typical record up front: growing from empty costs
+        // several reallocations per value.
+        let mut buf = Vec::with_capacity(256);
+        rmp_serde::encode::write_named(&mut buf, value)
+            .map(|()| Bytes::from(buf))
             .map_err(|e| CodecError::Encode {
                 codec: "msgpack",
                 reason: e.to_string(),

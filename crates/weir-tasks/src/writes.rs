@@ -9,8 +9,8 @@
 //! time, in the order the writes came, so a record never overwrites a later
 //! one of the same task; within a batch, a task's later record takes its
 //! earlier one's place (a job that starts and ends between two batches
-//! costs one write, not two). Records go before the batch's events, so an
-//! event's reader finds the record it announces.
+//! costs one write and one encoding, not two). Records go before the batch's
+//! events, so an event's reader finds the record it announces.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use weir_core::BrokerError;
 use crate::events::{self, EVENT_CHANNEL, EventKind, TaskEvent};
 use crate::patience::Patience;
 use crate::records::entries;
-use crate::{TaskBroker, TaskError, TaskRecord};
+use crate::{TaskBroker, TaskError, TaskId, TaskRecord};
 
 /// The most writes one batch takes.
 const MAX_BATCH: usize = 2048;
@@ -33,10 +33,12 @@ pub(crate) struct Writes {
     tx: mpsc::UnboundedSender<Write>,
 }
 
+/// What a job hands in. Records and events are encoded by the writer, once
+/// per batch: a record replaced within its batch is never encoded.
 #[derive(Debug)]
 enum Write {
-    Record(Vec<(String, Bytes)>),
-    Event(Bytes),
+    Record(Box<TaskRecord>),
+    Event(Box<TaskEvent>),
     Flush(oneshot::Sender<Result<(), TaskError>>),
 }
 
@@ -51,18 +53,19 @@ impl Writes {
     }
 
     /// Stores `record` with the next batch.
+    ///
+    /// # Errors
+    ///
+    /// The worker's writer is gone.
     pub(crate) fn record(&self, record: &TaskRecord) -> Result<(), TaskError> {
-        let entries = entries(record)?;
-        self.send(Write::Record(entries))
+        self.send(Write::Record(Box::new(record.clone())))
     }
 
     /// Publishes the `kind` event of `record` with the next batch (after
     /// the batch's records). A failure to publish is logged, never returned.
     pub(crate) fn event(&self, kind: EventKind, record: &TaskRecord) {
-        if let Some(bytes) = events::encode(&TaskEvent::of(kind, record)) {
-            // Nobody to write it only when the worker is gone.
-            let _ = self.send(Write::Event(bytes));
-        }
+        // Nobody to write it only when the worker is gone.
+        let _ = self.send(Write::Event(Box::new(TaskEvent::of(kind, record))));
     }
 
     /// Waits until every record handed in before is stored (their events are
@@ -93,30 +96,36 @@ fn gone() -> TaskError {
 /// The writes gathered for one round.
 #[derive(Default)]
 struct Batch {
-    records: Vec<(String, Bytes)>,
-    /// Where each key is in `records`.
-    at: HashMap<String, usize>,
-    events: Vec<Bytes>,
+    /// The latest record of each task run, where its first came.
+    records: Vec<TaskRecord>,
+    /// Where each task's latest run is in `records`.
+    at: HashMap<TaskId, usize>,
+    events: Vec<TaskEvent>,
     flushes: Vec<oneshot::Sender<Result<(), TaskError>>>,
 }
 
 impl Batch {
     fn add(&mut self, write: Write) {
         match write {
-            Write::Record(entries) => {
-                for (key, value) in entries {
-                    match self.at.get(&key) {
-                        Some(&i) => self.records[i].1 = value,
-                        None => {
-                            self.at.insert(key.clone(), self.records.len());
-                            self.records.push((key, value));
-                        }
-                    }
+            Write::Record(record) => match self.at.get(&record.id) {
+                Some(&i) if self.records[i].run == record.run => self.records[i] = *record,
+                _ => {
+                    self.at.insert(record.id.clone(), self.records.len());
+                    self.records.push(*record);
                 }
-            }
-            Write::Event(bytes) => self.events.push(bytes),
+            },
+            Write::Event(event) => self.events.push(*event),
             Write::Flush(tx) => self.flushes.push(tx),
         }
+    }
+
+    /// What the batch's records store, key by key, in order.
+    fn entries(&self) -> Result<Vec<(String, Bytes)>, TaskError> {
+        let mut all = Vec::with_capacity(self.records.len() * 2);
+        for record in &self.records {
+            all.extend(entries(record)?);
+        }
+        Ok(all)
     }
 
     async fn store<B: TaskBroker>(
@@ -126,11 +135,12 @@ impl Batch {
         patience: Patience,
     ) -> Result<(), TaskError> {
         if !self.records.is_empty() {
+            let entries = self.entries()?;
             let doing = || format!("storing the records of {} task(s)", self.records.len());
             patience
                 .call(|| async {
                     broker
-                        .put_results(&self.records, ttl)
+                        .put_results(&entries, ttl)
                         .await
                         .map_err(TaskError::broker(doing()))
                 })
@@ -140,7 +150,8 @@ impl Batch {
     }
 
     /// Publishes the batch's events; a failure is logged.
-    async fn publish<B: TaskBroker>(events: Vec<Bytes>, broker: &B, patience: Patience) {
+    async fn publish<B: TaskBroker>(events: Vec<TaskEvent>, broker: &B, patience: Patience) {
+        let events: Vec<Bytes> = events.iter().filter_map(events::encode).collect();
         if !events.is_empty() {
             let published =
                 patience
@@ -228,15 +239,34 @@ mod tests {
         done.state = TaskState::Success;
         done.finished_at = Some(SystemTime::now());
         let mut batch = Batch::default();
-        batch.add(Write::Record(entries(&started).expect("encodes")));
-        batch.add(Write::Record(entries(&done).expect("encodes")));
+        batch.add(Write::Record(Box::new(started)));
+        batch.add(Write::Record(Box::new(done.clone())));
+        let stored = batch.entries().expect("encodes");
         let [final_key, key] = final_and_latest_keys(&done.id, done.run);
-        let keys: Vec<&str> = batch.records.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
         // The record first, then the final entry: whoever the final entry
         // wakes finds the final record.
         assert_eq!(keys, [key.as_str(), final_key.as_str()]);
         let want = entries(&done).expect("encodes");
-        assert_eq!(batch.records, want, "both hold the final record");
+        assert_eq!(stored, want, "both hold the final record");
+    }
+
+    #[test]
+    fn a_new_run_of_a_task_keeps_the_end_of_the_last_one() {
+        let mut first = record();
+        first.state = TaskState::Success;
+        let mut second = first.clone();
+        second.run += 1;
+        second.state = TaskState::Started;
+        let mut batch = Batch::default();
+        batch.add(Write::Record(Box::new(first.clone())));
+        batch.add(Write::Record(Box::new(second.clone())));
+        let stored = batch.entries().expect("encodes");
+        let [first_final, key] = final_and_latest_keys(&first.id, first.run);
+        let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, [key.as_str(), first_final.as_str(), key.as_str()]);
+        let last = entries(&second).expect("encodes");
+        assert_eq!(stored.last(), last.last(), "the latest record is the new run's");
     }
 
     #[test]
