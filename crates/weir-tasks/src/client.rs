@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use weir_core::capability::EventChannel;
-use weir_core::{Codec, MsgPack};
+use weir_core::{Codec, MsgPack, Topic};
 
 use crate::actor::Outcome;
 use crate::enqueue::{message_of, queued_record};
@@ -54,6 +54,8 @@ struct Inner<B: TaskBroker, C> {
     codec: C,
     config: Config,
     producer: OnceCell<B::Producer>,
+    /// The level topics a job was sent to already (see `enqueue.rs`).
+    reached: std::sync::Mutex<std::collections::HashSet<Topic>>,
 }
 
 #[derive(Clone, Debug)]
@@ -170,6 +172,7 @@ impl<B: TaskBroker, C: Codec + Clone> TasksBuilder<B, C> {
                 codec: self.codec,
                 config: self.config,
                 producer: OnceCell::new(),
+                reached: Default::default(),
             }),
         }
     }
@@ -187,6 +190,27 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
 
     pub(crate) fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Whether a job was sent to `topic` already by this client.
+    pub(crate) fn reached(&self, topic: &Topic) -> bool {
+        self.inner
+            .reached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(topic)
+    }
+
+    /// Notes that a job was sent to `topic`.
+    pub(crate) fn note_reached(&self, topic: &Topic) {
+        let mut reached = self
+            .inner
+            .reached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !reached.contains(topic) {
+            reached.insert(topic.clone());
+        }
     }
 
     pub(crate) fn records(&self) -> Records<'_, B> {
