@@ -264,11 +264,7 @@ impl Meter {
 
 /// redis-server's CPU time so far, user and system (`INFO cpu`).
 async fn server_cpu(conn: &mut redis::aio::MultiplexedConnection) -> Option<Duration> {
-    let info: String = redis::cmd("INFO")
-        .arg("cpu")
-        .query_async(conn)
-        .await
-        .ok()?;
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(conn).await.ok()?;
     let field = |name: &str| -> Option<f64> {
         info.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -952,9 +948,8 @@ fn print_cpu(
             show(spread(&server[i]))
         );
     }
-    let total = |i: usize| -> Option<f64> {
-        Some(spread(&client[i])?.median + spread(&server[i])?.median)
-    };
+    let total =
+        |i: usize| -> Option<f64> { Some(spread(&client[i])?.median + spread(&server[i])?.median) };
     let Some(weir) = sides.iter().position(|s| *s == Side::Weir) else {
         return;
     };

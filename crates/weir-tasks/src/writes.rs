@@ -13,16 +13,17 @@
 //! events, so an event's reader finds the record it announces.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::hash::{BuildHasher, RandomState};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use weir_core::BrokerError;
 
-use crate::events::{self, EVENT_CHANNEL, EventKind, TaskEvent};
+use crate::events::{self, EVENT_CHANNEL, EventKind, TaskEventRef};
 use crate::patience::Patience;
 use crate::records::entries;
-use crate::{TaskBroker, TaskError, TaskId, TaskRecord};
+use crate::{TaskBroker, TaskError, TaskId, TaskRecord, TaskState};
 
 /// The most writes one batch takes.
 const MAX_BATCH: usize = 2048;
@@ -37,8 +38,8 @@ pub(crate) struct Writes {
 /// per batch: a record replaced within its batch is never encoded.
 #[derive(Debug)]
 enum Write {
-    Record(Box<TaskRecord>),
-    Event(Box<TaskEvent>),
+    /// A task's new record, and the event it makes (with when it happened).
+    Record(Box<TaskRecord>, Option<(EventKind, SystemTime)>),
     Flush(oneshot::Sender<Result<(), TaskError>>),
 }
 
@@ -52,20 +53,20 @@ impl Writes {
         Writes { tx }
     }
 
-    /// Stores `record` with the next batch.
+    /// Stores `record` with the next batch and, given an `event`, publishes
+    /// that event of it after the batch's records. A failure to publish is
+    /// logged, never returned.
     ///
     /// # Errors
     ///
     /// The worker's writer is gone.
-    pub(crate) fn record(&self, record: &TaskRecord) -> Result<(), TaskError> {
-        self.send(Write::Record(Box::new(record.clone())))
-    }
-
-    /// Publishes the `kind` event of `record` with the next batch (after
-    /// the batch's records). A failure to publish is logged, never returned.
-    pub(crate) fn event(&self, kind: EventKind, record: &TaskRecord) {
-        // Nobody to write it only when the worker is gone.
-        let _ = self.send(Write::Event(Box::new(TaskEvent::of(kind, record))));
+    pub(crate) fn record(
+        &self,
+        record: TaskRecord,
+        event: Option<EventKind>,
+    ) -> Result<(), TaskError> {
+        let event = event.map(|kind| (kind, SystemTime::now()));
+        self.send(Write::Record(Box::new(record), event))
     }
 
     /// Waits until every record handed in before is stored (their events are
@@ -98,23 +99,57 @@ fn gone() -> TaskError {
 struct Batch {
     /// The latest record of each task run, where its first came.
     records: Vec<TaskRecord>,
-    /// Where each task's latest run is in `records`.
-    at: HashMap<TaskId, usize>,
-    events: Vec<TaskEvent>,
+    /// Where the latest run of a task is in `records`, by the id's hash
+    /// (a collision only costs a write that could have been spared).
+    at: HashMap<u64, usize>,
+    events: Vec<Pending>,
     flushes: Vec<oneshot::Sender<Result<(), TaskError>>>,
+}
+
+/// An event to publish: what the record said when it happened; the names
+/// come from the record in the batch.
+struct Pending {
+    kind: EventKind,
+    at: SystemTime,
+    state: TaskState,
+    attempt: u32,
+    error: Option<String>,
+    record: usize,
+}
+
+fn hash_of(id: &TaskId) -> u64 {
+    static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+    STATE.get_or_init(RandomState::new).hash_one(id)
 }
 
 impl Batch {
     fn add(&mut self, write: Write) {
         match write {
-            Write::Record(record) => match self.at.get(&record.id) {
-                Some(&i) if self.records[i].run == record.run => self.records[i] = *record,
-                _ => {
-                    self.at.insert(record.id.clone(), self.records.len());
-                    self.records.push(*record);
+            Write::Record(record, event) => {
+                let record = *record;
+                let hash = hash_of(&record.id);
+                let same_run = self.at.get(&hash).copied().filter(|&i| {
+                    self.records[i].id == record.id && self.records[i].run == record.run
+                });
+                let i = same_run.unwrap_or(self.records.len());
+                if let Some((kind, at)) = event {
+                    self.events.push(Pending {
+                        kind,
+                        at,
+                        state: record.state,
+                        attempt: record.attempt,
+                        error: record.error.clone(),
+                        record: i,
+                    });
                 }
-            },
-            Write::Event(event) => self.events.push(*event),
+                match same_run {
+                    Some(i) => self.records[i] = record,
+                    None => {
+                        self.at.insert(hash, i);
+                        self.records.push(record);
+                    }
+                }
+            }
             Write::Flush(tx) => self.flushes.push(tx),
         }
     }
@@ -149,9 +184,29 @@ impl Batch {
         Ok(())
     }
 
+    /// The batch's events, encoded.
+    fn encoded_events(&self) -> Vec<Bytes> {
+        self.events
+            .iter()
+            .filter_map(|e| {
+                let r = &self.records[e.record];
+                events::encode_ref(&TaskEventRef {
+                    kind: e.kind,
+                    id: &r.id,
+                    actor: &r.actor,
+                    queue: &r.queue,
+                    state: e.state,
+                    attempt: e.attempt,
+                    at: e.at,
+                    error: e.error.as_deref(),
+                })
+            })
+            .collect()
+    }
+
     /// Publishes the batch's events; a failure is logged.
-    async fn publish<B: TaskBroker>(events: Vec<TaskEvent>, broker: &B, patience: Patience) {
-        let events: Vec<Bytes> = events.iter().filter_map(events::encode).collect();
+    async fn publish<B: TaskBroker>(&self, broker: &B, patience: Patience) {
+        let events = self.encoded_events();
         if !events.is_empty() {
             let published =
                 patience
@@ -200,7 +255,7 @@ async fn write<B: TaskBroker>(
         }
         // The jobs go on once their records are stored; the events follow.
         batch.answer(outcome);
-        Batch::publish(batch.events, &broker, patience).await;
+        batch.publish(&broker, patience).await;
     }
 }
 
@@ -239,8 +294,8 @@ mod tests {
         done.state = TaskState::Success;
         done.finished_at = Some(SystemTime::now());
         let mut batch = Batch::default();
-        batch.add(Write::Record(Box::new(started)));
-        batch.add(Write::Record(Box::new(done.clone())));
+        batch.add(Write::Record(Box::new(started), None));
+        batch.add(Write::Record(Box::new(done.clone()), None));
         let stored = batch.entries().expect("encodes");
         let [final_key, key] = final_and_latest_keys(&done.id, done.run);
         let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
@@ -252,6 +307,42 @@ mod tests {
     }
 
     #[test]
+    fn each_event_keeps_what_its_record_said_when_it_happened() {
+        let mut started = record();
+        started.state = TaskState::Started;
+        started.attempt = 1;
+        let mut done = started.clone();
+        done.state = TaskState::Failure;
+        done.error = Some("boom".to_owned());
+        let mut batch = Batch::default();
+        batch.add(Write::Record(
+            Box::new(started),
+            Some((EventKind::Started, SystemTime::now())),
+        ));
+        batch.add(Write::Record(
+            Box::new(done),
+            Some((EventKind::Done, SystemTime::now())),
+        ));
+        assert_eq!(batch.records.len(), 1, "one record stored");
+        let events: Vec<crate::TaskEvent> = batch
+            .encoded_events()
+            .iter()
+            .map(|b| weir_core::Codec::decode(&weir_core::MsgPack, b).expect("decodes"))
+            .collect();
+        let seen: Vec<(EventKind, TaskState, Option<&str>)> = events
+            .iter()
+            .map(|e| (e.kind, e.state, e.error.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (EventKind::Started, TaskState::Started, None),
+                (EventKind::Done, TaskState::Failure, Some("boom")),
+            ]
+        );
+    }
+
+    #[test]
     fn a_new_run_of_a_task_keeps_the_end_of_the_last_one() {
         let mut first = record();
         first.state = TaskState::Success;
@@ -259,14 +350,18 @@ mod tests {
         second.run += 1;
         second.state = TaskState::Started;
         let mut batch = Batch::default();
-        batch.add(Write::Record(Box::new(first.clone())));
-        batch.add(Write::Record(Box::new(second.clone())));
+        batch.add(Write::Record(Box::new(first.clone()), None));
+        batch.add(Write::Record(Box::new(second.clone()), None));
         let stored = batch.entries().expect("encodes");
         let [first_final, key] = final_and_latest_keys(&first.id, first.run);
         let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, [key.as_str(), first_final.as_str(), key.as_str()]);
         let last = entries(&second).expect("encodes");
-        assert_eq!(stored.last(), last.last(), "the latest record is the new run's");
+        assert_eq!(
+            stored.last(),
+            last.last(),
+            "the latest record is the new run's"
+        );
     }
 
     #[test]
@@ -302,8 +397,9 @@ mod tests {
         let writes = Writes::start(broker.clone(), Duration::from_secs(60), patience());
         let mut r = record();
         r.state = TaskState::Success;
-        writes.record(&r).expect("encodes");
-        writes.event(EventKind::Done, &r);
+        writes
+            .record(r.clone(), Some(EventKind::Done))
+            .expect("the writer runs");
         writes.flush().await.expect("stored");
         let [final_key, key] = final_and_latest_keys(&r.id, r.run);
         let got = broker.get_results(&[final_key, key]).await.expect("read");

@@ -39,7 +39,11 @@ impl EventChannel for RedisBroker {
         for frame in frame::pack([&payload[..]]) {
             receivers = s
                 .conn
-                .query(redis::cmd("PUBLISH").arg(s.keys.channel(channel)).arg(frame))
+                .query(
+                    redis::cmd("PUBLISH")
+                        .arg(s.keys.channel(channel))
+                        .arg(frame),
+                )
                 .await?;
         }
         Ok(receivers)

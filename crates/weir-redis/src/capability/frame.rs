@@ -99,7 +99,10 @@ mod tests {
         let payload = vec![7u8; 300_000];
         let frames = pack(std::iter::repeat_n(payload.as_slice(), 10));
         assert!(frames.len() >= 3, "{} frames", frames.len());
-        assert!(frames.iter().all(|f| f.len() <= MAX_FRAME + 8), "over the limit");
+        assert!(
+            frames.iter().all(|f| f.len() <= MAX_FRAME + 8),
+            "over the limit"
+        );
         let n: usize = frames.iter().map(|f| unpack(f).count()).sum();
         assert_eq!(n, 10);
     }

@@ -196,7 +196,9 @@ mod tests {
             .expect("encodes");
         let mut record = queued_record(&message_of(job));
         record.state = TaskState::Success;
-        writes.record(&record).expect("encodes");
+        writes
+            .record(record.clone(), None)
+            .expect("the writer runs");
         consumer.commit(&offsets).await.expect("commit");
         let [final_key, _] = final_and_latest_keys(&record.id, record.run);
         assert!(

@@ -110,9 +110,8 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
     /// Stores `record` and publishes its `kind` event, and waits until
     /// they (and every write handed in before) are stored: the end of an
     /// attempt, before its message may be committed.
-    async fn end(&self, kind: EventKind, record: &TaskRecord) -> Result<(), TaskError> {
-        self.writes.record(record)?;
-        self.writes.event(kind, record);
+    async fn end(&self, kind: EventKind, record: TaskRecord) -> Result<(), TaskError> {
+        self.writes.record(record, Some(kind))?;
         self.writes.flush().await
     }
 
@@ -184,18 +183,18 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.started_at = Some(SystemTime::now());
         record.worker = Some(self.worker_id.clone());
         // Not waited for: stored before the attempt's end, which is.
-        self.writes.record(&record)?;
-        self.writes.event(EventKind::Started, &record);
+        self.writes
+            .record(record.clone(), Some(EventKind::Started))?;
 
         let cancel = CancellationToken::new();
         let guard = InFlight {
             shared: Some(Arc::clone(self)),
-            record: record.clone(),
+            record: Some(record),
             cancel: cancel.clone(),
         };
         let ctx = self.tasks.context(&m, cancel);
         let outcome = attempt::run(&slot.actor, &m, ctx).await;
-        guard.disarm();
+        let mut record = guard.disarm();
 
         match outcome {
             Outcome::Done(bytes) => {
@@ -205,8 +204,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 // Not waited for: the worker's consumer commits only once
                 // it is stored. A unique id is freed only after, so a new
                 // run of it never finds this one's record landing late.
-                self.writes.record(&record)?;
-                self.writes.event(EventKind::Done, &record);
+                self.writes.record(record, Some(EventKind::Done))?;
                 if m.unique {
                     self.writes.flush().await?;
                     self.free_unique(&m).await?;
@@ -282,7 +280,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.state = TaskState::Retry;
         record.error = Some(error);
         record.errors = next.errors.clone();
-        self.end(EventKind::Retry, &record).await?;
+        self.end(EventKind::Retry, record).await?;
         bump(&self.counters.retried);
         self.wake_due.notify_one();
         Ok(())
@@ -314,7 +312,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         record.error = Some(error);
         record.errors = m.errors.clone();
         record.finished_at = Some(SystemTime::now());
-        self.end(EventKind::Done, &record).await?;
+        self.end(EventKind::Done, record).await?;
         self.free_unique(&m).await?;
         bump(&self.counters.dead_lettered);
         Ok(())
@@ -327,29 +325,34 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
 /// committed, so it is delivered again, with the same attempt number).
 struct InFlight<B: TaskBroker, C: Codec + Clone> {
     shared: Option<Arc<Shared<B, C>>>,
-    record: TaskRecord,
+    /// The attempt's record; taken back when it ends.
+    record: Option<TaskRecord>,
     cancel: CancellationToken,
 }
 
 impl<B: TaskBroker, C: Codec + Clone> InFlight<B, C> {
-    fn disarm(mut self) {
+    /// The attempt ended: its record back, for its outcome.
+    fn disarm(mut self) -> TaskRecord {
         self.shared = None;
+        self.record
+            .take()
+            .unwrap_or_else(|| unreachable!("taken only here"))
     }
 }
 
 impl<B: TaskBroker, C: Codec + Clone> Drop for InFlight<B, C> {
     fn drop(&mut self) {
-        let Some(shared) = self.shared.take() else {
+        let (Some(shared), Some(mut record)) = (self.shared.take(), self.record.take()) else {
             return;
         };
         self.cancel.cancel();
         bump(&shared.counters.interrupted);
-        let mut record = self.record.clone();
         record.state = TaskState::Queued;
         record.attempt = record.attempt.saturating_sub(1);
         record.worker = None;
-        if let Err(e) = shared.writes.record(&record) {
-            tracing::warn!(task = %record.id, error = %weir_core::ErrorReport::new(&e), "cannot record an interrupted job as queued");
+        let id = record.id.clone();
+        if let Err(e) = shared.writes.record(record, None) {
+            tracing::warn!(task = %id, error = %weir_core::ErrorReport::new(&e), "cannot record an interrupted job as queued");
         }
     }
 }
