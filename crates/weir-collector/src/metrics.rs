@@ -36,7 +36,8 @@ pub struct QueueStats {
     pub busy: usize,
     /// Events accepted since start.
     pub accepted: u64,
-    /// Events completed since start.
+    /// Events completed since start. Consumers add their completions once
+    /// per batch they took, and before any result goes out.
     pub completed: u64,
 }
 
