@@ -18,7 +18,7 @@ use crate::queue::EventQueue;
 use crate::shared::Shared;
 use crate::{
     Autoscale, BoxError, BuildError, Collector, DeadLetterSink, Directory, Failure, Publisher,
-    QueueType, Router, RunningQueue, ShutdownReport, SimpleRouter, StartError,
+    QueueType, Router, RunningQueue, ShutdownReport, StartError,
 };
 
 /// How many events a consumer takes off a FIFO or LIFO queue at once at most.
@@ -60,7 +60,8 @@ const PRIORITY_BATCH: usize = 4;
 pub struct CollectorQueue<P, R> {
     name: Arc<str>,
     collectors: Vec<Collector<P, R>>,
-    router: Box<dyn Router<P>>,
+    /// `None`: the default [`SimpleRouter`].
+    router: Option<Box<dyn Router<P>>>,
     queue_type: QueueType,
     default_priority: i64,
     capacity: usize,
@@ -94,7 +95,7 @@ where
         CollectorQueueBuilder {
             name: Arc::from("default"),
             collectors: Vec::new(),
-            router: Box::new(SimpleRouter),
+            router: None,
             queue_type: QueueType::Fifo,
             default_priority: 0,
             capacity: 1024,
@@ -264,7 +265,8 @@ pub(crate) async fn guarded(step: BoxFuture<'_, Result<(), BoxError>>) -> Result
 pub struct CollectorQueueBuilder<P, R> {
     name: Arc<str>,
     collectors: Vec<Collector<P, R>>,
-    router: Box<dyn Router<P>>,
+    /// `None`: the default [`SimpleRouter`].
+    router: Option<Box<dyn Router<P>>>,
     queue_type: QueueType,
     default_priority: i64,
     capacity: usize,
@@ -334,9 +336,9 @@ where
         self
     }
 
-    /// Replaces the default [`SimpleRouter`].
+    /// Replaces the default [`SimpleRouter`](crate::SimpleRouter).
     pub fn router(mut self, router: impl Router<P>) -> Self {
-        self.router = Box::new(router);
+        self.router = Some(Box::new(router));
         self
     }
 

@@ -35,6 +35,8 @@ where
     let mut finished = None;
     // Busy from the first event of a batch to the end of the last.
     let mut busy = false;
+    // Completions not yet added to the shared counters.
+    let mut tally = Tally::default();
     loop {
         if shared.hard_stop.is_fired() {
             break;
@@ -49,7 +51,7 @@ where
             // before the results go out, so whoever has them all sees no
             // consumer busy with them.
             let last = taken.is_empty();
-            finished = Some(process(&shared, envelope, depth, started, last).await);
+            finished = Some(process(&shared, envelope, depth, started, last, &mut tally).await);
             if last {
                 busy = false;
             }
@@ -86,6 +88,7 @@ where
             break;
         }
     }
+    tally.flush(&shared);
     if busy {
         set_busy(&shared, false);
     }
@@ -100,6 +103,34 @@ where
         .fetch_sub(1, Ordering::Relaxed)
         .saturating_sub(1);
     shared.metrics.consumers.set(left as f64);
+}
+
+/// Completions a consumer counted but has not yet added to the shared
+/// counters: it adds them once per batch, and before any result goes out
+/// (so whoever holds a result sees its event counted), rather than with two
+/// atomic additions per event.
+#[derive(Debug, Default)]
+struct Tally {
+    events: u64,
+    service_nanos: u64,
+}
+
+impl Tally {
+    fn add(&mut self, service: Duration) {
+        let nanos = u64::try_from(service.as_nanos()).unwrap_or(u64::MAX);
+        self.events += 1;
+        self.service_nanos = self.service_nanos.saturating_add(nanos);
+    }
+
+    fn flush<P, R>(&mut self, shared: &Shared<P, R>) {
+        if self.events > 0 {
+            shared
+                .load
+                .record_completions(self.events, self.service_nanos);
+            shared.metrics.completed.increment(self.events);
+            *self = Tally::default();
+        }
+    }
 }
 
 fn set_busy<P, R>(shared: &Shared<P, R>, busy: bool) {
@@ -119,13 +150,15 @@ fn cut_off<R>(outcome: &Result<R, CollectorError>) -> bool {
 
 /// Routes one event, runs every target, and sends the results back (if the
 /// publisher asked for them); the `last` of a batch marks the consumer idle
-/// first. Returns when it finished.
+/// first. Its completion goes to `tally`, which reaches the shared counters
+/// before any result goes out. Returns when it finished.
 async fn process<P, R>(
     shared: &Shared<P, R>,
     envelope: Envelope<P, R>,
     depth: usize,
     started: Instant,
     last: bool,
+    tally: &mut Tally,
 ) -> Instant
 where
     P: Clone + Send + Sync + 'static,
@@ -142,20 +175,25 @@ where
     let targets = std::mem::take(&mut routed.targets);
     let payload = event.into_payload();
 
-    let mut finished = None;
     let mut interrupted = false;
     let mut entries = Vec::new();
-    match &*targets {
-        [] => {}
+    // When the event finished, and its service time.
+    let (finished, service) = match &*targets {
+        [] => {
+            let now = Instant::now();
+            (now, now.saturating_duration_since(started))
+        }
         [id] => {
             let outcome = run_target(shared, *id, &payload).await;
             let now = Instant::now();
-            record_processor(shared, *id, now.saturating_duration_since(started));
-            finished = Some(now);
+            // The one collector's time is the event's.
+            let took = now.saturating_duration_since(started);
+            record_processor(shared, *id, took);
             interrupted = cut_off(&outcome);
             if reply.is_some() {
                 entries.push((key(shared, *id), outcome));
             }
+            (now, took)
         }
         many => {
             // The targets run concurrently. One that had to wait reads the
@@ -177,7 +215,6 @@ where
             });
             let outcomes = futures::future::join_all(runs).await;
             let now = Instant::now();
-            finished = Some(now);
             for (&id, (_, done)) in many.iter().zip(&outcomes) {
                 let done = done.unwrap_or(now);
                 record_processor(shared, id, done.saturating_duration_since(started));
@@ -187,17 +224,18 @@ where
                 let keys = many.iter().map(|&id| key(shared, id));
                 entries.extend(keys.zip(outcomes.into_iter().map(|(outcome, _)| outcome)));
             }
+            (now, now.saturating_duration_since(started))
         }
-    }
+    };
     if interrupted {
         shared.push_interrupted(payload);
     }
 
-    let finished = finished.unwrap_or_else(Instant::now);
-    let service = finished.saturating_duration_since(started);
-    shared.load.record_completion(service);
+    tally.add(service);
     shared.metrics.service.record(service);
-    shared.metrics.completed.increment(1);
+    if last || reply.is_some() {
+        tally.flush(shared);
+    }
     if last {
         set_busy(shared, false);
     }

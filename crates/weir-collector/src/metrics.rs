@@ -36,7 +36,8 @@ pub struct QueueStats {
     pub busy: usize,
     /// Events accepted since start.
     pub accepted: u64,
-    /// Events completed since start.
+    /// Events completed since start. Consumers add their completions once
+    /// per batch they took, and before any result goes out.
     pub completed: u64,
 }
 
@@ -82,10 +83,11 @@ impl Load {
         (completed > 0).then(|| Duration::from_nanos(total / completed))
     }
 
-    pub(crate) fn record_completion(&self, service: Duration) {
-        let nanos = u64::try_from(service.as_nanos()).unwrap_or(u64::MAX);
-        self.service_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.completed.fetch_add(1, Ordering::Relaxed);
+    /// Adds `events` completions that took `service_nanos` in all.
+    pub(crate) fn record_completions(&self, events: u64, service_nanos: u64) {
+        self.service_nanos
+            .fetch_add(service_nanos, Ordering::Relaxed);
+        self.completed.fetch_add(events, Ordering::Relaxed);
     }
 }
 

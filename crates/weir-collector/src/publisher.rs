@@ -68,13 +68,19 @@ impl<P, R> Publisher<P, R> {
         reply: Option<oneshot::Sender<Results<R>>>,
     ) -> Result<(), SendError<P>> {
         let (envelope, priority) = self.envelope(event, reply);
-        match self.shared.queue.push(envelope, priority).await {
-            Ok(depth) => {
-                self.accepted(depth);
-                Ok(())
+        // Room right away is the common case: no waiting future is built.
+        let depth = match self.shared.queue.try_push(envelope, priority) {
+            Ok(depth) => depth,
+            Err(PushError::Closed(envelope)) => return Err(SendError(envelope.event)),
+            Err(PushError::Full(envelope)) => {
+                match self.shared.queue.push(envelope, priority).await {
+                    Ok(depth) => depth,
+                    Err(envelope) => return Err(SendError(envelope.event)),
+                }
             }
-            Err(envelope) => Err(SendError(envelope.event)),
-        }
+        };
+        self.accepted(depth);
+        Ok(())
     }
 
     fn try_push(

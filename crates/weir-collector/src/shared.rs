@@ -12,7 +12,8 @@ use crate::dead_letter::ErasedSink;
 use crate::metrics::{Load, Metrics};
 use crate::queue::EventQueue;
 use crate::{
-    Collector, CollectorError, CollectorId, Directory, Event, Failure, QueueStats, Results, Router,
+    Collector, CollectorError, CollectorId, Delivery, Directory, Event, Failure, QueueStats,
+    Results, Router, SimpleRouter,
 };
 
 /// An accepted event on its way through the queue.
@@ -26,7 +27,9 @@ pub(crate) struct Envelope<P, R> {
 pub(crate) struct Shared<P, R> {
     pub(crate) collectors: Vec<Collector<P, R>>,
     pub(crate) directory: Directory,
-    pub(crate) router: Box<dyn Router<P>>,
+    /// The router; `None` for the default [`SimpleRouter`], which the
+    /// queue runs directly.
+    pub(crate) router: Option<Box<dyn Router<P>>>,
     pub(crate) queue: EventQueue<Envelope<P, R>>,
     pub(crate) default_priority: i64,
     pub(crate) load: Load,
@@ -112,9 +115,11 @@ impl<P: 'static, R> Shared<P, R> {
     /// Asks the router where an event goes. A panicking router delivers the
     /// event nowhere and says why; the consumer keeps running.
     pub(crate) fn route(&self, event: &Event<P>) -> Routed<'_> {
-        let asked = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.router.route(event, &self.directory)
-        }));
+        let Some(router) = &self.router else {
+            return self.route_simply(event);
+        };
+        let asked =
+            std::panic::catch_unwind(AssertUnwindSafe(|| router.route(event, &self.directory)));
         match asked {
             Ok(route) => {
                 let (targets, unmatched) = route.resolve(&self.directory);
@@ -133,6 +138,22 @@ impl<P: 'static, R> Shared<P, R> {
                     failure: Some(format!("router panicked: {message}")),
                 }
             }
+        }
+    }
+
+    /// The default router's answer, without the trait object and the panic
+    /// guard (it cannot panic); a broadcast borrows the directory's list.
+    fn route_simply(&self, event: &Event<P>) -> Routed<'_> {
+        let (targets, unmatched) = match event.delivery() {
+            Delivery::Broadcast => (Cow::Borrowed(self.directory.all()), Vec::new()),
+            _ => SimpleRouter
+                .route(event, &self.directory)
+                .resolve(&self.directory),
+        };
+        Routed {
+            targets,
+            unmatched,
+            failure: None,
         }
     }
 

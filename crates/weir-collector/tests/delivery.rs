@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use tokio::sync::Semaphore;
 use weir_collector::{
     BoxError, Collector, CollectorQueue, Context, Delivery, Directory, Event, QueueType, Route,
-    Router,
+    Router, SimpleRouter,
 };
 
 fn three_collectors(log: &common::Log) -> Vec<Collector<u32, String>> {
@@ -358,12 +358,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
     /// Every accepted event reaches each collector its delivery selects
-    /// exactly once, and its results name exactly those collectors.
+    /// exactly once, and its results name exactly those collectors: with
+    /// the default router (which the queue runs directly) and with a
+    /// `SimpleRouter` set explicitly (asked through the `Router` trait).
     #[test]
     fn every_event_reaches_each_selected_collector_exactly_once(
         deliveries in proptest::collection::vec(delivery(), 1..60),
         consumers in 1usize..6,
         queue_type in proptest::sample::select(vec![QueueType::Fifo, QueueType::Lifo, QueueType::Priority]),
+        explicit_router in any::<bool>(),
     ) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -373,13 +376,15 @@ proptest! {
         let log = log();
         let sent = deliveries.clone();
         let (results, report) = runtime.block_on(async {
-            let queue = CollectorQueue::builder()
+            let mut builder = CollectorQueue::builder()
                 .collectors(three_collectors(&log))
                 .consumers(consumers, consumers + 2)
                 .queue_type(queue_type)
-                .capacity(8)
-                .build()
-                .expect("valid queue");
+                .capacity(8);
+            if explicit_router {
+                builder = builder.router(SimpleRouter);
+            }
+            let queue = builder.build().expect("valid queue");
             queue
                 .run(|publisher| async move {
                     let mut handles = Vec::new();

@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_collector::{BoxError, Collector, CollectorQueue, Context};
+use weir_collector::{BoxError, Collector, CollectorQueue, Context, RunningQueue};
 
 /// Where a probe says it is being dropped, and waits for leave to go on.
 type Hold = Arc<Mutex<(mpsc::Sender<()>, mpsc::Receiver<()>)>>;
@@ -60,5 +60,56 @@ async fn no_consumer_is_busy_once_every_result_arrived() {
     let _ = go_on.send(());
     assert_eq!(stats.busy, 0, "every result arrived: {stats:?}");
     assert_eq!(stats.completed, 1, "{stats:?}");
+    running.shutdown().await;
+}
+
+fn counting_queue() -> CollectorQueue<u32, u32> {
+    CollectorQueue::builder()
+        .collector(
+            Collector::builder("echo")
+                .processor(|n: u32, _: Context<()>| async move { Ok::<_, BoxError>(n) }),
+        )
+        .consumers(1, 1)
+        .build()
+        .expect("valid queue")
+}
+
+async fn send_detached(running: &RunningQueue<u32, u32>, events: u32) {
+    let publisher = running.publisher();
+    for n in 0..events {
+        publisher.send_detached(n).await.expect("sent");
+    }
+}
+
+/// Consumers count completions per batch; a result still never arrives
+/// before the events completed ahead of it are counted.
+#[tokio::test(start_paused = true)]
+async fn events_completed_before_a_result_are_counted_when_it_arrives() {
+    let running = counting_queue().start().await.expect("starts");
+    send_detached(&running, 100).await;
+    // One consumer, FIFO: the 100 detached events complete before this one.
+    let results = running.publisher().send(100).await.expect("sent").await;
+    assert!(results.all_ok());
+    let stats = running.stats();
+    assert_eq!(stats.completed, 101, "{stats:?}");
+    assert_eq!(stats.accepted, 101, "{stats:?}");
+    running.shutdown().await;
+}
+
+/// Detached events, whose results nobody reads, are counted once the
+/// consumer has worked through them, without waiting for shutdown.
+#[tokio::test(start_paused = true)]
+async fn detached_events_are_counted_once_the_consumer_is_idle() {
+    let running = counting_queue().start().await.expect("starts");
+    send_detached(&running, 100).await;
+    let counted = tokio::time::timeout(Duration::from_secs(5), async {
+        while running.stats().completed < 100 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    let stats = running.stats();
+    assert!(counted.is_ok(), "completions stayed uncounted: {stats:?}");
+    assert_eq!((stats.completed, stats.busy, stats.depth), (100, 0, 0));
     running.shutdown().await;
 }
