@@ -1,9 +1,11 @@
 //! Poison input: a StreamProcessor decoding MessagePack meets messages that
 //! are not what it expects (random bytes, truncated MessagePack, the wrong
 //! schema, a huge payload, a length prefix claiming four billion items, and
-//! headers whose values are not UTF-8). Each is an invalid message with a
-//! clear reason, reaches the dead-letter topic with its original bytes and
-//! headers, and the pipeline goes on with the good messages around it.
+//! headers whose values are not UTF-8), on memory, Redis and Kafka. Each is
+//! an invalid message with a clear reason, reaches the dead-letter topic with
+//! its original bytes and headers, and the pipeline goes on with the good
+//! messages around it. On Kafka a message over the producer's size limit is
+//! refused at once with a typed error, so its huge payload is under it.
 //!
 //! Header names are `String`s in weir-core (`Headers`), so only header
 //! values can carry invalid UTF-8; every backend carries them as bytes.
@@ -16,11 +18,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use weir::core::{Broker, Codec, Destination, MsgPack, Payload, Producer};
 use weir::memory::MemoryBroker;
+use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_strategies::{
     CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_REASON, Pipeline, StreamProcessor,
 };
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::tansu;
 use weir_testkit::{collect, new_topic, subscribed, unique_name};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,12 +65,12 @@ fn order(id: u64) -> Payload {
     Payload::new(bytes)
 }
 
-/// The poison, each with what it is.
-fn poison() -> Vec<(&'static str, Payload)> {
+/// The poison, each with what it is; the huge payload has `huge_mib` MiB.
+fn poison(huge_mib: u32) -> Vec<(&'static str, Payload)> {
     let good = order(7).value;
-    let mut huge = vec![0xc6]; // bin 32: 8 MiB of bytes, not an Order
-    huge.extend_from_slice(&(8u32 << 20).to_be_bytes());
-    huge.extend(noise(3, 8 << 20));
+    let mut huge = vec![0xc6]; // bin 32: MiBs of bytes, not an Order
+    huge.extend_from_slice(&(huge_mib << 20).to_be_bytes());
+    huge.extend(noise(3, (huge_mib as usize) << 20));
     let mut claims_too_much = vec![0xdd]; // array 32 with u32::MAX items
     claims_too_much.extend_from_slice(&u32::MAX.to_be_bytes());
     claims_too_much.extend_from_slice(&[0x01, 0xa1, b'x']);
@@ -103,12 +107,13 @@ fn poison() -> Vec<(&'static str, Payload)> {
     ]
 }
 
-/// Runs the scenario on `broker`; returns nothing, asserts everything.
-async fn poison_reaches_the_dead_letter_topic<B: Broker>(broker: &B) {
+/// Runs the scenario on `broker`, whose messages may be as large as
+/// `huge_mib` MiB; returns nothing, asserts everything.
+async fn poison_reaches_the_dead_letter_topic<B: Broker>(broker: &B, huge_mib: u32) {
     const GOOD: u64 = 200;
     let input = new_topic(broker, "poison-in", 2).await;
     let dlq = new_topic(broker, "poison-dlq", 1).await;
-    let poison = poison();
+    let poison = poison(huge_mib);
     for (what, p) in &poison {
         assert!(
             MsgPack.decode::<Order>(&p.value).is_err(),
@@ -230,7 +235,7 @@ async fn poison_reaches_the_dead_letter_topic<B: Broker>(broker: &B) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_input_on_memory_is_dead_lettered_with_its_bytes_and_the_pipeline_goes_on() {
-    poison_reaches_the_dead_letter_topic(&MemoryBroker::new()).await;
+    poison_reaches_the_dead_letter_topic(&MemoryBroker::new(), 8).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,5 +249,40 @@ async fn poison_input_on_redis_is_dead_lettered_with_its_bytes_and_the_pipeline_
     )
     .await
     .expect("connect");
-    poison_reaches_the_dead_letter_topic(&broker).await;
+    poison_reaches_the_dead_letter_topic(&broker, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_input_on_kafka_is_dead_lettered_with_its_bytes_and_the_pipeline_goes_on() {
+    let config = KafkaConfig::builder(tansu::bootstrap())
+        .fast_group_joins()
+        .build()
+        .expect("config");
+    let broker = KafkaBroker::new(config);
+    // Kafka's producers take messages up to a limit (4 MiB here): larger
+    // poison never gets in, with a typed error naming the topic and sizes.
+    let topic = new_topic(&broker, "poison-too-big", 1).await;
+    let producer = broker.producer().await.expect("producer");
+    let refused = producer
+        .produce(
+            Destination::Topic(topic.clone()),
+            poison(8)
+                .into_iter()
+                .find(|(what, _)| *what == "huge payload")
+                .map(|(_, p)| p)
+                .expect("the huge payload"),
+        )
+        .await;
+    match refused {
+        Err(weir::core::BrokerError::PayloadTooLarge {
+            topic: t,
+            size,
+            limit,
+        }) => {
+            assert_eq!(t, topic);
+            assert!(size > limit, "{size} over {limit}");
+        }
+        other => panic!("an 8 MiB message on Kafka: {other:?}"),
+    }
+    poison_reaches_the_dead_letter_topic(&broker, 3).await;
 }
