@@ -51,6 +51,36 @@ impl Tansu {
         &self.dir
     }
 
+    /// Freezes the broker (`SIGSTOP`): it holds its connections and its
+    /// data but answers nothing, as a hung or partitioned broker does,
+    /// until [`resume`](Tansu::resume).
+    pub fn pause(&self) {
+        self.signal_broker("STOP");
+    }
+
+    /// Lets a [`pause`](Tansu::pause)d broker go on (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal_broker("CONT");
+    }
+
+    /// Sends `signal` to tansu itself: the watchdog shell's children
+    /// (`/proc`), through the shell's `kill` builtin.
+    fn signal_broker(&self, signal: &str) {
+        let shell = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_else(|e| panic!("listing the children of tansu's watchdog: {e}"));
+        let pids: Vec<&str> = children.split_whitespace().collect();
+        assert!(!pids.is_empty(), "tansu's watchdog has no children");
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -s {signal} \"$@\""))
+            .arg("signal")
+            .args(&pids)
+            .status()
+            .unwrap_or_else(|e| panic!("sending SIG{signal} to tansu: {e}"));
+        assert!(status.success(), "SIG{signal} to tansu: {status}");
+    }
+
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
         let start = log.len().saturating_sub(2000);
