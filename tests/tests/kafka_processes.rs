@@ -1,9 +1,11 @@
-//! Process-level fault test on Kafka (tansu on a free loopback port, or the
+//! Process-level fault tests on Kafka (tansu on a free loopback port, or the
 //! cluster named by `WEIR_KAFKA_BOOTSTRAP`): a StreamProcessor pipeline
-//! process (`src/bin/pipeline_process.rs`) is SIGKILLed mid-batch, and the
-//! survivor finishes. Every message produced and processed is counted:
-//! none lost, duplicates bounded by the uncommitted window (a commit every
-//! 100 ms, plus what the killed process had read ahead).
+//! process (`src/bin/pipeline_process.rs`) is SIGKILLed mid-batch, and
+//! another process of its group finishes: a survivor that shared the work
+//! (on a real Kafka), or a successor started after the kill (on tansu too).
+//! Every message produced and processed is counted: none lost, duplicates
+//! bounded by the uncommitted window (a commit every 100 ms, plus what the
+//! killed process had read ahead).
 
 mod support;
 
@@ -92,6 +94,71 @@ async fn a_kafka_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_fi
     assert_eq!(verdict.lost, Vec::<u64>::new());
     // One commit interval (100 ms) of the killed process's work, plus what
     // it had read ahead, is processed again; with room for a slow machine.
+    assert!(
+        verdict.duplicates <= 1000,
+        "{} duplicates",
+        verdict.duplicates
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// On one broker that does not rebalance a live group (see above), the
+/// crash is still tested: a pipeline process is SIGKILLed mid-backlog and a
+/// new process of the same group, started after, finishes the work once the
+/// dead member's session runs out. None lost; duplicates bounded by the
+/// uncommitted window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_pipeline_process_killed_mid_backlog_loses_nothing_its_successor_finishes() {
+    const MESSAGES: u64 = 4000;
+    let bootstrap = tansu::bootstrap();
+    let broker = KafkaBroker::new(
+        KafkaConfig::builder(&bootstrap)
+            .fast_group_joins()
+            .build()
+            .expect("config"),
+    );
+    let topic = Topic::new(unique_name("procs"));
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, 4)
+        .await
+        .expect("create topic");
+    let producer = broker.producer().await.expect("producer");
+    let produced =
+        produce_through_outages(&producer, &topic, 0..MESSAGES, 500, Duration::ZERO).await;
+    let dir = scratch_dir("kafka-procs");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let group = unique_name("g");
+    let spawn = |name: &str| {
+        PipelineProcess::spawn("kafka", &bootstrap, &topic, &group, dir.join(name), SESSION)
+    };
+    let mut first = spawn("first");
+    wait_for("the first process is busy with the backlog", || {
+        first.processed().len() >= 300
+    })
+    .await;
+    first.assert_running();
+    let before = first.processed().len();
+    first.kill();
+    assert!(
+        (before as u64) < MESSAGES,
+        "killed mid-backlog ({before} processed)"
+    );
+    let mut second = spawn("second");
+    wait_for("the successor processes everything", || {
+        tally(&[&first, &second]).has_all(&produced)
+    })
+    .await;
+    second.assert_running();
+    let verdict = tally(&[&first, &second]).verdict(&produced);
+    eprintln!(
+        "killed after {before}; first {}, second {}: {verdict:?}",
+        first.processed().len(),
+        second.processed().len()
+    );
+    assert_eq!(verdict.lost, Vec::<u64>::new());
     assert!(
         verdict.duplicates <= 1000,
         "{} duplicates",
