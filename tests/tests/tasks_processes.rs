@@ -1,6 +1,6 @@
 //! Crash tests of weir-tasks with processes: a worker process
-//! (`src/bin/tasks_worker.rs`, on Redis) is killed with SIGKILL while its
-//! jobs run, and a second worker finishes them. Every run of every job is
+//! (`src/bin/tasks_worker.rs`, on Redis and on Kafka) is killed with SIGKILL
+//! while its jobs run, and a second worker finishes them. Every run of every job is
 //! counted (the actor writes the task id to its process's file when a run
 //! starts): none lost, none run more than retries + 1 + crashes times.
 
@@ -9,40 +9,60 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_redis::{RedisBroker, RedisConfig};
-use weir_tasks::{Job, TaskState, Tasks};
+use weir_tasks::{Job, TaskBroker, TaskState, Tasks};
 use weir_testkit::servers::redis::RedisServer;
-use weir_testkit::servers::scratch_dir;
+use weir_testkit::servers::{scratch_dir, tansu};
 use weir_testkit::unique_name;
 
 mod support;
 
 use support::{ChildProcess, wait_for};
 
-/// The lease: how long a killed worker's jobs wait for another worker.
+/// The lease on Redis: how long a killed worker's jobs wait for another
+/// worker.
 const SESSION_MS: u64 = 1000;
+/// The lease on Kafka: the group's session timeout.
+const KAFKA_SESSION_MS: u64 = 6000;
 
-fn spawn_worker(url: &str, queue: &str, out: PathBuf) -> ChildProcess {
+fn spawn_worker(broker: &str, queue: &str, out: PathBuf, session_ms: u64) -> ChildProcess {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tasks_worker"));
     command
-        .args([url, queue])
+        .args([broker, queue])
         .arg(&out)
-        .arg(SESSION_MS.to_string())
+        .arg(session_ms.to_string())
         .arg("8");
     ChildProcess::spawn("worker process", command, out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them() {
-    const JOBS: u64 = 400;
-    const RETRIES: u32 = 1;
-    const CRASHES: usize = 1;
     let server = RedisServer::start();
     let config = RedisConfig::builder(server.url())
         .reconnect_timeout(Duration::from_secs(1))
         .build()
         .expect("config");
     let broker = RedisBroker::connect(config).await.expect("connect");
+    killed_worker_loses_none(broker, &server.url(), SESSION_MS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them() {
+    let bootstrap = tansu::bootstrap();
+    let config = KafkaConfig::builder(&bootstrap)
+        .fast_group_joins()
+        .build()
+        .expect("config");
+    killed_worker_loses_none(KafkaBroker::new(config), &bootstrap, KAFKA_SESSION_MS).await;
+}
+
+/// Jobs enqueued on `broker`; a worker process (on `address`, with a lease
+/// of `session_ms`) killed while they run; a second one finishes them.
+async fn killed_worker_loses_none<B: TaskBroker>(broker: B, address: &str, session_ms: u64) {
+    const JOBS: u64 = 400;
+    const RETRIES: u32 = 1;
+    const CRASHES: usize = 1;
     let tasks = Tasks::builder(broker).partitions(4).build();
     let queue = unique_name("crash");
     tasks
@@ -68,7 +88,7 @@ async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them
 
     let dir = scratch_dir("tasks-procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let mut first = spawn_worker(&server.url(), &queue, dir.join("first"));
+    let mut first = spawn_worker(address, &queue, dir.join("first"), session_ms);
     wait_for("the first worker is working", || first.lines().len() >= 100).await;
     first.assert_running();
     first.kill();
@@ -78,11 +98,16 @@ async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them
         "killed mid-queue ({killed_after} runs)"
     );
     let killed_at = tokio::time::Instant::now();
-    let mut second = spawn_worker(&server.url(), &queue, dir.join("second"));
+    let mut second = spawn_worker(address, &queue, dir.join("second"), session_ms);
 
     // Every job ends, in success.
     let deadline = killed_at + Duration::from_secs(30);
     let mut states: BTreeMap<String, TaskState> = BTreeMap::new();
+    // First every job has run (cheap to watch), then every record is final.
+    wait_for("every job has run", || {
+        first.lines().len() + second.lines().len() >= JOBS as usize
+    })
+    .await;
     loop {
         for h in &handles {
             if let Some(r) = h.record().await.expect("record") {

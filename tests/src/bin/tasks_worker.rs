@@ -1,12 +1,14 @@
-//! A weir-tasks worker on Redis as a process of its own, for the crash
-//! tests: actor `count` appends its task id to a file at the start of every
+//! A weir-tasks worker on Redis or Kafka as a process of its own, for the
+//! crash tests: actor `count` appends its task id to a file at the start of every
 //! run (so a run cut off by a kill is counted too), works for the
 //! milliseconds its job says, and fails its attempts below the one its job
 //! names.
 //!
 //! ```text
-//! tasks_worker <redis-url> <queue> <out-file> <session-ms> <concurrency>
+//! tasks_worker <broker> <queue> <out-file> <session-ms> <concurrency>
 //! ```
+//!
+//! `<broker>` is a `redis://` URL, or Kafka's bootstrap servers.
 //!
 //! It runs until killed, or stops gracefully on SIGTERM; it exits non-zero
 //! if the worker fails.
@@ -15,8 +17,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_redis::{RedisBroker, RedisConfig};
-use weir_tasks::{Context, RetryPolicy, Router, Tasks, Worker};
+use weir_tasks::{Context, RetryPolicy, Router, TaskBroker, Tasks, Worker};
 
 fn arg(args: &[String], i: usize, what: &str) -> String {
     args.get(i)
@@ -27,7 +30,7 @@ fn arg(args: &[String], i: usize, what: &str) -> String {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = arg(&args, 1, "redis url");
+    let url = arg(&args, 1, "broker");
     let queue = arg(&args, 2, "queue");
     let out = arg(&args, 3, "output file");
     let session_ms: u64 = arg(&args, 4, "session ms")
@@ -39,19 +42,37 @@ async fn main() {
     // The lease: a worker that dies leaves its jobs to the others after
     // the session timeout.
     let session = Duration::from_millis(session_ms);
-    let config = RedisConfig::builder(url)
-        .session_timeout(session)
-        .heartbeat_interval(session / 5)
-        .block_time(Duration::from_millis(50))
-        .reconnect_timeout(Duration::from_secs(1))
-        .build()
-        .expect("config");
-    let broker = RedisBroker::connect_lazy(config).expect("broker");
+    if url.starts_with("redis") {
+        let config = RedisConfig::builder(url)
+            .session_timeout(session)
+            .heartbeat_interval(session / 5)
+            .block_time(Duration::from_millis(50))
+            .reconnect_timeout(Duration::from_secs(1))
+            .build()
+            .expect("config");
+        let broker = RedisBroker::connect_lazy(config).expect("broker");
+        work(broker, &queue, &out, concurrency).await;
+    } else {
+        let config = KafkaConfig::builder(url)
+            .fast_group_joins()
+            // tansu holds a fetch for its whole wait even when data comes
+            // (see docs/kafka.md), and the priority consumer's pauses make
+            // resumed partitions fetch again: keep the wait short.
+            .set_consumer("fetch.wait.max.ms", "10")
+            .set_consumer("session.timeout.ms", session_ms.to_string())
+            .set_consumer("heartbeat.interval.ms", (session_ms / 10).to_string())
+            .build()
+            .expect("config");
+        work(KafkaBroker::new(config), &queue, &out, concurrency).await;
+    }
+}
+
+async fn work<B: TaskBroker>(broker: B, queue: &str, out: &str, concurrency: usize) {
     let tasks = Tasks::builder(broker).partitions(4).build();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&out)
+        .open(out)
         .expect("output file");
     let file = Arc::new(Mutex::new(file));
     let mut router = Router::new();
