@@ -3,8 +3,9 @@
 //! A task has two entries: its record (replaced at every change of state)
 //! and, once it is final, the final record under a key of its own. Waiting
 //! for the end is waiting for the second, which the store can wake a caller
-//! for; a worker looks at it before running a job, so a job whose end was
-//! recorded is not run again when it is delivered again after a crash.
+//! for. A final record is stored as the latest record too, which a worker
+//! looks at before running a job, so a job whose end was recorded is not run
+//! again when it is delivered again after a crash.
 
 use std::time::Duration;
 
@@ -25,9 +26,16 @@ fn final_key(id: &TaskId, run: u64) -> String {
 }
 
 /// The keys of the final record of run `run` of `id` and of its latest
-/// record: what a worker looks up before it runs a job.
+/// record.
+#[cfg(test)]
 pub(crate) fn final_and_latest_keys(id: &TaskId, run: u64) -> [String; 2] {
     [final_key(id, run), key(id)]
+}
+
+/// The key of `id`'s latest record: what a worker looks up before it runs
+/// a job.
+pub(crate) fn latest_key(id: &TaskId) -> String {
+    key(id)
 }
 
 /// The records of one broker, kept for `ttl`.

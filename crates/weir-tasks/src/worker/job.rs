@@ -127,29 +127,33 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
     }
 
     async fn process(self: &Arc<Self>, mut m: JobMessage) -> Result<(), TaskError> {
-        let mut values = self
+        // The task's latest record says all a worker needs (a final record
+        // is stored there too): one read per job.
+        let latest = self
             .lookups
-            .get(records::final_and_latest_keys(&m.id, m.run).into())
+            .get(vec![records::latest_key(&m.id)])
             .await?
-            .into_iter();
-        let done = records::decode(&m.id, values.next().flatten())?;
-        let latest = records::decode(&m.id, values.next().flatten())?;
-        // Ended already (delivered again after a crash or a rebalance, or
-        // revoked): not run again.
-        if let Some(done) = done {
-            if done.state == TaskState::Revoked {
-                bump(&self.counters.revoked);
+            .into_iter()
+            .next()
+            .flatten();
+        if let Some(latest) = records::decode(&m.id, latest)? {
+            // Ended already (delivered again after a crash or a rebalance,
+            // or revoked), or a later enqueue of its id wrote since, which
+            // a unique id allows only once this one ended: not run again.
+            if latest.run != m.run || latest.state.is_final() {
+                if latest.run == m.run && latest.state == TaskState::Revoked {
+                    bump(&self.counters.revoked);
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        // An attempt whose successor was scheduled already (its worker died
-        // after scheduling the retry, before committing): not run again.
-        if let Some(latest) = latest
-            && latest.run == m.run
-            && (latest.attempt > m.attempt
-                || (latest.attempt == m.attempt && latest.state == TaskState::Retry))
-        {
-            return Ok(());
+            // An attempt whose successor was scheduled already (its worker
+            // died after scheduling the retry, before committing): not run
+            // again.
+            if latest.attempt > m.attempt
+                || (latest.attempt == m.attempt && latest.state == TaskState::Retry)
+            {
+                return Ok(());
+            }
         }
         bump(&self.counters.processed);
         let Some(slot) = self.actors.get(&m.actor) else {
