@@ -21,11 +21,13 @@
 //! taken run by run (Weir's throughput over the channel's in the same run).
 //! `WEIR_BENCH_MEMORY_MESSAGES` sets the messages per run (200,000).
 //!
-//! `WEIR_BENCH_MEMORY_SCALE=1` adds the scale run: topics of 1M and
-//! `WEIR_BENCH_MEMORY_SCALE_MESSAGES` (10M) distinct messages, each drained
-//! (consume + commit) by a new group per run, interleaved; it prints both
-//! throughputs, their ratio, and the peak resident memory (`VmHWM`) after
-//! the fill and after the drains. It needs about 2 GiB and a minute or two.
+//! `WEIR_BENCH_MEMORY_SCALE=1` adds the scale run: a topic of 1M, and one of
+//! `WEIR_BENCH_MEMORY_SCALE_MESSAGES` (10M), distinct messages, filled anew
+//! for each run and drained once (consume + commit, the first read of every
+//! message), interleaved; it prints both throughputs, their ratio, and how
+//! far the peak resident size (`VmHWM`, reset after the fill) rose above the
+//! resident size after the fill while draining. It needs about 2 GiB and a
+//! few minutes.
 //!
 //! `cargo xtask bench memory`
 
@@ -381,68 +383,81 @@ fn proc_status(field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn gib(bytes: Option<u64>) -> String {
-    bytes.map_or("?".into(), |b| {
-        format!("{:.2} GiB", b as f64 / f64::from(1 << 30))
-    })
+/// Resets `VmHWM` to the current resident size (Linux 4.0 and later).
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// One scale sample: the drain's time, and how far the peak resident size
+/// rose above the resident size after the fill, in bytes.
+struct ScaleSample {
+    time: Duration,
+    growth: Option<u64>,
+    filled: Option<u64>,
+}
+
+/// Fills a new broker with `n` distinct messages, then drains them once
+/// (the first read of each, as in production), and drops the broker.
+fn scale_run(rt: &tokio::runtime::Runtime, n: u64) -> ScaleSample {
+    let (broker, topic) = broker_with(1);
+    rt.block_on(preload(&broker, &topic, n));
+    let mut consumer = rt.block_on(assigned(&broker, &topic, "scale"));
+    let reset = reset_peak();
+    let filled = proc_status("VmRSS:");
+    let time = rt.block_on(async {
+        let start = Instant::now();
+        drain(&mut consumer, n).await;
+        start.elapsed()
+    });
+    let peak = proc_status("VmHWM:");
+    drop(consumer);
+    drop(broker);
+    let growth = match (reset, filled, peak) {
+        (true, Some(f), Some(p)) => Some(p.saturating_sub(f)),
+        _ => None,
+    };
+    ScaleSample {
+        time,
+        growth,
+        filled,
+    }
 }
 
 fn scale(runs: usize) {
     let big: u64 = env_or("WEIR_BENCH_MEMORY_SCALE_MESSAGES", 10_000_000);
-    let small: u64 = 1_000_000;
+    let sizes = [1_000_000u64, big];
     let rt = runtime();
-    let sizes = [small, big];
-    let brokers: Vec<(MemoryBroker, Topic)> = sizes
-        .iter()
-        .map(|n| {
-            let (broker, topic) = broker_with(1);
-            rt.block_on(preload(&broker, &topic, *n));
-            (broker, topic)
-        })
-        .collect();
-    let (hwm_filled, rss_filled) = (proc_status("VmHWM:"), proc_status("VmRSS:"));
-    let samples = interleaved(runs, &[0usize, 1], |run, i| {
-        let (broker, topic) = &brokers[i];
-        rt.block_on(async {
-            let mut consumer = assigned(broker, topic, &format!("scale-{run}")).await;
-            let start = Instant::now();
-            drain(&mut consumer, sizes[i]).await;
-            start.elapsed()
-        })
-    });
-    let hwm_drained = proc_status("VmHWM:");
-    let rates: Vec<Spread> = sizes
-        .iter()
-        .zip(&samples)
-        .map(|(n, times)| {
-            let r: Vec<f64> = times.iter().map(|t| per_second(*n, *t)).collect();
-            Spread::of(&r).expect("samples")
-        })
-        .collect();
-    let ratios: Vec<f64> = samples[0]
-        .iter()
-        .zip(&samples[1])
-        .map(|(s, b)| per_second(big, *b) / per_second(small, *s))
-        .collect();
+    let samples = interleaved(runs, &sizes, |_, n| scale_run(&rt, n));
     println!(
-        "\n== scale: consume + commit of 1M and {big} distinct 100-byte messages, 1 partition, {runs} interleaved runs =="
+        "\n== scale: consume + commit of distinct {SIZE}-byte messages, 1 partition, each run a new fill read once, {runs} interleaved runs =="
     );
-    println!("1M msg/s:            {}", rates[0].show(0));
-    println!("{big} msg/s:   {}", rates[1].show(0));
     println!(
-        "throughput {big}/1M: {}",
+        "{:>12} {:>34} {:>26} {:>30}",
+        "messages", "msg/s", "VmRSS after fill (MiB)", "peak growth (bytes/message)"
+    );
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    let mut rates = Vec::new();
+    for (n, s) in sizes.iter().zip(&samples) {
+        let r: Vec<f64> = s.iter().map(|x| per_second(*n, x.time)).collect();
+        let filled: Vec<f64> = s.iter().filter_map(|x| x.filled).map(mib).collect();
+        let growth: Vec<f64> = s
+            .iter()
+            .filter_map(|x| x.growth)
+            .map(|g| g as f64 / *n as f64)
+            .collect();
+        let show = |v: &[f64], d| Spread::of(v).map_or("?".into(), |s| s.show(d));
+        println!(
+            "{n:>12} {:>34} {:>26} {:>30}",
+            show(&r, 0),
+            show(&filled, 0),
+            show(&growth, 1)
+        );
+        rates.push(r);
+    }
+    let ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(b, s)| b / s).collect();
+    println!(
+        "throughput {big} / 1M messages: {}",
         Spread::of(&ratios).expect("samples").show(2)
-    );
-    println!(
-        "memory: after the fill VmRSS {} VmHWM {}; after {runs} drains of each VmHWM {} (+{} bytes/message drained once)",
-        gib(rss_filled),
-        gib(hwm_filled),
-        gib(hwm_drained),
-        match (hwm_filled, hwm_drained) {
-            (Some(a), Some(b)) =>
-                format!("{:.1}", b.saturating_sub(a) as f64 / (big + small) as f64),
-            _ => "?".into(),
-        }
     );
 }
 

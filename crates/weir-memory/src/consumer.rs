@@ -386,3 +386,76 @@ impl Drop for MemoryConsumer {
         self.leave();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use weir_core::{Broker, Destination, Payload, Producer};
+
+    use super::*;
+    use crate::alloc_count::allocations;
+
+    /// A consumer of `topic` with room for `max` messages a poll, assigned.
+    async fn assigned(broker: &MemoryBroker, topic: &Topic, max: usize) -> MemoryConsumer {
+        let config = ConsumerConfig::builder("readers")
+            .max_poll_records(max)
+            .build()
+            .expect("config");
+        let mut c = broker.consumer(config).await.expect("consumer");
+        c.subscribe(std::slice::from_ref(topic))
+            .await
+            .expect("subscribe");
+        assert!(matches!(
+            c.poll().await.expect("poll"),
+            ConsumerEvent::Assigned(_)
+        ));
+        c
+    }
+
+    /// Allocations of one poll returning `n` messages, each produced from
+    /// a buffer of its own, with a key and a header.
+    async fn allocations_of_poll(n: usize) -> u64 {
+        let broker = MemoryBroker::new();
+        let topic = Topic::new("t");
+        broker.create_topic(&topic, 1).expect("topic");
+        let batch = (0..n)
+            .map(|i| {
+                let payload = Payload::new(vec![i as u8; 100])
+                    .with_key(format!("key-{i}").into_bytes())
+                    .with_header("attempt", vec![b'1']);
+                (Destination::Topic(topic.clone()), payload)
+            })
+            .collect();
+        let producer = broker.producer().await.expect("producer");
+        for r in producer.produce_batch(batch).await {
+            r.expect("produced");
+        }
+        let mut consumer = assigned(&broker, &topic, n).await;
+        let before = allocations();
+        let event = consumer.poll().await.expect("poll");
+        let spent = allocations() - before;
+        match event {
+            ConsumerEvent::Messages(m) => {
+                assert_eq!(m.len(), n);
+                assert_eq!(m[n - 1].payload.value[0], (n - 1) as u8);
+                assert_eq!(
+                    m[n - 1].payload.key.as_deref(),
+                    Some(format!("key-{}", n - 1).as_bytes())
+                );
+                assert_eq!(
+                    m[0].payload.headers.get("attempt").map(|v| &v[..]),
+                    Some(&b"1"[..])
+                );
+            }
+            other => panic!("expected messages, got {other:?}"),
+        }
+        spent
+    }
+
+    #[tokio::test]
+    async fn reading_allocates_per_poll_not_per_message() {
+        let few = allocations_of_poll(10).await;
+        let many = allocations_of_poll(1000).await;
+        assert_eq!(few, many, "a poll of 1000 allocates as a poll of 10");
+        assert!(many <= 2, "{many} allocations for one poll");
+    }
+}

@@ -15,6 +15,9 @@
 //! [`BrokerExt`](weir_core::BrokerExt) methods of the same names.
 
 mod admin;
+#[cfg(test)]
+mod alloc_count;
+mod arena;
 mod assign;
 mod broker;
 mod capability;

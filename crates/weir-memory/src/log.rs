@@ -5,6 +5,8 @@ use std::time::SystemTime;
 
 use weir_core::Payload;
 
+use crate::arena::Arena;
+
 /// How much of a partition's log is kept; the oldest messages go first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Retention {
@@ -50,17 +52,24 @@ pub(crate) struct PartitionLog {
     base: u64,
     entries: VecDeque<Entry>,
     bytes: usize,
+    /// Holds the keys and values, so that reading them never allocates.
+    arena: Arena,
 }
 
 impl PartitionLog {
-    /// Appends a message and returns its offset, dropping old ones past `retention`.
-    pub(crate) fn append(&mut self, payload: Payload, retention: Retention) -> u64 {
+    /// Appends a message stored at `timestamp` and returns its offset,
+    /// dropping old ones past `retention`.
+    pub(crate) fn append(
+        &mut self,
+        mut payload: Payload,
+        timestamp: SystemTime,
+        retention: Retention,
+    ) -> u64 {
         let offset = self.end();
         self.bytes += payload.byte_size();
-        self.entries.push_back(Entry {
-            payload,
-            timestamp: SystemTime::now(),
-        });
+        payload.value = self.arena.store(std::mem::take(&mut payload.value));
+        payload.key = payload.key.map(|k| self.arena.store(k));
+        self.entries.push_back(Entry { payload, timestamp });
         self.enforce(retention);
         offset
     }
@@ -114,7 +123,11 @@ mod tests {
         let mut log = PartitionLog::default();
         for i in 0..5u8 {
             assert_eq!(
-                log.append(Payload::new(vec![i]), Retention::messages(3)),
+                log.append(
+                    Payload::new(vec![i]),
+                    SystemTime::now(),
+                    Retention::messages(3)
+                ),
                 u64::from(i)
             );
         }
@@ -134,7 +147,11 @@ mod tests {
     fn byte_retention_keeps_within_limit() {
         let mut log = PartitionLog::default();
         for _ in 0..10 {
-            log.append(Payload::new(vec![0u8; 100]), Retention::bytes(250));
+            log.append(
+                Payload::new(vec![0u8; 100]),
+                SystemTime::now(),
+                Retention::bytes(250),
+            );
         }
         assert_eq!(log.end() - log.start(), 2);
     }

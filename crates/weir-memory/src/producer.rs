@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic, check_payload_size};
 
@@ -25,6 +26,7 @@ impl MemoryProducer {
         topic: &TopicState,
         destination: &Destination,
         payload: Payload,
+        timestamp: SystemTime,
     ) -> Result<Produced, BrokerError> {
         check_payload_size(
             &topic.topic,
@@ -38,7 +40,7 @@ impl MemoryProducer {
             Destination::Partition(p) => p.index,
         };
         let partition = topic.topic.partition(index);
-        match topic.append(partition.index, payload) {
+        match topic.append(partition.index, payload, timestamp) {
             Some(offset) => Ok(Produced { partition, offset }),
             None => Err(BrokerError::UnknownPartition {
                 partition,
@@ -55,7 +57,7 @@ impl Producer for MemoryProducer {
         payload: Payload,
     ) -> Result<Produced, BrokerError> {
         let topic = self.broker.inner.topic(destination.topic())?;
-        let out = self.append(&topic, &destination, payload);
+        let out = self.append(&topic, &destination, payload, SystemTime::now());
         if out.is_ok() {
             topic.wake();
         }
@@ -68,6 +70,8 @@ impl Producer for MemoryProducer {
     ) -> Vec<Result<Produced, BrokerError>> {
         let mut topics: HashMap<Topic, Arc<TopicState>> = HashMap::new();
         let mut out = Vec::with_capacity(batch.len());
+        // One call stores its messages at one time.
+        let now = SystemTime::now();
         for (destination, payload) in batch {
             let t = destination.topic();
             let state = match topics.get(t) {
@@ -76,7 +80,7 @@ impl Producer for MemoryProducer {
                     topics.insert(t.clone(), Arc::clone(s));
                 }),
             };
-            out.push(state.and_then(|s| self.append(&s, &destination, payload)));
+            out.push(state.and_then(|s| self.append(&s, &destination, payload, now)));
         }
         for state in topics.values() {
             state.wake();

@@ -1,6 +1,7 @@
 //! A topic's partitions and the members waiting for its data.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::time::SystemTime;
 
 use weir_core::{BrokerError, Partitioner, Payload, Topic};
 
@@ -65,11 +66,17 @@ impl TopicState {
             })
     }
 
-    /// Appends to partition `index`; the caller checked the index.
-    pub(crate) fn append(&self, index: u32, payload: Payload) -> Option<u64> {
+    /// Appends to partition `index`, stored at `timestamp`; `None` when the
+    /// topic has no such partition.
+    pub(crate) fn append(
+        &self,
+        index: u32,
+        payload: Payload,
+        timestamp: SystemTime,
+    ) -> Option<u64> {
         let retention = self.retention;
         self.log(index)
-            .map(|mut log| log.append(payload, retention))
+            .map(|mut log| log.append(payload, timestamp, retention))
     }
 
     /// Wakes every member subscribed to this topic.
