@@ -37,7 +37,7 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use tokio::sync::mpsc;
 use weir_benches::{
-    Spread, env_or, fresh_payload, interleaved, per_second, runs_from_env, runtime,
+    Spread, env_or, fresh_payload, interleaved, per_second, runs_from_env, runtime, thread_cpu,
 };
 use weir_core::{
     Broker, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Destination, Partition,
@@ -134,27 +134,57 @@ async fn drain_channel(rx: &mut mpsc::UnboundedReceiver<Bytes>, n: u64) {
 // ---------------------------------------------------------------------------
 // One timed run of each side. Each returns the time of the measured span only.
 
-async fn weir_produce(partitions: u32, n: u64) -> Duration {
+/// The wall time of a span, and the CPU time of the thread that ran it.
+#[derive(Clone, Copy, Debug)]
+struct Spent {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+struct Clock {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Clock {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    fn stop(&self) -> Spent {
+        let wall = self.wall.elapsed();
+        let cpu = match (self.cpu, thread_cpu()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        Spent { wall, cpu }
+    }
+}
+
+async fn weir_produce(partitions: u32, n: u64) -> Spent {
     let (broker, topic) = broker_with(partitions);
     let producer = broker.producer().await.expect("producer");
     let values = payloads(0, n);
-    let start = Instant::now();
+    let clock = Clock::start();
     for v in values {
         producer
             .produce(Destination::Topic(topic.clone()), Payload::new(v))
             .await
             .expect("produce");
     }
-    let t = start.elapsed();
+    let t = clock.stop();
     drop(broker);
     t
 }
 
-async fn weir_produce_batch(partitions: u32, n: u64, batch: usize) -> Duration {
+async fn weir_produce_batch(partitions: u32, n: u64, batch: usize) -> Spent {
     let (broker, topic) = broker_with(partitions);
     let producer = broker.producer().await.expect("producer");
     let mut values = payloads(0, n).into_iter();
-    let start = Instant::now();
+    let clock = Clock::start();
     loop {
         let chunk: Vec<(Destination, Payload)> = values
             .by_ref()
@@ -168,48 +198,48 @@ async fn weir_produce_batch(partitions: u32, n: u64, batch: usize) -> Duration {
             r.expect("produced");
         }
     }
-    let t = start.elapsed();
+    let t = clock.stop();
     drop(broker);
     t
 }
 
-async fn mpsc_send(n: u64) -> Duration {
+async fn mpsc_send(n: u64) -> Spent {
     let (tx, rx) = mpsc::unbounded_channel();
     let values = payloads(0, n);
-    let start = Instant::now();
+    let clock = Clock::start();
     for v in values {
         tx.send(v).expect("send");
     }
-    let t = start.elapsed();
+    let t = clock.stop();
     drop(rx);
     t
 }
 
-async fn weir_consume(partitions: u32, n: u64) -> Duration {
+async fn weir_consume(partitions: u32, n: u64) -> Spent {
     let (broker, topic) = broker_with(partitions);
     preload(&broker, &topic, n).await;
     let mut consumer = assigned(&broker, &topic, "drain").await;
-    let start = Instant::now();
+    let clock = Clock::start();
     drain(&mut consumer, n).await;
-    start.elapsed()
+    clock.stop()
 }
 
-async fn mpsc_consume(n: u64) -> Duration {
+async fn mpsc_consume(n: u64) -> Spent {
     let (tx, mut rx) = mpsc::unbounded_channel();
     for v in payloads(0, n) {
         tx.send(v).expect("send");
     }
-    let start = Instant::now();
+    let clock = Clock::start();
     drain_channel(&mut rx, n).await;
-    start.elapsed()
+    clock.stop()
 }
 
-async fn weir_end_to_end(partitions: u32, n: u64) -> Duration {
+async fn weir_end_to_end(partitions: u32, n: u64) -> Spent {
     let (broker, topic) = broker_with(partitions);
     let producer = broker.producer().await.expect("producer");
     let mut consumer = assigned(&broker, &topic, "e2e").await;
     let values = payloads(0, n);
-    let start = Instant::now();
+    let clock = Clock::start();
     let sending = tokio::spawn(async move {
         for v in values {
             producer
@@ -220,13 +250,13 @@ async fn weir_end_to_end(partitions: u32, n: u64) -> Duration {
     });
     drain(&mut consumer, n).await;
     sending.await.expect("producer task");
-    start.elapsed()
+    clock.stop()
 }
 
-async fn mpsc_end_to_end(n: u64) -> Duration {
+async fn mpsc_end_to_end(n: u64) -> Spent {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let values = payloads(0, n);
-    let start = Instant::now();
+    let clock = Clock::start();
     let sending = tokio::spawn(async move {
         for v in values {
             tx.send(v).expect("send");
@@ -234,7 +264,7 @@ async fn mpsc_end_to_end(n: u64) -> Duration {
     });
     drain_channel(&mut rx, n).await;
     sending.await.expect("producer task");
-    start.elapsed()
+    clock.stop()
 }
 
 // ---------------------------------------------------------------------------
@@ -244,48 +274,72 @@ async fn mpsc_end_to_end(n: u64) -> Duration {
 struct Row {
     workload: String,
     messages: u64,
-    weir: Vec<Duration>,
-    peer: Vec<Duration>,
+    weir: Vec<Spent>,
+    peer: Vec<Spent>,
+    /// Whether all the work ran on the measuring thread, so its CPU time
+    /// is the whole cost (not when a producer task runs beside it).
+    one_thread: bool,
+}
+
+/// Throughputs of `messages` in each of `times`.
+fn rates(messages: u64, times: impl Iterator<Item = Duration>) -> Option<Spread> {
+    Spread::of(&times.map(|t| per_second(messages, t)).collect::<Vec<_>>())
+}
+
+/// `b / a` run by run (a ratio of throughputs from times `a` and `b`).
+fn ratios(a: impl Iterator<Item = Duration>, b: impl Iterator<Item = Duration>) -> Option<Spread> {
+    let r: Vec<f64> = a
+        .zip(b)
+        .map(|(a, b)| b.as_secs_f64() / a.as_secs_f64().max(f64::MIN_POSITIVE))
+        .collect();
+    Spread::of(&r)
+}
+
+fn show(s: Option<Spread>, decimals: usize) -> String {
+    s.map_or_else(|| "-".into(), |s| s.show(decimals))
 }
 
 impl Row {
-    fn rates(&self, times: &[Duration]) -> Spread {
-        let rates: Vec<f64> = times
-            .iter()
-            .map(|t| per_second(self.messages, *t))
-            .collect();
-        Spread::of(&rates).expect("samples")
+    fn wall(v: &[Spent]) -> impl Iterator<Item = Duration> + '_ {
+        v.iter().map(|s| s.wall)
     }
 
-    /// Weir's throughput over the channel's, run by run.
-    fn ratio(&self) -> Spread {
-        let ratios: Vec<f64> = self
-            .weir
-            .iter()
-            .zip(&self.peer)
-            .map(|(w, p)| p.as_secs_f64() / w.as_secs_f64().max(f64::MIN_POSITIVE))
-            .collect();
-        Spread::of(&ratios).expect("samples")
+    fn cpu(v: &[Spent]) -> impl Iterator<Item = Duration> + '_ {
+        v.iter().filter_map(|s| s.cpu)
+    }
+
+    /// Weir's throughput over the channel's, run by run (wall time).
+    fn ratio(&self) -> Option<Spread> {
+        ratios(Row::wall(&self.weir), Row::wall(&self.peer))
+    }
+
+    /// The same from the CPU time of the measuring thread.
+    fn cpu_ratio(&self) -> Option<Spread> {
+        if !self.one_thread {
+            return None;
+        }
+        ratios(Row::cpu(&self.weir), Row::cpu(&self.peer))
     }
 }
 
 fn print_table(title: &str, rows: &[Row]) {
     println!("\n== {title} ==");
     println!(
-        "{:<36} {:>34} {:>34} {:>20}",
-        "workload", "weir msg/s", "mpsc msg/s", "ratio"
+        "{:<32} {:>30} {:>30} {:>18} {:>18}",
+        "workload", "weir msg/s", "mpsc msg/s", "ratio", "ratio (CPU time)"
     );
     for r in rows {
         println!(
-            "{:<36} {:>34} {:>34} {:>20}",
+            "{:<32} {:>30} {:>30} {:>18} {:>18}",
             r.workload,
-            r.rates(&r.weir).show(0),
-            r.rates(&r.peer).show(0),
-            r.ratio().show(2)
+            show(rates(r.messages, Row::wall(&r.weir)), 0),
+            show(rates(r.messages, Row::wall(&r.peer)), 0),
+            show(r.ratio(), 2),
+            show(r.cpu_ratio(), 2),
         );
     }
     for r in rows {
-        println!("ratio weir/mpsc ({}): {}", r.workload, r.ratio().show(2));
+        println!("ratio weir/mpsc ({}): {}", r.workload, show(r.ratio(), 2));
     }
 }
 
@@ -300,7 +354,7 @@ enum Side {
     MpscEndToEnd,
 }
 
-fn measure(rt: &tokio::runtime::Runtime, side: Side, n: u64, batch: usize) -> Duration {
+fn measure(rt: &tokio::runtime::Runtime, side: Side, n: u64, batch: usize) -> Spent {
     rt.block_on(async {
         match side {
             Side::Produce(p) => weir_produce(p, n).await,
@@ -334,6 +388,7 @@ fn compare(
             messages: n,
             weir,
             peer: peer_samples.clone(),
+            one_thread: !matches!(peer, Side::MpscEndToEnd),
         })
         .collect()
 }
@@ -391,7 +446,7 @@ fn reset_peak() -> bool {
 /// One scale sample: the drain's time, and how far the peak resident size
 /// rose above the resident size after the fill, in bytes.
 struct ScaleSample {
-    time: Duration,
+    time: Spent,
     growth: Option<u64>,
     filled: Option<u64>,
 }
@@ -405,9 +460,9 @@ fn scale_run(rt: &tokio::runtime::Runtime, n: u64) -> ScaleSample {
     let reset = reset_peak();
     let filled = proc_status("VmRSS:");
     let time = rt.block_on(async {
-        let start = Instant::now();
+        let clock = Clock::start();
         drain(&mut consumer, n).await;
-        start.elapsed()
+        clock.stop()
     });
     let peak = proc_status("VmHWM:");
     drop(consumer);
@@ -432,32 +487,43 @@ fn scale(runs: usize) {
         "\n== scale: consume + commit of distinct {SIZE}-byte messages, 1 partition, each run a new fill read once, {runs} interleaved runs =="
     );
     println!(
-        "{:>12} {:>34} {:>26} {:>30}",
-        "messages", "msg/s", "VmRSS after fill (MiB)", "peak growth (bytes/message)"
+        "{:>10} {:>30} {:>30} {:>24} {:>28}",
+        "messages",
+        "msg/s",
+        "msg/s (CPU time)",
+        "VmRSS after fill (MiB)",
+        "peak growth (bytes/message)"
     );
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
-    let mut rates = Vec::new();
     for (n, s) in sizes.iter().zip(&samples) {
-        let r: Vec<f64> = s.iter().map(|x| per_second(*n, x.time)).collect();
         let filled: Vec<f64> = s.iter().filter_map(|x| x.filled).map(mib).collect();
         let growth: Vec<f64> = s
             .iter()
             .filter_map(|x| x.growth)
             .map(|g| g as f64 / *n as f64)
             .collect();
-        let show = |v: &[f64], d| Spread::of(v).map_or("?".into(), |s| s.show(d));
         println!(
-            "{n:>12} {:>34} {:>26} {:>30}",
-            show(&r, 0),
-            show(&filled, 0),
-            show(&growth, 1)
+            "{n:>10} {:>30} {:>30} {:>24} {:>28}",
+            show(rates(*n, s.iter().map(|x| x.time.wall)), 0),
+            show(rates(*n, s.iter().filter_map(|x| x.time.cpu)), 0),
+            show(Spread::of(&filled), 0),
+            show(Spread::of(&growth), 1)
         );
-        rates.push(r);
     }
-    let ratios: Vec<f64> = rates[1].iter().zip(&rates[0]).map(|(b, s)| b / s).collect();
+    // Throughput at `big` over throughput at 1M, run by run.
+    let ratio = |time: fn(&ScaleSample) -> Option<Duration>| {
+        let r: Vec<f64> = samples[0]
+            .iter()
+            .zip(&samples[1])
+            .filter_map(|(a, b)| Some((time(a)?, time(b)?)))
+            .map(|(a, b)| per_second(big, b) / per_second(sizes[0], a))
+            .collect();
+        show(Spread::of(&r), 2)
+    };
     println!(
-        "throughput {big} / 1M messages: {}",
-        Spread::of(&ratios).expect("samples").show(2)
+        "throughput {big} / 1M messages: {} (CPU time: {})",
+        ratio(|x| Some(x.time.wall)),
+        ratio(|x| x.time.cpu)
     );
 }
 

@@ -149,17 +149,23 @@ impl MemoryConsumer {
                 let Some(log) = c.topic.log(p.index) else {
                     continue;
                 };
-                let (first, entries) = log.read(c.position, max - out.len());
-                let read = entries.len() as u64;
-                // One pass that writes each message in place: the iterator's
-                // exact length spares a capacity check per message.
-                out.extend(entries.zip(first..).map(|(e, offset)| BrokerValue {
-                    payload: e.payload.clone(),
-                    partition: p.clone(),
-                    offset,
-                    timestamp: e.timestamp,
-                }));
-                c.position = first + read;
+                let read = log.read(c.position, max - out.len());
+                let mut next = read.first;
+                for run in read {
+                    let n = run.len() as u64;
+                    out.reserve(run.len());
+                    out.extend(
+                        run.zip(next..)
+                            .map(|((payload, timestamp), offset)| BrokerValue {
+                                payload,
+                                partition: p.clone(),
+                                offset,
+                                timestamp,
+                            }),
+                    );
+                    next += n;
+                }
+                c.position = next;
             }
         }
         out
@@ -449,6 +455,31 @@ mod tests {
             other => panic!("expected messages, got {other:?}"),
         }
         spent
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_poll_wakes_when_a_message_arrives() {
+        let broker = MemoryBroker::new();
+        let topic = Topic::new("t");
+        broker.create_topic(&topic, 1).expect("topic");
+        let mut consumer = assigned(&broker, &topic, 10).await;
+        let waiting = tokio::spawn(async move { consumer.poll().await });
+        // Let the poll find nothing and wait.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished());
+        let producer = broker.producer().await.expect("producer");
+        producer
+            .produce(Destination::Topic(topic.clone()), Payload::new("hi"))
+            .await
+            .expect("produced");
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken, not timed out")
+            .expect("the task")
+            .expect("poll");
+        assert!(matches!(event, ConsumerEvent::Messages(m) if &m[0].payload.value[..] == b"hi"));
     }
 
     #[tokio::test]

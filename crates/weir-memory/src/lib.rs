@@ -21,9 +21,12 @@ mod arena;
 mod assign;
 mod broker;
 mod capability;
+mod chunked;
 mod consumer;
 mod group;
+mod locks;
 mod log;
+mod name_hash;
 mod producer;
 mod topic;
 
