@@ -19,15 +19,19 @@
 //! Every workload runs `WEIR_BENCH_RUNS` times (5), the sides interleaved
 //! run by run; each figure is the median with its range, and the ratio is
 //! taken run by run (Weir's throughput over the channel's in the same run).
-//! `WEIR_BENCH_MEMORY_MESSAGES` sets the messages per run (200,000).
+//! `WEIR_BENCH_MEMORY_MESSAGES` sets the messages per run (200,000), and
+//! `WEIR_BENCH_MEMORY_PARTS` the workloads (`produce,consume,e2e`). Each
+//! single-threaded workload also shows its ratio from the CPU time of the
+//! measuring thread (`weir_benches::thread_cpu`), steadier than wall time
+//! on a shared machine.
 //!
 //! `WEIR_BENCH_MEMORY_SCALE=1` adds the scale run: a topic of 1M, and one of
 //! `WEIR_BENCH_MEMORY_SCALE_MESSAGES` (10M), distinct messages, filled anew
 //! for each run and drained once (consume + commit, the first read of every
 //! message), interleaved; it prints both throughputs, their ratio, and how
 //! far the peak resident size (`VmHWM`, reset after the fill) rose above the
-//! resident size after the fill while draining. It needs about 2 GiB and a
-//! few minutes.
+//! resident size after the fill while draining. It needs about 2 GiB and
+//! a minute or two.
 //!
 //! `cargo xtask bench memory`
 
@@ -340,6 +344,13 @@ fn print_table(title: &str, rows: &[Row]) {
     }
     for r in rows {
         println!("ratio weir/mpsc ({}): {}", r.workload, show(r.ratio(), 2));
+        if let Some(cpu) = r.cpu_ratio() {
+            println!(
+                "ratio weir/mpsc ({}, CPU time): {}",
+                r.workload,
+                cpu.show(2)
+            );
+        }
     }
 }
 
@@ -401,28 +412,37 @@ fn comparisons(runs: usize, n: u64, batch: usize) -> Vec<Row> {
             .map(|p| (format!("{name}, {p}p"), side(*p)))
             .collect()
     };
-    let mut produce = per_partitions("produce", Side::Produce);
-    produce.extend(per_partitions(
-        &format!("produce_batch of {batch}"),
-        Side::ProduceBatch,
-    ));
-    let mut rows = compare(&rt, runs, n, batch, &produce, Side::Send);
-    rows.extend(compare(
-        &rt,
-        runs,
-        n,
-        batch,
-        &per_partitions("consume + commit", Side::Consume),
-        Side::Receive,
-    ));
-    rows.extend(compare(
-        &rt,
-        runs,
-        n,
-        batch,
-        &per_partitions("produce + consume", Side::WeirEndToEnd),
-        Side::MpscEndToEnd,
-    ));
+    let parts: String = env_or("WEIR_BENCH_MEMORY_PARTS", "produce,consume,e2e".to_owned());
+    let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
+    let mut rows = Vec::new();
+    if part("produce") {
+        let mut produce = per_partitions("produce", Side::Produce);
+        produce.extend(per_partitions(
+            &format!("produce_batch of {batch}"),
+            Side::ProduceBatch,
+        ));
+        rows.extend(compare(&rt, runs, n, batch, &produce, Side::Send));
+    }
+    if part("consume") {
+        rows.extend(compare(
+            &rt,
+            runs,
+            n,
+            batch,
+            &per_partitions("consume + commit", Side::Consume),
+            Side::Receive,
+        ));
+    }
+    if part("e2e") {
+        rows.extend(compare(
+            &rt,
+            runs,
+            n,
+            batch,
+            &per_partitions("produce + consume", Side::WeirEndToEnd),
+            Side::MpscEndToEnd,
+        ));
+    }
     rows
 }
 
@@ -467,6 +487,10 @@ fn scale_run(rt: &tokio::runtime::Runtime, n: u64) -> ScaleSample {
     let peak = proc_status("VmHWM:");
     drop(consumer);
     drop(broker);
+    // Hands the freed heap back, so the next run's resident size after its
+    // fill is its own.
+    // SAFETY: `malloc_trim` only releases free memory; it has no preconditions.
+    unsafe { libc::malloc_trim(0) };
     let growth = match (reset, filled, peak) {
         (true, Some(f), Some(p)) => Some(p.saturating_sub(f)),
         _ => None,
