@@ -6,8 +6,8 @@
 //! header the first time it is cloned, so a log that kept producers' buffers
 //! as given would allocate once per message on its first read, and keep that
 //! header for as long as it keeps the message. Instead, as Kafka's record
-//! batches do, small values are copied into a block of [`BLOCK`] bytes and
-//! stored as slices of it: the block's one shared header is made when the
+//! batches do, small values are copied into a block (of up to [`BLOCK`]
+//! bytes, see [`FIRST_BLOCK`]) and stored as slices of it: the block's one shared header is made when the
 //! first slice is cut, so cloning a stored value is a reference count
 //! increment, and storing one costs a copy instead of an allocation. A block
 //! is freed when its last message is dropped (by retention, or with the log).
@@ -17,7 +17,12 @@
 
 use bytes::{Bytes, BytesMut};
 
-/// The size of one block of small values.
+/// The size of a partition's first block: each next one is twice the size
+/// of the last, up to [`BLOCK`], so a partition with few messages holds
+/// little.
+pub(crate) const FIRST_BLOCK: usize = 1024;
+
+/// The largest size of one block of small values.
 pub(crate) const BLOCK: usize = 64 * 1024;
 
 /// The largest value copied into a block.
@@ -27,6 +32,8 @@ pub(crate) const COPY_MAX: usize = 4 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Arena {
     block: BytesMut,
+    /// The size of the next block (0 before the first).
+    next: usize,
 }
 
 impl Arena {
@@ -40,7 +47,9 @@ impl Arena {
             return shared(value);
         }
         if self.block.capacity() - self.block.len() < value.len() {
-            self.block = BytesMut::with_capacity(BLOCK);
+            let size = self.next.clamp(FIRST_BLOCK, BLOCK);
+            self.next = size * 2;
+            self.block = BytesMut::with_capacity(size.max(value.len()));
         }
         self.block.extend_from_slice(&value);
         self.block.split().freeze()
@@ -72,18 +81,27 @@ mod tests {
     }
 
     #[test]
-    fn a_full_block_is_replaced_and_its_values_stay() {
+    fn full_blocks_are_replaced_by_larger_ones_and_their_values_stay() {
         let mut arena = Arena::default();
-        let per_block = BLOCK / COPY_MAX;
-        let stored: Vec<Bytes> = (0..=per_block)
-            .map(|i| arena.store(Bytes::from(vec![i as u8; COPY_MAX])))
+        let stored: Vec<Bytes> = (0..64)
+            .map(|i| arena.store(Bytes::from(vec![i as u8; 1000])))
             .collect();
-        let last = &stored[per_block];
-        let before = &stored[per_block - 1];
-        assert_ne!(before.as_ptr().wrapping_add(COPY_MAX), last.as_ptr());
         for (i, v) in stored.iter().enumerate() {
             assert!(v.iter().all(|b| *b == i as u8), "value {i} intact");
         }
+        // Where a value is not right after the one before, a block began.
+        let starts: Vec<usize> = (1..stored.len())
+            .filter(|i| stored[i - 1].as_ptr().wrapping_add(1000) != stored[*i].as_ptr())
+            .collect();
+        // Blocks of 1, 2, 4, 8, 16, 32 and 64 KiB hold 1, 2, 4, 8, 16, 32, ... values.
+        assert_eq!(starts, vec![1, 3, 7, 15, 31, 63]);
+    }
+
+    #[test]
+    fn a_partition_with_one_message_holds_a_small_block() {
+        let mut arena = Arena::default();
+        arena.store(Bytes::from(vec![1u8; 10]));
+        assert_eq!(arena.block.capacity(), FIRST_BLOCK - 10);
     }
 
     #[test]
@@ -116,10 +134,10 @@ mod tests {
         let values: Vec<Bytes> = (0..1000).map(|_| Bytes::from(vec![0u8; 100])).collect();
         let before = allocations();
         let stored: Vec<Bytes> = values.into_iter().map(|v| arena.store(v)).collect();
-        let blocks = (1000 * 100usize).div_ceil(BLOCK) as u64;
-        // The result vector, and per block its buffer and its shared header.
+        // The result vector, and per block (1 KiB, then doubling up to 64
+        // KiB: seven for these 100 KB) its buffer and its shared header.
         assert!(
-            allocations() - before <= 1 + 2 * (blocks + 1),
+            allocations() - before <= 1 + 2 * 7,
             "{}",
             allocations() - before
         );
