@@ -1,22 +1,26 @@
 //! Raw message payloads: bytes, an optional key, and headers.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// Message headers: an ordered list of `(name, value)` pairs; names may repeat.
 ///
 /// Most messages carry none, so no headers cost one null pointer: cloning,
-/// moving and dropping them is free.
+/// moving and dropping them is free. Headers that are there are shared:
+/// cloning them (as a broker does for every reader of a message) is a
+/// reference count increment; changing a clone copies the pairs first.
 ///
 /// ```
 /// use weir_core::Headers;
 /// let h = Headers::new().with("trace-id", "abc").with("attempt", "2");
 /// assert_eq!(h.get("attempt").map(|v| &v[..]), Some(&b"2"[..]));
 /// ```
-// Boxed on purpose: one pointer instead of a `Vec`'s three keeps every
-// payload (and every message moved through a pipeline) small.
-#[allow(clippy::box_collection)]
+// Behind an `Arc` on purpose: one pointer instead of a `Vec`'s three keeps
+// every payload (and every message moved through a pipeline) small, and
+// cloning it allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers(Option<Box<Vec<(String, Bytes)>>>);
+pub struct Headers(Option<Arc<Vec<(String, Bytes)>>>);
 
 impl Headers {
     /// No headers.
@@ -36,9 +40,7 @@ impl Headers {
 
     /// Appends a pair.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Bytes>) {
-        self.0
-            .get_or_insert_with(Box::default)
-            .push((name.into(), value.into()));
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default)).push((name.into(), value.into()));
     }
 
     /// The last value stored under `name`.
@@ -52,7 +54,11 @@ impl Headers {
 
     /// Removes every pair named `name`.
     pub fn remove(&mut self, name: &str) {
-        if let Some(pairs) = &mut self.0 {
+        let Some(pairs) = &mut self.0 else {
+            return;
+        };
+        if pairs.iter().any(|(n, _)| n == name) {
+            let pairs = Arc::make_mut(pairs);
             pairs.retain(|(n, _)| n != name);
             if pairs.is_empty() {
                 self.0 = None;
@@ -87,7 +93,7 @@ impl<N: Into<String>, V: Into<Bytes>> FromIterator<(N, V)> for Headers {
             .into_iter()
             .map(|(n, v)| (n.into(), v.into()))
             .collect();
-        Headers((!pairs.is_empty()).then(|| Box::new(pairs)))
+        Headers((!pairs.is_empty()).then(|| Arc::new(pairs)))
     }
 }
 
@@ -151,6 +157,24 @@ mod tests {
     #[test]
     fn no_headers_take_one_pointer() {
         assert_eq!(std::mem::size_of::<Headers>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn clones_share_the_pairs_until_one_changes() {
+        let a = Headers::new().with("a", "1");
+        let mut b = a.clone();
+        assert_eq!(
+            a.iter().next().map(|(n, _)| n.as_ptr()),
+            b.iter().next().map(|(n, _)| n.as_ptr()),
+            "a clone shares the pairs"
+        );
+        b.insert("b", "2");
+        b.remove("a");
+        assert_eq!(a.iter().map(|(n, _)| n).collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(b.iter().map(|(n, _)| n).collect::<Vec<_>>(), vec!["b"]);
+        let mut c = a.clone();
+        c.remove("missing");
+        assert_eq!(c, a);
     }
 
     #[test]

@@ -13,8 +13,26 @@ use std::sync::Arc;
 /// assert_eq!(t.as_str(), "events");
 /// assert_eq!(t.partition(3).to_string(), "events/3");
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialOrd, Ord)]
 pub struct Topic(Arc<str>);
+
+impl PartialEq for Topic {
+    /// Clones of one `Topic` (the usual case) share their name, and are
+    /// equal without comparing its bytes.
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Topic {}
+
+impl std::hash::Hash for Topic {
+    /// The name's hash, as equality compares names.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl Topic {
     /// A topic with this name.
@@ -91,5 +109,21 @@ impl fmt::Display for Partition {
 impl fmt::Debug for Partition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Partition({}/{})", self.topic, self.index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_equal_by_name_shared_or_not() {
+        let a = Topic::new("orders");
+        assert_eq!(a, a.clone());
+        assert_eq!(a, Topic::new(String::from("orders")));
+        assert_ne!(a, Topic::new("order"));
+        assert_ne!(a, Topic::new("orders2"));
+        assert_eq!(a.partition(1), Topic::new("orders").partition(1));
+        assert_ne!(a.partition(1), a.partition(2));
     }
 }

@@ -10,6 +10,7 @@ use weir_core::{Broker, BrokerError, ConsumerConfig, Topic, check_partition_coun
 use crate::assign::Assignor;
 use crate::group::Group;
 use crate::log::Retention;
+use crate::name_hash::NameMap;
 use crate::topic::{TopicState, lock};
 use crate::{MemoryAdmin, MemoryConsumer, MemoryProducer};
 
@@ -33,7 +34,7 @@ pub struct MemoryBroker {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    topics: RwLock<HashMap<Topic, Arc<TopicState>>>,
+    topics: RwLock<NameMap<Topic, Arc<TopicState>>>,
     pub(crate) groups: Mutex<HashMap<String, Group>>,
     next_member: AtomicU64,
     settings: Settings,
@@ -85,7 +86,7 @@ impl MemoryBrokerBuilder {
     pub fn build(self) -> MemoryBroker {
         MemoryBroker {
             inner: Arc::new(Inner {
-                topics: RwLock::new(HashMap::new()),
+                topics: RwLock::new(NameMap::default()),
                 groups: Mutex::new(HashMap::new()),
                 next_member: AtomicU64::new(1),
                 settings: self.settings,
@@ -218,14 +219,25 @@ impl MemoryBroker {
 
 impl Inner {
     pub(crate) fn topic(&self, topic: &Topic) -> Result<Arc<TopicState>, BrokerError> {
-        self.topics
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(topic)
-            .cloned()
-            .ok_or_else(|| BrokerError::UnknownTopic {
+        self.with_topic(topic, Arc::clone)
+    }
+
+    /// `f` of the topic's state, called while the topic map is read, which
+    /// spares the caller a reference count of its own. Nothing under it may
+    /// take the map's lock again (a partition's lock is fine).
+    #[inline]
+    pub(crate) fn with_topic<R>(
+        &self,
+        topic: &Topic,
+        f: impl FnOnce(&Arc<TopicState>) -> R,
+    ) -> Result<R, BrokerError> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        match topics.get(topic) {
+            Some(state) => Ok(f(state)),
+            None => Err(BrokerError::UnknownTopic {
                 topic: topic.clone(),
-            })
+            }),
+        }
     }
 
     pub(crate) fn partition_counts(&self) -> BTreeMap<Topic, u32> {

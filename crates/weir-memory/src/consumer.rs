@@ -149,17 +149,23 @@ impl MemoryConsumer {
                 let Some(log) = c.topic.log(p.index) else {
                     continue;
                 };
-                let (first, entries) = log.read(c.position, max - out.len());
-                let read = entries.len() as u64;
-                // One pass that writes each message in place: the iterator's
-                // exact length spares a capacity check per message.
-                out.extend(entries.zip(first..).map(|(e, offset)| BrokerValue {
-                    payload: e.payload.clone(),
-                    partition: p.clone(),
-                    offset,
-                    timestamp: e.timestamp,
-                }));
-                c.position = first + read;
+                let read = log.read(c.position, max - out.len());
+                let mut next = read.first;
+                for run in read {
+                    let n = run.len() as u64;
+                    out.reserve(run.len());
+                    out.extend(
+                        run.zip(next..)
+                            .map(|((payload, timestamp), offset)| BrokerValue {
+                                payload,
+                                partition: p.clone(),
+                                offset,
+                                timestamp,
+                            }),
+                    );
+                    next += n;
+                }
+                c.position = next;
             }
         }
         out
@@ -384,5 +390,103 @@ impl Consumer for MemoryConsumer {
 impl Drop for MemoryConsumer {
     fn drop(&mut self) {
         self.leave();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::{Broker, Destination, Payload, Producer};
+
+    use super::*;
+    use crate::alloc_count::allocations;
+
+    /// A consumer of `topic` with room for `max` messages a poll, assigned.
+    async fn assigned(broker: &MemoryBroker, topic: &Topic, max: usize) -> MemoryConsumer {
+        let config = ConsumerConfig::builder("readers")
+            .max_poll_records(max)
+            .build()
+            .expect("config");
+        let mut c = broker.consumer(config).await.expect("consumer");
+        c.subscribe(std::slice::from_ref(topic))
+            .await
+            .expect("subscribe");
+        assert!(matches!(
+            c.poll().await.expect("poll"),
+            ConsumerEvent::Assigned(_)
+        ));
+        c
+    }
+
+    /// Allocations of one poll returning `n` messages, each produced from
+    /// a buffer of its own, with a key and a header.
+    async fn allocations_of_poll(n: usize) -> u64 {
+        let broker = MemoryBroker::new();
+        let topic = Topic::new("t");
+        broker.create_topic(&topic, 1).expect("topic");
+        let batch = (0..n)
+            .map(|i| {
+                let payload = Payload::new(vec![i as u8; 100])
+                    .with_key(format!("key-{i}").into_bytes())
+                    .with_header("attempt", vec![b'1']);
+                (Destination::Topic(topic.clone()), payload)
+            })
+            .collect();
+        let producer = broker.producer().await.expect("producer");
+        for r in producer.produce_batch(batch).await {
+            r.expect("produced");
+        }
+        let mut consumer = assigned(&broker, &topic, n).await;
+        let before = allocations();
+        let event = consumer.poll().await.expect("poll");
+        let spent = allocations() - before;
+        match event {
+            ConsumerEvent::Messages(m) => {
+                assert_eq!(m.len(), n);
+                assert_eq!(m[n - 1].payload.value[0], (n - 1) as u8);
+                assert_eq!(
+                    m[n - 1].payload.key.as_deref(),
+                    Some(format!("key-{}", n - 1).as_bytes())
+                );
+                assert_eq!(
+                    m[0].payload.headers.get("attempt").map(|v| &v[..]),
+                    Some(&b"1"[..])
+                );
+            }
+            other => panic!("expected messages, got {other:?}"),
+        }
+        spent
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_poll_wakes_when_a_message_arrives() {
+        let broker = MemoryBroker::new();
+        let topic = Topic::new("t");
+        broker.create_topic(&topic, 1).expect("topic");
+        let mut consumer = assigned(&broker, &topic, 10).await;
+        let waiting = tokio::spawn(async move { consumer.poll().await });
+        // Let the poll find nothing and wait.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished());
+        let producer = broker.producer().await.expect("producer");
+        producer
+            .produce(Destination::Topic(topic.clone()), Payload::new("hi"))
+            .await
+            .expect("produced");
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken, not timed out")
+            .expect("the task")
+            .expect("poll");
+        assert!(matches!(event, ConsumerEvent::Messages(m) if &m[0].payload.value[..] == b"hi"));
+    }
+
+    #[tokio::test]
+    async fn reading_allocates_per_poll_not_per_message() {
+        let few = allocations_of_poll(10).await;
+        let many = allocations_of_poll(1000).await;
+        assert_eq!(few, many, "a poll of 1000 allocates as a poll of 10");
+        assert!(many <= 2, "{many} allocations for one poll");
     }
 }

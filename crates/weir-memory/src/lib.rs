@@ -15,12 +15,18 @@
 //! [`BrokerExt`](weir_core::BrokerExt) methods of the same names.
 
 mod admin;
+#[cfg(test)]
+mod alloc_count;
+mod arena;
 mod assign;
 mod broker;
 mod capability;
+mod chunked;
 mod consumer;
 mod group;
+mod locks;
 mod log;
+mod name_hash;
 mod producer;
 mod topic;
 

@@ -1,9 +1,12 @@
 //! One partition's log: dense offsets, optional retention.
 
-use std::collections::VecDeque;
+use std::collections::vec_deque::Iter;
 use std::time::SystemTime;
 
 use weir_core::Payload;
+
+use crate::arena::Arena;
+use crate::chunked::{ChunkedDeque, Runs};
 
 /// How much of a partition's log is kept; the oldest messages go first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,10 +40,11 @@ impl Retention {
     }
 }
 
-#[derive(Clone, Debug)]
+/// One stored message, its key and value in the partition's arena.
+#[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) payload: Payload,
-    pub(crate) timestamp: SystemTime,
+    payload: Payload,
+    timestamp: SystemTime,
 }
 
 /// The stored messages of one partition. Offsets are dense: the entry at
@@ -48,19 +52,34 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct PartitionLog {
     base: u64,
-    entries: VecDeque<Entry>,
+    entries: ChunkedDeque<Entry>,
     bytes: usize,
+    /// Holds the keys and values, so that reading them never allocates.
+    arena: Arena,
 }
 
 impl PartitionLog {
-    /// Appends a message and returns its offset, dropping old ones past `retention`.
-    pub(crate) fn append(&mut self, payload: Payload, retention: Retention) -> u64 {
+    /// Appends a message stored at `timestamp` and returns its offset,
+    /// dropping old ones past `retention`.
+    pub(crate) fn append(
+        &mut self,
+        payload: Payload,
+        timestamp: SystemTime,
+        retention: Retention,
+    ) -> u64 {
         let offset = self.end();
         self.bytes += payload.byte_size();
-        self.entries.push_back(Entry {
-            payload,
-            timestamp: SystemTime::now(),
-        });
+        let Payload {
+            key,
+            value,
+            headers,
+        } = payload;
+        let payload = Payload {
+            value: self.arena.store(value),
+            key: key.map(|k| self.arena.store(k)),
+            headers,
+        };
+        self.entries.push_back(Entry { payload, timestamp });
         self.enforce(retention);
         offset
     }
@@ -90,20 +109,59 @@ impl PartitionLog {
         self.base + self.entries.len() as u64
     }
 
-    /// Up to `max` entries from `from` (clamped to the oldest stored), with
-    /// the offset of the first. The iterator knows its exact length, so a
-    /// reader can copy the entries out without checking capacity for each.
-    pub(crate) fn read(
-        &self,
-        from: u64,
-        max: usize,
-    ) -> (u64, std::collections::vec_deque::Iter<'_, Entry>) {
+    /// Up to `max` messages from `from` (clamped to the oldest stored).
+    pub(crate) fn read(&self, from: u64, max: usize) -> Read<'_> {
         let from = from.max(self.base);
         let len = self.entries.len();
         let skip = usize::try_from(from - self.base).map_or(len, |s| s.min(len));
-        (from, self.entries.range(skip..skip + max.min(len - skip)))
+        Read {
+            first: from,
+            runs: self.entries.runs(skip, max),
+        }
     }
 }
+
+/// Messages read from a log: runs that each know their exact length, so a
+/// reader can reserve room for a run at once rather than for each message.
+#[derive(Debug)]
+pub(crate) struct Read<'a> {
+    /// The offset of the first message.
+    pub(crate) first: u64,
+    runs: Runs<'a, Entry>,
+}
+
+impl<'a> Iterator for Read<'a> {
+    type Item = Run<'a>;
+
+    fn next(&mut self) -> Option<Run<'a>> {
+        Some(Run {
+            entries: self.runs.next()?,
+        })
+    }
+}
+
+/// Consecutive messages read from a log, as payloads and timestamps. A
+/// payload's clone shares the stored bytes and allocates nothing.
+#[derive(Debug)]
+pub(crate) struct Run<'a> {
+    entries: Iter<'a, Entry>,
+}
+
+impl Iterator for Run<'_> {
+    type Item = (Payload, SystemTime);
+
+    #[inline]
+    fn next(&mut self) -> Option<(Payload, SystemTime)> {
+        let e = self.entries.next()?;
+        Some((e.payload.clone(), e.timestamp))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Run<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -114,28 +172,41 @@ mod tests {
         let mut log = PartitionLog::default();
         for i in 0..5u8 {
             assert_eq!(
-                log.append(Payload::new(vec![i]), Retention::messages(3)),
+                log.append(
+                    Payload::new(vec![i]),
+                    SystemTime::now(),
+                    Retention::messages(3)
+                ),
                 u64::from(i)
             );
         }
         assert_eq!((log.start(), log.end()), (2, 5));
-        let (first, it) = log.read(0, 10);
+        let read = log.read(0, 10);
         assert_eq!(
-            first, 2,
+            read.first, 2,
             "reading below the retained range starts at the oldest"
         );
         assert_eq!(
-            it.map(|e| e.payload.value[0]).collect::<Vec<_>>(),
+            read.flatten().map(|(p, _)| p.value[0]).collect::<Vec<_>>(),
             vec![2, 3, 4]
         );
     }
 
     #[test]
-    fn byte_retention_keeps_within_limit() {
+    fn messages_read_back_whole() {
         let mut log = PartitionLog::default();
-        for _ in 0..10 {
-            log.append(Payload::new(vec![0u8; 100]), Retention::bytes(250));
+        let t = SystemTime::UNIX_EPOCH;
+        let stored = [
+            Payload::new("plain"),
+            Payload::new(vec![7u8; 10_000]).with_key("big-value"),
+            Payload::new("")
+                .with_key("empty-value")
+                .with_header("h", "v"),
+        ];
+        for p in &stored {
+            log.append(p.clone(), t, Retention::unbounded());
         }
-        assert_eq!(log.end() - log.start(), 2);
+        let read: Vec<(Payload, SystemTime)> = log.read(0, 10).flatten().collect();
+        assert_eq!(read, stored.map(|p| (p, t)));
     }
 }

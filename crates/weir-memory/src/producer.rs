@@ -1,11 +1,17 @@
 //! Producing to the memory broker.
+//!
+//! A single `produce` does its work while the topic map is read, rather than
+//! take a reference count of the topic for the call. `produce_batch` looks
+//! each topic up once, reads the clock once, and locks each partition once
+//! (see [`PartitionLocks`]), appending in the batch's order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic, check_payload_size};
+use weir_core::{BrokerError, Destination, Payload, Produced, Producer, check_payload_size};
 
 use crate::MemoryBroker;
+use crate::locks::PartitionLocks;
 use crate::topic::TopicState;
 
 /// Appends payloads to the memory broker's partitions. Clones share the broker.
@@ -19,32 +25,26 @@ impl MemoryProducer {
         MemoryProducer { broker }
     }
 
-    /// Appends without waking consumers; the caller wakes them.
-    fn append(
+    /// The partition of `topic` that `payload` goes to, checked.
+    fn place(
         &self,
         topic: &TopicState,
         destination: &Destination,
-        payload: Payload,
-    ) -> Result<Produced, BrokerError> {
-        check_payload_size(
-            &topic.topic,
-            &payload,
-            self.broker.inner.max_payload_bytes(),
-        )?;
-        // A named partition is checked by `append` itself (an index past
-        // the end finds no log), so only a topic-wide one needs choosing.
-        let index = match destination {
-            Destination::Topic(_) => topic.choose(&payload)?,
-            Destination::Partition(p) => p.index,
-        };
-        let partition = topic.topic.partition(index);
-        match topic.append(partition.index, payload) {
-            Some(offset) => Ok(Produced { partition, offset }),
-            None => Err(BrokerError::UnknownPartition {
-                partition,
-                partitions: topic.partition_count(),
-            }),
+        payload: &Payload,
+    ) -> Result<u32, BrokerError> {
+        check_payload_size(&topic.topic, payload, self.broker.inner.max_payload_bytes())?;
+        match destination {
+            Destination::Topic(_) => topic.choose(payload),
+            Destination::Partition(p) if p.index < topic.partition_count() => Ok(p.index),
+            Destination::Partition(p) => Err(unknown_partition(topic, p.index)),
         }
+    }
+}
+
+fn unknown_partition(topic: &TopicState, index: u32) -> BrokerError {
+    BrokerError::UnknownPartition {
+        partition: topic.topic.partition(index),
+        partitions: topic.partition_count(),
     }
 }
 
@@ -54,33 +54,120 @@ impl Producer for MemoryProducer {
         destination: Destination,
         payload: Payload,
     ) -> Result<Produced, BrokerError> {
-        let topic = self.broker.inner.topic(destination.topic())?;
-        let out = self.append(&topic, &destination, payload);
-        if out.is_ok() {
-            topic.wake();
-        }
-        out
+        self.broker
+            .inner
+            .with_topic(destination.topic(), |topic| {
+                let index = self.place(topic, &destination, &payload)?;
+                let offset = topic
+                    .append(index, payload, SystemTime::now())
+                    .ok_or_else(|| unknown_partition(topic, index))?;
+                topic.wake();
+                Ok(Produced {
+                    partition: topic.topic.partition(index),
+                    offset,
+                })
+            })
+            .and_then(|r| r)
     }
 
     async fn produce_batch(
         &self,
         batch: Vec<(Destination, Payload)>,
     ) -> Vec<Result<Produced, BrokerError>> {
-        let mut topics: HashMap<Topic, Arc<TopicState>> = HashMap::new();
-        let mut out = Vec::with_capacity(batch.len());
-        for (destination, payload) in batch {
-            let t = destination.topic();
-            let state = match topics.get(t) {
-                Some(s) => Ok(Arc::clone(s)),
-                None => self.broker.inner.topic(t).inspect(|s| {
-                    topics.insert(t.clone(), Arc::clone(s));
-                }),
-            };
-            out.push(state.and_then(|s| self.append(&s, &destination, payload)));
-        }
-        for state in topics.values() {
-            state.wake();
+        // The batch's topics, looked up once each (most batches have one).
+        let mut topics: Vec<Arc<TopicState>> = Vec::new();
+        // Per message, its topic's place in `topics` and its partition.
+        let placed: Vec<Result<(usize, u32), BrokerError>> = batch
+            .iter()
+            .map(|(destination, payload)| {
+                let name = destination.topic();
+                let t = match topics.iter().rposition(|t| t.topic == *name) {
+                    Some(t) => t,
+                    None => {
+                        topics.push(self.broker.inner.topic(name)?);
+                        topics.len() - 1
+                    }
+                };
+                Ok((t, self.place(&topics[t], destination, payload)?))
+            })
+            .collect();
+        let now = SystemTime::now();
+        let mut locks = PartitionLocks::lock(&topics, placed.iter().flatten().copied());
+        let out = batch
+            .into_iter()
+            .zip(placed)
+            .map(|((_, payload), placed)| {
+                let (t, partition) = placed?;
+                let topic = &topics[t];
+                // `place` checked the partition, so it is locked.
+                let offset = locks
+                    .append(t, partition, payload, now)
+                    .ok_or_else(|| unknown_partition(topic, partition))?;
+                Ok(Produced {
+                    partition: topic.topic.partition(partition),
+                    offset,
+                })
+            })
+            .collect();
+        drop(locks);
+        for topic in &topics {
+            topic.wake();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::{Broker, Topic};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_answers_in_its_order_and_keeps_each_partitions_order() {
+        let broker = MemoryBroker::builder().max_payload_bytes(10).build();
+        let (a, b) = (Topic::new("a"), Topic::new("b"));
+        broker.create_topic(&a, 2).expect("a");
+        broker.create_topic(&b, 1).expect("b");
+        let to = |t: &Topic, i: u32| Destination::Partition(t.partition(i));
+        let batch = vec![
+            (to(&a, 1), Payload::new("a1-0")),
+            (to(&b, 0), Payload::new("b0-0")),
+            (Destination::Topic(Topic::new("none")), Payload::new("x")),
+            (to(&a, 0), Payload::new("a0-0")),
+            (to(&a, 1), Payload::new("far too large")),
+            (to(&a, 7), Payload::new("x")),
+            (to(&a, 1), Payload::new("a1-1")),
+            (to(&b, 0), Payload::new("b0-1")),
+        ];
+        let producer = broker.producer().await.expect("producer");
+        let got: Vec<Result<(String, u64), &str>> = producer
+            .produce_batch(batch)
+            .await
+            .into_iter()
+            .map(|r| match r {
+                Ok(p) => Ok((p.partition.to_string(), p.offset)),
+                Err(BrokerError::UnknownTopic { .. }) => Err("unknown topic"),
+                Err(BrokerError::PayloadTooLarge { .. }) => Err("too large"),
+                Err(BrokerError::UnknownPartition { .. }) => Err("unknown partition"),
+                Err(_) => Err("other"),
+            })
+            .collect();
+        let ok = |p: &str, o| Ok((p.to_owned(), o));
+        assert_eq!(
+            got,
+            vec![
+                ok("a/1", 0),
+                ok("b/0", 0),
+                Err("unknown topic"),
+                ok("a/0", 0),
+                Err("too large"),
+                Err("unknown partition"),
+                ok("a/1", 1),
+                ok("b/0", 1),
+            ]
+        );
+        let producer_again = producer.produce(to(&a, 1), Payload::new("a1-2")).await;
+        assert_eq!(producer_again.map(|p| p.offset).ok(), Some(2));
     }
 }

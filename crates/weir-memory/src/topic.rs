@@ -1,6 +1,8 @@
 //! A topic's partitions and the members waiting for its data.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
+use std::time::SystemTime;
 
 use weir_core::{BrokerError, Partitioner, Payload, Topic};
 
@@ -15,6 +17,8 @@ pub(crate) struct TopicState {
     retention: Retention,
     partitioner: Partitioner,
     waiters: RwLock<Vec<Weak<Signal>>>,
+    /// How many `waiters` there are, read without their lock (see `wake`).
+    waiting: AtomicUsize,
 }
 
 /// Locks a mutex; a panic elsewhere while holding it leaves plain data that is still consistent.
@@ -43,6 +47,7 @@ impl TopicState {
             retention,
             partitioner: Partitioner::new(),
             waiters: RwLock::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -65,15 +70,35 @@ impl TopicState {
             })
     }
 
-    /// Appends to partition `index`; the caller checked the index.
-    pub(crate) fn append(&self, index: u32, payload: Payload) -> Option<u64> {
+    /// Appends to partition `index`, stored at `timestamp`; `None` when the
+    /// topic has no such partition.
+    pub(crate) fn append(
+        &self,
+        index: u32,
+        payload: Payload,
+        timestamp: SystemTime,
+    ) -> Option<u64> {
         let retention = self.retention;
         self.log(index)
-            .map(|mut log| log.append(payload, retention))
+            .map(|mut log| log.append(payload, timestamp, retention))
+    }
+
+    /// How much of each partition's log is kept.
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// Wakes every member subscribed to this topic.
+    ///
+    /// With none subscribed it returns at once, without the waiters' lock.
+    /// That cannot miss a member: a member registers before its first fetch,
+    /// and its fetch and an append are ordered by the partition's lock, so
+    /// either the fetch sees the appended message or the append (and the
+    /// count read after it) comes after the registration.
     pub(crate) fn wake(&self) {
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let waiters = self.waiters.read().unwrap_or_else(PoisonError::into_inner);
         for w in waiters.iter() {
             if let Some(s) = w.upgrade() {
@@ -86,10 +111,12 @@ impl TopicState {
         let mut waiters = self.waiters.write().unwrap_or_else(PoisonError::into_inner);
         waiters.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(signal)));
         waiters.push(Arc::downgrade(signal));
+        self.waiting.store(waiters.len(), Ordering::Release);
     }
 
     pub(crate) fn remove_waiter(&self, signal: &Arc<Signal>) {
         let mut waiters = self.waiters.write().unwrap_or_else(PoisonError::into_inner);
         waiters.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(signal)));
+        self.waiting.store(waiters.len(), Ordering::Release);
     }
 }
