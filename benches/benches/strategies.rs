@@ -23,8 +23,11 @@
 //! Settings: `WEIR_BENCH_RUNS` (5), `STRATEGIES_MESSAGES` (1 000 000 per run),
 //! `STRATEGIES_MEMORY=1` adds a pass that measures the memory the processing
 //! allocates at 100k and at 1M messages (flat means no growth with the
-//! message count). `STRATEGIES_PROFILE=<pipeline>` runs only Weir's side of
-//! one pipeline (`STRATEGIES_PARTITIONS`, default 4), for a profiler.
+//! message count). `STRATEGIES_PROFILE=<pipeline>` runs only one side of one
+//! pipeline (Weir, or arroyo with `STRATEGIES_SIDE=arroyo`;
+//! `STRATEGIES_PARTITIONS`, default 4), for a profiler: under callgrind,
+//! `--toggle-collect='strategies::weir_side::run*'` (or `arroyo_side`)
+//! counts the timed span only.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -546,7 +549,7 @@ fn memory_pass() {
     }
 }
 
-/// Only Weir's side of one pipeline, for a profiler.
+/// One side of one pipeline, for a profiler.
 fn profile(name: &str) {
     let pipeline = PIPELINES
         .into_iter()
@@ -555,10 +558,15 @@ fn profile(name: &str) {
     let messages = env_or("STRATEGIES_MESSAGES", 1_000_000u64);
     let runs = runs_from_env(5);
     let partitions = env_or("STRATEGIES_PARTITIONS", 4u32);
+    let side = match std::env::var("STRATEGIES_SIDE").as_deref() {
+        Ok("arroyo") => Side::Arroyo,
+        _ => Side::Weir,
+    };
     for _ in 0..runs {
-        let s = measure(Side::Weir, pipeline, partitions, messages);
+        let s = measure(side, pipeline, partitions, messages);
         println!(
-            "{}: {:.0} msg per CPU-second, {:.0} msg/s wall",
+            "{:?} {}: {:.0} msg per CPU-second, {:.0} msg/s wall",
+            side,
             pipeline.name(),
             per_cpu_second(messages, s.cpu),
             per_cpu_second(messages, s.wall)
