@@ -212,6 +212,7 @@ mod weir_side {
 
     impl<T: Send> ProcessingStrategy<T> for Counted {
         fn attach(&mut self, _: &Signal) {}
+        #[inline]
         fn submit(&mut self, m: Incoming<T>) -> Result<(), SubmitError<T>> {
             for (p, o) in m.committable() {
                 self.0.seen(p.index as usize, o);
@@ -353,6 +354,7 @@ mod arroyo_side {
         fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
             ProcessingStrategy::<T>::poll(&mut self.1)
         }
+        #[inline]
         fn submit(&mut self, m: Message<T>) -> Result<(), SubmitError<T>> {
             for (p, o) in m.committable() {
                 self.0.seen(usize::from(p.index), o);
