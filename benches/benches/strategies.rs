@@ -1,5 +1,5 @@
 //! Stream-processing pipelines on Weir (memory broker) and on `sentry_arroyo`
-//! (its local broker), measured in the same run.
+//! (its local broker), measured in the same process.
 //!
 //! Pipelines, as Arroyo users run them, over 100-byte messages on 1 and 4
 //! partitions:
@@ -7,22 +7,37 @@
 //! - run-task: RunTask (payload length) → CommitOffsets
 //! - run-task-reduce: RunTask → Reduce(1000 messages, 100 ms) → CommitOffsets
 //!
-//! A run is timed from the processor's start until the last step has seen
-//! every message's commit position. First a 1M-message pass per pipeline and
-//! system prints messages/s, the ratio weir/arroyo and the memory the
-//! processing allocated (net bytes above the preloaded broker, at 100k and at
-//! 1M messages: flat means no growth with message count); then criterion
-//! samples smaller runs.
+//! Methodology (the same on both sides):
+//! - Before every run, both brokers are filled anew, each message with a
+//!   fresh buffer of its own (`weir_benches::fresh_payload`), so neither
+//!   side reads buffers that an earlier run already shared.
+//! - A run is timed from the first step of the processor (subscribing
+//!   included) until the last step of the pipeline has seen every
+//!   message's commit position. Both systems run their pipeline on the
+//!   calling thread, so the figure is that thread's CPU time
+//!   (`weir_benches::thread_cpu`); wall clock is printed beside it.
+//! - Weir and sentry_arroyo alternate run by run; each pipeline prints the
+//!   median and range of the runs, and the ratio weir/arroyo as the median
+//!   and range of the per-run ratios (run i of Weir over run i of arroyo).
+//!
+//! Settings: `WEIR_BENCH_RUNS` (5), `STRATEGIES_MESSAGES` (1 000 000 per run),
+//! `STRATEGIES_MEMORY=1` adds a pass that measures the memory the processing
+//! allocates at 100k and at 1M messages (flat means no growth with the
+//! message count). `STRATEGIES_PROFILE=<pipeline>` runs only one side of one
+//! pipeline (Weir, or arroyo with `STRATEGIES_SIDE=arroyo`;
+//! `STRATEGIES_PARTITIONS`, default 4), for a profiler: under callgrind,
+//! `--toggle-collect='strategies::weir_side::run*'` (or `arroyo_side`)
+//! counts the timed span only.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use weir_benches::{Spread, env_or, fresh_payload, interleaved, runs_from_env, thread_cpu};
 
 // ---------------------------------------------------------------------------
-// Allocation tracking (enabled only around the memory passes)
+// Allocation tracking (enabled only around the memory pass)
 
 struct Tracking;
 
@@ -61,21 +76,13 @@ fn peak_growth<R>(f: impl FnOnce() -> R) -> (R, isize) {
 }
 
 // ---------------------------------------------------------------------------
-// Time: wall clock and this thread's CPU time (both systems run their
-// pipeline on the calling thread; on a shared machine CPU time is the steadier
-// figure).
+// Time: this thread's CPU time (both systems run their pipeline on the
+// calling thread) and the wall clock.
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Spent {
     wall: Duration,
     cpu: Duration,
-}
-
-/// Nanoseconds this thread ran on a CPU (Linux `schedstat`), if known.
-fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
 }
 
 struct Clock {
@@ -104,7 +111,7 @@ impl Clock {
 // ---------------------------------------------------------------------------
 // Workloads
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pipeline {
     CommitOnly,
     RunTask,
@@ -127,12 +134,7 @@ const PIPELINES: [Pipeline; 3] = [
     Pipeline::RunTaskReduce,
 ];
 const PARTITIONS: [u32; 2] = [1, 4];
-const BIG: u64 = 1_000_000;
-const SMALL: u64 = 100_000;
-
-fn body() -> Vec<u8> {
-    vec![b'x'; 100]
-}
+const PAYLOAD_BYTES: usize = 100;
 
 /// Signals when the last step has seen every message's position.
 #[derive(Clone)]
@@ -189,12 +191,17 @@ impl Tally {
     }
 }
 
+fn next_id() -> u64 {
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 // ---------------------------------------------------------------------------
 // Weir
 
 mod weir_side {
     use super::*;
-    use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Topic};
+    use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Producer, Topic};
     use weir_memory::MemoryBroker;
     use weir_strategies::{
         CommitOffsets, CommitPolicy, Incoming, JoinFuture, ProcessingStrategy, Progress as Signal,
@@ -205,6 +212,7 @@ mod weir_side {
 
     impl<T: Send> ProcessingStrategy<T> for Counted {
         fn attach(&mut self, _: &Signal) {}
+        #[inline]
         fn submit(&mut self, m: Incoming<T>) -> Result<(), SubmitError<T>> {
             for (p, o) in m.committable() {
                 self.0.seen(p.index as usize, o);
@@ -229,6 +237,8 @@ mod weir_side {
         messages: u64,
     }
 
+    /// A broker holding `messages` fresh 100-byte payloads, round robin
+    /// over `partitions`.
     pub fn prepare(partitions: u32, messages: u64) -> Prepared {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -237,11 +247,24 @@ mod weir_side {
         let broker = MemoryBroker::new();
         let topic = Topic::new(format!("bench-{partitions}"));
         broker.create_topic(&topic, partitions).expect("topic");
-        let value = bytes::Bytes::from(body());
         rt.block_on(async {
             let producer = broker.producer().await.expect("producer");
-            let payload = Payload::new(value);
-            weir_benches::fill(&producer, &topic, partitions, messages, 100_000, &payload).await;
+            let chunk = 10_000u64;
+            let mut from = 0;
+            while from < messages {
+                let batch = (from..(from + chunk).min(messages))
+                    .map(|seq| {
+                        (
+                            topic.partition((seq % u64::from(partitions)) as u32).into(),
+                            Payload::new(fresh_payload(PAYLOAD_BYTES, seq)),
+                        )
+                    })
+                    .collect();
+                for r in producer.produce_batch(batch).await {
+                    r.expect("produced");
+                }
+                from += chunk;
+            }
         });
         Prepared {
             rt,
@@ -252,6 +275,10 @@ mod weir_side {
         }
     }
 
+    fn length(p: Payload) -> Result<usize, weir_strategies::TaskError> {
+        Ok(p.value.len())
+    }
+
     /// Runs the pipeline until every message reached the last step.
     pub fn run(p: &Prepared, pipeline: Pipeline) -> Spent {
         let progress = super::Progress::new(p.partitions, p.messages);
@@ -260,9 +287,9 @@ mod weir_side {
             let last = Counted(super::Tally::new(pr.clone()), CommitOffsets::new());
             match pipeline {
                 Pipeline::CommitOnly => Box::new(last),
-                Pipeline::RunTask => Box::new(RunTask::new(|p: Payload| Ok(p.value.len()), last)),
+                Pipeline::RunTask => Box::new(RunTask::new(length, last)),
                 Pipeline::RunTaskReduce => Box::new(RunTask::new(
-                    |p: Payload| Ok(p.value.len()),
+                    length,
                     Reduce::new(
                         || 0usize,
                         |a, n| a + n,
@@ -277,13 +304,8 @@ mod weir_side {
             let consumer = p
                 .broker
                 .consumer(
-                    ConsumerConfig::builder(format!("g-{}", rand_id()))
-                        .max_poll_records(
-                            std::env::var("WEIR_MAX_POLL")
-                                .ok()
-                                .and_then(|v| v.parse().ok())
-                                .unwrap_or(500),
-                        )
+                    ConsumerConfig::builder(format!("g-{}", next_id()))
+                        .max_poll_records(env_or("WEIR_MAX_POLL", 500))
                         .build()
                         .expect("a valid consumer config"),
                 )
@@ -304,11 +326,6 @@ mod weir_side {
             elapsed
         })
     }
-}
-
-fn rand_id() -> u64 {
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 // ---------------------------------------------------------------------------
@@ -337,6 +354,7 @@ mod arroyo_side {
         fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
             ProcessingStrategy::<T>::poll(&mut self.1)
         }
+        #[inline]
         fn submit(&mut self, m: Message<T>) -> Result<(), SubmitError<T>> {
             for (p, o) in m.committable() {
                 self.0.seen(usize::from(p.index), o);
@@ -387,6 +405,8 @@ mod arroyo_side {
         messages: u64,
     }
 
+    /// A local broker holding `messages` fresh 100-byte payloads, round
+    /// robin over `partitions`.
     pub fn prepare(partitions: u32, messages: u64) -> Prepared {
         let storage: MemoryMessageStorage<KafkaPayload> = Default::default();
         let mut broker = LocalBroker::new(Box::new(storage), Box::new(SystemClock {}));
@@ -397,10 +417,11 @@ mod arroyo_side {
         let parts: Vec<Partition> = (0..partitions as u16)
             .map(|i| Partition::new(topic, i))
             .collect();
-        for j in 0..messages {
-            let payload = KafkaPayload::new(None, None, Some(body()));
+        for seq in 0..messages {
+            let value = Vec::from(fresh_payload(PAYLOAD_BYTES, seq));
+            let payload = KafkaPayload::new(None, None, Some(value));
             broker
-                .produce(&parts[(j % u64::from(partitions)) as usize], payload)
+                .produce(&parts[(seq % u64::from(partitions)) as usize], payload)
                 .expect("produced");
         }
         Prepared {
@@ -411,13 +432,14 @@ mod arroyo_side {
         }
     }
 
+    /// Runs the pipeline until every message reached the last step.
     pub fn run(p: &Prepared, pipeline: Pipeline) -> Spent {
         let progress = super::Progress::new(p.partitions, p.messages);
         let state = ConsumerState::new(Box::new(Factory(pipeline, progress.clone())), None);
         let consumer = LocalConsumer::new(
-            uuid::Uuid::from_u64_pair(0, rand_id()),
+            uuid::Uuid::from_u64_pair(0, next_id()),
             p.broker.clone(),
-            format!("g-{}", rand_id()),
+            format!("g-{}", next_id()),
             false,
             &[p.topic],
             Callbacks(state.clone()),
@@ -433,36 +455,83 @@ mod arroyo_side {
 
 // ---------------------------------------------------------------------------
 
-fn rate(messages: u64, d: Duration) -> f64 {
-    messages as f64 / d.as_secs_f64()
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Weir,
+    Arroyo,
 }
 
-fn one_million_pass() {
-    println!("== 1M-message pass, 100-byte messages: best of 3 interleaved runs per system ==");
-    println!("   (msg/s wall clock | msg/s per CPU-second of the processing thread)");
+/// Fills a fresh broker for `side` and runs `pipeline` over it once.
+fn measure(side: Side, pipeline: Pipeline, partitions: u32, messages: u64) -> Spent {
+    match side {
+        Side::Weir => weir_side::run(&weir_side::prepare(partitions, messages), pipeline),
+        Side::Arroyo => arroyo_side::run(&arroyo_side::prepare(partitions, messages), pipeline),
+    }
+}
+
+fn per_cpu_second(messages: u64, d: Duration) -> f64 {
+    messages as f64 / d.as_secs_f64().max(f64::MIN_POSITIVE)
+}
+
+fn spread(samples: impl IntoIterator<Item = f64>) -> String {
+    let samples: Vec<f64> = samples.into_iter().collect();
+    Spread::of(&samples).map_or_else(|| "n/a".to_owned(), |s| s.show(2))
+}
+
+/// Million messages per second, median (min–max).
+fn millions(messages: u64, runs: &[Spent], time: impl Fn(&Spent) -> Duration) -> String {
+    spread(runs.iter().map(|s| per_cpu_second(messages, time(s)) / 1e6))
+}
+
+fn comparison_pass(messages: u64, runs: usize) {
+    println!(
+        "== {messages} 100-byte messages per run, a fresh buffer each; {runs} runs, weir and arroyo interleaved =="
+    );
+    println!(
+        "   M msg per CPU-second of the processing thread (wall clock: M msg/s), median (min–max)"
+    );
     let mut ratios = Vec::new();
     for pipeline in PIPELINES {
         for partitions in PARTITIONS {
-            let weir = weir_side::prepare(partitions, BIG);
-            let arroyo = arroyo_side::prepare(partitions, BIG);
-            let (mut w, mut a) = ((0f64, 0f64), (0f64, 0f64));
-            for _ in 0..3 {
-                let s = weir_side::run(&weir, pipeline);
-                w = (w.0.max(rate(BIG, s.wall)), w.1.max(rate(BIG, s.cpu)));
-                let s = arroyo_side::run(&arroyo, pipeline);
-                a = (a.0.max(rate(BIG, s.wall)), a.1.max(rate(BIG, s.cpu)));
-            }
+            let samples = interleaved(runs, &[Side::Weir, Side::Arroyo], |_, side| {
+                measure(side, pipeline, partitions, messages)
+            });
+            let (weir, arroyo) = (&samples[0], &samples[1]);
             println!(
-                "{} / {partitions} partition(s): weir {:>10.0} | {:>10.0}   arroyo {:>10.0} | {:>10.0}",
+                "{} / {partitions} partition(s): weir {} (wall {})   arroyo {} (wall {})",
                 pipeline.name(),
-                w.0,
-                w.1,
-                a.0,
-                a.1
+                millions(messages, weir, |s| s.cpu),
+                millions(messages, weir, |s| s.wall),
+                millions(messages, arroyo, |s| s.cpu),
+                millions(messages, arroyo, |s| s.wall),
             );
-            ratios.push((pipeline, partitions, w.1 / a.1, w.0 / a.0));
+            let per_run = |time: fn(&Spent) -> Duration| {
+                spread(
+                    weir.iter()
+                        .zip(arroyo)
+                        .map(|(w, a)| time(a).as_secs_f64() / time(w).as_secs_f64().max(1e-12)),
+                )
+            };
+            ratios.push((
+                pipeline,
+                partitions,
+                per_run(|s| s.cpu),
+                per_run(|s| s.wall),
+            ));
         }
     }
+    for (pipeline, partitions, cpu, wall) in ratios {
+        println!(
+            "ratio weir/arroyo ({}, {partitions} partition{}): {cpu}   (CPU time; wall clock: {wall})",
+            pipeline.name(),
+            if partitions == 1 { "" } else { "s" }
+        );
+    }
+}
+
+fn memory_pass() {
+    const SMALL: u64 = 100_000;
+    const BIG: u64 = 1_000_000;
     println!("== memory: peak bytes allocated while processing, above the preloaded broker ==");
     for pipeline in PIPELINES {
         for partitions in PARTITIONS {
@@ -480,82 +549,43 @@ fn one_million_pass() {
             println!("{line}");
         }
     }
-    for (pipeline, partitions, cpu, wall) in ratios {
+}
+
+/// One side of one pipeline, for a profiler.
+fn profile(name: &str) {
+    let pipeline = PIPELINES
+        .into_iter()
+        .find(|p| p.name() == name)
+        .unwrap_or(Pipeline::RunTask);
+    let messages = env_or("STRATEGIES_MESSAGES", 1_000_000u64);
+    let runs = runs_from_env(5);
+    let partitions = env_or("STRATEGIES_PARTITIONS", 4u32);
+    let side = match std::env::var("STRATEGIES_SIDE").as_deref() {
+        Ok("arroyo") => Side::Arroyo,
+        _ => Side::Weir,
+    };
+    for _ in 0..runs {
+        let s = measure(side, pipeline, partitions, messages);
         println!(
-            "ratio weir/arroyo ({}, {partitions} partition{}): {cpu:.1}   (CPU time; wall clock: {wall:.1})",
+            "{:?} {}: {:.0} msg per CPU-second, {:.0} msg/s wall",
+            side,
             pipeline.name(),
-            if partitions == 1 { "" } else { "s" }
+            per_cpu_second(messages, s.cpu),
+            per_cpu_second(messages, s.wall)
         );
     }
 }
 
-fn criterion_benches(c: &mut Criterion) {
-    for pipeline in PIPELINES {
-        for partitions in PARTITIONS {
-            let mut group = c.benchmark_group(format!("{}/{partitions}p", pipeline.name()));
-            group.sample_size(10);
-            group.warm_up_time(Duration::from_millis(500));
-            group.measurement_time(Duration::from_secs(3));
-            group.throughput(Throughput::Elements(SMALL));
-            group.bench_function("weir", |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| {
-                            let p = weir_side::prepare(partitions, SMALL);
-                            weir_side::run(&p, pipeline).wall
-                        })
-                        .sum()
-                })
-            });
-            group.bench_function("arroyo", |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| {
-                            let p = arroyo_side::prepare(partitions, SMALL);
-                            arroyo_side::run(&p, pipeline).wall
-                        })
-                        .sum()
-                })
-            });
-            group.finish();
-        }
-    }
-}
-
 fn main() {
-    // `STRATEGIES_PROFILE=<pipeline>` runs only Weir's side of one pipeline
-    // (4 partitions, or `STRATEGIES_PARTITIONS`), for a profiler.
     if let Ok(name) = std::env::var("STRATEGIES_PROFILE") {
-        let pipeline = PIPELINES
-            .into_iter()
-            .find(|p| p.name() == name)
-            .unwrap_or(Pipeline::RunTask);
-        let n = std::env::var("STRATEGIES_MESSAGES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(BIG);
-        let runs = std::env::var("STRATEGIES_RUNS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5);
-        let partitions = std::env::var("STRATEGIES_PARTITIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(4);
-        let p = weir_side::prepare(partitions, n);
-        for _ in 0..runs {
-            let d = weir_side::run(&p, pipeline);
-            println!(
-                "{}: {:.0} msg/s wall, {:.0} msg/s of CPU",
-                pipeline.name(),
-                rate(n, d.wall),
-                rate(n, d.cpu)
-            );
-        }
+        profile(&name);
         return;
     }
-    one_million_pass();
-    let mut c = Criterion::default().configure_from_args();
-    criterion_benches(&mut c);
-    c.final_summary();
+    comparison_pass(
+        env_or("STRATEGIES_MESSAGES", 1_000_000u64),
+        runs_from_env(5),
+    );
+    if env_or("STRATEGIES_MEMORY", 0u8) == 1 {
+        memory_pass();
+    }
 }

@@ -208,6 +208,7 @@ impl<T> Message<T> {
     }
 
     /// What finishing this message commits: per partition, the next offset to read.
+    #[inline]
     pub fn committable(&self) -> Committable<'_> {
         match self {
             Message::Broker(b) => Committable::One(Some((&b.partition, b.next_offset()))),
@@ -305,6 +306,7 @@ pub enum Committable<'a> {
 impl<'a> Iterator for Committable<'a> {
     type Item = (&'a Partition, u64);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Committable::One(one) => one.take(),

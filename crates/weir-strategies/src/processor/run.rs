@@ -44,8 +44,10 @@ struct Run<C> {
     since_commit: u64,
     last_commit: Instant,
     held: Option<Incoming<Payload>>,
-    /// Messages read but not yet submitted, in order.
-    buffered: std::vec::IntoIter<BrokerValue<Payload>>,
+    /// Messages read but not yet submitted, in order, already in the shape
+    /// the pipeline takes (converted in one pass per batch, which spares the
+    /// hot submit loop a copy of every message).
+    buffered: std::vec::IntoIter<Incoming<Payload>>,
     backpressure: Backpressure,
     /// Polling failing with transient errors, and when to poll again.
     poll_outage: Outage,
@@ -248,8 +250,14 @@ impl<C: Consumer> Run<C> {
                     batch.retain(|m| !lost.contains(&m.partition));
                 }
                 if self.strategy.is_some() {
+                    if let Some(raw) = &mut self.raw {
+                        for message in &batch {
+                            raw.remember(message);
+                        }
+                    }
+                    let batch = batch.into_iter().map(incoming);
                     if self.buffered.len() == 0 {
-                        self.buffered = batch.into_iter();
+                        self.buffered = batch.collect::<Vec<_>>().into_iter();
                     } else {
                         let mut rest: Vec<_> = std::mem::take(&mut self.buffered).collect();
                         rest.extend(batch);
@@ -397,7 +405,6 @@ impl<C: Consumer> Run<C> {
             strategy,
             held,
             buffered,
-            raw,
             counts,
             backpressure,
             ..
@@ -412,16 +419,7 @@ impl<C: Consumer> Run<C> {
                 Some((n, stop)) => return (submitted + n, stop),
             }
         }
-        for message in buffered.by_ref() {
-            if let Some(buf) = raw {
-                buf.remember(&message);
-            }
-            let m = Message::Broker(BrokerValue {
-                payload: Filterable::Payload(message.payload),
-                partition: message.partition,
-                offset: message.offset,
-                timestamp: message.timestamp,
-            });
+        for m in buffered.by_ref() {
             match offer(strategy.as_mut(), m, held, counts, backpressure) {
                 None => submitted += 1,
                 Some((n, stop)) => return (submitted + n, stop),
@@ -640,6 +638,17 @@ impl<C: Consumer> Run<C> {
             );
         }
     }
+}
+
+/// A message as read, in the shape the pipeline takes.
+#[inline(always)]
+fn incoming(message: BrokerValue<Payload>) -> Incoming<Payload> {
+    Message::Broker(BrokerValue {
+        payload: Filterable::Payload(message.payload),
+        partition: message.partition,
+        offset: message.offset,
+        timestamp: message.timestamp,
+    })
 }
 
 /// Offers one message: `None` if taken, else how many count as submitted

@@ -38,6 +38,7 @@ impl CommitOffsets {
 impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
     fn attach(&mut self, _progress: &Progress) {}
 
+    #[inline]
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
         self.pending.record_message(&message);
         Ok(())
