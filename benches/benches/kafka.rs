@@ -372,12 +372,15 @@ fn main() {
     println!(
         "\n== kafka: consume+commit of {n} {SIZE}-byte messages (a fresh buffer each) over {PARTITIONS} partitions on {bootstrap}, {runs} interleaved runs, median (min–max) (ratios per run pair) =="
     );
-    println!("{:<40} {:>34}", "msg/s", "");
+    println!("{:<40} {:>34}", "msg/s", "median (min–max)");
     for (side, runs) in sides.iter().zip(&spans) {
         let rates: Vec<f64> = runs.iter().map(Span::rate).collect();
         print_spread(side.label(), &rates, 0);
     }
-    println!("{:<40} {:>34}", "CPU µs per message, bench process", "");
+    println!(
+        "{:<40} {:>34}",
+        "CPU µs per message, bench process", "median (min–max)"
+    );
     for (side, runs) in sides.iter().zip(&spans) {
         let cpu: Vec<f64> = runs.iter().map(Span::cpu_per_message).collect();
         print_spread(side.label(), &cpu, 2);
