@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use weir_core::{BrokerError, CommitRequest, Consumer, ConsumerEvent, Partition, Topic};
 
+use super::lookups::Lookups;
 use crate::TaskError;
 use crate::writes::Writes;
 
@@ -20,10 +21,13 @@ use crate::writes::Writes;
 ///   and frees its slot without waiting for the write; its offset is
 ///   committed only after this wait, so a crash in between runs it again
 ///   rather than losing its outcome.
+/// - As it hands a batch out, it asks for the records of the batch's jobs
+///   ahead of time (see `lookups.rs`).
 pub(crate) struct JobConsumer<C> {
     inner: C,
     left: Option<u64>,
     writes: Writes,
+    lookups: Option<Lookups>,
 }
 
 impl<C: Consumer> JobConsumer<C> {
@@ -32,7 +36,28 @@ impl<C: Consumer> JobConsumer<C> {
             inner,
             left: limit,
             writes,
+            lookups: None,
         }
+    }
+
+    /// Reads the records of the jobs it hands out ahead through `lookups`.
+    pub(crate) fn read_ahead(mut self, lookups: Lookups) -> Self {
+        self.lookups = Some(lookups);
+        self
+    }
+
+    /// Asks for the latest records of `batch`'s jobs (keyed by task id).
+    fn prefetch(&self, batch: &[weir_core::BrokerValue<weir_core::Payload>]) {
+        let Some(lookups) = &self.lookups else {
+            return;
+        };
+        let keys = batch
+            .iter()
+            .filter_map(|m| m.payload.key.as_ref())
+            .filter_map(|k| std::str::from_utf8(k).ok())
+            .map(|id| crate::records::latest_key(&crate::TaskId::new(id)))
+            .collect();
+        lookups.prefetch(keys);
     }
 
     fn exhausted(&self) -> bool {
@@ -58,6 +83,9 @@ impl<C: Consumer> Consumer for JobConsumer<C> {
         loop {
             let event = self.inner.poll().await?;
             let Some(left) = self.left else {
+                if let ConsumerEvent::Messages(batch) = &event {
+                    self.prefetch(batch);
+                }
                 return Ok(event);
             };
             match event {
@@ -76,6 +104,7 @@ impl<C: Consumer> Consumer for JobConsumer<C> {
                         self.pause_all()?;
                     }
                     if !batch.is_empty() {
+                        self.prefetch(&batch);
                         return Ok(ConsumerEvent::Messages(batch));
                     }
                     tokio::task::yield_now().await;

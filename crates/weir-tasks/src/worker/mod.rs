@@ -248,7 +248,8 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
             PriorityConsumer::new(consumer, levels(), max),
             messages_limit,
             shared.writes.clone(),
-        );
+        )
+        .read_ahead(shared.lookups.clone());
         let producer = tasks.producer().await?.clone();
         let fallback_dead = dead_letter_topic(queues.first().map_or("default", String::as_str));
         let factory = {
