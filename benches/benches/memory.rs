@@ -35,13 +35,14 @@
 //!
 //! `cargo xtask bench memory`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use tokio::sync::mpsc;
 use weir_benches::{
-    Spread, env_or, fresh_payload, interleaved, per_second, runs_from_env, runtime, thread_cpu,
+    Clock, Spent, Spread, env_or, fresh_payload, interleaved, per_second, produce_fresh,
+    runs_from_env, runtime,
 };
 use weir_core::{
     Broker, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent, Destination, Partition,
@@ -71,22 +72,7 @@ fn broker_with(partitions: u32) -> (MemoryBroker, Topic) {
 /// turn), in batches of 1,000; not timed.
 async fn preload(broker: &MemoryBroker, topic: &Topic, n: u64) {
     let producer = broker.producer().await.expect("producer");
-    let mut seq = 0;
-    while seq < n {
-        let end = (seq + 1_000).min(n);
-        let batch = (seq..end)
-            .map(|s| {
-                (
-                    Destination::Topic(topic.clone()),
-                    Payload::new(fresh_payload(SIZE, s)),
-                )
-            })
-            .collect();
-        for r in producer.produce_batch(batch).await {
-            r.expect("produced");
-        }
-        seq = end;
-    }
+    produce_fresh(&producer, topic, 0..n, 1_000, SIZE).await;
 }
 
 /// A consumer of `topic` in a new group, with its assignment received.
@@ -137,36 +123,6 @@ async fn drain_channel(rx: &mut mpsc::UnboundedReceiver<Bytes>, n: u64) {
 
 // ---------------------------------------------------------------------------
 // One timed run of each side. Each returns the time of the measured span only.
-
-/// The wall time of a span, and the CPU time of the thread that ran it.
-#[derive(Clone, Copy, Debug)]
-struct Spent {
-    wall: Duration,
-    cpu: Option<Duration>,
-}
-
-struct Clock {
-    wall: Instant,
-    cpu: Option<Duration>,
-}
-
-impl Clock {
-    fn start() -> Self {
-        Clock {
-            wall: Instant::now(),
-            cpu: thread_cpu(),
-        }
-    }
-
-    fn stop(&self) -> Spent {
-        let wall = self.wall.elapsed();
-        let cpu = match (self.cpu, thread_cpu()) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-            _ => None,
-        };
-        Spent { wall, cpu }
-    }
-}
 
 async fn weir_produce(partitions: u32, n: u64) -> Spent {
     let (broker, topic) = broker_with(partitions);

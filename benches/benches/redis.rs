@@ -53,8 +53,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
 use tokio::task::JoinHandle;
 use weir_benches::{
-    Spread, consume_and_commit, env_or, fresh_payload, interleaved, per_second, runs_from_env,
-    runtime,
+    Spread, consume_and_commit, env_or, fresh_payload, interleaved, per_second, produce_fresh,
+    runs_from_env, runtime,
 };
 use weir_core::{
     Admin, Broker, Consumer, ConsumerConfig, ConsumerEvent, Destination, Payload, Producer, Topic,
@@ -280,22 +280,7 @@ fn spawn_weir_producers(
         .map(|(producer, range)| {
             let topic = topic.clone();
             tokio::spawn(async move {
-                let mut seq = range.start;
-                while seq < range.end {
-                    let end = (seq + BATCH).min(range.end);
-                    let batch = (seq..end)
-                        .map(|s| {
-                            (
-                                Destination::Topic(topic.clone()),
-                                Payload::new(fresh_payload(SIZE, s)),
-                            )
-                        })
-                        .collect();
-                    for r in producer.produce_batch(batch).await {
-                        r.expect("produce");
-                    }
-                    seq = end;
-                }
+                produce_fresh(&producer, &topic, range, BATCH, SIZE).await;
             })
         })
         .collect()

@@ -32,9 +32,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use weir_benches::{Spread, env_or, fresh_payload, interleaved, runs_from_env, thread_cpu};
+// Time: this thread's CPU time (both systems run their pipeline on the
+// calling thread) and the wall clock, through `Clock`.
+use weir_benches::{Clock, Spent, Spread, env_or, fresh_payload, interleaved, runs_from_env};
 
 // ---------------------------------------------------------------------------
 // Allocation tracking (enabled only around the memory pass)
@@ -73,39 +75,6 @@ fn peak_growth<R>(f: impl FnOnce() -> R) -> (R, isize) {
     let r = f();
     TRACK.store(false, Ordering::SeqCst);
     (r, PEAK.load(Ordering::SeqCst) as isize)
-}
-
-// ---------------------------------------------------------------------------
-// Time: this thread's CPU time (both systems run their pipeline on the
-// calling thread) and the wall clock.
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Spent {
-    wall: Duration,
-    cpu: Duration,
-}
-
-struct Clock {
-    wall: Instant,
-    cpu: Option<Duration>,
-}
-
-impl Clock {
-    fn start() -> Self {
-        Clock {
-            wall: Instant::now(),
-            cpu: thread_cpu(),
-        }
-    }
-
-    fn stop(&self) -> Spent {
-        let wall = self.wall.elapsed();
-        let cpu = match (self.cpu, thread_cpu()) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => wall,
-        };
-        Spent { wall, cpu }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -500,9 +469,9 @@ fn comparison_pass(messages: u64, runs: usize) {
             println!(
                 "{} / {partitions} partition(s): weir {} (wall {})   arroyo {} (wall {})",
                 pipeline.name(),
-                millions(messages, weir, |s| s.cpu),
+                millions(messages, weir, |s| s.cpu_or_wall()),
                 millions(messages, weir, |s| s.wall),
-                millions(messages, arroyo, |s| s.cpu),
+                millions(messages, arroyo, |s| s.cpu_or_wall()),
                 millions(messages, arroyo, |s| s.wall),
             );
             let per_run = |time: fn(&Spent) -> Duration| {
@@ -515,7 +484,7 @@ fn comparison_pass(messages: u64, runs: usize) {
             ratios.push((
                 pipeline,
                 partitions,
-                per_run(|s| s.cpu),
+                per_run(|s| s.cpu_or_wall()),
                 per_run(|s| s.wall),
             ));
         }
@@ -570,7 +539,7 @@ fn profile(name: &str) {
             "{:?} {}: {:.0} msg per CPU-second, {:.0} msg/s wall",
             side,
             pipeline.name(),
-            per_cpu_second(messages, s.cpu),
+            per_cpu_second(messages, s.cpu_or_wall()),
             per_cpu_second(messages, s.wall)
         );
     }

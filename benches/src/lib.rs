@@ -151,6 +151,78 @@ pub fn thread_cpu() -> Option<Duration> {
     ))
 }
 
+/// The wall time of a span, and the CPU time of the thread that ran it.
+#[derive(Clone, Copy, Debug)]
+pub struct Spent {
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// This thread's CPU time, where the clock is available.
+    pub cpu: Option<Duration>,
+}
+
+impl Spent {
+    /// The CPU time, or the wall time where the CPU clock is unavailable.
+    pub fn cpu_or_wall(&self) -> Duration {
+        self.cpu.unwrap_or(self.wall)
+    }
+}
+
+/// Times a span run on the calling thread: wall clock and [`thread_cpu`].
+#[derive(Debug)]
+pub struct Clock {
+    wall: std::time::Instant,
+    cpu: Option<Duration>,
+}
+
+impl Clock {
+    /// Starts the clocks.
+    pub fn start() -> Self {
+        Clock {
+            wall: std::time::Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    /// What the span took so far (call it on the thread that started it).
+    pub fn stop(&self) -> Spent {
+        let wall = self.wall.elapsed();
+        let cpu = match (self.cpu, thread_cpu()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        Spent { wall, cpu }
+    }
+}
+
+/// Produces the messages numbered `seqs` to `topic`, each a fresh
+/// `size`-byte payload, in `produce_batch` calls of `batch`.
+pub async fn produce_fresh<P: weir_core::Producer>(
+    producer: &P,
+    topic: &weir_core::Topic,
+    seqs: std::ops::Range<u64>,
+    batch: u64,
+    size: usize,
+) {
+    let mut seq = seqs.start;
+    while seq < seqs.end {
+        let end = (seq + batch.max(1)).min(seqs.end);
+        let messages = (seq..end)
+            .map(|s| {
+                (
+                    weir_core::Destination::Topic(topic.clone()),
+                    weir_core::Payload::new(fresh_payload(size, s)),
+                )
+            })
+            .collect();
+        for r in producer.produce_batch(messages).await {
+            if let Err(e) = r {
+                panic!("producing message {seq}..{end} to {topic}: {e}");
+            }
+        }
+        seq = end;
+    }
+}
+
 /// CPU time this whole process has run, user and system, over all its
 /// threads (`getrusage(RUSAGE_SELF)`); `None` where it is unavailable.
 pub fn process_cpu() -> Option<Duration> {

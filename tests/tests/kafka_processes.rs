@@ -16,7 +16,7 @@ use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_testkit::servers::{scratch_dir, tansu};
 use weir_testkit::{produce_through_outages, unique_name};
 
-use support::{PipelineProcess, tally, wait_for};
+use support::{PipelineProcess, finishes_after_kill, wait_for};
 
 /// The shortest session tansu and librdkafka's defaults accept comfortably;
 /// the survivor takes over the killed one's partitions once it runs out.
@@ -31,21 +31,7 @@ const SESSION: Duration = Duration::from_millis(6000);
 async fn a_kafka_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_finishes() {
     const FIRST: u64 = 400;
     const MESSAGES: u64 = 6000;
-    let bootstrap = tansu::bootstrap();
-    let broker = KafkaBroker::new(
-        KafkaConfig::builder(&bootstrap)
-            .fast_group_joins()
-            .build()
-            .expect("config"),
-    );
-    let topic = Topic::new(unique_name("procs"));
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .create_topic(&topic, 4)
-        .await
-        .expect("create topic");
+    let (bootstrap, broker, topic) = kafka_topic().await;
     // A first few, so both processes are in the group and working before
     // the backlog comes (a Kafka group takes seconds to form; alone, one
     // process would drain a backlog before the other joined).
@@ -80,25 +66,7 @@ async fn a_kafka_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_fi
         (before as u64) < MESSAGES,
         "killed mid-stream ({before} processed)"
     );
-    wait_for("the survivor processes everything", || {
-        tally(&[&first, &second]).has_all(&produced)
-    })
-    .await;
-    second.assert_running();
-    let verdict = tally(&[&first, &second]).verdict(&produced);
-    eprintln!(
-        "killed after {before}; first {}, second {}: {verdict:?}",
-        first.processed().len(),
-        second.processed().len()
-    );
-    assert_eq!(verdict.lost, Vec::<u64>::new());
-    // One commit interval (100 ms) of the killed process's work, plus what
-    // it had read ahead, is processed again; with room for a slow machine.
-    assert!(
-        verdict.duplicates <= 1000,
-        "{} duplicates",
-        verdict.duplicates
-    );
+    finishes_after_kill(&first, &mut second, &produced, before).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -110,21 +78,7 @@ async fn a_kafka_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_fi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_pipeline_process_killed_mid_backlog_loses_nothing_its_successor_finishes() {
     const MESSAGES: u64 = 4000;
-    let bootstrap = tansu::bootstrap();
-    let broker = KafkaBroker::new(
-        KafkaConfig::builder(&bootstrap)
-            .fast_group_joins()
-            .build()
-            .expect("config"),
-    );
-    let topic = Topic::new(unique_name("procs"));
-    broker
-        .admin()
-        .await
-        .expect("admin")
-        .create_topic(&topic, 4)
-        .await
-        .expect("create topic");
+    let (bootstrap, broker, topic) = kafka_topic().await;
     let producer = broker.producer().await.expect("producer");
     let produced =
         produce_through_outages(&producer, &topic, 0..MESSAGES, 500, Duration::ZERO).await;
@@ -147,22 +101,27 @@ async fn a_kafka_pipeline_process_killed_mid_backlog_loses_nothing_its_successor
         "killed mid-backlog ({before} processed)"
     );
     let mut second = spawn("second");
-    wait_for("the successor processes everything", || {
-        tally(&[&first, &second]).has_all(&produced)
-    })
-    .await;
-    second.assert_running();
-    let verdict = tally(&[&first, &second]).verdict(&produced);
-    eprintln!(
-        "killed after {before}; first {}, second {}: {verdict:?}",
-        first.processed().len(),
-        second.processed().len()
-    );
-    assert_eq!(verdict.lost, Vec::<u64>::new());
-    assert!(
-        verdict.duplicates <= 1000,
-        "{} duplicates",
-        verdict.duplicates
-    );
+    finishes_after_kill(&first, &mut second, &produced, before).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The test broker's bootstrap servers, a client of it, and a new topic of
+/// 4 partitions.
+async fn kafka_topic() -> (String, KafkaBroker, Topic) {
+    let bootstrap = tansu::bootstrap();
+    let broker = KafkaBroker::new(
+        KafkaConfig::builder(&bootstrap)
+            .fast_group_joins()
+            .build()
+            .expect("config"),
+    );
+    let topic = Topic::new(unique_name("procs"));
+    broker
+        .admin()
+        .await
+        .expect("admin")
+        .create_topic(&topic, 4)
+        .await
+        .expect("create topic");
+    (bootstrap, broker, topic)
 }

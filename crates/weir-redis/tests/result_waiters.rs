@@ -9,18 +9,24 @@ use weir_core::capability::ResultStore;
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_testkit::servers::redis::RedisServer;
 
-async fn connected_clients(url: &str) -> u64 {
+/// The server's `INFO section`.
+async fn info(url: &str, section: &str) -> String {
     let client = redis::Client::open(url).expect("client");
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
         .expect("connect");
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
+    redis::cmd("INFO")
+        .arg(section)
         .query_async(&mut conn)
         .await
-        .expect("info");
-    info.lines()
+        .expect("info")
+}
+
+async fn connected_clients(url: &str) -> u64 {
+    info(url, "clients")
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix("connected_clients:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("connected_clients")
@@ -28,17 +34,9 @@ async fn connected_clients(url: &str) -> u64 {
 
 /// How many `PUBLISH` commands the server has run.
 async fn publishes(url: &str) -> u64 {
-    let client = redis::Client::open(url).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
+    info(url, "commandstats")
         .await
-        .expect("connect");
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .expect("info");
-    info.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
         .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.parse().ok())

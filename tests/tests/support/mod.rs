@@ -108,6 +108,36 @@ pub fn tally(pipelines: &[&PipelineProcess]) -> Tally {
     t
 }
 
+/// Waits until `first` (killed after processing `before`) and `second`
+/// together processed every number of `produced`, then asserts none was
+/// lost and at most 1,000 were processed again: one commit interval
+/// (100 ms) of the killed process's work, plus what it had read ahead,
+/// with room for a slow machine.
+pub async fn finishes_after_kill(
+    first: &PipelineProcess,
+    second: &mut PipelineProcess,
+    produced: &std::collections::BTreeSet<u64>,
+    before: usize,
+) {
+    wait_for("the other process processes everything", || {
+        tally(&[first, second]).has_all(produced)
+    })
+    .await;
+    second.assert_running();
+    let verdict = tally(&[first, second]).verdict(produced);
+    eprintln!(
+        "killed after {before}; first {}, second {}: {verdict:?}",
+        first.processed().len(),
+        second.processed().len()
+    );
+    assert_eq!(verdict.lost, Vec::<u64>::new());
+    assert!(
+        verdict.duplicates <= 1000,
+        "{} duplicates",
+        verdict.duplicates
+    );
+}
+
 /// Polls `done` every 20 ms for up to a minute.
 pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -255,6 +255,19 @@ mod tests {
         )
     }
 
+    /// A broker holding `k` = "old", and its records read ahead and back.
+    async fn read_ahead_of_k() -> (MemoryBroker, Lookups) {
+        let broker = MemoryBroker::new();
+        broker
+            .put_result("k", "old".into(), TTL)
+            .await
+            .expect("put");
+        let l = lookups(&broker);
+        l.prefetch(vec!["k".to_owned()]);
+        read_ahead(&l, "k").await;
+        (broker, l)
+    }
+
     /// Waits until the read ahead of `key` is back.
     async fn read_ahead(l: &Lookups, key: &str) {
         for _ in 0..1000 {
@@ -272,14 +285,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_job_starting_soon_takes_the_record_read_ahead() {
-        let broker = MemoryBroker::new();
-        broker
-            .put_result("k", "old".into(), TTL)
-            .await
-            .expect("put");
-        let l = lookups(&broker);
-        l.prefetch(vec!["k".to_owned()]);
-        read_ahead(&l, "k").await;
+        let (broker, l) = read_ahead_of_k().await;
         // Changed since the read ahead: the job still gets what was read,
         // which proves it made no read of its own.
         broker
@@ -299,14 +305,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_job_starting_late_reads_again() {
-        let broker = MemoryBroker::new();
-        broker
-            .put_result("k", "old".into(), TTL)
-            .await
-            .expect("put");
-        let l = lookups(&broker);
-        l.prefetch(vec!["k".to_owned()]);
-        read_ahead(&l, "k").await;
+        let (broker, l) = read_ahead_of_k().await;
         broker
             .put_result("k", "revoked".into(), TTL)
             .await
