@@ -201,15 +201,17 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             .contains(topic)
     }
 
-    /// Notes that a job was sent to `topic`.
-    pub(crate) fn note_reached(&self, topic: &Topic) {
+    /// Notes that jobs were sent to `topics`.
+    pub(crate) fn note_reached<'a>(&self, topics: impl IntoIterator<Item = &'a Topic>) {
         let mut reached = self
             .inner
             .reached
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !reached.contains(topic) {
-            reached.insert(topic.clone());
+        for topic in topics {
+            if !reached.contains(topic) {
+                reached.insert(topic.clone());
+            }
         }
     }
 

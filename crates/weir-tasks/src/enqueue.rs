@@ -86,11 +86,17 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         let mut sent: Vec<Option<Result<(), BrokerError>>> = staged.iter().map(|_| None).collect();
         if !batch.is_empty() {
             for (i, r) in slots.iter().zip(producer.produce_batch(batch).await) {
-                if let (Ok(_), Ok(Staged::Ready(ready))) = (&r, &staged[*i]) {
-                    self.note_reached(&ready.topic);
-                }
                 sent[*i] = Some(r.map(|_| ()));
             }
+            self.note_reached(
+                staged
+                    .iter()
+                    .zip(&sent)
+                    .filter_map(|(s, sent)| match (s, sent) {
+                        (Ok(Staged::Ready(ready)), Some(Ok(()))) => Some(&ready.topic),
+                        _ => None,
+                    }),
+            );
         }
         let delivered = join_all(staged.into_iter().zip(sent).map(|(s, sent)| async move {
             match s? {
@@ -132,44 +138,48 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             Staged::Existing(handle) => return Ok(handle),
             Staged::Ready(ready) => ready,
         };
-        if let Err(e) = self.records().put(&ready.record).await {
+        let queued = TaskEvent::of(EventKind::Queued, &ready.record);
+        // To a queue that took jobs before, the `queued` event goes out
+        // with the record, before the job: one round trip less, and still
+        // ahead of the job's `started`. Should the job fail to go after all
+        // (an outage, the queue deleted since), the event has announced a
+        // job that the caller is told did not go.
+        let early = ready.start.is_none() && self.reached(&ready.topic);
+        let records = self.records();
+        let stored = if early {
+            let (stored, ()) = tokio::join!(
+                records.put(&ready.record),
+                events::publish(self.broker(), &queued)
+            );
+            stored
+        } else {
+            records.put(&ready.record).await
+        };
+        if let Err(e) = stored {
             self.abandon(&ready).await;
             return Err(e);
         }
-        let queued = TaskEvent::of(EventKind::Queued, &ready.record);
-        if ready.start.is_some() {
-            let sent = self.send_later(&ready).await;
-            self.deliver(&ready, sent).await?;
-            events::publish(self.broker(), &queued).await;
-            return Ok(self.handle_of(&ready.record));
-        }
-        let producer = match self.producer().await {
-            Ok(p) => p,
-            Err(e) => {
-                self.abandon(&ready).await;
-                return Err(e);
+        let sent = match ready.start {
+            Some(_) => self.send_later(&ready).await,
+            None => match self.producer().await {
+                Ok(p) => p
+                    .produce(
+                        Destination::Topic(ready.topic.clone()),
+                        ready.payload.clone(),
+                    )
+                    .await
+                    .map(|_| ()),
+                Err(e) => {
+                    self.abandon(&ready).await;
+                    return Err(e);
+                }
+            },
+        };
+        self.deliver(&ready, sent).await?;
+        if !early {
+            if ready.start.is_none() {
+                self.note_reached([&ready.topic]);
             }
-        };
-        let send = async {
-            producer
-                .produce(
-                    Destination::Topic(ready.topic.clone()),
-                    ready.payload.clone(),
-                )
-                .await
-                .map(|_| ())
-        };
-        if self.reached(&ready.topic) {
-            // A queue that took jobs before: the `queued` event goes out
-            // with the job, one round trip less. Should the job fail to go
-            // after all (an outage, the queue deleted since), the event
-            // has announced a job that the caller is told did not go.
-            let (sent, ()) = tokio::join!(send, events::publish(self.broker(), &queued));
-            self.deliver(&ready, sent).await?;
-        } else {
-            let sent = send.await;
-            self.deliver(&ready, sent).await?;
-            self.note_reached(&ready.topic);
             events::publish(self.broker(), &queued).await;
         }
         Ok(self.handle_of(&ready.record))
