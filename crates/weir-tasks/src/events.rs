@@ -117,13 +117,16 @@ pub(crate) async fn publish<B: EventChannel>(broker: &B, event: &TaskEvent) {
 
 /// `event`'s bytes on the channel; `None` (logged) if it does not encode.
 pub(crate) fn encode(event: &TaskEvent) -> Option<Bytes> {
-    match MsgPack.encode(event) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            tracing::warn!(task = %event.id, error = %e, "cannot encode a task event");
-            None
-        }
-    }
+    encode_ref(&TaskEventRef {
+        kind: event.kind,
+        id: &event.id,
+        actor: &event.actor,
+        queue: &event.queue,
+        state: event.state,
+        attempt: event.attempt,
+        at: event.at,
+        error: event.error.as_deref(),
+    })
 }
 
 /// Publishes `event`, saying if the broker failed it (an event that does

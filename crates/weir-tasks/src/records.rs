@@ -16,7 +16,7 @@ use weir_core::{Codec, MsgPack};
 use crate::{TaskError, TaskId, TaskRecord};
 
 fn key(id: &TaskId) -> String {
-    format!("weir-tasks:{id}")
+    latest_key(id.as_str())
 }
 
 /// The final record of one enqueue (`run`) of `id`: a unique id enqueued
@@ -32,10 +32,10 @@ pub(crate) fn final_and_latest_keys(id: &TaskId, run: u64) -> [String; 2] {
     [final_key(id, run), key(id)]
 }
 
-/// The key of `id`'s latest record: what a worker looks up before it runs
-/// a job.
-pub(crate) fn latest_key(id: &TaskId) -> String {
-    key(id)
+/// The key of task `id`'s latest record: what a worker looks up before it
+/// runs a job (`id` as text, as a job message's key carries it).
+pub(crate) fn latest_key(id: &str) -> String {
+    format!("weir-tasks:{id}")
 }
 
 /// The records of one broker, kept for `ttl`.

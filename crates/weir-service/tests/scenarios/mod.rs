@@ -64,6 +64,21 @@ impl Running {
     }
 }
 
+/// Produces the numbers `numbers` to `topic`, each encoded as the services
+/// decode it and keyed by itself (so they spread over the partitions).
+async fn send_numbers<P: Producer>(producer: &P, topic: &Topic, numbers: std::ops::Range<u32>) {
+    for n in numbers {
+        let bytes = weir_service::Encoding::MsgPack.encode(&n).unwrap();
+        producer
+            .produce(
+                Destination::Topic(topic.clone()),
+                Payload::new(bytes).with_key(n.to_string()),
+            )
+            .await
+            .unwrap();
+    }
+}
+
 fn words_service(id: &str, requests: &Topic) -> Service {
     Service::builder(id)
         .concurrency(16)
@@ -277,16 +292,7 @@ pub async fn restart_after_a_panic_loses_no_message<B: Broker>(broker: &B) {
     let running = Running::supervised(broker, service);
     running.until_healthy().await;
     let producer = broker.producer().await.unwrap();
-    for n in 0..60u32 {
-        let bytes = weir_service::Encoding::MsgPack.encode(&n).unwrap();
-        producer
-            .produce(
-                Destination::Topic(topic.clone()),
-                Payload::new(bytes).with_key(n.to_string()),
-            )
-            .await
-            .unwrap();
-    }
+    send_numbers(&producer, &topic, 0..60).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while handled.lock().unwrap().len() < 60 {
         let missing: Vec<u32> = (0..60)
@@ -333,13 +339,7 @@ pub async fn graceful_shutdown_finishes_and_commits_in_flight_work<B: Broker>(br
     let running = Running::supervised(broker, service);
     running.until_healthy().await;
     let producer = broker.producer().await.unwrap();
-    for n in 0..8u32 {
-        let bytes = weir_service::Encoding::MsgPack.encode(&n).unwrap();
-        producer
-            .produce(Destination::Topic(topic.clone()), Payload::new(bytes))
-            .await
-            .unwrap();
-    }
+    send_numbers(&producer, &topic, 0..8).await;
     let s = Arc::clone(&started);
     wait_until("all 8 are in flight", move || s.load(Ordering::SeqCst) == 8).await;
     assert!(
@@ -601,17 +601,8 @@ pub async fn two_instances_share_the_partitions<B: Broker>(broker: &B) {
             tokio::time::Instant::now() < deadline,
             "both instances get work"
         );
-        for _ in 0..20 {
-            let bytes = weir_service::Encoding::MsgPack.encode(&n).unwrap();
-            producer
-                .produce(
-                    Destination::Topic(topic.clone()),
-                    Payload::new(bytes).with_key(n.to_string()),
-                )
-                .await
-                .unwrap();
-            n += 1;
-        }
+        send_numbers(&producer, &topic, n..n + 20).await;
+        n += 20;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let s = Arc::clone(&seen);

@@ -55,7 +55,7 @@ impl<C: Consumer> JobConsumer<C> {
             .iter()
             .filter_map(|m| m.payload.key.as_ref())
             .filter_map(|k| std::str::from_utf8(k).ok())
-            .map(|id| crate::records::latest_key(&crate::TaskId::new(id)))
+            .map(crate::records::latest_key)
             .collect();
         lookups.prefetch(keys);
     }

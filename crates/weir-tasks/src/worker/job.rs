@@ -129,7 +129,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
     async fn process(self: &Arc<Self>, mut m: JobMessage) -> Result<(), TaskError> {
         // The task's latest record says all a worker needs (a final record
         // is stored there too): one read per job.
-        let latest = self.lookups.one(records::latest_key(&m.id)).await?;
+        let latest = self.lookups.one(records::latest_key(m.id.as_str())).await?;
         if let Some(latest) = records::decode(&m.id, latest)? {
             // Ended already (delivered again after a crash or a rebalance,
             // or revoked), or a later enqueue of its id wrote since, which

@@ -104,20 +104,16 @@ impl Lookups {
     pub(crate) async fn one(&self, key: String) -> Result<Option<Bytes>, TaskError> {
         let coming = {
             let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
-            match ahead.get_mut(&key) {
-                Some(Ahead::Reading(waiting)) => {
+            match ahead.remove(&key) {
+                Some(Ahead::Reading(mut waiting)) => {
                     let (tx, rx) = oneshot::channel();
                     waiting.push(tx);
+                    ahead.insert(key.clone(), Ahead::Reading(waiting));
                     Some(rx)
                 }
-                Some(Ahead::Read { sent, .. }) => {
-                    let fresh = sent.elapsed() < FRESH;
-                    match ahead.remove(&key) {
-                        Some(Ahead::Read { value, .. }) if fresh => return Ok(value),
-                        _ => None,
-                    }
-                }
-                None => None,
+                Some(Ahead::Read { sent, value }) if sent.elapsed() < FRESH => return Ok(value),
+                // Not read ahead, or read too long ago.
+                _ => None,
             }
         };
         if let Some(rx) = coming
