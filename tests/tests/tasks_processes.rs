@@ -1,8 +1,8 @@
 //! Crash tests of weir-tasks with processes: a worker process
 //! (`src/bin/tasks_worker.rs`, on Redis and on Kafka) is killed with SIGKILL
 //! while its jobs run, and a second worker finishes them. Every run of every job is
-//! counted (the actor writes the task id to its process's file when a run
-//! starts): none lost, none run more than retries + 1 + crashes times.
+//! counted (the actor writes the task id and the attempt to its process's
+//! file when a run starts): none lost, none run more than retries + 1 + crashes times.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -133,17 +133,28 @@ async fn killed_worker_loses_none<B: TaskBroker>(broker: B, address: &str, sessi
     );
 
     // Runs per job: at least its attempts, at most retries + 1 + crashes.
-    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
-    for id in first.lines().into_iter().chain(second.lines()) {
-        *runs.entry(id).or_default() += 1;
+    // Each run as "<worker>:<attempt>", for the message of a failure.
+    let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (worker, lines) in [("first", first.lines()), ("second", second.lines())] {
+        for line in lines {
+            let (id, attempt) = line.split_once(' ').unwrap_or((&line, "?"));
+            runs.entry(id.to_owned())
+                .or_default()
+                .push(format!("{worker}:{attempt}"));
+        }
     }
     let bound = RETRIES as usize + 1 + CRASHES;
     let mut again = 0;
     for (i, h) in handles.iter().enumerate() {
-        let n = runs.get(h.id().as_str()).copied().unwrap_or(0);
+        let ran = runs.get(h.id().as_str()).cloned().unwrap_or_default();
+        let n = ran.len();
         let attempts = if i % 4 == 0 { 2 } else { 1 };
-        assert!(n >= attempts, "job {} ran {n} times", h.id());
-        assert!(n <= bound, "job {} ran {n} times (bound {bound})", h.id());
+        assert!(n >= attempts, "job {} ran {n} times: {ran:?}", h.id());
+        assert!(
+            n <= bound,
+            "job {} ran {n} times (bound {bound}): {ran:?}",
+            h.id()
+        );
         again += n - attempts;
     }
     eprintln!(

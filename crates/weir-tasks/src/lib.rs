@@ -62,6 +62,7 @@ mod state;
 mod unique;
 mod worker;
 mod writes;
+mod written;
 
 pub use actor::{Context, Mode};
 pub use backend::TaskBroker;

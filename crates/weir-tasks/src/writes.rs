@@ -14,15 +14,18 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use weir_core::BrokerError;
 
 use crate::events::{self, EVENT_CHANNEL, EventKind, TaskEventRef};
 use crate::patience::Patience;
 use crate::records::entries;
+use crate::written::{Marks, Written};
 use crate::{TaskBroker, TaskError, TaskId, TaskRecord, TaskState};
 
 /// The most writes one batch takes.
@@ -32,14 +35,16 @@ const MAX_BATCH: usize = 2048;
 #[derive(Clone, Debug)]
 pub(crate) struct Writes {
     tx: mpsc::UnboundedSender<Write>,
+    marks: Arc<Marks>,
 }
 
 /// What a job hands in. Records and events are encoded by the writer, once
 /// per batch: a record replaced within its batch is never encoded.
 #[derive(Debug)]
 enum Write {
-    /// A task's new record, and the event it makes (with when it happened).
-    Record(Box<TaskRecord>, Option<(EventKind, SystemTime)>),
+    /// A task's new record, the event it makes (with when it happened), and
+    /// its task's slot in the marks.
+    Record(Box<TaskRecord>, Option<(EventKind, SystemTime)>, usize),
     Flush(oneshot::Sender<Result<(), TaskError>>),
 }
 
@@ -49,8 +54,14 @@ impl Writes {
     /// handle is dropped, after writing what it was given.
     pub(crate) fn start<B: TaskBroker>(broker: B, ttl: Duration, patience: Patience) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write(broker, ttl, patience, rx));
-        Writes { tx }
+        let marks = Arc::new(Marks::default());
+        tokio::spawn(write(broker, ttl, patience, rx, Arc::clone(&marks)));
+        Writes { tx, marks }
+    }
+
+    /// What was written lately of task `id` through these writes.
+    pub(crate) fn written(&self, id: &str) -> Written {
+        self.marks.of(id)
     }
 
     /// Stores `record` with the next batch and, given an `event`, publishes
@@ -66,7 +77,13 @@ impl Writes {
         event: Option<EventKind>,
     ) -> Result<(), TaskError> {
         let event = event.map(|kind| (kind, SystemTime::now()));
-        self.send(Write::Record(Box::new(record), event))
+        let slot = Marks::slot(record.id.as_str());
+        self.marks.handed(slot);
+        let sent = self.send(Write::Record(Box::new(record), event, slot));
+        if sent.is_err() {
+            self.marks.stored(slot, Instant::now());
+        }
+        sent
     }
 
     /// Waits until every record handed in before is stored (their events are
@@ -104,6 +121,8 @@ struct Batch {
     at: HashMap<u64, usize>,
     events: Vec<Pending>,
     flushes: Vec<oneshot::Sender<Result<(), TaskError>>>,
+    /// The marks' slot of each record handed in, replaced or not.
+    slots: Vec<usize>,
 }
 
 /// An event to publish: what the record said when it happened; the names
@@ -125,7 +144,8 @@ fn hash_of(id: &TaskId) -> u64 {
 impl Batch {
     fn add(&mut self, write: Write) {
         match write {
-            Write::Record(record, event) => {
+            Write::Record(record, event, slot) => {
+                self.slots.push(slot);
                 let record = *record;
                 let hash = hash_of(&record.id);
                 let same_run = self.at.get(&hash).copied().filter(|&i| {
@@ -242,6 +262,7 @@ async fn write<B: TaskBroker>(
     ttl: Duration,
     patience: Patience,
     mut rx: mpsc::UnboundedReceiver<Write>,
+    marks: Arc<Marks>,
 ) {
     let mut gathered = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut gathered, MAX_BATCH).await > 0 {
@@ -250,6 +271,10 @@ async fn write<B: TaskBroker>(
             batch.add(w);
         }
         let outcome = batch.store(&broker, ttl, patience).await;
+        let stored_by = Instant::now();
+        for &slot in &batch.slots {
+            marks.stored(slot, stored_by);
+        }
         if let Err(e) = &outcome {
             tracing::error!(error = %weir_core::ErrorReport::new(e), "cannot store task records");
         }
@@ -294,8 +319,8 @@ mod tests {
         done.state = TaskState::Success;
         done.finished_at = Some(SystemTime::now());
         let mut batch = Batch::default();
-        batch.add(Write::Record(Box::new(started), None));
-        batch.add(Write::Record(Box::new(done.clone()), None));
+        batch.add(Write::Record(Box::new(started), None, 0));
+        batch.add(Write::Record(Box::new(done.clone()), None, 0));
         let stored = batch.entries().expect("encodes");
         let [final_key, key] = final_and_latest_keys(&done.id, done.run);
         let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();
@@ -318,10 +343,12 @@ mod tests {
         batch.add(Write::Record(
             Box::new(started),
             Some((EventKind::Started, SystemTime::now())),
+            0,
         ));
         batch.add(Write::Record(
             Box::new(done),
             Some((EventKind::Done, SystemTime::now())),
+            0,
         ));
         assert_eq!(batch.records.len(), 1, "one record stored");
         let events: Vec<crate::TaskEvent> = batch
@@ -350,8 +377,8 @@ mod tests {
         second.run += 1;
         second.state = TaskState::Started;
         let mut batch = Batch::default();
-        batch.add(Write::Record(Box::new(first.clone()), None));
-        batch.add(Write::Record(Box::new(second.clone()), None));
+        batch.add(Write::Record(Box::new(first.clone()), None, 0));
+        batch.add(Write::Record(Box::new(second.clone()), None, 0));
         let stored = batch.entries().expect("encodes");
         let [first_final, key] = final_and_latest_keys(&first.id, first.run);
         let keys: Vec<&str> = stored.iter().map(|(k, _)| k.as_str()).collect();

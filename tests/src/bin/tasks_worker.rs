@@ -1,6 +1,6 @@
 //! A weir-tasks worker on Redis or Kafka as a process of its own, for the
-//! crash tests: actor `count` appends its task id to a file at the start of every
-//! run (so a run cut off by a kill is counted too), works for the
+//! crash tests: actor `count` appends its task id and attempt number to a
+//! file at the start of every run (so a run cut off by a kill is counted too), works for the
 //! milliseconds its job says, and fails its attempts below the one its job
 //! names.
 //!
@@ -84,7 +84,7 @@ async fn work<B: TaskBroker>(broker: B, queue: &str, out: &str, concurrency: usi
                     let mut f = file
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    writeln!(f, "{}", ctx.id()).expect("writing the output file");
+                    writeln!(f, "{} {}", ctx.id(), ctx.attempt()).expect("writing the output file");
                 }
                 async move {
                     tokio::time::sleep(Duration::from_millis(work_ms)).await;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_core::{Codec, CodecError, Destination, Payload, Producer};
 
@@ -21,6 +22,7 @@ use crate::patience::Patience;
 use crate::queue::{dead_letter_topic, level_topic};
 use crate::records;
 use crate::writes::Writes;
+use crate::written::Written;
 use crate::{JobMessage, TaskBroker, TaskError, TaskRecord, TaskState, Tasks, later, unique};
 
 /// An actor with its per-worker concurrency limit.
@@ -128,8 +130,21 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
 
     async fn process(self: &Arc<Self>, mut m: JobMessage) -> Result<(), TaskError> {
         // The task's latest record says all a worker needs (a final record
-        // is stored there too): one read per job.
-        let latest = self.lookups.one(records::latest_key(m.id.as_str())).await?;
+        // is stored there too): one read per job. If this worker wrote one
+        // lately (it ran the task a moment ago, and this is a copy), the
+        // read must show it.
+        let since = match self.writes.written(m.id.as_str()) {
+            Written::Pending => {
+                self.writes.flush().await?;
+                Some(Instant::now())
+            }
+            Written::StoredBy(at) => Some(at),
+            Written::Nothing => None,
+        };
+        let latest = self
+            .lookups
+            .one(records::latest_key(m.id.as_str()), since)
+            .await?;
         if let Some(latest) = records::decode(&m.id, latest)? {
             // Ended already (delivered again after a crash or a rebalance,
             // or revoked), or a later enqueue of its id wrote since, which

@@ -42,11 +42,17 @@ enum Read {
     Ahead(Vec<String>),
 }
 
-/// A record read ahead: on its way (with the jobs waiting for it), or here,
-/// with when its read was sent.
+/// A record read ahead: on its way (asked for at `asked`, with the jobs
+/// waiting for it), or here, with when its read was sent.
 enum Ahead {
-    Reading(Vec<oneshot::Sender<Option<Option<Bytes>>>>),
-    Read { sent: Instant, value: Option<Bytes> },
+    Reading {
+        asked: Instant,
+        waiting: Vec<oneshot::Sender<Option<Option<Bytes>>>>,
+    },
+    Read {
+        sent: Instant,
+        value: Option<Bytes>,
+    },
 }
 
 type Cache = Arc<Mutex<HashMap<String, Ahead>>>;
@@ -85,10 +91,12 @@ impl Lookups {
                 ahead
                     .retain(|_, a| matches!(a, Ahead::Read { sent, .. } if sent.elapsed() < FRESH));
             }
+            let asked = Instant::now();
             for key in &keys {
-                ahead
-                    .entry(key.clone())
-                    .or_insert(Ahead::Reading(Vec::new()));
+                ahead.entry(key.clone()).or_insert(Ahead::Reading {
+                    asked,
+                    waiting: Vec::new(),
+                });
             }
         }
         // Nobody to read them only when the worker is gone.
@@ -96,23 +104,33 @@ impl Lookups {
     }
 
     /// The value of `key`: read ahead (on its way, or read within
-    /// [`FRESH`]), else read now.
+    /// [`FRESH`]), else read now. Given `since` (when the last write of it
+    /// that this worker knows of was stored), a read sent before is not
+    /// used.
     ///
     /// # Errors
     ///
     /// As [`get`](Lookups::get).
-    pub(crate) async fn one(&self, key: String) -> Result<Option<Bytes>, TaskError> {
+    pub(crate) async fn one(
+        &self,
+        key: String,
+        since: Option<Instant>,
+    ) -> Result<Option<Bytes>, TaskError> {
+        let after = |t: Instant| since.is_none_or(|s| t > s);
         let coming = {
             let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
             match ahead.remove(&key) {
-                Some(Ahead::Reading(mut waiting)) => {
+                Some(Ahead::Reading { asked, mut waiting }) if after(asked) => {
                     let (tx, rx) = oneshot::channel();
                     waiting.push(tx);
-                    ahead.insert(key.clone(), Ahead::Reading(waiting));
+                    ahead.insert(key.clone(), Ahead::Reading { asked, waiting });
                     Some(rx)
                 }
-                Some(Ahead::Read { sent, value }) if sent.elapsed() < FRESH => return Ok(value),
-                // Not read ahead, or read too long ago.
+                Some(Ahead::Read { sent, value }) if sent.elapsed() < FRESH && after(sent) => {
+                    return Ok(value);
+                }
+                // Not read ahead, read too long ago, or asked for before the
+                // write.
                 _ => None,
             }
         };
@@ -217,7 +235,7 @@ fn keep_ahead(
     let mut ahead = ahead.lock().unwrap_or_else(PoisonError::into_inner);
     for (key, value) in values {
         let waiting = match ahead.remove(&key) {
-            Some(Ahead::Reading(waiting)) => waiting,
+            Some(Ahead::Reading { waiting, .. }) => waiting,
             _ => Vec::new(),
         };
         match value {
@@ -289,12 +307,12 @@ mod tests {
             .await
             .expect("put");
         assert_eq!(
-            l.one("k".to_owned()).await.expect("read"),
+            l.one("k".to_owned(), None).await.expect("read"),
             Some("old".into())
         );
         // Taken once: the next ask reads.
         assert_eq!(
-            l.one("k".to_owned()).await.expect("read"),
+            l.one("k".to_owned(), None).await.expect("read"),
             Some("new".into())
         );
     }
@@ -308,9 +326,37 @@ mod tests {
             .expect("put");
         tokio::time::advance(FRESH).await;
         assert_eq!(
-            l.one("k".to_owned()).await.expect("read"),
+            l.one("k".to_owned(), None).await.expect("read"),
             Some("revoked".into()),
             "a record read too long ago is not used"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_sent_before_the_workers_own_write_was_stored_is_not_used() {
+        let (broker, l) = read_ahead_of_k().await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        broker
+            .put_result("k", "done".into(), TTL)
+            .await
+            .expect("put");
+        let stored_by = Instant::now();
+        assert_eq!(
+            l.one("k".to_owned(), Some(stored_by)).await.expect("read"),
+            Some("done".into()),
+            "fresh, but read before the write"
+        );
+        // Asked for after the write: taken.
+        tokio::time::advance(Duration::from_millis(1)).await;
+        l.prefetch(vec!["k".to_owned()]);
+        read_ahead(&l, "k").await;
+        broker
+            .put_result("k", "later".into(), TTL)
+            .await
+            .expect("put");
+        assert_eq!(
+            l.one("k".to_owned(), Some(stored_by)).await.expect("read"),
+            Some("done".into())
         );
     }
 
@@ -321,7 +367,10 @@ mod tests {
         let l = lookups(&broker);
         l.prefetch(vec!["k".to_owned(), "missing".to_owned()]);
         // Asked at once, before the reader ran: both wait for the read ahead.
-        let (a, b) = tokio::join!(l.one("k".to_owned()), l.one("missing".to_owned()));
+        let (a, b) = tokio::join!(
+            l.one("k".to_owned(), None),
+            l.one("missing".to_owned(), None)
+        );
         assert_eq!(a.expect("read"), Some("v".into()));
         assert_eq!(b.expect("read"), None);
         assert!(

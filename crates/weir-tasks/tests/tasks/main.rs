@@ -29,6 +29,7 @@ macro_rules! job_suite {
             a_local_queue_is_served_by_its_node_only,
             a_queue_counts_its_jobs,
             a_revoked_job_does_not_run,
+            a_job_delivered_twice_in_a_row_runs_once,
         );
     };
     (@cases $backend:ident, $start:path, $attr:meta, $($name:ident),+ $(,)?) => {
@@ -83,4 +84,5 @@ job_suite!(@cases
     a_local_queue_is_served_by_its_node_only,
     a_queue_counts_its_jobs,
     a_revoked_job_does_not_run,
+    a_job_delivered_twice_in_a_row_runs_once,
 );

@@ -3,7 +3,9 @@
 
 use weir_tasks::{EventFilter, EventKind, Job, TaskBroker, TaskError, TaskState, Tasks};
 
-use crate::support::{Order, Receipt, WAIT, dead_letters, log, router, runs, start};
+use crate::support::{
+    Order, Receipt, WAIT, copy_queued_jobs, dead_letters, log, router, runs, start,
+};
 
 /// A job enqueued before a worker starts is run, and its handle gets the result.
 pub async fn enqueued_job_runs_and_its_result_is_awaited<B: TaskBroker>(tasks: Tasks<B>) {
@@ -428,4 +430,24 @@ pub async fn a_revoked_job_does_not_run<B: TaskBroker>(tasks: Tasks<B>) {
         Err(TaskError::Revoked { .. })
     ));
     assert!(runs(&log, "add").is_empty());
+}
+
+/// A job whose message comes twice in a row (a retry scheduled again after
+/// a crash, a delayed message moved twice) runs once: the copy finds the
+/// outcome the worker wrote a moment before, stored or not yet.
+pub async fn a_job_delivered_twice_in_a_row_runs_once<B: TaskBroker>(tasks: Tasks<B>) {
+    tasks.queue("default").declare().await.expect("declare");
+    let handle = tasks
+        .enqueue(Job::new("add").args((20i64, 22i64)))
+        .await
+        .expect("enqueue");
+    copy_queued_jobs(tasks.broker(), &tasks.queue("default").topics(), 1).await;
+    let log = log();
+    let stats = start(&tasks, router(&log), |w| w.messages_limit(2))
+        .await
+        .finished()
+        .await;
+    assert_eq!(handle.wait_timeout::<i64>(WAIT).await.expect("done"), 42);
+    assert_eq!(runs(&log, "add").len(), 1, "{:?}", runs(&log, "add"));
+    assert_eq!((stats.processed, stats.succeeded), (1, 1));
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-use weir_core::{Broker, Payload, Topic};
+use weir_core::{Broker, Payload, Producer, Topic};
 use weir_tasks::{
     Context, Job, JobMessage, RetryPolicy, Router, ShutdownHandle, TaskBroker, TaskError, Tasks,
     Worker, WorkerBuilder, WorkerStats,
@@ -198,4 +198,19 @@ pub async fn dead_letters<B: Broker>(
             (job, m.payload)
         })
         .collect()
+}
+
+/// Produces again the `n` jobs waiting on `topics` (a queue's), each to its
+/// own partition: every job is then queued twice, its copy behind it.
+pub async fn copy_queued_jobs<B: Broker>(broker: &B, topics: &[Topic], n: usize) {
+    let mut c = subscribed(broker, &unique_name("copy"), topics).await;
+    let seen = collect(&mut c, false, |s| s.messages.len() >= n).await;
+    let producer = broker.producer().await.expect("a producer");
+    for m in seen.messages {
+        let to = weir_core::Destination::Partition(m.partition.clone());
+        producer
+            .produce(to, m.payload)
+            .await
+            .expect("produce the copy");
+    }
 }
