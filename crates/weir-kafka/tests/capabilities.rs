@@ -40,6 +40,9 @@ async fn broker() -> KafkaBroker {
     broker_with(capabilities())
 }
 
+// Left out: `events_stored_with_results_come_before_what_their_waiters_do`.
+// Kafka stores the results, then publishes the events (two topics), so a
+// waiter may wake before the events are sent.
 weir_testkit::capability_suite!(broker, only: [
     delayed_entries_arrive_when_due,
     due_entries_move_exactly_once_with_many_workers,

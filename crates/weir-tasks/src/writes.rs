@@ -2,15 +2,17 @@
 //! broker together.
 //!
 //! A job hands its writes to the [`Writes`] queue and goes on; one task
-//! sends what has gathered meanwhile as one `put_results` and one
-//! `publish_many` (a pipeline each on Redis), then the next batch. A job
+//! sends what has gathered meanwhile as one `put_results_publishing` (one
+//! pipeline on Redis), then the next batch. A job
 //! that must know its writes are stored (its end, before its message is
 //! committed) waits for them with [`Writes::flush`]. Batches go one at a
 //! time, in the order the writes came, so a record never overwrites a later
 //! one of the same task; within a batch, a task's later record takes its
 //! earlier one's place (a job that starts and ends between two batches
 //! costs one write and one encoding, not two). Records go before the batch's
-//! events, so an event's reader finds the record it announces.
+//! events, so an event's reader finds the record it announces, and the
+//! events before the records' waiters wake, so what a waiter does next
+//! comes after them on the event channel.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -65,8 +67,8 @@ impl Writes {
     }
 
     /// Stores `record` with the next batch and, given an `event`, publishes
-    /// that event of it after the batch's records. A failure to publish is
-    /// logged, never returned.
+    /// that event of it with the batch's records (a failure of either is
+    /// the batch's, tried again through outages and told to its flushes).
     ///
     /// # Errors
     ///
@@ -183,6 +185,8 @@ impl Batch {
         Ok(all)
     }
 
+    /// Stores the batch's records and publishes its events, in one call:
+    /// the events after the records, before the records' waiters wake.
     async fn store<B: TaskBroker>(
         &self,
         broker: &B,
@@ -191,11 +195,18 @@ impl Batch {
     ) -> Result<(), TaskError> {
         if !self.records.is_empty() {
             let entries = self.entries()?;
-            let doing = || format!("storing the records of {} task(s)", self.records.len());
+            let events = self.encoded_events();
+            let doing = || {
+                format!(
+                    "storing the records of {} task(s) and publishing {} event(s)",
+                    self.records.len(),
+                    events.len()
+                )
+            };
             patience
                 .call(|| async {
                     broker
-                        .put_results(&entries, ttl)
+                        .put_results_publishing(&entries, ttl, EVENT_CHANNEL, &events)
                         .await
                         .map_err(TaskError::broker(doing()))
                 })
@@ -222,24 +233,6 @@ impl Batch {
                 })
             })
             .collect()
-    }
-
-    /// Publishes the batch's events; a failure is logged.
-    async fn publish<B: TaskBroker>(&self, broker: &B, patience: Patience) {
-        let events = self.encoded_events();
-        if !events.is_empty() {
-            let published =
-                patience
-                    .call(|| async {
-                        broker.publish_many(EVENT_CHANNEL, &events).await.map_err(
-                            TaskError::broker(format!("publishing {} task event(s)", events.len())),
-                        )
-                    })
-                    .await;
-            if let Err(e) = published {
-                tracing::warn!(error = %weir_core::ErrorReport::new(&e), "cannot publish task events");
-            }
-        }
     }
 
     /// Tells every flush of the batch how it went.
@@ -278,9 +271,7 @@ async fn write<B: TaskBroker>(
         if let Err(e) = &outcome {
             tracing::error!(error = %weir_core::ErrorReport::new(e), "cannot store task records");
         }
-        // The jobs go on once their records are stored; the events follow.
         batch.answer(outcome);
-        batch.publish(&broker, patience).await;
     }
 }
 

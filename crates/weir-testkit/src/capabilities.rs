@@ -263,6 +263,47 @@ pub async fn results_go_in_and_out_together<B: Broker + ResultStore>(broker: &B)
     broker.put_results(&[], WAIT).await.expect("put none");
 }
 
+/// Results stored with events: a subscriber gets the events, and a waiter
+/// woken by one of the results is woken after them, so an event it
+/// publishes once woken arrives behind them.
+pub async fn events_stored_with_results_come_before_what_their_waiters_do<
+    B: Broker + ResultStore + EventChannel,
+>(
+    broker: &B,
+) {
+    let channel = unique_name("events");
+    let id = unique_name("job");
+    let mut sub = broker.subscribe(&channel).await.expect("subscribe");
+    let waiter = {
+        let (b, id, channel) = (broker.clone(), id.clone(), channel.clone());
+        tokio::spawn(async move {
+            let got = b.wait_result(&id, WAIT).await.expect("wait");
+            b.publish(&channel, Bytes::from_static(b"after"))
+                .await
+                .expect("publish");
+            got
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let events: Vec<Bytes> = (0..3).map(|i| Bytes::from(format!("e{i}"))).collect();
+    broker
+        .put_results_publishing(&[(id, Bytes::from("r"))], WAIT, &channel, &events)
+        .await
+        .expect("put and publish");
+    assert_eq!(waiter.await.expect("waiter"), Some(Bytes::from("r")));
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let event = tokio::time::timeout(WAIT, sub.next_event())
+            .await
+            .expect("an event in time")
+            .expect("event");
+        if let ChannelEvent::Message(m) = event {
+            got.push(m);
+        }
+    }
+    assert_eq!(got, ["e0", "e1", "e2", "after"]);
+}
+
 /// Events published together arrive as published one by one, in order.
 pub async fn events_published_together_arrive_in_order<B: Broker + EventChannel>(broker: &B) {
     let channel = unique_name("events");
@@ -465,6 +506,7 @@ macro_rules! capability_suite {
             events_reach_every_subscriber,
             events_published_together_arrive_in_order,
             events_before_subscribing_are_not_delivered,
+            events_stored_with_results_come_before_what_their_waiters_do,
             permits_cap_their_holders_and_expire,
         );
     };

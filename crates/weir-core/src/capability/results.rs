@@ -49,6 +49,33 @@ pub trait ResultStore: Send + Sync + 'static {
         }
     }
 
+    /// Stores `entries` as [`put_results`](ResultStore::put_results) does
+    /// and publishes `events` on `channel` as
+    /// [`EventChannel::publish_many`](crate::capability::EventChannel::publish_many)
+    /// does, in between: after the entries are stored, before whoever waits
+    /// for them is woken. A subscriber so finds the results its events
+    /// announce, and a waiter sees the events published before anything it
+    /// does once woken. One round trip on Redis.
+    ///
+    /// The default stores, then publishes: a backend whose waiters could
+    /// wake in between overrides it. Not atomic: after an error, some may
+    /// be stored or published.
+    fn put_results_publishing(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+        channel: &str,
+        events: &[Bytes],
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send
+    where
+        Self: crate::capability::EventChannel,
+    {
+        async move {
+            self.put_results(entries, ttl).await?;
+            self.publish_many(channel, events).await
+        }
+    }
+
     /// The results of `ids`, in their order, as
     /// [`get_result`](ResultStore::get_result) reads each, in as few round
     /// trips as the backend can (one pipeline on Redis).

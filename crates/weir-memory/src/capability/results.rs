@@ -30,6 +30,22 @@ impl Default for Results {
 }
 
 impl Results {
+    /// Stores `value` as `id`'s result, without waking its waiters.
+    fn store(&self, id: &str, value: Bytes, ttl: Duration) {
+        let now = Instant::now();
+        let mut values = lock(&self.values);
+        if values.len() > 1024 {
+            values.retain(|_, (_, until)| *until > now);
+        }
+        values.insert(id.to_owned(), (value, now + ttl));
+    }
+
+    /// Wakes whoever waits for `id`'s result.
+    fn wake(&self, id: &str) {
+        // Nobody waiting is fine.
+        let _ = self.stored.send(id.to_owned());
+    }
+
     fn get(&self, id: &str) -> Option<Bytes> {
         let now = Instant::now();
         let mut values = lock(&self.values);
@@ -47,17 +63,29 @@ impl Results {
 impl ResultStore for MemoryBroker {
     async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
         let r = &self.inner.capabilities.results;
-        let now = Instant::now();
-        {
-            let mut values = lock(&r.values);
-            if values.len() > 1024 {
-                values.retain(|_, (_, until)| *until > now);
-            }
-            values.insert(id.to_owned(), (value, now + ttl));
-        }
-        // Nobody waiting is fine.
-        let _ = r.stored.send(id.to_owned());
+        r.store(id, value, ttl);
+        r.wake(id);
         Ok(())
+    }
+
+    /// Stores every entry, publishes, and only then wakes the waiters.
+    async fn put_results_publishing(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+        channel: &str,
+        events: &[Bytes],
+    ) -> Result<(), BrokerError> {
+        let r = &self.inner.capabilities.results;
+        for (id, value) in entries {
+            r.store(id, value.clone(), ttl);
+        }
+        let published =
+            weir_core::capability::EventChannel::publish_many(self, channel, events).await;
+        for (id, _) in entries {
+            r.wake(id);
+        }
+        published
     }
 
     async fn get_result(&self, id: &str) -> Result<Option<Bytes>, BrokerError> {

@@ -16,10 +16,14 @@ use crate::RedisBroker;
 impl RedisBroker {
     /// The pipeline that stores each `(id, value)` and then wakes the
     /// waiters of them all with one announcement.
+    /// The `SET`s of `entries`, then the `PUBLISH`es of `events` on
+    /// `channel` (if any), then the announcement that wakes the entries'
+    /// waiters.
     fn put_pipeline<'a>(
         &self,
         entries: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
         ttl: Duration,
+        events: Option<(&str, &[Bytes])>,
     ) -> redis::Pipeline {
         let keys = &self.shared.keys;
         let ttl = (ttl.as_millis() as u64).max(1);
@@ -31,6 +35,12 @@ impl RedisBroker {
                 .arg("PX")
                 .arg(ttl)
                 .ignore();
+        }
+        if let Some((channel, events)) = events {
+            let channel = keys.channel(channel);
+            for frame in frame::pack(events.iter().map(|e| &e[..])) {
+                pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
+            }
         }
         for announcement in frame::pack(entries.map(|(id, _)| id.as_bytes())) {
             pipe.cmd("PUBLISH")
@@ -44,7 +54,7 @@ impl RedisBroker {
 
 impl ResultStore for RedisBroker {
     async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
-        let pipe = self.put_pipeline(std::iter::once((id, &value[..])), ttl);
+        let pipe = self.put_pipeline(std::iter::once((id, &value[..])), ttl, None);
         self.shared.conn.pipe::<()>(&pipe).await
     }
 
@@ -57,7 +67,31 @@ impl ResultStore for RedisBroker {
         if entries.is_empty() {
             return Ok(());
         }
-        let pipe = self.put_pipeline(entries.iter().map(|(id, v)| (id.as_str(), &v[..])), ttl);
+        let pipe = self.put_pipeline(
+            entries.iter().map(|(id, v)| (id.as_str(), &v[..])),
+            ttl,
+            None,
+        );
+        self.shared.conn.pipe::<()>(&pipe).await
+    }
+
+    /// One pipeline: the `SET`s, the events' `PUBLISH`, then the
+    /// announcement to waiters.
+    async fn put_results_publishing(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+        channel: &str,
+        events: &[Bytes],
+    ) -> Result<(), BrokerError> {
+        if entries.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let pipe = self.put_pipeline(
+            entries.iter().map(|(id, v)| (id.as_str(), &v[..])),
+            ttl,
+            Some((channel, events)),
+        );
         self.shared.conn.pipe::<()>(&pipe).await
     }
 

@@ -68,24 +68,29 @@ where
 {
     let (tx, rx) = oneshot::channel();
     let guard = NotifyOnDrop(progress.clone());
-    let task = tokio::spawn(async move {
-        let _ = tx.send(work.await);
+    // Combinators, not an `async` block: a block holding `work` and awaiting
+    // it keeps two copies of its state, which doubles every task's size
+    // (and makes tokio box a large one).
+    let task = tokio::spawn(work.map(move |outcome| {
+        let _ = tx.send(outcome);
         drop(guard);
-    });
+    }));
     (rx, task.abort_handle())
 }
 
 /// Awaits a user task, turning its error into [`Failure::Task`] and a panic
-/// into [`Failure::Panic`].
-pub(crate) async fn run_user_task<U, F>(task: F) -> Outcome<U>
+/// into [`Failure::Panic`]. (A combinator, as in [`spawn_work`].)
+pub(crate) fn run_user_task<U, F>(task: F) -> impl Future<Output = Outcome<U>>
 where
     F: Future<Output = Result<U, TaskError>>,
 {
-    match AssertUnwindSafe(task).catch_unwind().await {
-        Ok(Ok(u)) => Ok(u),
-        Ok(Err(e)) => Err(Failure::Task(e)),
-        Err(panic) => Err(Failure::panic(&*panic)),
-    }
+    AssertUnwindSafe(task)
+        .catch_unwind()
+        .map(|caught| match caught {
+            Ok(Ok(u)) => Ok(u),
+            Ok(Err(e)) => Err(Failure::Task(e)),
+            Err(panic) => Err(Failure::panic(&*panic)),
+        })
 }
 
 enum Slot<U> {

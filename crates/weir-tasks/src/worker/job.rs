@@ -66,7 +66,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         }
         let message = match JobMessage::decode(&payload) {
             Ok(m) => m,
-            Err(e) => return self.undecodable(payload, e).await,
+            Err(e) => return Box::pin(self.undecodable(payload, e)).await,
         };
         let id = message.id.clone();
         self.process(message).await.map_err(|e| {
@@ -171,7 +171,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 m.actor, self.worker_id, m.id
             );
             m.errors.push(reason.clone());
-            return self.give_up(m, reason.clone(), reason).await;
+            return Box::pin(self.give_up(m, reason.clone(), reason)).await;
         };
         let _permit = match &slot.limit {
             Some(s) => Some(Arc::clone(s).acquire_owned().await),
@@ -179,13 +179,13 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
         };
         let _global = match slot.actor.info.global_concurrency {
             Some(limit) => Some(
-                global::acquire(
+                Box::pin(global::acquire(
                     self.tasks.broker(),
                     self.patience,
                     &m.actor,
                     format!("{}/{}/{}", self.worker_id, m.id, m.attempt),
                     limit,
-                )
+                ))
                 .await?,
             ),
             None => None,
@@ -220,7 +220,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 self.writes.record(record, Some(EventKind::Done))?;
                 if m.unique {
                     self.writes.flush().await?;
-                    self.free_unique(&m).await?;
+                    Box::pin(self.free_unique(&m)).await?;
                 }
                 bump(&self.counters.succeeded);
                 Ok(())
@@ -229,13 +229,13 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                 bump(&self.counters.failed);
                 m.errors.push(error.clone());
                 if m.attempt <= retries_of(&slot.actor, &m) {
-                    self.retry(&slot.actor, m, record, error).await
+                    Box::pin(self.retry(&slot.actor, m, record, error)).await
                 } else {
                     let reason = format!(
                         "actor `{}` failed task `{}` in all {} attempt(s); the last: {error}",
                         m.actor, m.id, m.attempt
                     );
-                    self.give_up(m, reason, error).await
+                    Box::pin(self.give_up(m, reason, error)).await
                 }
             }
             Outcome::BadArgs(cause) => {
@@ -244,7 +244,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                     m.id, m.actor
                 );
                 m.errors.push(reason.clone());
-                self.give_up(m, reason.clone(), reason).await
+                Box::pin(self.give_up(m, reason.clone(), reason)).await
             }
             Outcome::BadResult(cause) => {
                 bump(&self.counters.failed);
@@ -253,7 +253,7 @@ impl<B: TaskBroker, C: Codec + Clone> Shared<B, C> {
                     m.id, m.actor
                 );
                 m.errors.push(reason.clone());
-                self.give_up(m, reason.clone(), reason).await
+                Box::pin(self.give_up(m, reason.clone(), reason)).await
             }
         }
     }

@@ -42,6 +42,11 @@ use crate::writes::Writes;
 use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
 use consumer::JobConsumer;
+
+/// A worker holds at most this many times its concurrency by default.
+const DEFAULT_PREFETCH_MULTIPLIER: usize = 4;
+/// The most jobs one read from the broker takes.
+const MAX_POLL: usize = 1000;
 use job::{Shared, Slot};
 use lookups::Lookups;
 pub use stats::WorkerStats;
@@ -83,6 +88,7 @@ pub struct Worker<B: TaskBroker, C = MsgPack> {
     actors: BTreeMap<String, Actor<C>>,
     queues: BTreeSet<String>,
     concurrency: usize,
+    prefetch: Option<usize>,
     messages_limit: Option<u64>,
     graceful_shutdown_time: Duration,
     signals: Vec<Signal>,
@@ -101,6 +107,7 @@ impl<B: TaskBroker, C> fmt::Debug for Worker<B, C> {
             .field("actors", &self.actors.keys().collect::<Vec<_>>())
             .field("queues", &self.queues)
             .field("concurrency", &self.concurrency)
+            .field("prefetch", &self.prefetch)
             .field("messages_limit", &self.messages_limit)
             .field("graceful_shutdown_time", &self.graceful_shutdown_time)
             .finish_non_exhaustive()
@@ -128,6 +135,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                 actors: BTreeMap::new(),
                 queues: BTreeSet::new(),
                 concurrency: 10,
+                prefetch: None,
                 messages_limit: None,
                 graceful_shutdown_time: Duration::from_secs(25),
                 signals: vec![Signal::Interrupt, Signal::Terminate],
@@ -162,6 +170,14 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
         }
     }
 
+    /// How many jobs it takes ahead of those running.
+    pub fn prefetch(&self) -> usize {
+        self.prefetch.unwrap_or(
+            self.concurrency
+                .saturating_mul(DEFAULT_PREFETCH_MULTIPLIER - 1),
+        )
+    }
+
     /// The queues it takes jobs from: its actors' and any added.
     pub fn queues(&self) -> Vec<String> {
         let mut all = self.queues.clone();
@@ -180,6 +196,8 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
     /// ([`TaskError::Worker`], with nothing unfinished committed).
     pub async fn run(self) -> Result<WorkerStats, TaskError> {
         let queues = self.queues();
+        // The most jobs it holds: running, and taken ahead.
+        let held = self.concurrency.saturating_add(self.prefetch());
         let Worker {
             tasks,
             actors,
@@ -232,7 +250,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
 
         let config = ConsumerConfig::builder(group.as_str())
             .client_id(id.as_str())
-            .max_poll_records(concurrency.max(8))
+            .max_poll_records(held.clamp(8, MAX_POLL))
             .build()
             .map_err(TaskError::broker("configuring the worker's consumer"))?;
         let max = config.max_poll_records();
@@ -262,7 +280,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                         move |p: Payload| Arc::clone(&shared).handle(p),
                     )
                     .concurrency(concurrency)
-                    .max_pending(concurrency.saturating_mul(2))
+                    .max_pending(held)
                     .commit()
             }
         };
@@ -338,6 +356,20 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
         self
     }
 
+    /// Takes up to `n` jobs ahead of those running, to start each as soon
+    /// as a slot frees instead of after a read from the broker (default: 3
+    /// × the concurrency, so a worker holds 4 × its concurrency at most, as
+    /// Celery's default prefetch multiplier of 4 does).
+    ///
+    /// A partition's jobs go to the one worker it is assigned to, so a job
+    /// taken ahead keeps no other worker waiting; it only costs memory, and
+    /// at a shutdown or a rebalance the jobs taken ahead and not started go
+    /// back to the queue (0 takes only as many jobs as can run).
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.worker.prefetch = Some(n);
+        self
+    }
+
     /// Stops after taking `n` jobs (default: no limit).
     pub fn messages_limit(mut self, n: u64) -> Self {
         self.worker.messages_limit = Some(n);
@@ -395,5 +427,21 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
     /// The worker.
     pub fn build(self) -> Worker<B, C> {
         self.worker
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_memory::MemoryBroker;
+
+    use super::*;
+
+    #[test]
+    fn a_worker_takes_three_times_its_concurrency_ahead_unless_told() {
+        let tasks = Tasks::new(MemoryBroker::new());
+        let worker = Worker::builder(&tasks).concurrency(10).build();
+        assert_eq!(worker.prefetch(), 30);
+        let worker = Worker::builder(&tasks).concurrency(10).prefetch(0).build();
+        assert_eq!(worker.prefetch(), 0);
     }
 }
