@@ -280,6 +280,18 @@ impl ResultStore for TestBroker {
         self.redis.put_results(entries, ttl).await
     }
 
+    async fn put_results_publishing(
+        &self,
+        entries: &[(String, Bytes)],
+        ttl: Duration,
+        channel: &str,
+        events: &[Bytes],
+    ) -> Result<(), BrokerError> {
+        self.redis
+            .put_results_publishing(entries, ttl, channel, events)
+            .await
+    }
+
     async fn get_results(&self, ids: &[String]) -> Result<Vec<Option<Bytes>>, BrokerError> {
         self.redis.get_results(ids).await
     }
