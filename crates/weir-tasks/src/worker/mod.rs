@@ -43,8 +43,9 @@ use crate::{Router, TaskBroker, TaskError, TaskId, Tasks};
 
 use consumer::JobConsumer;
 
-/// A worker holds at most this many times its concurrency by default.
-const DEFAULT_PREFETCH_MULTIPLIER: usize = 4;
+/// By default a worker takes jobs ahead of those running until it holds
+/// this many (see [`WorkerBuilder::prefetch`]).
+const DEFAULT_IN_HAND: usize = 40;
 /// The most jobs one read from the broker takes.
 const MAX_POLL: usize = 1000;
 use job::{Shared, Slot};
@@ -172,10 +173,8 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
 
     /// How many jobs it takes ahead of those running.
     pub fn prefetch(&self) -> usize {
-        self.prefetch.unwrap_or(
-            self.concurrency
-                .saturating_mul(DEFAULT_PREFETCH_MULTIPLIER - 1),
-        )
+        self.prefetch
+            .unwrap_or(DEFAULT_IN_HAND.saturating_sub(self.concurrency))
     }
 
     /// The queues it takes jobs from: its actors' and any added.
@@ -357,14 +356,18 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
     }
 
     /// Takes up to `n` jobs ahead of those running, to start each as soon
-    /// as a slot frees instead of after a read from the broker (default: 3
-    /// × the concurrency, so a worker holds 4 × its concurrency at most, as
-    /// Celery's default prefetch multiplier of 4 does).
+    /// as a slot frees instead of after a read from the broker. By default
+    /// a worker holds 40 jobs (running and taken ahead) when its
+    /// concurrency is below 40, and takes none ahead above: a small worker
+    /// then reads, looks up and commits its jobs 40 at a time, while a
+    /// large one already does, and jobs waiting in its hand would only
+    /// wait for a slot.
     ///
     /// A partition's jobs go to the one worker it is assigned to, so a job
     /// taken ahead keeps no other worker waiting; it only costs memory, and
     /// at a shutdown or a rebalance the jobs taken ahead and not started go
-    /// back to the queue (0 takes only as many jobs as can run).
+    /// back to the queue. 0 takes only as many jobs as can run; a job of
+    /// higher priority that comes meanwhile starts after those taken ahead.
     pub fn prefetch(mut self, n: usize) -> Self {
         self.worker.prefetch = Some(n);
         self
@@ -437,11 +440,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_takes_three_times_its_concurrency_ahead_unless_told() {
+    fn a_worker_holds_forty_jobs_unless_it_runs_more_or_is_told() {
         let tasks = Tasks::new(MemoryBroker::new());
-        let worker = Worker::builder(&tasks).concurrency(10).build();
-        assert_eq!(worker.prefetch(), 30);
-        let worker = Worker::builder(&tasks).concurrency(10).prefetch(0).build();
-        assert_eq!(worker.prefetch(), 0);
+        let held = |w: WorkerBuilder<MemoryBroker>| {
+            let w = w.build();
+            (w.concurrency, w.prefetch())
+        };
+        let worker = || Worker::builder(&tasks);
+        assert_eq!(held(worker().concurrency(10)), (10, 30));
+        assert_eq!(held(worker().concurrency(1)), (1, 39));
+        assert_eq!(held(worker().concurrency(100)), (100, 0));
+        assert_eq!(held(worker().concurrency(10).prefetch(0)), (10, 0));
+        assert_eq!(held(worker().concurrency(100).prefetch(50)), (100, 50));
     }
 }
