@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_redis::{RedisBroker, RedisConfig};
+use weir_integration_tests::quick_redis_config;
+use weir_redis::RedisBroker;
 use weir_tasks::{Context, Job, RetryPolicy, Router, TaskState, Tasks, Worker};
 use weir_testkit::servers::redis::RedisServer;
 use weir_testkit::unique_name;
@@ -19,13 +20,7 @@ async fn a_worker_rides_through_a_redis_restart_and_finishes_every_job() {
     let server = Arc::new(Mutex::new(RedisServer::builder().append_only(true).start()));
     let url = server.lock().expect("server").url();
     let session = Duration::from_millis(1500);
-    let config = RedisConfig::builder(url)
-        .session_timeout(session)
-        .heartbeat_interval(session / 5)
-        .block_time(Duration::from_millis(50))
-        .reconnect_timeout(Duration::from_secs(1))
-        .build()
-        .expect("config");
+    let config = quick_redis_config(url, session);
     let broker = RedisBroker::connect(config).await.expect("connect");
     let tasks = Tasks::builder(broker).partitions(2).build();
     let queue = unique_name("outage");

@@ -15,7 +15,6 @@
 //! comes after them on the event channel.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -28,7 +27,7 @@ use crate::events::{self, EVENT_CHANNEL, EventKind, TaskEventRef};
 use crate::patience::Patience;
 use crate::records::entries;
 use crate::written::{Marks, Written};
-use crate::{TaskBroker, TaskError, TaskId, TaskRecord, TaskState};
+use crate::{TaskBroker, TaskError, TaskRecord, TaskState};
 
 /// The most writes one batch takes.
 const MAX_BATCH: usize = 2048;
@@ -45,8 +44,8 @@ pub(crate) struct Writes {
 #[derive(Debug)]
 enum Write {
     /// A task's new record, the event it makes (with when it happened), and
-    /// its task's slot in the marks.
-    Record(Box<TaskRecord>, Option<(EventKind, SystemTime)>, usize),
+    /// its task id's hash ([`Marks::hash`]).
+    Record(Box<TaskRecord>, Option<(EventKind, SystemTime)>, u64),
     Flush(oneshot::Sender<Result<(), TaskError>>),
 }
 
@@ -79,11 +78,11 @@ impl Writes {
         event: Option<EventKind>,
     ) -> Result<(), TaskError> {
         let event = event.map(|kind| (kind, SystemTime::now()));
-        let slot = Marks::slot(record.id.as_str());
-        self.marks.handed(slot);
-        let sent = self.send(Write::Record(Box::new(record), event, slot));
+        let hash = Marks::hash(record.id.as_str());
+        self.marks.handed(hash);
+        let sent = self.send(Write::Record(Box::new(record), event, hash));
         if sent.is_err() {
-            self.marks.stored(slot, Instant::now());
+            self.marks.stored(hash, Instant::now());
         }
         sent
     }
@@ -123,8 +122,9 @@ struct Batch {
     at: HashMap<u64, usize>,
     events: Vec<Pending>,
     flushes: Vec<oneshot::Sender<Result<(), TaskError>>>,
-    /// The marks' slot of each record handed in, replaced or not.
-    slots: Vec<usize>,
+    /// The id hash of each record handed in, replaced or not (for the
+    /// marks).
+    hashes: Vec<u64>,
 }
 
 /// An event to publish: what the record said when it happened; the names
@@ -138,18 +138,12 @@ struct Pending {
     record: usize,
 }
 
-fn hash_of(id: &TaskId) -> u64 {
-    static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
-    STATE.get_or_init(RandomState::new).hash_one(id)
-}
-
 impl Batch {
     fn add(&mut self, write: Write) {
         match write {
-            Write::Record(record, event, slot) => {
-                self.slots.push(slot);
+            Write::Record(record, event, hash) => {
+                self.hashes.push(hash);
                 let record = *record;
-                let hash = hash_of(&record.id);
                 let same_run = self.at.get(&hash).copied().filter(|&i| {
                     self.records[i].id == record.id && self.records[i].run == record.run
                 });
@@ -265,8 +259,8 @@ async fn write<B: TaskBroker>(
         }
         let outcome = batch.store(&broker, ttl, patience).await;
         let stored_by = Instant::now();
-        for &slot in &batch.slots {
-            marks.stored(slot, stored_by);
+        for &hash in &batch.hashes {
+            marks.stored(hash, stored_by);
         }
         if let Err(e) = &outcome {
             tracing::error!(error = %weir_core::ErrorReport::new(e), "cannot store task records");

@@ -56,21 +56,27 @@ impl Default for Marks {
 }
 
 impl Marks {
-    /// The slot of task `id`.
-    pub(crate) fn slot(id: &str) -> usize {
+    /// The hash of task `id`, which picks its slot (the writer also uses it
+    /// to find a task's earlier record in a batch).
+    pub(crate) fn hash(id: &str) -> u64 {
         static STATE: OnceLock<RandomState> = OnceLock::new();
+        STATE.get_or_init(RandomState::new).hash_one(id)
+    }
+
+    fn slot(hash: u64) -> usize {
         // The remainder is below SLOTS: it fits.
-        (STATE.get_or_init(RandomState::new).hash_one(id) % SLOTS as u64) as usize
+        (hash % SLOTS as u64) as usize
     }
 
-    /// A record of the task in `slot` was handed to the writer.
-    pub(crate) fn handed(&self, slot: usize) {
-        self.pending[slot].fetch_add(1, Ordering::SeqCst);
+    /// A record of the task of `hash` was handed to the writer.
+    pub(crate) fn handed(&self, hash: u64) {
+        self.pending[Self::slot(hash)].fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A record of the task in `slot` handed in before was stored by `at`
+    /// A record of the task of `hash` handed in before was stored by `at`
     /// (or failed to be: the worker stops then).
-    pub(crate) fn stored(&self, slot: usize, at: Instant) {
+    pub(crate) fn stored(&self, hash: u64, at: Instant) {
+        let slot = Self::slot(hash);
         let nanos = u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
             .unwrap_or(u64::MAX - 1);
         self.stored[slot].fetch_max(nanos + 1, Ordering::SeqCst);
@@ -79,7 +85,7 @@ impl Marks {
 
     /// What this worker wrote lately of task `id`.
     pub(crate) fn of(&self, id: &str) -> Written {
-        let slot = Self::slot(id);
+        let slot = Self::slot(Self::hash(id));
         if self.pending[slot].load(Ordering::SeqCst) > 0 {
             return Written::Pending;
         }
@@ -97,7 +103,7 @@ mod tests {
     #[test]
     fn a_record_is_pending_until_stored_then_stored_by_then() {
         let marks = Marks::default();
-        let slot = Marks::slot("t1");
+        let slot = Marks::hash("t1");
         assert_eq!(marks.of("t1"), Written::Nothing);
         marks.handed(slot);
         marks.handed(slot);
@@ -112,7 +118,7 @@ mod tests {
     #[test]
     fn the_latest_store_of_a_slot_counts() {
         let marks = Marks::default();
-        let slot = Marks::slot("t1");
+        let slot = Marks::hash("t1");
         let early = Instant::now();
         let late = early + std::time::Duration::from_millis(5);
         marks.handed(slot);

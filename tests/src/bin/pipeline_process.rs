@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_core::{Broker, ConsumerConfig, Payload, Topic};
+use weir_integration_tests::quick_redis_config;
 use weir_kafka::{KafkaBroker, KafkaConfig};
-use weir_redis::{RedisBroker, RedisConfig};
+use weir_redis::RedisBroker;
 use weir_strategies::{CommitOffsets, CommitPolicy, RunTask, StrategyContext, StreamProcessor};
 
 fn arg(args: &[String], i: usize, what: &str) -> String {
@@ -39,13 +40,7 @@ async fn main() {
     let session = Duration::from_millis(session_ms);
     match backend.as_str() {
         "redis" => {
-            let config = RedisConfig::builder(address)
-                .session_timeout(session)
-                .heartbeat_interval(session / 5)
-                .block_time(Duration::from_millis(50))
-                .reconnect_timeout(Duration::from_secs(1))
-                .build()
-                .expect("config");
+            let config = quick_redis_config(address, session);
             // Lazy: the server may be down when this process starts.
             let broker = RedisBroker::connect_lazy(config).expect("broker");
             run(broker, topic, group, &out).await;

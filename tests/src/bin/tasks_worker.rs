@@ -17,8 +17,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use weir_integration_tests::quick_redis_config;
 use weir_kafka::{KafkaBroker, KafkaConfig};
-use weir_redis::{RedisBroker, RedisConfig};
+use weir_redis::RedisBroker;
 use weir_tasks::{Context, RetryPolicy, Router, TaskBroker, Tasks, Worker};
 
 fn arg(args: &[String], i: usize, what: &str) -> String {
@@ -43,13 +44,7 @@ async fn main() {
     // the session timeout.
     let session = Duration::from_millis(session_ms);
     if url.starts_with("redis") {
-        let config = RedisConfig::builder(url)
-            .session_timeout(session)
-            .heartbeat_interval(session / 5)
-            .block_time(Duration::from_millis(50))
-            .reconnect_timeout(Duration::from_secs(1))
-            .build()
-            .expect("config");
+        let config = quick_redis_config(url, session);
         let broker = RedisBroker::connect_lazy(config).expect("broker");
         work(broker, &queue, &out, concurrency).await;
     } else {
