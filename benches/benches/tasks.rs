@@ -1120,7 +1120,7 @@ fn main() {
     });
     let mut bench = Bench { url, rt, admin };
     println!(
-        "tasks bench: {} jobs, {} runs interleaved ({}), bulk calls of {}, one redis-server",
+        "tasks bench: {} jobs, {} runs interleaved ({}), bulk calls of {}, one redis-server, {}",
         settings.jobs,
         settings.runs,
         settings
@@ -1129,7 +1129,8 @@ fn main() {
             .map(|s| s.name())
             .collect::<Vec<_>>()
             .join(", "),
-        settings.bulk
+        settings.bulk,
+        weir_benches::runtime_name()
     );
     if settings.wants("enqueue") {
         enqueue_part(&mut bench, &settings);

@@ -5,15 +5,34 @@ use std::time::Duration;
 
 use weir_core::{CommitRequest, Consumer, ConsumerEvent};
 
-/// A multi-threaded tokio runtime for a benchmark.
+/// The tokio runtime a benchmark runs every side on: multi-threaded with 2
+/// workers (the machine's cores), or, with `WEIR_BENCH_RUNTIME=current`, one
+/// current-thread runtime.
 pub fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let mut builder = if one_thread() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    }
+}
+
+/// Whether `WEIR_BENCH_RUNTIME=current` asks for one current-thread runtime.
+pub fn one_thread() -> bool {
+    std::env::var("WEIR_BENCH_RUNTIME").is_ok_and(|v| v == "current")
+}
+
+/// What [`runtime`] makes, for a bench's heading.
+pub fn runtime_name() -> &'static str {
+    if one_thread() {
+        "a current-thread runtime"
+    } else {
+        "a multi-threaded runtime of 2 workers"
     }
 }
 
