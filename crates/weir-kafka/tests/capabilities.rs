@@ -76,6 +76,15 @@ async fn dedup_is_unsupported_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_if_absent_are_unsupported_and_say_so() {
+    let broker = broker().await;
+    let stored = broker
+        .put_result_if_absent("job-1", Bytes::from_static(b"r"), Duration::from_secs(60))
+        .await;
+    assert!(unsupported(stored, "result if absent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permits_are_unsupported_and_say_so() {
     let broker = broker().await;
     let lease = Duration::from_secs(30);

@@ -56,6 +56,9 @@ struct Inner<B: TaskBroker, C> {
     producer: OnceCell<B::Producer>,
     /// The level topics a job was sent to already (see `enqueue.rs`).
     reached: std::sync::Mutex<std::collections::HashSet<Topic>>,
+    /// Whether the broker stores a record only if none is stored (see
+    /// `enqueue.rs`): unknown until an enqueue tries.
+    if_absent: std::sync::atomic::AtomicU8,
 }
 
 #[derive(Clone, Debug)]
@@ -173,6 +176,7 @@ impl<B: TaskBroker, C: Codec + Clone> TasksBuilder<B, C> {
                 config: self.config,
                 producer: OnceCell::new(),
                 reached: Default::default(),
+                if_absent: Default::default(),
             }),
         }
     }
@@ -213,6 +217,28 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
                 reached.insert(topic.clone());
             }
         }
+    }
+
+    /// Whether the broker stores a record only if none is stored: `None`
+    /// until an enqueue tried.
+    pub(crate) fn if_absent(&self) -> Option<bool> {
+        match self
+            .inner
+            .if_absent
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Notes whether the broker stores a record only if none is stored.
+    pub(crate) fn note_if_absent(&self, works: bool) {
+        let v = if works { 1 } else { 2 };
+        self.inner
+            .if_absent
+            .store(v, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn records(&self) -> Records<'_, B> {

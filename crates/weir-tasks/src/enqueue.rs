@@ -145,15 +145,24 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         // (an outage, the queue deleted since), the event has announced a
         // job that the caller is told did not go.
         let early = ready.start.is_none() && self.reached(&ready.topic);
-        let records = self.records();
+        // A job that is not unique has a new id: no record of it exists
+        // but the ones the worker that runs it writes. Stored only if none
+        // is, its queued record can never replace those, so it may go at
+        // the same time as the job: one round trip in all. Its event is
+        // sent before the job (on one Redis server, on the same
+        // connection), and the job's `started` needs the worker's own
+        // round trips after the job arrives.
+        if early && !ready.unique && self.if_absent() == Some(true) {
+            return Box::pin(self.enqueue_at_once(&ready, &queued)).await;
+        }
         let stored = if early {
             let (stored, ()) = tokio::join!(
-                records.put(&ready.record),
+                self.store_queued_record(&ready),
                 events::publish(self.broker(), &queued)
             );
             stored
         } else {
-            records.put(&ready.record).await
+            self.store_queued_record(&ready).await
         };
         if let Err(e) = stored {
             self.abandon(&ready).await;
@@ -182,6 +191,59 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             }
             events::publish(self.broker(), &queued).await;
         }
+        Ok(self.handle_of(&ready.record))
+    }
+
+    /// Stores the queued record of `ready` before its job goes: only if
+    /// none is stored for a job that is not unique (learning whether the
+    /// broker can), plainly for a unique one, whose id may have held an
+    /// ended run.
+    async fn store_queued_record(&self, ready: &Ready) -> Result<(), TaskError> {
+        let records = self.records();
+        if ready.unique || self.if_absent() == Some(false) {
+            return records.put(&ready.record).await;
+        }
+        match records.put_if_absent(&ready.record).await {
+            Ok(_) => {
+                self.note_if_absent(true);
+                Ok(())
+            }
+            Err(TaskError::Broker {
+                source: BrokerError::Unsupported { .. },
+                ..
+            }) => {
+                self.note_if_absent(false);
+                records.put(&ready.record).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores the queued record of a job that is not unique (only if none
+    /// is), publishes its `queued` event and sends it, all at once. A
+    /// record that fails to be stored while the job went leaves the job to
+    /// run: the caller is told of the failure, and the record appears when
+    /// a worker starts it.
+    async fn enqueue_at_once(
+        &self,
+        ready: &Ready,
+        queued: &TaskEvent,
+    ) -> Result<TaskHandle<B, C>, TaskError> {
+        let producer = self.producer().await?;
+        let send = producer
+            .produce(
+                Destination::Topic(ready.topic.clone()),
+                ready.payload.clone(),
+            )
+            .map(|r| r.map(|_| ()));
+        let records = self.records();
+        let (stored, (), sent) = tokio::join!(
+            records.put_if_absent(&ready.record),
+            events::publish(self.broker(), queued),
+            send
+        );
+        self.deliver(ready, sent).await?;
+        stored?;
         Ok(self.handle_of(&ready.record))
     }
 
@@ -383,5 +445,42 @@ impl<B: TaskBroker, C: Codec + Clone> Enqueuer for Tasks<B, C> {
     fn enqueue(&self, job: Encoded) -> BoxFuture<'static, Result<TaskId, TaskError>> {
         let tasks = self.clone();
         async move { tasks.enqueue_encoded(job).await.map(|h| h.id().clone()) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_core::MsgPack;
+    use weir_memory::MemoryBroker;
+
+    use super::*;
+
+    /// A job that is not unique has its queued record stored at the same
+    /// time as it goes; a record its worker wrote first stays.
+    #[tokio::test]
+    async fn a_queued_record_sent_with_its_job_never_replaces_the_workers() {
+        let tasks = Tasks::new(MemoryBroker::new());
+        tasks.queue("default").declare().await.expect("declare");
+        assert_eq!(tasks.if_absent(), None, "not known before an enqueue");
+        tasks
+            .enqueue(Job::new("noop").args(1))
+            .await
+            .expect("enqueue");
+        assert_eq!(tasks.if_absent(), Some(true), "the memory broker can");
+        let encoded = Job::new("noop").args(2).encode(&MsgPack).expect("encodes");
+        let Ok(Staged::Ready(ready)) = tasks.stage(encoded).await else {
+            panic!("a job that is not unique is ready at once");
+        };
+        // Its worker started it before its queued record landed.
+        let mut started = ready.record.clone();
+        started.state = TaskState::Started;
+        started.attempt = 1;
+        tasks.records().put(&started).await.expect("put");
+        let queued = TaskEvent::of(EventKind::Queued, &ready.record);
+        let handle = tasks
+            .enqueue_at_once(&ready, &queued)
+            .await
+            .expect("enqueue");
+        assert_eq!(handle.state().await.expect("state"), TaskState::Started);
     }
 }

@@ -78,6 +78,21 @@ impl<B: ResultStore> Records<'_, B> {
             )))
     }
 
+    /// Stores `record` (one that is not final: its record entry alone)
+    /// unless a record of its task is stored; whether it stored.
+    pub(crate) async fn put_if_absent(&self, record: &TaskRecord) -> Result<bool, TaskError> {
+        let Some((k, bytes)) = entries(record)?.into_iter().next() else {
+            return Ok(false);
+        };
+        self.broker
+            .put_result_if_absent(&k, bytes, self.ttl)
+            .await
+            .map_err(TaskError::broker(format!(
+                "storing the record of task `{}`",
+                record.id
+            )))
+    }
+
     /// The latest record of `id`.
     pub(crate) async fn get(&self, id: &TaskId) -> Result<Option<TaskRecord>, TaskError> {
         let bytes = self

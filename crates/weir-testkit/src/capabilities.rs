@@ -263,6 +263,68 @@ pub async fn results_go_in_and_out_together<B: Broker + ResultStore>(broker: &B)
     broker.put_results(&[], WAIT).await.expect("put none");
 }
 
+/// A result stored only if absent is stored once: a second such write, and
+/// one over a result stored plainly, change nothing and say so; once the
+/// stored one expires, it may be stored again. Its waiter is woken.
+pub async fn results_stored_if_absent_never_replace_one<B: Broker + ResultStore>(broker: &B) {
+    let id = unique_name("job");
+    let waiter = {
+        let (b, id) = (broker.clone(), id.clone());
+        tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ttl = Duration::from_millis(300);
+    let first = broker
+        .put_result_if_absent(&id, Bytes::from_static(b"first"), ttl)
+        .await
+        .expect("put if absent");
+    assert!(first, "nothing was stored: it stores");
+    assert_eq!(
+        waiter.await.expect("waiter"),
+        Some(Bytes::from_static(b"first"))
+    );
+    let second = broker
+        .put_result_if_absent(&id, Bytes::from_static(b"second"), WAIT)
+        .await
+        .expect("put if absent");
+    assert!(!second, "one is stored: it does not");
+    assert_eq!(
+        broker.get_result(&id).await.expect("get"),
+        Some(Bytes::from_static(b"first"))
+    );
+    let plain = unique_name("job");
+    broker
+        .put_result(&plain, Bytes::from_static(b"later"), WAIT)
+        .await
+        .expect("put");
+    let over = broker
+        .put_result_if_absent(&plain, Bytes::from_static(b"earlier"), WAIT)
+        .await
+        .expect("put if absent");
+    assert!(!over);
+    assert_eq!(
+        broker.get_result(&plain).await.expect("get"),
+        Some(Bytes::from_static(b"later"))
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while broker.get_result(&id).await.expect("get").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the result never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let again = broker
+        .put_result_if_absent(&id, Bytes::from_static(b"again"), WAIT)
+        .await
+        .expect("put if absent");
+    assert!(again, "the stored one expired: it stores");
+    assert_eq!(
+        broker.get_result(&id).await.expect("get"),
+        Some(Bytes::from_static(b"again"))
+    );
+}
+
 /// Results stored with events: a subscriber gets the events, and a waiter
 /// woken by one of the results is woken after them, so an event it
 /// publishes once woken arrives behind them.
@@ -503,6 +565,7 @@ macro_rules! capability_suite {
             dedup_remembers_ids_for_their_ttl,
             results_can_be_awaited_and_expire,
             results_go_in_and_out_together,
+            results_stored_if_absent_never_replace_one,
             events_reach_every_subscriber,
             events_published_together_arrive_in_order,
             events_before_subscribing_are_not_delivered,

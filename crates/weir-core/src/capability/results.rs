@@ -27,6 +27,26 @@ pub trait ResultStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<(), BrokerError>> + Send;
 
+    /// Stores `value` as the result of `id` for `ttl` only if none is
+    /// stored (an expired one counts as none), in one atomic step, and wakes
+    /// whoever waits for it; returns whether it stored. A writer that must
+    /// never overwrite a later value of `id` races others safely with it.
+    ///
+    /// The default is [`BrokerError::Unsupported`]: a backend that cannot
+    /// store it atomically does not pretend to.
+    fn put_result_if_absent(
+        &self,
+        id: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, BrokerError>> + Send {
+        let _ = (id, value, ttl);
+        std::future::ready(Err(BrokerError::Unsupported {
+            backend: std::any::type_name::<Self>(),
+            capability: "result if absent",
+        }))
+    }
+
     /// The result of `id`, if stored and not expired.
     fn get_result(
         &self,

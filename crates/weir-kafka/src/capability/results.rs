@@ -108,6 +108,21 @@ impl KafkaBroker {
 }
 
 impl ResultStore for KafkaBroker {
+    /// Always [`BrokerError::Unsupported`]: results are records of a
+    /// compacted topic, and Kafka cannot write one only if the key holds
+    /// none.
+    async fn put_result_if_absent(
+        &self,
+        _id: &str,
+        _value: Bytes,
+        _ttl: Duration,
+    ) -> Result<bool, BrokerError> {
+        Err(BrokerError::Unsupported {
+            backend: "kafka",
+            capability: "result if absent",
+        })
+    }
+
     /// Produces the result and waits for its acknowledgement.
     async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
         self.put_results(&[(id.to_owned(), value)], ttl).await

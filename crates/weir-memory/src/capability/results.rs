@@ -40,6 +40,20 @@ impl Results {
         values.insert(id.to_owned(), (value, now + ttl));
     }
 
+    /// Stores `value` as `id`'s result unless an unexpired one is stored;
+    /// whether it stored. Without waking its waiters.
+    fn store_if_absent(&self, id: &str, value: Bytes, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut values = lock(&self.values);
+        match values.get(id) {
+            Some((_, until)) if *until > now => false,
+            _ => {
+                values.insert(id.to_owned(), (value, now + ttl));
+                true
+            }
+        }
+    }
+
     /// Wakes whoever waits for `id`'s result.
     fn wake(&self, id: &str) {
         // Nobody waiting is fine.
@@ -66,6 +80,20 @@ impl ResultStore for MemoryBroker {
         r.store(id, value, ttl);
         r.wake(id);
         Ok(())
+    }
+
+    async fn put_result_if_absent(
+        &self,
+        id: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<bool, BrokerError> {
+        let r = &self.inner.capabilities.results;
+        let stored = r.store_if_absent(id, value, ttl);
+        if stored {
+            r.wake(id);
+        }
+        Ok(stored)
     }
 
     /// Stores every entry, publishes, and only then wakes the waiters.

@@ -58,6 +58,34 @@ impl ResultStore for RedisBroker {
         self.shared.conn.pipe::<()>(&pipe).await
     }
 
+    /// One pipeline: `SET ... NX PX`, then the announcement to waiters
+    /// (a waiter woken when nothing was stored finds the value it already
+    /// had).
+    async fn put_result_if_absent(
+        &self,
+        id: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<bool, BrokerError> {
+        let keys = &self.shared.keys;
+        let ttl = (ttl.as_millis() as u64).max(1);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(keys.result(id))
+            .arg(&value[..])
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl);
+        for announcement in frame::pack(std::iter::once(id.as_bytes())) {
+            pipe.cmd("PUBLISH")
+                .arg(keys.results_ready())
+                .arg(announcement)
+                .ignore();
+        }
+        let (stored,): (Option<String>,) = self.shared.conn.pipe(&pipe).await?;
+        Ok(stored.is_some())
+    }
+
     /// One pipeline for all of them.
     async fn put_results(
         &self,

@@ -292,6 +292,15 @@ impl ResultStore for TestBroker {
             .await
     }
 
+    async fn put_result_if_absent(
+        &self,
+        id: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<bool, BrokerError> {
+        self.redis.put_result_if_absent(id, value, ttl).await
+    }
+
     async fn get_results(&self, ids: &[String]) -> Result<Vec<Option<Bytes>>, BrokerError> {
         self.redis.get_results(ids).await
     }
