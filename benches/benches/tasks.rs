@@ -43,7 +43,9 @@
 //! `WEIR_BENCH_TASKS_CONCURRENCY` (the processing runs' concurrencies,
 //! `1,10,100`), `WEIR_BENCH_TASKS_LATENCY_JOBS` (5,000),
 //! `WEIR_BENCH_TASKS_RATE` (1,000 jobs/s), `WEIR_BENCH_TASKS_APALIS_ROUND`
-//! (5,000). Arguments that are not
+//! (5,000), `WEIR_BENCH_TASKS_DEDICATED_THREAD` (`1`: weir-tasks' workers
+//! run on a thread of their own, `WorkerBuilder::dedicated_thread`; off by
+//! default). Arguments that are not
 //! flags select parts by name: `enqueue`, `process`, `latency`, `commands`,
 //! and sides `weir`, `apalis`, `bullmq` (all when none is given).
 //!
@@ -322,6 +324,12 @@ async fn weir_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Measu
 }
 
 /// A worker run until it processed `n` jobs: the time from building it until it returned.
+/// Whether weir-tasks' workers run on a thread of their own
+/// (`WEIR_BENCH_TASKS_DEDICATED_THREAD=1`).
+fn dedicated_thread() -> bool {
+    std::env::var("WEIR_BENCH_TASKS_DEDICATED_THREAD").is_ok_and(|v| v == "1")
+}
+
 async fn weir_work(url: &str, tasks: &Tasks<RedisBroker>, n: u64, concurrency: usize) -> Measured {
     let meter = Meter::start(url).await;
     let worker = Worker::builder(tasks)
@@ -329,6 +337,7 @@ async fn weir_work(url: &str, tasks: &Tasks<RedisBroker>, n: u64, concurrency: u
         .concurrency(concurrency)
         .messages_limit(n)
         .handle_signals([])
+        .dedicated_thread(dedicated_thread())
         .build();
     let stats = worker.run().await.expect("the worker runs");
     let measured = meter.stop().await;
@@ -342,6 +351,7 @@ async fn weir_latency(url: &str, jobs: u64, rate: u64) -> Vec<Duration> {
         .router(weir_router())
         .concurrency(LATENCY_CONCURRENCY)
         .handle_signals([])
+        .dedicated_thread(dedicated_thread())
         .build();
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());
@@ -1120,7 +1130,7 @@ fn main() {
     });
     let mut bench = Bench { url, rt, admin };
     println!(
-        "tasks bench: {} jobs, {} runs interleaved ({}), bulk calls of {}, one redis-server, {}",
+        "tasks bench: {} jobs, {} runs interleaved ({}), bulk calls of {}, one redis-server, {}{}",
         settings.jobs,
         settings.runs,
         settings
@@ -1130,7 +1140,12 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", "),
         settings.bulk,
-        weir_benches::runtime_name()
+        weir_benches::runtime_name(),
+        if dedicated_thread() {
+            ", weir-tasks' workers on a thread of their own"
+        } else {
+            ""
+        }
     );
     if settings.wants("enqueue") {
         enqueue_part(&mut bench, &settings);

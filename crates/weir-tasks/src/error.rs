@@ -120,6 +120,16 @@ pub enum TaskError {
     /// The worker's stream processor stopped with an error.
     #[error("the worker stopped")]
     Worker(#[source] ProcessorError),
+    /// A worker asked to run on a thread of its own could not start it
+    /// (see `WorkerBuilder::dedicated_thread`).
+    #[error("cannot start the thread of worker `{worker}`")]
+    Thread {
+        /// The worker's id.
+        worker: String,
+        /// Why the thread or its runtime did not start.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl TaskError {

@@ -1,0 +1,62 @@
+//! A worker on a thread of its own, with a current-thread runtime (see
+//! [`WorkerBuilder::dedicated_thread`](super::WorkerBuilder::dedicated_thread)).
+
+use tokio::sync::oneshot;
+use weir_core::Codec;
+
+use super::{ShutdownHandle, Worker, WorkerStats};
+use crate::{TaskBroker, TaskError};
+
+/// Runs `worker` on a new thread and waits for what it returns. A panic
+/// of the worker is resumed here; dropping this future asks the worker to
+/// stop.
+pub(super) async fn run<B, C>(mut worker: Worker<B, C>) -> Result<WorkerStats, TaskError>
+where
+    B: TaskBroker,
+    C: Codec + Clone + Send + Sync + 'static,
+{
+    worker.dedicated_thread = false;
+    let id = worker.id.clone();
+    let _stop = StopOnDrop(worker.shutdown.clone());
+    let (tx, rx) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("weir-{id}"))
+        .spawn(move || {
+            let outcome = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(worker.run_here()),
+                Err(source) => Err(TaskError::Thread {
+                    worker: worker.id.clone(),
+                    source,
+                }),
+            };
+            // The caller may have stopped waiting.
+            let _ = tx.send(outcome);
+        })
+        .map_err(|source| TaskError::Thread {
+            worker: id.clone(),
+            source,
+        })?;
+    match rx.await {
+        Ok(outcome) => outcome,
+        // The thread ended without an answer: the worker panicked.
+        Err(_) => match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            _ => Err(TaskError::Thread {
+                worker: id,
+                source: std::io::Error::other("the worker's thread ended without an outcome"),
+            }),
+        },
+    }
+}
+
+/// Asks the worker to stop when the caller stops waiting for it.
+struct StopOnDrop(ShutdownHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
