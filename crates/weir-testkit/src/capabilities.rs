@@ -179,13 +179,28 @@ pub async fn dedup_remembers_ids_for_their_ttl<B: Broker + Dedup>(broker: &B) {
     assert_eq!(wins, 1, "exactly one caller sees the id first");
 }
 
+/// Waits for the result of `id` in a task of its own.
+fn waiter<B: Broker + ResultStore>(broker: &B, id: &str) -> tokio::task::JoinHandle<Option<Bytes>> {
+    let (b, id) = (broker.clone(), id.to_owned());
+    tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
+}
+
+/// Returns once the result of `id` has expired.
+async fn until_expired<B: ResultStore>(broker: &B, id: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while broker.get_result(id).await.expect("get").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the result never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// A result can be awaited before it exists, read after, and expires.
 pub async fn results_can_be_awaited_and_expire<B: Broker + ResultStore>(broker: &B) {
     let id = unique_name("job");
-    let waiter = {
-        let (b, id) = (broker.clone(), id.clone());
-        tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
-    };
+    let waiter = waiter(broker, &id);
     tokio::time::sleep(Duration::from_millis(50)).await;
     broker
         .put_result(&id, Bytes::from_static(b"42"), Duration::from_millis(400))
@@ -212,24 +227,14 @@ pub async fn results_can_be_awaited_and_expire<B: Broker + ResultStore>(broker: 
         .await
         .expect("wait");
     assert_eq!(missing, None);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while broker.get_result(&id).await.expect("get").is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the result never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    until_expired(broker, &id).await;
 }
 
 /// Results stored together are read back together, in order, missing ones
 /// as `None`, and wake their waiters as one stored alone does.
 pub async fn results_go_in_and_out_together<B: Broker + ResultStore>(broker: &B) {
     let ids: Vec<String> = (0..5).map(|_| unique_name("job")).collect();
-    let waiter = {
-        let (b, id) = (broker.clone(), ids[3].clone());
-        tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
-    };
+    let waiter = waiter(broker, &ids[3]);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let entries = ids
         .iter()
@@ -268,10 +273,7 @@ pub async fn results_go_in_and_out_together<B: Broker + ResultStore>(broker: &B)
 /// stored one expires, it may be stored again. Its waiter is woken.
 pub async fn results_stored_if_absent_never_replace_one<B: Broker + ResultStore>(broker: &B) {
     let id = unique_name("job");
-    let waiter = {
-        let (b, id) = (broker.clone(), id.clone());
-        tokio::spawn(async move { b.wait_result(&id, WAIT).await.expect("wait") })
-    };
+    let waiter = waiter(broker, &id);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ttl = Duration::from_millis(300);
     let first = broker
@@ -306,14 +308,7 @@ pub async fn results_stored_if_absent_never_replace_one<B: Broker + ResultStore>
         broker.get_result(&plain).await.expect("get"),
         Some(Bytes::from_static(b"later"))
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while broker.get_result(&id).await.expect("get").is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the result never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    until_expired(broker, &id).await;
     let again = broker
         .put_result_if_absent(&id, Bytes::from_static(b"again"), WAIT)
         .await
