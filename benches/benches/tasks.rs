@@ -323,13 +323,13 @@ async fn weir_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Measu
     weir_work(url, &tasks, n, concurrency).await
 }
 
-/// A worker run until it processed `n` jobs: the time from building it until it returned.
 /// Whether weir-tasks' workers run on a thread of their own
 /// (`WEIR_BENCH_TASKS_DEDICATED_THREAD=1`).
 fn dedicated_thread() -> bool {
     std::env::var("WEIR_BENCH_TASKS_DEDICATED_THREAD").is_ok_and(|v| v == "1")
 }
 
+/// A worker run until it processed `n` jobs: the time from building it until it returned.
 async fn weir_work(url: &str, tasks: &Tasks<RedisBroker>, n: u64, concurrency: usize) -> Measured {
     let meter = Meter::start(url).await;
     let worker = Worker::builder(tasks)

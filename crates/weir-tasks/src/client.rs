@@ -58,7 +58,7 @@ struct Inner<B: TaskBroker, C> {
     reached: std::sync::Mutex<std::collections::HashSet<Topic>>,
     /// Whether the broker stores a record only if none is stored (see
     /// `enqueue.rs`): unknown until an enqueue tries.
-    if_absent: std::sync::atomic::AtomicU8,
+    if_absent: std::sync::OnceLock<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -222,23 +222,13 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
     /// Whether the broker stores a record only if none is stored: `None`
     /// until an enqueue tried.
     pub(crate) fn if_absent(&self) -> Option<bool> {
-        match self
-            .inner
-            .if_absent
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            1 => Some(true),
-            2 => Some(false),
-            _ => None,
-        }
+        self.inner.if_absent.get().copied()
     }
 
-    /// Notes whether the broker stores a record only if none is stored.
+    /// Notes whether the broker stores a record only if none is stored
+    /// (the first answer stays: every later one is the same).
     pub(crate) fn note_if_absent(&self, works: bool) {
-        let v = if works { 1 } else { 2 };
-        self.inner
-            .if_absent
-            .store(v, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.inner.if_absent.set(works);
     }
 
     pub(crate) fn records(&self) -> Records<'_, B> {

@@ -103,28 +103,28 @@ mod tests {
     #[test]
     fn a_record_is_pending_until_stored_then_stored_by_then() {
         let marks = Marks::default();
-        let slot = Marks::hash("t1");
+        let hash = Marks::hash("t1");
         assert_eq!(marks.of("t1"), Written::Nothing);
-        marks.handed(slot);
-        marks.handed(slot);
+        marks.handed(hash);
+        marks.handed(hash);
         assert_eq!(marks.of("t1"), Written::Pending);
         let at = Instant::now();
-        marks.stored(slot, at);
+        marks.stored(hash, at);
         assert_eq!(marks.of("t1"), Written::Pending, "one of two is stored");
-        marks.stored(slot, at);
+        marks.stored(hash, at);
         assert_eq!(marks.of("t1"), Written::StoredBy(at));
     }
 
     #[test]
     fn the_latest_store_of_a_slot_counts() {
         let marks = Marks::default();
-        let slot = Marks::hash("t1");
+        let hash = Marks::hash("t1");
         let early = Instant::now();
         let late = early + std::time::Duration::from_millis(5);
-        marks.handed(slot);
-        marks.handed(slot);
-        marks.stored(slot, late);
-        marks.stored(slot, early);
+        marks.handed(hash);
+        marks.handed(hash);
+        marks.stored(hash, late);
+        marks.stored(hash, early);
         assert_eq!(marks.of("t1"), Written::StoredBy(late));
     }
 }

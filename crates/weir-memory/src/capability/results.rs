@@ -30,28 +30,20 @@ impl Default for Results {
 }
 
 impl Results {
-    /// Stores `value` as `id`'s result, without waking its waiters.
-    fn store(&self, id: &str, value: Bytes, ttl: Duration) {
+    /// Stores `value` as `id`'s result, without waking its waiters:
+    /// replacing any stored one, or (`replace` false) only if none
+    /// unexpired is; whether it stored.
+    fn store(&self, id: &str, value: Bytes, ttl: Duration, replace: bool) -> bool {
         let now = Instant::now();
         let mut values = lock(&self.values);
         if values.len() > 1024 {
             values.retain(|_, (_, until)| *until > now);
         }
-        values.insert(id.to_owned(), (value, now + ttl));
-    }
-
-    /// Stores `value` as `id`'s result unless an unexpired one is stored;
-    /// whether it stored. Without waking its waiters.
-    fn store_if_absent(&self, id: &str, value: Bytes, ttl: Duration) -> bool {
-        let now = Instant::now();
-        let mut values = lock(&self.values);
-        match values.get(id) {
-            Some((_, until)) if *until > now => false,
-            _ => {
-                values.insert(id.to_owned(), (value, now + ttl));
-                true
-            }
+        if !replace && values.get(id).is_some_and(|(_, until)| *until > now) {
+            return false;
         }
+        values.insert(id.to_owned(), (value, now + ttl));
+        true
     }
 
     /// Wakes whoever waits for `id`'s result.
@@ -77,7 +69,7 @@ impl Results {
 impl ResultStore for MemoryBroker {
     async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
         let r = &self.inner.capabilities.results;
-        r.store(id, value, ttl);
+        r.store(id, value, ttl, true);
         r.wake(id);
         Ok(())
     }
@@ -89,7 +81,7 @@ impl ResultStore for MemoryBroker {
         ttl: Duration,
     ) -> Result<bool, BrokerError> {
         let r = &self.inner.capabilities.results;
-        let stored = r.store_if_absent(id, value, ttl);
+        let stored = r.store(id, value, ttl, false);
         if stored {
             r.wake(id);
         }
@@ -106,7 +98,7 @@ impl ResultStore for MemoryBroker {
     ) -> Result<(), BrokerError> {
         let r = &self.inner.capabilities.results;
         for (id, value) in entries {
-            r.store(id, value.clone(), ttl);
+            r.store(id, value.clone(), ttl, true);
         }
         let published =
             weir_core::capability::EventChannel::publish_many(self, channel, events).await;

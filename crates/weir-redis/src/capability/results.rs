@@ -14,11 +14,9 @@ use super::waiters::Woken;
 use crate::RedisBroker;
 
 impl RedisBroker {
-    /// The pipeline that stores each `(id, value)` and then wakes the
-    /// waiters of them all with one announcement.
-    /// The `SET`s of `entries`, then the `PUBLISH`es of `events` on
-    /// `channel` (if any), then the announcement that wakes the entries'
-    /// waiters.
+    /// The pipeline that stores each `(id, value)`: their `SET`s, then the
+    /// `PUBLISH`es of `events` on `channel` (if any), then the
+    /// announcement that wakes the entries' waiters.
     fn put_pipeline<'a>(
         &self,
         entries: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
@@ -26,14 +24,13 @@ impl RedisBroker {
         events: Option<(&str, &[Bytes])>,
     ) -> redis::Pipeline {
         let keys = &self.shared.keys;
-        let ttl = (ttl.as_millis() as u64).max(1);
         let mut pipe = redis::pipe();
         for (id, value) in entries.clone() {
             pipe.cmd("SET")
                 .arg(keys.result(id))
                 .arg(value)
                 .arg("PX")
-                .arg(ttl)
+                .arg(px(ttl))
                 .ignore();
         }
         if let Some((channel, events)) = events {
@@ -42,14 +39,22 @@ impl RedisBroker {
                 pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
             }
         }
-        for announcement in frame::pack(entries.map(|(id, _)| id.as_bytes())) {
-            pipe.cmd("PUBLISH")
-                .arg(keys.results_ready())
-                .arg(announcement)
-                .ignore();
-        }
+        self.announce(&mut pipe, entries.map(|(id, _)| id));
         pipe
     }
+
+    /// Adds to `pipe` the announcement that wakes the waiters of `ids`.
+    fn announce<'a>(&self, pipe: &mut redis::Pipeline, ids: impl Iterator<Item = &'a str>) {
+        let channel = self.shared.keys.results_ready();
+        for announcement in frame::pack(ids.map(str::as_bytes)) {
+            pipe.cmd("PUBLISH").arg(&channel).arg(announcement).ignore();
+        }
+    }
+}
+
+/// A time to live in whole milliseconds, at least one (`PX 0` is an error).
+fn px(ttl: Duration) -> u64 {
+    (ttl.as_millis() as u64).max(1)
 }
 
 impl ResultStore for RedisBroker {
@@ -67,21 +72,14 @@ impl ResultStore for RedisBroker {
         value: Bytes,
         ttl: Duration,
     ) -> Result<bool, BrokerError> {
-        let keys = &self.shared.keys;
-        let ttl = (ttl.as_millis() as u64).max(1);
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
-            .arg(keys.result(id))
+            .arg(self.shared.keys.result(id))
             .arg(&value[..])
             .arg("NX")
             .arg("PX")
-            .arg(ttl);
-        for announcement in frame::pack(std::iter::once(id.as_bytes())) {
-            pipe.cmd("PUBLISH")
-                .arg(keys.results_ready())
-                .arg(announcement)
-                .ignore();
-        }
+            .arg(px(ttl));
+        self.announce(&mut pipe, std::iter::once(id));
         let (stored,): (Option<String>,) = self.shared.conn.pipe(&pipe).await?;
         Ok(stored.is_some())
     }

@@ -199,10 +199,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
     /// Declaring its queues failed, or the broker failed it while it ran
     /// ([`TaskError::Worker`], with nothing unfinished committed), or its
     /// own thread did not start ([`TaskError::Thread`]).
-    pub async fn run(self) -> Result<WorkerStats, TaskError>
-    where
-        C: Send + Sync + 'static,
-    {
+    pub async fn run(self) -> Result<WorkerStats, TaskError> {
         if self.dedicated_thread {
             own_thread::run(self).await
         } else {

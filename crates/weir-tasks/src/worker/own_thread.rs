@@ -10,12 +10,11 @@ use crate::{TaskBroker, TaskError};
 /// Runs `worker` on a new thread and waits for what it returns. A panic
 /// of the worker is resumed here; dropping this future asks the worker to
 /// stop.
-pub(super) async fn run<B, C>(mut worker: Worker<B, C>) -> Result<WorkerStats, TaskError>
+pub(super) async fn run<B, C>(worker: Worker<B, C>) -> Result<WorkerStats, TaskError>
 where
     B: TaskBroker,
-    C: Codec + Clone + Send + Sync + 'static,
+    C: Codec + Clone,
 {
-    worker.dedicated_thread = false;
     let id = worker.id.clone();
     let _stop = StopOnDrop(worker.shutdown.clone());
     let (tx, rx) = oneshot::channel();
