@@ -1,11 +1,18 @@
 //! Gathering single `produce` calls into batches.
 //!
 //! A producer has at most one append of single calls on its way to the
-//! server. Calls made meanwhile wait in a queue and go together in the next
+//! server. A lone call appends its message itself, at once. Calls made while
+//! an append is on its way wait in a queue and go together in the next
 //! append, so under load many calls share one round trip and one stream
-//! entry per partition, and a lone call still goes at once. The appends run
-//! in a task, so a caller that stops waiting (a cancelled `produce`) does not
-//! stop the others' messages; its own may still be stored.
+//! entry per partition. The queue's appends run in a task, so a caller that
+//! stops waiting (a cancelled `produce`) does not stop the others' messages;
+//! its own may still be stored. A lone call that ends (or is cancelled) with
+//! calls queued behind it hands them to that task.
+//!
+//! Appending a lone call in the caller, not in a task, spares it a hand-off
+//! between threads: on a multi-threaded runtime the spawned task ran on
+//! another thread, which had to be woken for it, and woke the caller again
+//! with the reply.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,29 +33,52 @@ pub(crate) struct Gathering {
 #[derive(Debug, Default)]
 struct Queue {
     waiting: Vec<(Destination, Payload, Reply)>,
-    /// An append task is running; it takes what waits when it is done.
+    /// An append is on its way (a lone call's, or the task's); what waits
+    /// goes in the task's next one.
     appending: bool,
 }
 
+/// A call's turn: appending its message itself, or waiting in the queue.
+enum Turn {
+    Lone(Destination, Payload),
+    Queued(oneshot::Receiver<Result<Produced, BrokerError>>),
+}
+
 impl Gathering {
-    /// Queues one message and waits for its append.
+    /// Appends one message: at once when no append is on its way, else
+    /// with the calls queued behind it.
     pub(crate) async fn produce(
         self: &Arc<Self>,
         shared: &Arc<Shared>,
         destination: Destination,
         payload: Payload,
     ) -> Result<Produced, BrokerError> {
-        let (reply, result) = oneshot::channel();
-        let start = {
+        let turn = {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.waiting.push((destination, payload, reply));
-            !std::mem::replace(&mut queue.appending, true)
+            if queue.appending {
+                let (reply, result) = oneshot::channel();
+                queue.waiting.push((destination, payload, reply));
+                Turn::Queued(result)
+            } else {
+                queue.appending = true;
+                Turn::Lone(destination, payload)
+            }
         };
-        if start {
-            let gathering = Arc::clone(self);
-            let shared = Arc::clone(shared);
-            tokio::spawn(async move { gathering.append_waiting(&shared).await });
-        }
+        let result = match turn {
+            Turn::Queued(result) => result,
+            Turn::Lone(destination, payload) => {
+                let _hand_over = HandOver {
+                    gathering: self,
+                    shared,
+                };
+                return append(shared, vec![(destination, payload)])
+                    .await
+                    .pop()
+                    .unwrap_or_else(|| {
+                        Err(BrokerError::backend("redis", "an append without a reply"))
+                    });
+            }
+        };
         result.await.unwrap_or_else(|_| {
             Err(BrokerError::backend(
                 "redis",
@@ -77,6 +107,42 @@ impl Gathering {
             for (reply, result) in replies.into_iter().zip(append(shared, batch).await) {
                 // A caller that stopped waiting needs no reply.
                 let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// When a lone call's own append ends (or the call is cancelled), the calls
+/// queued behind it go to a task that appends them; with none, the next
+/// call appends at once.
+struct HandOver<'a> {
+    gathering: &'a Arc<Gathering>,
+    shared: &'a Arc<Shared>,
+}
+
+impl Drop for HandOver<'_> {
+    fn drop(&mut self) {
+        let mut queue = self
+            .gathering
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if queue.waiting.is_empty() {
+            queue.appending = false;
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                drop(queue);
+                let gathering = Arc::clone(self.gathering);
+                let shared = Arc::clone(self.shared);
+                runtime.spawn(async move { gathering.append_waiting(&shared).await });
+            }
+            // No runtime to append on (it is shutting down): the calls
+            // waiting get an error rather than wait forever.
+            Err(_) => {
+                queue.appending = false;
+                queue.waiting.clear();
             }
         }
     }

@@ -158,6 +158,48 @@ async fn concurrent_single_produces_share_entries_and_get_their_own_offsets() {
     consumer.close().await.expect("close");
 }
 
+/// A lone call appends its message itself; calls made meanwhile queue
+/// behind it. Given up on while its append is on its way, it hands them to
+/// the producer's append task: none waits forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_produce_given_up_on_hands_the_calls_queued_behind_it_on() {
+    let broker = TestBroker::start().await;
+    let (topic, p, producer) = one_partition(&broker, "hand-over").await;
+    let mut lone = Box::pin(producer.produce(p.clone().into(), numbered("lone", 0)));
+    assert!(
+        futures::poll!(lone.as_mut()).is_pending(),
+        "its append waits for the server"
+    );
+    let mut queued: Vec<_> = (0..50)
+        .map(|i| Box::pin(producer.produce(p.clone().into(), numbered("q", i))))
+        .collect();
+    for call in &mut queued {
+        assert!(futures::poll!(call.as_mut()).is_pending(), "queued");
+    }
+    drop(lone);
+    let mut produced = Vec::new();
+    for (i, call) in queued.into_iter().enumerate() {
+        let done = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+            .await
+            .expect("a queued call is appended once the lone one is given up on")
+            .expect("produced");
+        produced.push((done.offset, format!("q-{i}")));
+    }
+    let mut consumer = subscribed(&broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let last = produced.last().map(|(o, _)| *o).expect("some");
+    let seen = collect(&mut consumer, false, |s| {
+        s.messages.last().is_some_and(|m| m.offset == last)
+    })
+    .await;
+    // Each queued call's offset holds its message (the lone one may be stored too).
+    let stored: Vec<(u64, String)> = offsets_and_values(&seen)
+        .into_iter()
+        .filter(|(_, v)| v != "lone-0")
+        .collect();
+    assert_eq!(stored, produced);
+    consumer.close().await.expect("close");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_entries_and_missing_offsets_are_passed_over_not_stuck_on() {
     let broker = TestBroker::start().await;
