@@ -26,6 +26,12 @@ impl KafkaConsumer {
                 settle_membership(&client, quiet);
             }
             if client.close_queue().is_ok() {
+                // Bounded by librdkafka, not here: a close revokes the
+                // assignment, commits and leaves the group, and gives up
+                // on an unreachable coordinator after about
+                // `session.timeout.ms` (rdkafka.h, `rd_kafka_consumer_close`).
+                // Dropping the client without this wait would not spare it:
+                // rdkafka's own drop of a group consumer runs the same loop.
                 while !client.closed() {
                     let _ = client.poll(Duration::from_millis(100));
                 }
