@@ -87,9 +87,10 @@ impl Gathering {
         })
     }
 
-    /// Appends what waits, batch after batch, until nothing does.
-    async fn append_waiting(&self, shared: &Shared) {
-        let mut early = EndedEarly(Some(self));
+    /// Appends what waits, batch after batch, until nothing does. `early`
+    /// is armed before the task is spawned, so a task dropped before it
+    /// first runs (its runtime shutting down) still releases the queue.
+    async fn append_waiting(&self, shared: &Shared, mut early: EndedEarly) {
         loop {
             let waiting = {
                 let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -136,7 +137,8 @@ impl Drop for HandOver<'_> {
                 drop(queue);
                 let gathering = Arc::clone(self.gathering);
                 let shared = Arc::clone(self.shared);
-                runtime.spawn(async move { gathering.append_waiting(&shared).await });
+                let early = EndedEarly(Some(Arc::clone(&gathering)));
+                runtime.spawn(async move { gathering.append_waiting(&shared, early).await });
             }
             // No runtime to append on (it is shutting down): the calls
             // waiting get an error rather than wait forever.
@@ -150,12 +152,12 @@ impl Drop for HandOver<'_> {
 
 /// Should the append task end early (a panic, a runtime shutting down), the
 /// calls waiting get an error rather than wait forever, and the next call
-/// starts another task.
-struct EndedEarly<'a>(Option<&'a Gathering>);
+/// appends at once.
+struct EndedEarly(Option<Arc<Gathering>>);
 
-impl Drop for EndedEarly<'_> {
+impl Drop for EndedEarly {
     fn drop(&mut self) {
-        if let Some(gathering) = self.0 {
+        if let Some(gathering) = &self.0 {
             let mut queue = gathering
                 .queue
                 .lock()
