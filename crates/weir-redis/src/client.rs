@@ -18,11 +18,12 @@
 //! pipeline with ignored commands (`.ignore()`) must be read as `()`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::Slot;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{Arg, Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use weir_core::BrokerError;
 
@@ -119,14 +120,59 @@ pub(crate) fn cluster_nodes(url: &str) -> Option<Vec<String>> {
 #[derive(Clone)]
 pub(crate) enum Link {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    /// A cluster connection, and the node its `PUBLISH`es go to.
+    Cluster(ClusterConnection, Arc<PubSubNode>),
+}
+
+/// The node a cluster broker's subscribers listen on (the first seed), to
+/// which its `PUBLISH`es go too. A cluster forwards a `PUBLISH` to every
+/// node, but answers with the subscribers of the node it was sent to only,
+/// and forwards it after answering: a subscriber on another node could
+/// still receive a message published before it subscribed. Sent to the
+/// subscribers' node, a `PUBLISH` counts all of them, and reaches exactly
+/// those subscribed when it was sent.
+#[derive(Debug)]
+pub(crate) struct PubSubNode {
+    host: String,
+    port: u16,
+}
+
+impl PubSubNode {
+    /// The node `client` connects to.
+    pub(crate) fn of(client: &redis::Client) -> PubSubNode {
+        let (host, port) = match client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+            other => (other.to_string(), 0),
+        };
+        PubSubNode { host, port }
+    }
+
+    fn route(&self) -> SingleNodeRoutingInfo {
+        SingleNodeRoutingInfo::ByAddress {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+}
+
+/// Whether `cmd` is a `PUBLISH`.
+fn is_publish(cmd: &Cmd) -> bool {
+    matches!(cmd.args_iter().next(), Some(Arg::Simple(name)) if name.eq_ignore_ascii_case(b"PUBLISH"))
 }
 
 impl ConnectionLike for Link {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Link::Single(c) => c.req_packed_command(cmd),
-            Link::Cluster(c) => c.req_packed_command(cmd),
+            Link::Cluster(c, node) => {
+                if is_publish(cmd) {
+                    let route = RoutingInfo::SingleNode(node.route());
+                    Box::pin(async move { c.route_command(cmd.clone(), route).await })
+                } else {
+                    c.req_packed_command(cmd)
+                }
+            }
         }
     }
 
@@ -138,14 +184,14 @@ impl ConnectionLike for Link {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Link::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Link::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(c, _) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Link::Single(c) => c.get_db(),
-            Link::Cluster(c) => c.get_db(),
+            Link::Cluster(c, _) => c.get_db(),
         }
     }
 }
@@ -153,13 +199,13 @@ impl ConnectionLike for Link {
 impl Link {
     /// Whether this is a cluster connection.
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Link::Cluster(_))
+        matches!(self, Link::Cluster(..))
     }
 
     /// Runs a pipeline: as it is on one server, one pipeline per slot on a
     /// cluster (see the module doc).
     pub(crate) async fn pipe<T: FromRedisValue>(&mut self, pipe: &Pipeline) -> RedisResult<T> {
-        let Link::Cluster(conn) = self else {
+        let Link::Cluster(conn, node) = self else {
             return pipe.query_async(self).await;
         };
         let mut groups: Vec<(Option<Slot>, Pipeline, Vec<usize>)> = Vec::new();
@@ -173,7 +219,7 @@ impl Link {
             groups[g].1.add_command(cmd.clone());
             groups[g].2.push(i);
         }
-        if groups.len() <= 1 {
+        if groups.len() <= 1 && !pipe.cmd_iter().any(is_publish) {
             return pipe.query_async(conn).await;
         }
         // Keyless commands (PUBLISH) go after the rest.
@@ -195,14 +241,47 @@ impl Link {
             }
         }
         if let Some((_, p, at)) = keyless {
-            let values: Vec<Value> = p.query_async(conn).await?;
-            for (i, v) in at.iter().zip(values) {
-                all[*i] = Some(v);
-            }
+            // `PUBLISH`es to the subscribers' node, the rest as the
+            // cluster routes them.
+            let (publish, other): (Placed, Placed) = p
+                .cmd_iter()
+                .cloned()
+                .zip(at.iter().copied())
+                .partition(|(cmd, _)| is_publish(cmd));
+            run_placed(conn, &other, None, &mut all).await?;
+            run_placed(conn, &publish, Some(node.route()), &mut all).await?;
         }
         let values = all.into_iter().map(|v| v.unwrap_or(Value::Nil)).collect();
         T::from_redis_value(Value::Array(values)).map_err(RedisError::from)
     }
+}
+
+/// Commands of a pipeline, each with its place in it.
+type Placed = Vec<(Cmd, usize)>;
+
+/// Runs `cmds` as one pipeline (on the node `route` names, else as the
+/// cluster routes them) and puts each reply in its place in `all`.
+async fn run_placed(
+    conn: &mut ClusterConnection,
+    cmds: &Placed,
+    route: Option<SingleNodeRoutingInfo>,
+    all: &mut [Option<Value>],
+) -> RedisResult<()> {
+    if cmds.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for (cmd, _) in cmds {
+        pipe.add_command(cmd.clone());
+    }
+    let values: Vec<Value> = match route {
+        Some(route) => conn.route_pipeline(pipe, 0, cmds.len(), route).await?,
+        None => pipe.query_async(conn).await?,
+    };
+    for ((_, i), v) in cmds.iter().zip(values) {
+        all[*i] = Some(v);
+    }
+    Ok(())
 }
 
 /// The slot of a command's first key, for the commands Weir pipelines:

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use weir_core::BrokerError;
 
 use crate::RedisConfig;
-use crate::client::{Client, Link};
+use crate::client::{Client, Link, PubSubNode};
 use crate::scripts::ALL_SCRIPTS;
 
 /// A multiplexed, self-reconnecting connection; clones share it.
@@ -69,14 +69,15 @@ impl Conn {
                         )
                         .await
                         .map(Link::Single),
-                        Client::Cluster { client, .. } => {
+                        Client::Cluster { client, seed } => {
                             let config = redis::cluster::ClusterConfig::new()
                                 .set_connection_timeout(Duration::from_secs(2))
                                 .set_response_timeout(self.response_timeout);
+                            let node = Arc::new(PubSubNode::of(seed));
                             client
                                 .get_async_connection_with_config(config)
                                 .await
-                                .map(Link::Cluster)
+                                .map(|c| Link::Cluster(c, node))
                         }
                     }
                 };

@@ -80,8 +80,10 @@ impl ResultStore for RedisBroker {
             .arg("PX")
             .arg(px(ttl));
         self.announce(&mut pipe, std::iter::once(id));
-        let (stored,): (Option<String>,) = self.shared.conn.pipe(&pipe).await?;
-        Ok(stored.is_some())
+        // The `SET`'s reply first; a cluster also returns the ignored
+        // announcement's (see `client.rs`).
+        let replies: Vec<redis::Value> = self.shared.conn.pipe(&pipe).await?;
+        Ok(!matches!(replies.first(), None | Some(redis::Value::Nil)))
     }
 
     /// One pipeline for all of them.
