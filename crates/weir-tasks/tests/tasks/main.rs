@@ -1,7 +1,7 @@
 //! The job layer: scenarios generic over the broker (`scenarios.rs`) run
 //! on memory with tokio's clock paused, on a redis-server of each test's
-//! own and on Kafka (`kafka.rs`); the time-heavy ones run on memory only
-//! (`memory.rs`).
+//! own, on a local 3-master Redis Cluster of each test's own and on Kafka
+//! (`kafka.rs`); the time-heavy ones run on memory only (`memory.rs`).
 
 mod kafka;
 mod memory;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use weir_memory::MemoryBroker;
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 
 macro_rules! job_suite {
     ($backend:ident, $start:path, $attr:meta) => {
@@ -52,20 +53,34 @@ async fn memory() -> (MemoryBroker, ()) {
 /// A broker on a redis-server of the test's own, with quick group timings.
 async fn redis() -> (RedisBroker, RedisServer) {
     let server = RedisServer::start();
-    let config = RedisConfig::builder(server.url())
+    (quick(server.url()).await, server)
+}
+
+/// A broker on a Redis Cluster of the test's own, with quick group timings.
+async fn redis_cluster() -> (RedisBroker, RedisCluster) {
+    let cluster = RedisCluster::start();
+    (quick(cluster.url()).await, cluster)
+}
+
+async fn quick(url: String) -> RedisBroker {
+    let config = RedisConfig::builder(url)
         .session_timeout(Duration::from_millis(1500))
         .heartbeat_interval(Duration::from_millis(300))
         .block_time(Duration::from_millis(50))
         .build()
         .expect("a valid redis config");
-    let broker = RedisBroker::connect(config).await.expect("connect");
-    (broker, server)
+    RedisBroker::connect(config).await.expect("connect")
 }
 
 job_suite!(on_memory, crate::memory, tokio::test(start_paused = true));
 job_suite!(
     on_redis,
     crate::redis,
+    tokio::test(flavor = "multi_thread", worker_threads = 2)
+);
+job_suite!(
+    on_redis_cluster,
+    crate::redis_cluster,
     tokio::test(flavor = "multi_thread", worker_threads = 2)
 );
 // Kafka has no `Permits`: an actor's limit across workers is `Unsupported`
