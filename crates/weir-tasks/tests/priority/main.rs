@@ -1,6 +1,6 @@
 //! Prioritized queues are served by weight on every backend: the scenarios
 //! of `scenarios.rs`, run against the memory broker, a redis-server of each
-//! test's own, and Kafka (tansu on a free loopback port, one per test
+//! test's own, a local 3-master Redis Cluster of each test's own, and Kafka (tansu on a free loopback port, one per test
 //! process, or the cluster named by `WEIR_KAFKA_BOOTSTRAP`).
 
 mod scenarios;
@@ -11,6 +11,7 @@ use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_memory::MemoryBroker;
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::servers::tansu;
 
 /// Expands every scenario into a test of module `$backend`, each given a
@@ -42,14 +43,23 @@ async fn memory() -> (MemoryBroker, ()) {
 /// A broker on a redis-server of the test's own, with the Redis tests' quick timings.
 async fn redis() -> (RedisBroker, RedisServer) {
     let server = RedisServer::start();
-    let config = RedisConfig::builder(server.url())
+    (quick(server.url()).await, server)
+}
+
+/// The same on a Redis Cluster of the test's own.
+async fn redis_cluster() -> (RedisBroker, RedisCluster) {
+    let cluster = RedisCluster::start();
+    (quick(cluster.url()).await, cluster)
+}
+
+async fn quick(url: String) -> RedisBroker {
+    let config = RedisConfig::builder(url)
         .session_timeout(Duration::from_millis(1500))
         .heartbeat_interval(Duration::from_millis(300))
         .block_time(Duration::from_millis(50))
         .build()
         .expect("a valid redis config");
-    let broker = RedisBroker::connect(config).await.expect("connect");
-    (broker, server)
+    RedisBroker::connect(config).await.expect("connect")
 }
 
 /// A broker on the process's tansu, with quick group joins as the Kafka
@@ -68,6 +78,7 @@ async fn kafka() -> (KafkaBroker, ()) {
 
 priority_suite!(memory, crate::memory);
 priority_suite!(redis, crate::redis);
+priority_suite!(redis_cluster, crate::redis_cluster);
 priority_suite!(kafka, crate::kafka);
 
 /// On Redis a read of only empty streams blocks for the block time. While
