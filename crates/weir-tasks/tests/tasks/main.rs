@@ -1,6 +1,7 @@
 //! The job layer: scenarios generic over the broker (`scenarios.rs`) run
 //! on memory with tokio's clock paused, on a redis-server of each test's
-//! own, on a local 3-master Redis Cluster of each test's own and on Kafka
+//! own (there also with every worker on a thread of its own), on a local
+//! 3-master Redis Cluster of each test's own and on Kafka
 //! (`kafka.rs`); the time-heavy ones run on memory only (`memory.rs`).
 
 mod kafka;
@@ -18,7 +19,10 @@ use weir_testkit::servers::redis_cluster::RedisCluster;
 
 macro_rules! job_suite {
     ($backend:ident, $start:path, $attr:meta) => {
-        job_suite!(@cases $backend, $start, $attr,
+        job_suite!($backend, $start, $attr, own_thread: false);
+    };
+    ($backend:ident, $start:path, $attr:meta, own_thread: $own:expr) => {
+        job_suite!(@cases $backend, $start, $attr, $own,
             enqueued_job_runs_and_its_result_is_awaited,
             typed_args_and_results_round_trip,
             exhausted_retries_dead_letter_the_job_with_all_errors,
@@ -33,13 +37,14 @@ macro_rules! job_suite {
             a_job_delivered_twice_in_a_row_runs_once,
         );
     };
-    (@cases $backend:ident, $start:path, $attr:meta, $($name:ident),+ $(,)?) => {
+    (@cases $backend:ident, $start:path, $attr:meta, $own:expr, $($name:ident),+ $(,)?) => {
         mod $backend {
             $(
                 #[$attr]
                 async fn $name() {
                     let (broker, _server) = $start().await;
-                    crate::scenarios::$name(weir_tasks::Tasks::new(broker)).await;
+                    let scenario = crate::scenarios::$name(weir_tasks::Tasks::new(broker));
+                    crate::support::OWN_THREAD.scope($own, scenario).await;
                 }
             )+
         }
@@ -78,6 +83,15 @@ job_suite!(
     crate::redis,
     tokio::test(flavor = "multi_thread", worker_threads = 2)
 );
+// The same on Redis with every worker on a thread of its own (not on
+// memory: such a worker's runtime has a clock of its own, not the test's
+// paused one).
+job_suite!(
+    on_redis_own_thread,
+    crate::redis,
+    tokio::test(flavor = "multi_thread", worker_threads = 2),
+    own_thread: true
+);
 job_suite!(
     on_redis_cluster,
     crate::redis_cluster,
@@ -89,6 +103,7 @@ job_suite!(@cases
     on_kafka,
     crate::kafka::broker,
     tokio::test(flavor = "multi_thread", worker_threads = 2),
+    false,
     enqueued_job_runs_and_its_result_is_awaited,
     typed_args_and_results_round_trip,
     exhausted_retries_dead_letter_the_job_with_all_errors,

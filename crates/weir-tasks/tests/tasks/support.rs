@@ -160,8 +160,15 @@ impl Running {
     }
 }
 
+tokio::task_local! {
+    /// Set (by a suite) for workers on a thread of their own
+    /// (`WorkerBuilder::dedicated_thread`).
+    pub static OWN_THREAD: bool;
+}
+
 /// Starts a worker with `router`, set up further by `setup`, listening to
-/// no signal, once the queue `default` is declared (as the worker would).
+/// no signal, once the queue `default` is declared (as the worker would);
+/// on a thread of its own when the suite runs in [`OWN_THREAD`].
 pub async fn start<B: TaskBroker>(
     tasks: &Tasks<B>,
     router: Router,
@@ -172,7 +179,8 @@ pub async fn start<B: TaskBroker>(
         Worker::builder(tasks)
             .router(router)
             .handle_signals([])
-            .delay_poll_interval(Duration::from_millis(50)),
+            .delay_poll_interval(Duration::from_millis(50))
+            .dedicated_thread(OWN_THREAD.try_with(|own| *own).unwrap_or(false)),
     )
     .build();
     let shutdown = worker.shutdown_handle();
