@@ -1,128 +1,217 @@
-//! A tasks worker rides through a Redis restart: the server (AOF on) is
-//! killed while jobs run and started again seconds later, longer than the
-//! clients' reconnect timeout. The worker's consumer and its jobs' calls
-//! (records, events, retries) fail with transient errors meanwhile, are
-//! tried again, and the worker keeps running: every job succeeds.
+//! A tasks worker rides through a broker outage, on Redis and on Kafka:
+//! a redis-server (AOF on) is killed while jobs run and started again
+//! seconds later, longer than the clients' reconnect timeout; a Kafka
+//! broker (tansu on a free loopback port) is frozen with `SIGSTOP`, so every
+//! request hangs and times out, and let go again seconds later. The
+//! worker's consumer and its jobs' calls (records, events, retries) fail
+//! with transient errors meanwhile, are tried again, and the worker keeps
+//! running: every job succeeds.
 
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use weir_integration_tests::quick_redis_config;
+use weir_kafka::{CapabilityConfig, KafkaBroker, KafkaConfig};
 use weir_redis::RedisBroker;
-use weir_tasks::{Context, Job, RetryPolicy, Router, TaskState, Tasks, Worker};
+use weir_tasks::{
+    Context, Job, RetryPolicy, Router, ShutdownHandle, TaskBroker, TaskError, TaskHandle,
+    TaskState, Tasks, Worker, WorkerStats,
+};
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::tansu;
 use weir_testkit::unique_name;
+
+const JOBS: u64 = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_rides_through_a_redis_restart_and_finishes_every_job() {
-    const JOBS: u64 = 300;
     let server = Arc::new(Mutex::new(RedisServer::builder().append_only(true).start()));
     let url = server.lock().expect("server").url();
-    let session = Duration::from_millis(1500);
-    let config = quick_redis_config(url, session);
+    let config = quick_redis_config(url, Duration::from_millis(1500));
     let broker = RedisBroker::connect(config).await.expect("connect");
-    let tasks = Tasks::builder(broker).partitions(2).build();
-    let queue = unique_name("outage");
-    tasks
-        .queue(queue.as_str())
-        .declare()
-        .await
-        .expect("declare");
-    // Every fifth job fails once and is retried: a retry crosses the outage too.
-    let jobs = (0..JOBS).map(|i| {
-        Job::new("work")
-            .queue(queue.as_str())
-            .retries(1)
-            .args((i, i % 5 == 0))
-    });
-    let handles: Vec<_> = tasks
-        .enqueue_many(jobs)
-        .await
-        .expect("enqueue")
-        .into_iter()
-        .map(|h| h.expect("enqueued"))
-        .collect();
+    let work = Work::start(Tasks::builder(broker).partitions(2).build()).await;
+    work.until_done(50).await;
 
-    let done = Arc::new(AtomicU64::new(0));
-    let mut router = Router::new();
-    let d = Arc::clone(&done);
-    router
-        .actor("work", move |(i, fail_once): (u64, bool), ctx: Context| {
-            let d = Arc::clone(&d);
-            async move {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                if fail_once && ctx.attempt() == 1 {
-                    return Err(format!("job {i} fails once"));
-                }
-                d.fetch_add(1, Ordering::Relaxed);
-                Ok(i)
-            }
-        })
-        .queue(queue.as_str())
-        .retry_policy(RetryPolicy::fixed(Duration::from_millis(100)));
-    let worker = Worker::builder(&tasks)
-        .router(router)
-        .concurrency(5)
-        .handle_signals([])
-        .delay_poll_interval(Duration::from_millis(100))
-        .outage_timeout(Duration::from_secs(60))
-        .build();
-    let stop = worker.shutdown_handle();
-    let running = tokio::spawn(worker.run());
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while done.load(Ordering::Relaxed) < 50 {
-        assert!(tokio::time::Instant::now() < deadline, "the worker works");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     let s = Arc::clone(&server);
     tokio::task::spawn_blocking(move || s.lock().expect("server").kill())
         .await
         .expect("kill");
-    let at_kill = done.load(Ordering::Relaxed);
+    let at_outage = work.done();
     // Longer than the reconnect timeout (1 s) and the session (1.5 s).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        !running.is_finished(),
-        "the worker keeps running while Redis is down"
-    );
+    work.assert_running();
     let s = Arc::clone(&server);
     tokio::task::spawn_blocking(move || s.lock().expect("server").restart())
         .await
         .expect("restart");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut ended = 0;
-        for h in &handles {
-            if let Ok(Some(r)) = h.record().await
-                && r.state.is_final()
-            {
-                assert_eq!(r.state, TaskState::Success, "{r:?}");
-                ended += 1;
-            }
+    work.finish(at_outage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_on_kafka_rides_through_a_frozen_broker_and_finishes_every_job() {
+    let server = tansu::start();
+    let capabilities = CapabilityConfig::builder()
+        .results_topic(unique_name("results"))
+        .events_topic(unique_name("events"))
+        .build()
+        .expect("valid capability settings");
+    let config = KafkaConfig::builder(server.bootstrap())
+        .fast_group_joins()
+        .set_consumer("fetch.wait.max.ms", "100")
+        .set_consumer("socket.timeout.ms", "2000")
+        .set_producer("message.timeout.ms", "60000")
+        .settle_before_leaving(Duration::from_millis(1200))
+        .request_timeout(Duration::from_secs(2))
+        .capabilities(capabilities)
+        .build()
+        .expect("a valid kafka config");
+    let work = Work::start(
+        Tasks::builder(KafkaBroker::new(config))
+            .partitions(2)
+            .build(),
+    )
+    .await;
+    work.until_done(30).await;
+
+    server.pause();
+    let at_outage = work.done();
+    // Longer than the requests' timeouts here, so calls fail and are tried again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    work.assert_running();
+    // The outage was real: unfrozen, the jobs would all have run by now
+    // (200 jobs of 20 ms, 5 at a time, take under a second).
+    assert!(work.done() < JOBS, "the jobs went on without the broker");
+    server.resume();
+
+    work.finish(at_outage).await;
+}
+
+/// `JOBS` jobs of 20 ms, every fifth failing once and retried (a retry
+/// crosses the outage too), and the worker running them, 5 at a time.
+struct Work<B: TaskBroker> {
+    handles: Vec<TaskHandle<B>>,
+    done: Arc<AtomicU64>,
+    running: JoinHandle<Result<WorkerStats, TaskError>>,
+    stop: ShutdownHandle,
+}
+
+impl<B: TaskBroker> Work<B> {
+    async fn start(tasks: Tasks<B>) -> Self {
+        let queue = unique_name("outage");
+        tasks
+            .queue(queue.as_str())
+            .declare()
+            .await
+            .expect("declare");
+        let jobs = (0..JOBS).map(|i| {
+            Job::new("work")
+                .queue(queue.as_str())
+                .retries(1)
+                .args((i, i % 5 == 0))
+        });
+        let handles = tasks
+            .enqueue_many(jobs)
+            .await
+            .expect("enqueue")
+            .into_iter()
+            .map(|h| h.expect("enqueued"))
+            .collect();
+        let done = Arc::new(AtomicU64::new(0));
+        let mut router = Router::new();
+        let d = Arc::clone(&done);
+        router
+            .actor("work", move |(i, fail_once): (u64, bool), ctx: Context| {
+                let d = Arc::clone(&d);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if fail_once && ctx.attempt() == 1 {
+                        return Err(format!("job {i} fails once"));
+                    }
+                    d.fetch_add(1, Ordering::Relaxed);
+                    Ok(i)
+                }
+            })
+            .queue(queue.as_str())
+            .retry_policy(RetryPolicy::fixed(Duration::from_millis(100)));
+        let worker = Worker::builder(&tasks)
+            .router(router)
+            .concurrency(5)
+            .handle_signals([])
+            .delay_poll_interval(Duration::from_millis(100))
+            .outage_timeout(Duration::from_secs(60))
+            .build();
+        let stop = worker.shutdown_handle();
+        Work {
+            handles,
+            done,
+            running: tokio::spawn(worker.run()),
+            stop,
         }
-        if ended == handles.len() {
-            break;
-        }
-        assert!(
-            !running.is_finished(),
-            "the worker stopped: {:?}",
-            running.await
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{ended} of {JOBS} jobs ended"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.shutdown();
-    let stats = running
-        .await
-        .expect("the worker task")
-        .expect("the worker stops cleanly");
-    eprintln!("{at_kill} jobs done when Redis was killed; {stats:?}");
-    assert!(at_kill < JOBS, "killed mid-queue");
-    assert!(stats.succeeded >= JOBS - at_kill, "{stats:?}");
+
+    /// How many jobs succeeded so far.
+    fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    fn assert_running(&self) {
+        assert!(
+            !self.running.is_finished(),
+            "the worker keeps running while the broker is out"
+        );
+    }
+
+    /// Waits (real time: the broker is a real process) until `n` jobs succeeded.
+    async fn until_done(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.done() < n {
+            assert!(tokio::time::Instant::now() < deadline, "the worker works");
+            self.assert_running();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until every job's record says it succeeded, then stops the
+    /// worker, which must stop cleanly having run what was left at the
+    /// outage (`at_outage` jobs had succeeded).
+    async fn finish(self, at_outage: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let mut ended = 0;
+            for h in &self.handles {
+                if let Ok(Some(r)) = h.record().await
+                    && r.state.is_final()
+                {
+                    assert_eq!(r.state, TaskState::Success, "{r:?}");
+                    ended += 1;
+                }
+            }
+            if ended == self.handles.len() {
+                break;
+            }
+            assert!(
+                !self.running.is_finished(),
+                "the worker stopped: {:?}",
+                self.running.await
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{ended} of {JOBS} jobs ended"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.stop.shutdown();
+        let stats = self
+            .running
+            .await
+            .expect("the worker task")
+            .expect("the worker stops cleanly");
+        eprintln!("{at_outage} jobs done when the outage began; {stats:?}");
+        assert!(at_outage < JOBS, "the outage came mid-queue");
+        assert!(stats.succeeded >= JOBS - at_outage, "{stats:?}");
+    }
 }
