@@ -720,7 +720,7 @@ pub async fn a_service_calls_another_through_its_context<B: Broker>(broker: &B) 
 macro_rules! service_scenarios {
     // Every scenario: what each backend runs.
     ($factory:path) => {
-        service_scenarios!($factory;
+        $crate::service_scenarios!($factory;
             round_trip_with_many_in_flight,
             timeout_then_late_and_unknown_responses_are_dropped,
             streaming_responses_end_at_the_marker,
