@@ -11,7 +11,6 @@ use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_memory::MemoryBroker;
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_testkit::servers::redis::RedisServer;
-use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::servers::tansu;
 
 /// Expands every scenario into a test of module `$backend`, each given a
@@ -40,27 +39,9 @@ async fn memory() -> (MemoryBroker, ()) {
     (MemoryBroker::new(), ())
 }
 
-/// A broker on a redis-server of the test's own, with the Redis tests' quick timings.
-async fn redis() -> (RedisBroker, RedisServer) {
-    let server = RedisServer::start();
-    (quick(server.url()).await, server)
-}
-
-/// The same on a Redis Cluster of the test's own.
-async fn redis_cluster() -> (RedisBroker, RedisCluster) {
-    let cluster = RedisCluster::start();
-    (quick(cluster.url()).await, cluster)
-}
-
-async fn quick(url: String) -> RedisBroker {
-    let config = RedisConfig::builder(url)
-        .session_timeout(Duration::from_millis(1500))
-        .heartbeat_interval(Duration::from_millis(300))
-        .block_time(Duration::from_millis(50))
-        .build()
-        .expect("a valid redis config");
-    RedisBroker::connect(config).await.expect("connect")
-}
+#[path = "../common/redis.rs"]
+mod redis_brokers;
+use redis_brokers::{redis, redis_cluster};
 
 /// A broker on the process's tansu, with quick group joins as the Kafka
 /// tests have, and fetches that wait at most 100 ms for data: a partition

@@ -10,12 +10,7 @@ mod property;
 mod scenarios;
 mod support;
 
-use std::time::Duration;
-
 use weir_memory::MemoryBroker;
-use weir_redis::{RedisBroker, RedisConfig};
-use weir_testkit::servers::redis::RedisServer;
-use weir_testkit::servers::redis_cluster::RedisCluster;
 
 macro_rules! job_suite {
     ($backend:ident, $start:path, $attr:meta) => {
@@ -55,27 +50,9 @@ async fn memory() -> (MemoryBroker, ()) {
     (MemoryBroker::new(), ())
 }
 
-/// A broker on a redis-server of the test's own, with quick group timings.
-async fn redis() -> (RedisBroker, RedisServer) {
-    let server = RedisServer::start();
-    (quick(server.url()).await, server)
-}
-
-/// A broker on a Redis Cluster of the test's own, with quick group timings.
-async fn redis_cluster() -> (RedisBroker, RedisCluster) {
-    let cluster = RedisCluster::start();
-    (quick(cluster.url()).await, cluster)
-}
-
-async fn quick(url: String) -> RedisBroker {
-    let config = RedisConfig::builder(url)
-        .session_timeout(Duration::from_millis(1500))
-        .heartbeat_interval(Duration::from_millis(300))
-        .block_time(Duration::from_millis(50))
-        .build()
-        .expect("a valid redis config");
-    RedisBroker::connect(config).await.expect("connect")
-}
+#[path = "../common/redis.rs"]
+mod redis_brokers;
+use redis_brokers::{redis, redis_cluster};
 
 job_suite!(on_memory, crate::memory, tokio::test(start_paused = true));
 job_suite!(
