@@ -1,5 +1,5 @@
 //! Crash tests of weir-tasks with processes: a worker process
-//! (`src/bin/tasks_worker.rs`, on Redis and on Kafka) is killed with SIGKILL
+//! (`src/bin/tasks_worker.rs`, on Redis, on a Redis Cluster and on Kafka) is killed with SIGKILL
 //! while its jobs run, and a second worker finishes them. Every run of every job is
 //! counted (the actor writes the task id and the attempt to its process's
 //! file when a run starts): none lost, none run more than retries + 1 + crashes times.
@@ -13,6 +13,7 @@ use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_tasks::{Job, TaskBroker, TaskState, Tasks};
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::servers::{scratch_dir, tansu};
 use weir_testkit::unique_name;
 
@@ -45,6 +46,17 @@ async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them
         .expect("config");
     let broker = RedisBroker::connect(config).await.expect("connect");
     killed_worker_loses_none(broker, &server.url(), SESSION_MS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_on_a_redis_cluster_killed_while_jobs_run_loses_none_the_next_finishes_them() {
+    let cluster = RedisCluster::start();
+    let config = RedisConfig::builder(cluster.url())
+        .reconnect_timeout(Duration::from_secs(1))
+        .build()
+        .expect("config");
+    let broker = RedisBroker::connect(config).await.expect("connect");
+    killed_worker_loses_none(broker, &cluster.url(), SESSION_MS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
