@@ -1,8 +1,9 @@
 //! Crash tests of weir-tasks with processes: a worker process
-//! (`src/bin/tasks_worker.rs`, on Redis, on a Redis Cluster and on Kafka) is killed with SIGKILL
-//! while its jobs run, and a second worker finishes them. Every run of every job is
-//! counted (the actor writes the task id and the attempt to its process's
-//! file when a run starts): none lost, none run more than retries + 1 + crashes times.
+//! (`src/bin/tasks_worker.rs`, on Redis, on a Redis Cluster and on Kafka)
+//! is killed with SIGKILL while its jobs run, and a second worker finishes
+//! them. Every run of every job is counted (the actor writes the task id
+//! and the attempt to its process's file when a run starts): none lost,
+//! none run more than retries + 1 + crashes times.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
