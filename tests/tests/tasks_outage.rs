@@ -1,6 +1,7 @@
 //! A tasks worker rides through a broker outage, on Redis and on Kafka:
-//! a redis-server (AOF on) is killed while jobs run and started again
-//! seconds later, longer than the clients' reconnect timeout; a Kafka
+//! a redis-server (AOF on), or every node of a local Redis Cluster, is
+//! killed while jobs run and started again seconds later, longer than the
+//! clients' reconnect timeout; a Kafka
 //! broker (tansu on a free loopback port) is frozen with `SIGSTOP`, so every
 //! request hangs and times out, and let go again seconds later. The
 //! worker's consumer and its jobs' calls (records, events, retries) fail
@@ -21,6 +22,7 @@ use weir_tasks::{
     TaskState, Tasks, Worker, WorkerStats,
 };
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::servers::tansu;
 use weir_testkit::unique_name;
 
@@ -45,6 +47,32 @@ async fn a_worker_rides_through_a_redis_restart_and_finishes_every_job() {
     work.assert_running();
     let s = Arc::clone(&server);
     tokio::task::spawn_blocking(move || s.lock().expect("server").restart())
+        .await
+        .expect("restart");
+
+    work.finish(at_outage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_rides_through_a_redis_cluster_restart_and_finishes_every_job() {
+    let cluster = Arc::new(Mutex::new(
+        RedisCluster::builder().append_only(true).start(),
+    ));
+    let url = cluster.lock().expect("cluster").url();
+    let config = quick_redis_config(url, Duration::from_millis(1500));
+    let broker = RedisBroker::connect(config).await.expect("connect");
+    let work = Work::start(Tasks::builder(broker).partitions(2).build()).await;
+    work.until_done(50).await;
+
+    let c = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || c.lock().expect("cluster").kill())
+        .await
+        .expect("kill");
+    let at_outage = work.done();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    work.assert_running();
+    let c = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || c.lock().expect("cluster").restart())
         .await
         .expect("restart");
 
