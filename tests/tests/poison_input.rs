@@ -1,7 +1,8 @@
 //! Poison input: a StreamProcessor decoding MessagePack meets messages that
 //! are not what it expects (random bytes, truncated MessagePack, the wrong
 //! schema, a huge payload, a length prefix claiming four billion items, and
-//! headers whose values are not UTF-8), on memory, Redis and Kafka. Each is
+//! headers whose values are not UTF-8), on memory, Redis (one server and a
+//! cluster) and Kafka. Each is
 //! an invalid message with a clear reason, reaches the dead-letter topic with
 //! its original bytes and headers, and the pipeline goes on with the good
 //! messages around it. On Kafka a message over the producer's size limit is
@@ -24,6 +25,7 @@ use weir_strategies::{
     CommitPolicy, DeadLetterQueue, HEADER_OFFSET, HEADER_REASON, Pipeline, StreamProcessor,
 };
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::servers::tansu;
 use weir_testkit::{collect, new_topic, subscribed, unique_name};
 
@@ -241,15 +243,25 @@ async fn poison_input_on_memory_is_dead_lettered_with_its_bytes_and_the_pipeline
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_input_on_redis_is_dead_lettered_with_its_bytes_and_the_pipeline_goes_on() {
     let server = RedisServer::start();
-    let broker = RedisBroker::connect(
-        RedisConfig::builder(server.url())
+    poison_reaches_the_dead_letter_topic(&redis_at(server.url()).await, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_input_on_a_redis_cluster_is_dead_lettered_with_its_bytes_and_the_pipeline_goes_on()
+{
+    let cluster = RedisCluster::start();
+    poison_reaches_the_dead_letter_topic(&redis_at(cluster.url()).await, 8).await;
+}
+
+async fn redis_at(url: String) -> RedisBroker {
+    RedisBroker::connect(
+        RedisConfig::builder(url)
             .block_time(Duration::from_millis(50))
             .build()
             .expect("config"),
     )
     .await
-    .expect("connect");
-    poison_reaches_the_dead_letter_topic(&broker, 8).await;
+    .expect("connect")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,5 @@
-//! Process-level fault tests on Redis: a StreamProcessor pipeline runs as a
+//! Process-level fault tests on Redis (one server, and a cluster for the
+//! kill): a StreamProcessor pipeline runs as a
 //! process of its own (`src/bin/pipeline_process.rs`), which writes the
 //! number of every message it processes to a file. Each test counts every
 //! message produced and processed: none lost, duplicates bounded by the
@@ -13,6 +14,7 @@ use std::time::Duration;
 use weir::core::{Admin, Broker, Topic};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_testkit::servers::redis::RedisServer;
+use weir_testkit::servers::redis_cluster::RedisCluster;
 use weir_testkit::servers::scratch_dir;
 use weir_testkit::{produce_through_outages, unique_name};
 
@@ -43,21 +45,33 @@ async fn setup(url: &str, partitions: u32) -> (RedisBroker, Topic) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_finishes() {
-    const MESSAGES: u64 = 6000;
     let server = RedisServer::start();
-    let (broker, topic) = setup(&server.url(), 4).await;
+    killed_mid_batch(&server.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_a_pipeline_process_killed_mid_batch_loses_nothing() {
+    let cluster = RedisCluster::start();
+    killed_mid_batch(&cluster.url()).await;
+}
+
+/// Two pipeline processes of one group on `url` share a backlog; the first
+/// is SIGKILLed mid-batch and the survivor finishes.
+async fn killed_mid_batch(url: &str) {
+    const MESSAGES: u64 = 6000;
+    let (broker, topic) = setup(url, 4).await;
     let producer = broker.producer().await.expect("producer");
     let produced =
         produce_through_outages(&producer, &topic, 0..MESSAGES, 500, Duration::ZERO).await;
     let dir = scratch_dir("procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let group = unique_name("g");
-    let mut first = spawn(&server.url(), &topic, &group, dir.join("first"));
+    let mut first = spawn(url, &topic, &group, dir.join("first"));
     wait_for("the first process is working", || {
         first.processed().len() >= 300
     })
     .await;
-    let mut second = spawn(&server.url(), &topic, &group, dir.join("second"));
+    let mut second = spawn(url, &topic, &group, dir.join("second"));
     wait_for("both processes are working", || {
         second.processed().len() >= 100
     })
