@@ -2,11 +2,11 @@
 //! are not what it expects (random bytes, truncated MessagePack, the wrong
 //! schema, a huge payload, a length prefix claiming four billion items, and
 //! headers whose values are not UTF-8), on memory, Redis (one server and a
-//! cluster) and Kafka. Each is
-//! an invalid message with a clear reason, reaches the dead-letter topic with
-//! its original bytes and headers, and the pipeline goes on with the good
-//! messages around it. On Kafka a message over the producer's size limit is
-//! refused at once with a typed error, so its huge payload is under it.
+//! cluster) and Kafka. Each is an invalid message with a clear reason,
+//! reaches the dead-letter topic with its original bytes and headers, and the
+//! pipeline goes on with the good messages around it. On Kafka a message over
+//! the producer's size limit is refused at once with a typed error, so its
+//! huge payload is under it.
 //!
 //! Header names are `String`s in weir-core (`Headers`), so only header
 //! values can carry invalid UTF-8; every backend carries them as bytes.

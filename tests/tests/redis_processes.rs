@@ -1,9 +1,9 @@
 //! Process-level fault tests on Redis (one server, and a cluster for the
-//! kill): a StreamProcessor pipeline runs as a
-//! process of its own (`src/bin/pipeline_process.rs`), which writes the
-//! number of every message it processes to a file. Each test counts every
-//! message produced and processed: none lost, duplicates bounded by the
-//! uncommitted window (a commit every 100 ms).
+//! kill): a StreamProcessor pipeline runs as a process of its own
+//! (`src/bin/pipeline_process.rs`), which writes the number of every message
+//! it processes to a file. Each test counts every message produced and
+//! processed: none lost, duplicates bounded by the uncommitted window (a
+//! commit every 100 ms).
 
 mod support;
 
