@@ -13,7 +13,8 @@
 //! theirs (see `keys.rs`). A pipeline may hold commands of several slots: on
 //! a cluster, [`Link::pipe`] sends one pipeline per slot, at the same time,
 //! and puts the replies back in the order of the commands (commands without
-//! a key, such as `PUBLISH`, go last, after the others answered). So a
+//! a key, such as `PUBLISH`, go last, after the others answered; a
+//! `PUBLISH` goes to the subscribers' node, see [`PubSubNode`]). So a
 //! pipeline's commands must not depend on one another across slots, and a
 //! pipeline with ignored commands (`.ignore()`) must be read as `()`.
 
