@@ -165,6 +165,11 @@ async fn concurrent_single_produces_share_entries_and_get_their_own_offsets() {
 async fn a_lone_produce_given_up_on_hands_the_calls_queued_behind_it_on() {
     let broker = TestBroker::start().await;
     let (topic, p, producer) = one_partition(&broker, "hand-over").await;
+    // The server holds writes, so the lone call's append stays on its way
+    // however slowly this test runs.
+    let _: () = broker
+        .raw(redis::cmd("CLIENT").arg("PAUSE").arg(10_000).arg("WRITE"))
+        .await;
     let mut lone = Box::pin(producer.produce(p.clone().into(), numbered("lone", 0)));
     assert!(
         futures::poll!(lone.as_mut()).is_pending(),
@@ -177,6 +182,7 @@ async fn a_lone_produce_given_up_on_hands_the_calls_queued_behind_it_on() {
         assert!(futures::poll!(call.as_mut()).is_pending(), "queued");
     }
     drop(lone);
+    let _: () = broker.raw(redis::cmd("CLIENT").arg("UNPAUSE")).await;
     let mut produced = Vec::new();
     for (i, call) in queued.into_iter().enumerate() {
         let done = tokio::time::timeout(std::time::Duration::from_secs(10), call)
