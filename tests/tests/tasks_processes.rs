@@ -41,23 +41,23 @@ fn spawn_worker(broker: &str, queue: &str, out: PathBuf, session_ms: u64) -> Chi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_while_jobs_run_loses_none_the_next_worker_finishes_them() {
     let server = RedisServer::start();
-    let config = RedisConfig::builder(server.url())
-        .reconnect_timeout(Duration::from_secs(1))
-        .build()
-        .expect("config");
-    let broker = RedisBroker::connect(config).await.expect("connect");
-    killed_worker_loses_none(broker, &server.url(), SESSION_MS).await;
+    killed_redis_worker_loses_none(&server.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_on_a_redis_cluster_killed_while_jobs_run_loses_none_the_next_finishes_them() {
     let cluster = RedisCluster::start();
-    let config = RedisConfig::builder(cluster.url())
+    killed_redis_worker_loses_none(&cluster.url()).await;
+}
+
+/// [`killed_worker_loses_none`] on the Redis at `url` (one node or a cluster).
+async fn killed_redis_worker_loses_none(url: &str) {
+    let config = RedisConfig::builder(url)
         .reconnect_timeout(Duration::from_secs(1))
         .build()
         .expect("config");
     let broker = RedisBroker::connect(config).await.expect("connect");
-    killed_worker_loses_none(broker, &cluster.url(), SESSION_MS).await;
+    killed_worker_loses_none(broker, url, SESSION_MS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,8 +208,8 @@ const STALLED: Duration = Duration::from_secs(15);
 /// connection stays in `CONNECT`; see `cooperative_interleavings.rs` in
 /// weir-kafka). Such a member, silent for [`STALLED`], is dropped and
 /// another joins: it reads from the same committed offsets, so the check
-/// is the same. Twice at most; a member that reads something gets the
-/// whole [`WAIT`](crate::WAIT).
+/// is the same. Twice at most; the third member, and any member that says
+/// something, gets the whole [`WAIT`](crate::WAIT).
 async fn read_back<B: Broker>(
     broker: &B,
     group: &str,
@@ -217,46 +217,39 @@ async fn read_back<B: Broker>(
     missing: &BTreeSet<(u32, u64)>,
     delivered: &mut BTreeSet<(u32, u64)>,
 ) -> Member<B::Consumer> {
-    let done = |s: &crate::Seen| {
-        let got: BTreeSet<(u32, u64)> = s
-            .messages
-            .iter()
-            .map(|m| (m.partition.index, m.offset))
-            .collect();
-        missing.is_subset(&got)
-    };
-    for _ in 0..2 {
+    let mut left = missing.clone();
+    let mut replaced = 0;
+    loop {
         let mut last = join(broker, group, topic).await;
-        let first = tokio::time::timeout(STALLED, last.consumer.poll()).await;
-        let Ok(first) = first else {
+        if replaced < 2 {
             // Silent: dropped (its close runs in the background).
-            continue;
-        };
-        let mut seen = crate::Seen::default();
-        match first.expect("poll works") {
-            ConsumerEvent::Messages(batch) => seen.messages.extend(batch),
-            ConsumerEvent::Assigned(a) => seen.assigned.push(a),
-            ConsumerEvent::Revoked(r) => seen.revoked.push(r),
+            let Ok(first) = tokio::time::timeout(STALLED, last.consumer.poll()).await else {
+                replaced += 1;
+                continue;
+            };
+            if let ConsumerEvent::Messages(batch) = first.expect("poll works") {
+                for m in batch {
+                    let at = (m.partition.index, m.offset);
+                    left.remove(&at);
+                    delivered.insert(at);
+                }
+            }
         }
-        if !done(&seen) {
-            let rest = collect(&mut last.consumer, false, |s| {
-                let mut all = seen.messages.clone();
-                all.extend(s.messages.iter().cloned());
-                done(&crate::Seen {
-                    messages: all,
-                    ..Default::default()
-                })
-            })
-            .await;
-            seen.messages.extend(rest.messages);
-        }
-        delivered.extend(seen.messages.iter().map(|m| (m.partition.index, m.offset)));
+        let seen = collect(&mut last.consumer, false, |s| {
+            left.is_subset(&positions(&s.messages))
+        })
+        .await;
+        delivered.extend(positions(&seen.messages));
         return last;
     }
-    let mut last = join(broker, group, topic).await;
-    let seen = collect(&mut last.consumer, false, done).await;
-    delivered.extend(seen.messages.iter().map(|m| (m.partition.index, m.offset)));
-    last
+}
+
+/// Each message's partition index and offset.
+fn positions(messages: &[weir_core::BrokerValue<weir_core::Payload>]) -> BTreeSet<(u32, u64)> {
+    messages
+        .iter()
+        .map(|m| (m.partition.index, m.offset))
+        .collect()
 }
 
 /// No partition is owned by two members at once.
