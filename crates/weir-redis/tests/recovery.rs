@@ -131,7 +131,13 @@ async fn a_dropped_consumer_hands_its_partitions_over_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_mid_stream_loses_nothing() {
-    let broker = TestBroker::start_with(RedisServer::builder().append_only(true), |c| c).await;
+    // The producer rides out the restart within its reconnect timeout: a
+    // cluster's restart (every node, then every slot served again) took
+    // more than the tests' usual 10 s once with the whole suite running.
+    let broker = TestBroker::start_with(RedisServer::builder().append_only(true), |c| {
+        c.reconnect_timeout(Duration::from_secs(30))
+    })
+    .await;
     let topic = new_topic(&broker, "restart", 2).await;
     let group = unique_name("g");
     let member = RunningMember::spawn(
