@@ -3,7 +3,7 @@
 //! server or to a Redis Cluster (see `client.rs`).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -20,7 +20,9 @@ use crate::scripts::ALL_SCRIPTS;
 #[derive(Clone)]
 pub(crate) struct Conn {
     client: Client,
-    manager: Arc<OnceCell<Link>>,
+    /// The link, made on first use; a cluster link that lost every node
+    /// is replaced by a new one (see [`Conn::renew`]).
+    link: Arc<RwLock<Slot>>,
     response_timeout: Duration,
     endpoint: String,
     reconnect_timeout: Duration,
@@ -50,16 +52,45 @@ impl Conn {
     pub(crate) fn lazy(client: &Client, config: &RedisConfig, response_timeout: Duration) -> Self {
         Conn {
             client: client.clone(),
-            manager: Arc::new(OnceCell::new()),
+            link: Arc::new(RwLock::new(Slot::default())),
             response_timeout,
             endpoint: config.endpoint(),
             reconnect_timeout: config.reconnect_timeout,
         }
     }
 
+    /// The current link's slot (its link may not be made yet).
+    fn slot(&self) -> Slot {
+        self.link
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops `stale`, the link a call failed on, so that the next call
+    /// makes a new one: unless another caller did already.
+    ///
+    /// The cluster client keeps a map of nodes and reconnects to the seeds
+    /// when it has lost them all; but after every node of a cluster
+    /// restarted at once it was seen answering `ClusterConnectionNotFound`
+    /// to every call for a minute and more, with the cluster healthy. A new
+    /// client, made from the seeds as at start, finds the nodes again.
+    fn renew(&self, stale: &Slot) {
+        let mut current = self.link.write().unwrap_or_else(PoisonError::into_inner);
+        if Arc::ptr_eq(&current.0, &stale.0) {
+            tracing::debug!(endpoint = %self.endpoint, "the cluster client lost its nodes; making a new one");
+            *current = Slot::default();
+        }
+    }
+
     async fn manager(&self) -> Result<Link, BrokerError> {
-        let manager = self
-            .manager
+        self.link_in(&self.slot()).await
+    }
+
+    /// The link in `slot`, made now if it is not yet.
+    async fn link_in(&self, slot: &Slot) -> Result<Link, BrokerError> {
+        let manager = slot
+            .0
             .get_or_try_init(|| async {
                 let attempt = async {
                     match &self.client {
@@ -122,10 +153,25 @@ impl Conn {
         let mut attempt = 0u32;
         let mut reloaded = false;
         loop {
-            let err = match call(self.manager().await?).await {
+            let slot = self.slot();
+            let link = match self.link_in(&slot).await {
+                Ok(link) => link,
+                // A link made again (see `renew`) while the nodes are
+                // still down: tried again like a failed call.
+                Err(e) if e.is_transient() && started.elapsed() < self.reconnect_timeout => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let err = match call(link).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            if err.kind() == ErrorKind::ClusterConnectionNotFound {
+                self.renew(&slot);
+            }
             // A server that forgot the scripts (a restart) gets them again,
             // and the call one more try: however many attempts the outage
             // before it took.
@@ -161,7 +207,7 @@ impl Conn {
                 reason: format!("{err} (retried for {:?})", self.reconnect_timeout),
             });
         }
-        let backoff = Duration::from_millis(25 << (*attempt).min(5));
+        let backoff = backoff(*attempt);
         tracing::debug!(endpoint = %self.endpoint, error = %err, ?backoff, "redis call failed; retrying");
         tokio::time::sleep(backoff).await;
         Ok(())
@@ -173,7 +219,7 @@ impl Conn {
         for s in ALL_SCRIPTS {
             pipe.cmd("SCRIPT").arg("LOAD").arg(s.code()).ignore();
         }
-        let Some(mut conn) = self.manager.get().cloned() else {
+        let Some(mut conn) = self.slot().0.get().cloned() else {
             return Err(RedisError::from((
                 ErrorKind::Io,
                 "no connection to load the scripts on",
@@ -195,6 +241,15 @@ impl Conn {
         pipe.query_async::<()>(&mut conn).await
     }
 }
+
+/// The wait before retry `attempt` (from 1): 50 ms, doubling, at most 800 ms.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(25 << attempt.min(5))
+}
+
+/// Where a connection's link is kept: empty until first used.
+#[derive(Clone, Default)]
+struct Slot(Arc<OnceCell<Link>>);
 
 fn manager_config(response_timeout: Duration) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
