@@ -173,35 +173,45 @@ impl Conn {
                 self.renew(&slot);
             }
             // A server that forgot the scripts (a restart) gets them again,
-            // and the call one more try: however many attempts the outage
-            // before it took.
-            let err = if is_no_script(&err) && !reloaded {
+            // and the call another try: at once the first time, however
+            // many attempts the outage before it took. Later ones wait like
+            // any retry, within the reconnect timeout: a cluster whose
+            // nodes are still coming back may have had the scripts loaded
+            // on only some of them.
+            let no_script = is_no_script(&err);
+            let err = if no_script {
                 match self.load_scripts().await {
-                    Ok(()) => {
+                    Ok(()) if !reloaded => {
                         reloaded = true;
                         continue;
                     }
+                    Ok(()) => err,
                     Err(e) => e,
                 }
             } else {
                 err
             };
-            self.recover(err, started, &mut attempt).await?;
+            self.recover(err, no_script, started, &mut attempt).await?;
         }
     }
 
-    /// Decides whether an error is worth another attempt, and waits before it.
+    /// Decides whether an error is worth another attempt (a transient
+    /// one, or any after scripts were found missing), and waits before it.
     async fn recover(
         &self,
         err: RedisError,
+        no_script: bool,
         started: Instant,
         attempt: &mut u32,
     ) -> Result<(), BrokerError> {
         *attempt += 1;
-        if !is_transient(&err) {
+        if !no_script && !is_transient(&err) {
             return Err(to_broker_error(&self.endpoint, err));
         }
         if started.elapsed() >= self.reconnect_timeout {
+            if !is_transient(&err) {
+                return Err(to_broker_error(&self.endpoint, err));
+            }
             return Err(BrokerError::Unreachable {
                 endpoint: self.endpoint.clone(),
                 reason: format!("{err} (retried for {:?})", self.reconnect_timeout),
