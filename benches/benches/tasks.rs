@@ -38,16 +38,20 @@
 //! enqueue a round untimed, process it timed, add the times); 0 makes one
 //! round of N, to show the failure.
 //!
+//! weir-tasks runs as two sides in the processing and latency parts: its
+//! worker as built by default (on a thread of its own, since the bench's
+//! runtime is multi-threaded; see `WorkerBuilder::dedicated_thread`), and
+//! with `dedicated_thread(false)`, spawned on the bench's runtime. Both
+//! enqueue alike, so the enqueue and commands parts measure one.
+//!
 //! Settings (environment): `WEIR_BENCH_TASKS_JOBS` (N, 50,000),
 //! `WEIR_BENCH_RUNS` (5), `WEIR_BENCH_TASKS_BULK` (1,000),
 //! `WEIR_BENCH_TASKS_CONCURRENCY` (the processing runs' concurrencies,
 //! `1,10,100`), `WEIR_BENCH_TASKS_LATENCY_JOBS` (5,000),
 //! `WEIR_BENCH_TASKS_RATE` (1,000 jobs/s), `WEIR_BENCH_TASKS_APALIS_ROUND`
-//! (5,000), `WEIR_BENCH_TASKS_DEDICATED_THREAD` (`1`: weir-tasks' workers
-//! run on a thread of their own, `WorkerBuilder::dedicated_thread`; off by
-//! default). Arguments that are not
-//! flags select parts by name: `enqueue`, `process`, `latency`, `commands`,
-//! and sides `weir`, `apalis`, `bullmq` (all when none is given).
+//! (5,000). Arguments that are not flags select parts by name: `enqueue`,
+//! `process`, `latency`, `commands`, and sides `weir`, `apalis`, `bullmq`
+//! (all when none is given).
 //!
 //! `cargo xtask bench tasks` (it installs redis-server when missing).
 
@@ -87,6 +91,9 @@ const APALIS_DUE_LIMIT: u64 = 7_999;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
     Weir,
+    /// weir-tasks with `WorkerBuilder::dedicated_thread(false)`: the same
+    /// client, its workers spawned on the bench's runtime.
+    WeirSpawned,
     Apalis,
     ApalisUnlocked,
     Bullmq,
@@ -96,6 +103,7 @@ impl Side {
     fn name(self) -> &'static str {
         match self {
             Side::Weir => "weir-tasks",
+            Side::WeirSpawned => "weir-tasks, worker spawned",
             Side::Apalis => "apalis-redis",
             Side::ApalisUnlocked => "apalis-redis lock_tasks(false)",
             Side::Bullmq => "bullmq-official",
@@ -104,10 +112,20 @@ impl Side {
 
     fn short(self) -> &'static str {
         match self {
-            Side::Weir => "weir",
+            Side::Weir | Side::WeirSpawned => "weir",
             Side::Apalis | Side::ApalisUnlocked => "apalis",
             Side::Bullmq => "bullmq",
         }
+    }
+
+    fn is_weir(self) -> bool {
+        matches!(self, Side::Weir | Side::WeirSpawned)
+    }
+
+    /// Whether this side's workers are spawned on the bench's runtime
+    /// (`dedicated_thread(false)`) rather than built by default.
+    fn spawned(self) -> bool {
+        self == Side::WeirSpawned
     }
 }
 
@@ -138,7 +156,13 @@ impl Settings {
             .iter()
             .filter(|a| ["weir", "apalis", "bullmq"].contains(&a.as_str()))
             .collect();
-        let all = [Side::Weir, Side::Apalis, Side::ApalisUnlocked, Side::Bullmq];
+        let all = [
+            Side::Weir,
+            Side::WeirSpawned,
+            Side::Apalis,
+            Side::ApalisUnlocked,
+            Side::Bullmq,
+        ];
         let sides = all
             .into_iter()
             .filter(|s| named.is_empty() || named.iter().any(|n| *n == s.short()))
@@ -317,27 +341,41 @@ async fn weir_enqueue_bulk(tasks: &Tasks<RedisBroker>, n: u64, bulk: u64) {
     }
 }
 
-async fn weir_process(url: &str, n: u64, bulk: u64, concurrency: usize) -> Measured {
+async fn weir_process(url: &str, n: u64, bulk: u64, concurrency: usize, spawned: bool) -> Measured {
     let tasks = weir_client(url).await;
     weir_enqueue_bulk(&tasks, n, bulk).await;
-    weir_work(url, &tasks, n, concurrency).await
+    weir_work(url, &tasks, n, concurrency, spawned).await
 }
 
-/// Whether weir-tasks' workers run on a thread of their own
-/// (`WEIR_BENCH_TASKS_DEDICATED_THREAD=1`).
-fn dedicated_thread() -> bool {
-    std::env::var("WEIR_BENCH_TASKS_DEDICATED_THREAD").is_ok_and(|v| v == "1")
-}
-
-/// A worker run until it processed `n` jobs: the time from building it until it returned.
-async fn weir_work(url: &str, tasks: &Tasks<RedisBroker>, n: u64, concurrency: usize) -> Measured {
-    let meter = Meter::start(url).await;
+/// A worker of the no-op actor at `concurrency`: built by default, or
+/// spawned on the caller's runtime.
+fn weir_worker(
+    tasks: &Tasks<RedisBroker>,
+    concurrency: usize,
+    spawned: bool,
+) -> weir_tasks::WorkerBuilder<RedisBroker> {
     let worker = Worker::builder(tasks)
         .router(weir_router())
         .concurrency(concurrency)
+        .handle_signals([]);
+    if spawned {
+        worker.dedicated_thread(false)
+    } else {
+        worker
+    }
+}
+
+/// A worker run until it processed `n` jobs: the time from building it until it returned.
+async fn weir_work(
+    url: &str,
+    tasks: &Tasks<RedisBroker>,
+    n: u64,
+    concurrency: usize,
+    spawned: bool,
+) -> Measured {
+    let meter = Meter::start(url).await;
+    let worker = weir_worker(tasks, concurrency, spawned)
         .messages_limit(n)
-        .handle_signals([])
-        .dedicated_thread(dedicated_thread())
         .build();
     let stats = worker.run().await.expect("the worker runs");
     let measured = meter.stop().await;
@@ -345,14 +383,9 @@ async fn weir_work(url: &str, tasks: &Tasks<RedisBroker>, n: u64, concurrency: u
     measured
 }
 
-async fn weir_latency(url: &str, jobs: u64, rate: u64) -> Vec<Duration> {
+async fn weir_latency(url: &str, jobs: u64, rate: u64, spawned: bool) -> Vec<Duration> {
     let tasks = weir_client(url).await;
-    let worker = Worker::builder(&tasks)
-        .router(weir_router())
-        .concurrency(LATENCY_CONCURRENCY)
-        .handle_signals([])
-        .dedicated_thread(dedicated_thread())
-        .build();
+    let worker = weir_worker(&tasks, LATENCY_CONCURRENCY, spawned).build();
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());
     // One job first: the worker has joined its group when it is done.
@@ -785,22 +818,26 @@ fn print_rates(title: &str, sides: &[Side], samples: &[Vec<Option<f64>>]) {
             None => println!("{:<32} {:>36}", side.name(), "failed (see above)"),
         }
     }
-    let weir = sides
-        .iter()
-        .position(|s| *s == Side::Weir)
-        .and_then(|i| spreads[i]);
-    if let Some(weir) = weir {
+    for (weir_side, weir) in sides.iter().zip(&spreads) {
+        let (true, Some(weir)) = (weir_side.is_weir(), weir) else {
+            continue;
+        };
         for (side, spread) in sides.iter().zip(&spreads) {
-            if *side == Side::Weir {
+            if side.is_weir() {
                 continue;
             }
             match spread {
                 Some(peer) => println!(
-                    "ratio weir/{} ({title}): {}",
+                    "ratio {}/{} ({title}): {}",
+                    weir_side.name(),
                     side.name(),
                     ratio(weir.median / peer.median)
                 ),
-                None => println!("ratio weir/{} ({title}): n/a (peer failed)", side.name()),
+                None => println!(
+                    "ratio {}/{} ({title}): n/a (peer failed)",
+                    weir_side.name(),
+                    side.name()
+                ),
             }
         }
     }
@@ -812,7 +849,7 @@ fn enqueue_part(bench: &mut Bench, settings: &Settings) {
         .sides
         .iter()
         .copied()
-        .filter(|s| *s != Side::ApalisUnlocked)
+        .filter(|s| !matches!(s, Side::ApalisUnlocked | Side::WeirSpawned))
         .collect();
     let n = settings.jobs;
     for bulk in [false, true] {
@@ -821,7 +858,7 @@ fn enqueue_part(bench: &mut Bench, settings: &Settings) {
             let url = bench.url.clone();
             let elapsed = bench.rt.block_on(async move {
                 match side {
-                    Side::Weir => {
+                    Side::Weir | Side::WeirSpawned => {
                         let tasks = weir_client(&url).await;
                         let started = Instant::now();
                         if bulk {
@@ -891,7 +928,9 @@ fn process_part(bench: &mut Bench, settings: &Settings) {
             let url = bench.url.clone();
             let outcome = bench.rt.block_on(async move {
                 match side {
-                    Side::Weir => Ok(weir_process(&url, n, settings.bulk, concurrency).await),
+                    Side::Weir | Side::WeirSpawned => {
+                        Ok(weir_process(&url, n, settings.bulk, concurrency, side.spawned()).await)
+                    }
                     Side::Apalis | Side::ApalisUnlocked => {
                         apalis_process(&url, side, n, settings.bulk, apalis_round, concurrency)
                             .await
@@ -981,7 +1020,9 @@ fn latency_part(bench: &mut Bench, settings: &Settings) {
         let url = bench.url.clone();
         let latencies = bench.rt.block_on(async move {
             match side {
-                Side::Weir => weir_latency(&url, jobs, rate).await,
+                Side::Weir | Side::WeirSpawned => {
+                    weir_latency(&url, jobs, rate, side.spawned()).await
+                }
                 Side::Apalis | Side::ApalisUnlocked => apalis_latency(&url, side, jobs, rate).await,
                 Side::Bullmq => bullmq_latency(&url, jobs, rate).await,
             }
@@ -1005,7 +1046,7 @@ fn latency_part(bench: &mut Bench, settings: &Settings) {
         medians.push((*side, p50, p99));
     }
     let how = |side: Side| match side {
-        Side::Weir => "TaskHandle::wait",
+        Side::Weir | Side::WeirSpawned => "TaskHandle::wait",
         Side::Apalis | Side::ApalisUnlocked => {
             "WaitForCompletion::wait_for (it polls each id every 100 ms); the worker from its pub/sub factory, which its push never wakes: idle, it waits for its 30 s heartbeat"
         }
@@ -1071,17 +1112,21 @@ fn commands_part(bench: &mut Bench, settings: &Settings) {
     println!(
         "\n== Redis commands per job ({n} jobs enqueued in bulk, then processed at concurrency 10; scripts' inner calls counted) =="
     );
+    // A spawned worker sends the same commands.
     for side in settings.sides.clone() {
+        if side == Side::WeirSpawned {
+            continue;
+        }
         bench.flush();
         let url = bench.url.clone();
         let mut admin = bench.admin.clone();
         let (enqueue, process) = bench.rt.block_on(async move {
             match side {
-                Side::Weir => {
+                Side::Weir | Side::WeirSpawned => {
                     let tasks = weir_client(&url).await;
                     let enqueue = counted(&mut admin, weir_enqueue_bulk(&tasks, n, bulk)).await;
                     let process = counted(&mut admin, async {
-                        weir_work(&url, &tasks, n, 10).await;
+                        weir_work(&url, &tasks, n, 10, false).await;
                     })
                     .await;
                     (enqueue, process)
@@ -1130,7 +1175,7 @@ fn main() {
     });
     let mut bench = Bench { url, rt, admin };
     println!(
-        "tasks bench: {} jobs, {} runs interleaved ({}), bulk calls of {}, one redis-server, {}{}",
+        "tasks bench: {} jobs, {} runs interleaved ({}), bulk calls of {}, one redis-server, {}",
         settings.jobs,
         settings.runs,
         settings
@@ -1141,11 +1186,6 @@ fn main() {
             .join(", "),
         settings.bulk,
         weir_benches::runtime_name(),
-        if dedicated_thread() {
-            ", weir-tasks' workers on a thread of their own"
-        } else {
-            ""
-        }
     );
     if settings.wants("enqueue") {
         enqueue_part(&mut bench, &settings);

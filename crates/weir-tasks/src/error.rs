@@ -120,13 +120,14 @@ pub enum TaskError {
     /// The worker's stream processor stopped with an error.
     #[error("the worker stopped")]
     Worker(#[source] ProcessorError),
-    /// A worker asked to run on a thread of its own could not start it
-    /// (see `WorkerBuilder::dedicated_thread`).
-    #[error("cannot start the thread of worker `{worker}`")]
+    /// A worker could not run where it was to: its own thread or that
+    /// thread's runtime did not start (see `WorkerBuilder::dedicated_thread`),
+    /// or the runtime it was spawned on cancelled it.
+    #[error("cannot run worker `{worker}` on its thread or task")]
     Thread {
         /// The worker's id.
         worker: String,
-        /// Why the thread or its runtime did not start.
+        /// Why the thread or its runtime did not start, or the task ended.
         #[source]
         source: std::io::Error,
     },

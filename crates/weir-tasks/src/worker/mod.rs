@@ -19,6 +19,7 @@ mod global;
 mod job;
 mod lookups;
 mod own_thread;
+mod spawned;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -69,7 +70,7 @@ pub use weir_strategies::{ShutdownHandle, Signal};
 /// | [`group`](WorkerBuilder::group) | `"weir-tasks"` |
 /// | [`delay_poll_interval`](WorkerBuilder::delay_poll_interval) | 1 s |
 /// | [`outage_timeout`](WorkerBuilder::outage_timeout) | 5 min |
-/// | [`dedicated_thread`](WorkerBuilder::dedicated_thread) | off: runs on the caller's runtime |
+/// | [`dedicated_thread`](WorkerBuilder::dedicated_thread) | on when the caller's runtime is multi-threaded |
 ///
 /// ```
 /// use weir_memory::MemoryBroker;
@@ -100,7 +101,8 @@ pub struct Worker<B: TaskBroker, C = MsgPack> {
     id: String,
     delay_poll_interval: Duration,
     outage_timeout: Duration,
-    dedicated_thread: bool,
+    /// `None`: on a thread of its own when the caller's runtime is multi-threaded.
+    dedicated_thread: Option<bool>,
     shutdown: ShutdownHandle,
 }
 
@@ -153,7 +155,7 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
                 ),
                 delay_poll_interval: Duration::from_secs(1),
                 outage_timeout: DEFAULT_OUTAGE_TIMEOUT,
-                dedicated_thread: false,
+                dedicated_thread: None,
                 shutdown: ShutdownHandle::default(),
             },
         }
@@ -194,16 +196,27 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
     /// finish within the graceful shutdown time; those still running then
     /// are cancelled and go back to the queue without counting a retry.
     ///
+    /// Where it runs: called on a multi-threaded tokio runtime, on a thread
+    /// of its own by default (see [`WorkerBuilder::dedicated_thread`]);
+    /// with that turned off, as a task of the caller's runtime; on a
+    /// current-thread runtime, right there. Dropping the future this
+    /// returns asks a worker on its own thread or on the caller's
+    /// multi-threaded runtime to stop, as its [`ShutdownHandle`] does; one
+    /// on a current-thread runtime stops at once, its running jobs
+    /// returned to the queue.
+    ///
     /// # Errors
     ///
     /// Declaring its queues failed, or the broker failed it while it ran
     /// ([`TaskError::Worker`], with nothing unfinished committed), or its
     /// own thread did not start ([`TaskError::Thread`]).
     pub async fn run(self) -> Result<WorkerStats, TaskError> {
-        if self.dedicated_thread {
-            own_thread::run(self).await
-        } else {
-            self.run_here().await
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread);
+        match self.dedicated_thread.unwrap_or(multi_threaded) {
+            true => own_thread::run(self).await,
+            false if multi_threaded => spawned::run(self).await,
+            false => self.run_here().await,
         }
     }
 
@@ -433,23 +446,26 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
         self
     }
 
-    /// Runs on a thread of its own, on a current-thread tokio runtime
-    /// (default off): its consumer, its pipeline and its async actors stay
-    /// on that thread, and [`Worker::run`] awaits it from wherever it is
-    /// called. Handing work between the worker's tasks then never wakes
-    /// another thread. In the tasks bench (no-op jobs on Redis, a
-    /// multi-threaded runtime on two cores), a worker so built ran 19%
-    /// faster at concurrency 10 and 8% at concurrency 100 than one on the
-    /// caller's runtime, on 9.3 and 8.7 µs of CPU per job instead of 12.3
-    /// and 10.2 (see `docs/tasks.md`, "Throughput").
+    /// Whether it runs on a thread of its own, on a current-thread tokio
+    /// runtime (default: yes when [`Worker::run`] is called on a
+    /// multi-threaded runtime; a current-thread runtime runs it in place
+    /// either way). Its consumer, its pipeline and its async actors then
+    /// stay on that thread, and `run` awaits it from wherever it is
+    /// called: handing work between the worker's tasks never wakes another
+    /// thread. In the tasks bench (no-op jobs on Redis, a multi-threaded
+    /// runtime on two cores) a worker so run processed 12% and 21% more
+    /// jobs a second at concurrency 10 and 100 than one spawned on the
+    /// caller's runtime, on 10% and 26% less CPU per job (see
+    /// `docs/tasks.md`, "Throughput").
     ///
-    /// Its actors then run on that thread: `tokio::spawn` in an actor
-    /// spawns there, and an async actor that computes for long holds up
-    /// the others (make it a blocking actor, which runs on that runtime's
-    /// blocking pool). Dropping the `run` future asks the worker to stop
-    /// gracefully; its thread ends once it has.
+    /// On its own thread, its actors run there: `tokio::spawn` in an actor
+    /// spawns there (and such a task ends with the worker),
+    /// `tokio::task::block_in_place` is not available, and an async actor
+    /// that computes for long holds up the others (make it a blocking
+    /// actor, which runs on that runtime's blocking pool). Turn it off to
+    /// run the worker as a task of the caller's runtime instead.
     pub fn dedicated_thread(mut self, on: bool) -> Self {
-        self.worker.dedicated_thread = on;
+        self.worker.dedicated_thread = Some(on);
         self
     }
 
@@ -474,31 +490,96 @@ mod tests {
 
     use super::*;
 
-    /// A worker asked for a thread of its own runs its actors there, and
-    /// returns its stats to the caller.
-    #[tokio::test]
-    async fn a_worker_on_its_own_thread_runs_its_jobs_there() {
+    /// Runs one job on a worker built by `build`: the name of the thread
+    /// it ran on, and of the worker's own thread (had it one).
+    async fn where_a_job_runs(
+        build: impl FnOnce(WorkerBuilder<MemoryBroker>) -> WorkerBuilder<MemoryBroker>,
+    ) -> (Option<String>, String) {
         let tasks = Tasks::new(MemoryBroker::new());
         tasks.queue("default").declare().await.expect("declare");
         let mut router = Router::new();
         router.actor("where", |(): (), _: crate::Context| async {
             Ok::<_, String>(std::thread::current().name().map(str::to_owned))
         });
-        let worker = Worker::builder(&tasks)
-            .router(router)
+        let worker = build(Worker::builder(&tasks).router(router))
             .messages_limit(1)
             .handle_signals([])
-            .dedicated_thread(true)
             .build();
-        let thread = format!("weir-{}", worker.id());
+        let own = format!("weir-{}", worker.id());
         let handle = tasks
             .enqueue(crate::Job::new("where").args(()))
             .await
             .expect("enqueue");
         let stats = worker.run().await.expect("runs");
-        assert_eq!(stats.succeeded, 1);
-        let ran_on: Option<String> = handle.wait().await.expect("result");
-        assert_eq!(ran_on, Some(thread));
+        assert_eq!(stats.succeeded, 1, "its stats come back to the caller");
+        (handle.wait().await.expect("result"), own)
+    }
+
+    /// A worker asked for a thread of its own runs its actors there, and
+    /// returns its stats to the caller.
+    #[tokio::test]
+    async fn a_worker_on_its_own_thread_runs_its_jobs_there() {
+        let (ran, own) = where_a_job_runs(|w| w.dedicated_thread(true)).await;
+        assert_eq!(ran, Some(own));
+    }
+
+    /// Called on a multi-threaded runtime, a worker takes a thread of its
+    /// own unless told not to; then it runs on the runtime's threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_multi_threaded_runtime_a_worker_runs_on_its_own_thread_by_default() {
+        let here = std::thread::current().name().map(str::to_owned);
+        let (ran, own) = where_a_job_runs(|w| w).await;
+        assert_eq!(ran, Some(own));
+        let (ran, own) = where_a_job_runs(|w| w.dedicated_thread(false)).await;
+        assert_ne!(ran, Some(own));
+        assert_ne!(ran, here, "spawned, not on the thread that awaits it");
+    }
+
+    /// On a current-thread runtime (where a paused clock is), a worker
+    /// runs right there by default.
+    #[tokio::test]
+    async fn on_a_current_thread_runtime_a_worker_runs_in_place_by_default() {
+        let here = std::thread::current().name().map(str::to_owned);
+        let (ran, _) = where_a_job_runs(|w| w).await;
+        assert_eq!(ran, here);
+    }
+
+    /// Dropping the `run` of a worker spawned on the caller's
+    /// multi-threaded runtime stops it too, gracefully.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_run_of_a_spawned_worker_stops_it() {
+        let tasks = Tasks::new(MemoryBroker::new());
+        tasks.queue("default").declare().await.expect("declare");
+        let held = Arc::new(());
+        let mut router = Router::new();
+        let mine = Arc::clone(&held);
+        router.actor("noop", move |(): (), _: crate::Context| {
+            let _mine = Arc::clone(&mine);
+            async { Ok::<_, String>(()) }
+        });
+        let worker = Worker::builder(&tasks)
+            .router(router)
+            .handle_signals([])
+            .graceful_shutdown_time(Duration::from_secs(1))
+            .dedicated_thread(false)
+            .build();
+        let running = tokio::spawn(worker.run());
+        let handle = tasks
+            .enqueue(crate::Job::new("noop").args(()))
+            .await
+            .expect("enqueue");
+        handle.wait::<()>().await.expect("the worker runs");
+        assert!(Arc::strong_count(&held) > 1, "its actor holds a clone");
+        running.abort();
+        let _ = running.await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&held) > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the spawned worker never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Dropping the `run` of a worker on its own thread stops the worker:

@@ -52,7 +52,7 @@ where
 }
 
 /// Asks the worker to stop when the caller stops waiting for it.
-struct StopOnDrop(ShutdownHandle);
+pub(super) struct StopOnDrop(pub(super) ShutdownHandle);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
