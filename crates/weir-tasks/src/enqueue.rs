@@ -220,7 +220,8 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
     }
 
     /// Stores the queued record of a job that is not unique (only if none
-    /// is), publishes its `queued` event and sends it, all at once. A
+    /// is) and publishes its `queued` event (one request), and sends it
+    /// (another), at once. A
     /// record that fails to be stored while the job went leaves the job to
     /// run: the caller is told of the failure, and the record appears when
     /// a worker starts it.
@@ -237,9 +238,8 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             )
             .map(|r| r.map(|_| ()));
         let records = self.records();
-        let (stored, (), sent) = tokio::join!(
-            records.put_if_absent(&ready.record),
-            events::publish(self.broker(), queued),
+        let (stored, sent) = tokio::join!(
+            records.put_if_absent_publishing(&ready.record, events::encode(queued)),
             send
         );
         self.deliver(ready, sent).await?;

@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_core::capability::ResultStore;
+use weir_core::capability::{EventChannel, ResultStore};
 use weir_core::{Codec, MsgPack};
 
+use crate::events::EVENT_CHANNEL;
 use crate::{TaskError, TaskId, TaskRecord};
 
 fn key(id: &TaskId) -> String {
@@ -89,6 +90,33 @@ impl<B: ResultStore> Records<'_, B> {
             .await
             .map_err(TaskError::broker(format!(
                 "storing the record of task `{}`",
+                record.id
+            )))
+    }
+
+    /// [`put_if_absent`](Records::put_if_absent), publishing `event` (if
+    /// any) on the task event channel with it: one round trip on Redis.
+    /// The event goes out whether or not the record was stored.
+    pub(crate) async fn put_if_absent_publishing(
+        &self,
+        record: &TaskRecord,
+        event: Option<Bytes>,
+    ) -> Result<bool, TaskError>
+    where
+        B: EventChannel,
+    {
+        let Some((k, bytes)) = entries(record)?.into_iter().next() else {
+            return Ok(false);
+        };
+        let events: &[Bytes] = match &event {
+            Some(e) => std::slice::from_ref(e),
+            None => &[],
+        };
+        self.broker
+            .put_result_if_absent_publishing(&k, bytes, self.ttl, EVENT_CHANNEL, events)
+            .await
+            .map_err(TaskError::broker(format!(
+                "storing the record of task `{}` and publishing its event",
                 record.id
             )))
     }

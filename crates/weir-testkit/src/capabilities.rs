@@ -320,6 +320,55 @@ pub async fn results_stored_if_absent_never_replace_one<B: Broker + ResultStore>
     );
 }
 
+/// A result stored only if absent, with events: stored the first time
+/// only, and its events published both times, in order.
+pub async fn results_stored_if_absent_with_events_publish_them_either_way<
+    B: Broker + ResultStore + EventChannel,
+>(
+    broker: &B,
+) {
+    let channel = unique_name("events");
+    let id = unique_name("job");
+    let mut sub = broker.subscribe(&channel).await.expect("subscribe");
+    let first = broker
+        .put_result_if_absent_publishing(
+            &id,
+            Bytes::from_static(b"first"),
+            WAIT,
+            &channel,
+            &[Bytes::from_static(b"e1")],
+        )
+        .await
+        .expect("put if absent and publish");
+    assert!(first, "nothing was stored: it stores");
+    let second = broker
+        .put_result_if_absent_publishing(
+            &id,
+            Bytes::from_static(b"second"),
+            WAIT,
+            &channel,
+            &[Bytes::from_static(b"e2"), Bytes::from_static(b"e3")],
+        )
+        .await
+        .expect("put if absent and publish");
+    assert!(!second, "one is stored: it does not");
+    assert_eq!(
+        broker.get_result(&id).await.expect("get"),
+        Some(Bytes::from_static(b"first"))
+    );
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let event = tokio::time::timeout(WAIT, sub.next_event())
+            .await
+            .expect("an event in time")
+            .expect("event");
+        if let ChannelEvent::Message(m) = event {
+            got.push(m);
+        }
+    }
+    assert_eq!(got, ["e1", "e2", "e3"]);
+}
+
 /// Results stored with events: a subscriber gets the events, and a waiter
 /// woken by one of the results is woken after them, so an event it
 /// publishes once woken arrives behind them.
@@ -561,6 +610,7 @@ macro_rules! capability_suite {
             results_can_be_awaited_and_expire,
             results_go_in_and_out_together,
             results_stored_if_absent_never_replace_one,
+            results_stored_if_absent_with_events_publish_them_either_way,
             events_reach_every_subscriber,
             events_published_together_arrive_in_order,
             events_before_subscribing_are_not_delivered,

@@ -96,6 +96,31 @@ pub trait ResultStore: Send + Sync + 'static {
         }
     }
 
+    /// Stores `value` as [`put_result_if_absent`](ResultStore::put_result_if_absent)
+    /// does and publishes `events` on `channel`, as
+    /// [`put_results_publishing`](ResultStore::put_results_publishing)
+    /// does for many: one round trip on Redis. The events go out whether
+    /// or not a value was stored; returns whether it was.
+    ///
+    /// The default stores, then publishes.
+    fn put_result_if_absent_publishing(
+        &self,
+        id: &str,
+        value: Bytes,
+        ttl: Duration,
+        channel: &str,
+        events: &[Bytes],
+    ) -> impl Future<Output = Result<bool, BrokerError>> + Send
+    where
+        Self: crate::capability::EventChannel,
+    {
+        async move {
+            let stored = self.put_result_if_absent(id, value, ttl).await?;
+            self.publish_many(channel, events).await?;
+            Ok(stored)
+        }
+    }
+
     /// The results of `ids`, in their order, as
     /// [`get_result`](ResultStore::get_result) reads each, in as few round
     /// trips as the backend can (one pipeline on Redis).

@@ -43,6 +43,37 @@ impl RedisBroker {
         pipe
     }
 
+    /// Stores `value` as the result of `id` unless one is, publishes
+    /// `events` (if any), and announces `id`, in one pipeline; whether it
+    /// stored.
+    async fn put_if_absent_pipeline(
+        &self,
+        id: &str,
+        value: &[u8],
+        ttl: Duration,
+        events: Option<(&str, &[Bytes])>,
+    ) -> Result<bool, BrokerError> {
+        let keys = &self.shared.keys;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(keys.result(id))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(px(ttl));
+        if let Some((channel, events)) = events {
+            let channel = keys.channel(channel);
+            for frame in frame::pack(events.iter().map(|e| &e[..])) {
+                pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
+            }
+        }
+        self.announce(&mut pipe, std::iter::once(id));
+        // The `SET`'s reply first; a cluster also returns the ignored
+        // commands' (see `client.rs`).
+        let replies: Vec<redis::Value> = self.shared.conn.pipe(&pipe).await?;
+        Ok(!matches!(replies.first(), None | Some(redis::Value::Nil)))
+    }
+
     /// Adds to `pipe` the announcement that wakes the waiters of `ids`.
     fn announce<'a>(&self, pipe: &mut redis::Pipeline, ids: impl Iterator<Item = &'a str>) {
         let channel = self.shared.keys.results_ready();
@@ -72,18 +103,21 @@ impl ResultStore for RedisBroker {
         value: Bytes,
         ttl: Duration,
     ) -> Result<bool, BrokerError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(self.shared.keys.result(id))
-            .arg(&value[..])
-            .arg("NX")
-            .arg("PX")
-            .arg(px(ttl));
-        self.announce(&mut pipe, std::iter::once(id));
-        // The `SET`'s reply first; a cluster also returns the ignored
-        // announcement's (see `client.rs`).
-        let replies: Vec<redis::Value> = self.shared.conn.pipe(&pipe).await?;
-        Ok(!matches!(replies.first(), None | Some(redis::Value::Nil)))
+        self.put_if_absent_pipeline(id, &value, ttl, None).await
+    }
+
+    /// One pipeline: `SET ... NX PX`, the events' `PUBLISH`, then the
+    /// announcement to waiters.
+    async fn put_result_if_absent_publishing(
+        &self,
+        id: &str,
+        value: Bytes,
+        ttl: Duration,
+        channel: &str,
+        events: &[Bytes],
+    ) -> Result<bool, BrokerError> {
+        self.put_if_absent_pipeline(id, &value, ttl, Some((channel, events)))
+            .await
     }
 
     /// One pipeline for all of them.
