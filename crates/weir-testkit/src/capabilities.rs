@@ -356,17 +356,7 @@ pub async fn results_stored_if_absent_with_events_publish_them_either_way<
         broker.get_result(&id).await.expect("get"),
         Some(Bytes::from_static(b"first"))
     );
-    let mut got = Vec::new();
-    while got.len() < 3 {
-        let event = tokio::time::timeout(WAIT, sub.next_event())
-            .await
-            .expect("an event in time")
-            .expect("event");
-        if let ChannelEvent::Message(m) = event {
-            got.push(m);
-        }
-    }
-    assert_eq!(got, ["e1", "e2", "e3"]);
+    assert_eq!(messages(&mut sub, 3).await, ["e1", "e2", "e3"]);
 }
 
 /// Results stored with events: a subscriber gets the events, and a waiter
@@ -397,8 +387,14 @@ pub async fn events_stored_with_results_come_before_what_their_waiters_do<
         .await
         .expect("put and publish");
     assert_eq!(waiter.await.expect("waiter"), Some(Bytes::from("r")));
-    let mut got = Vec::new();
-    while got.len() < 4 {
+    assert_eq!(messages(&mut sub, 4).await, ["e0", "e1", "e2", "after"]);
+}
+
+/// The next `n` messages `sub` gets (other events passed over), each
+/// within `WAIT`.
+async fn messages<S: EventSubscription>(sub: &mut S, n: usize) -> Vec<Bytes> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
         let event = tokio::time::timeout(WAIT, sub.next_event())
             .await
             .expect("an event in time")
@@ -407,7 +403,7 @@ pub async fn events_stored_with_results_come_before_what_their_waiters_do<
             got.push(m);
         }
     }
-    assert_eq!(got, ["e0", "e1", "e2", "after"]);
+    got
 }
 
 /// Events published together arrive as published one by one, in order.

@@ -544,10 +544,10 @@ mod tests {
         assert_eq!(ran, here);
     }
 
-    /// Dropping the `run` of a worker spawned on the caller's
-    /// multi-threaded runtime stops it too, gracefully.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn dropping_the_run_of_a_spawned_worker_stops_it() {
+    /// Dropping the `run` of a worker on its own thread, or spawned on
+    /// the caller's multi-threaded runtime, stops it: its thread or task
+    /// ends, dropping its actors.
+    async fn dropping_the_run_stops_it(own_thread: bool) {
         let tasks = Tasks::new(MemoryBroker::new());
         tasks.queue("default").declare().await.expect("declare");
         let held = Arc::new(());
@@ -561,7 +561,7 @@ mod tests {
             .router(router)
             .handle_signals([])
             .graceful_shutdown_time(Duration::from_secs(1))
-            .dedicated_thread(false)
+            .dedicated_thread(own_thread)
             .build();
         let running = tokio::spawn(worker.run());
         let handle = tasks
@@ -576,48 +576,20 @@ mod tests {
         while Arc::strong_count(&held) > 1 {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the spawned worker never ended"
+                "the worker never ended (own thread: {own_thread})"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// Dropping the `run` of a worker on its own thread stops the worker:
-    /// its thread ends, dropping its actors.
     #[tokio::test]
     async fn dropping_the_run_of_a_worker_on_its_own_thread_stops_it() {
-        let tasks = Tasks::new(MemoryBroker::new());
-        tasks.queue("default").declare().await.expect("declare");
-        let held = Arc::new(());
-        let mut router = Router::new();
-        let mine = Arc::clone(&held);
-        router.actor("noop", move |(): (), _: crate::Context| {
-            let _mine = Arc::clone(&mine);
-            async { Ok::<_, String>(()) }
-        });
-        let worker = Worker::builder(&tasks)
-            .router(router)
-            .handle_signals([])
-            .graceful_shutdown_time(Duration::from_secs(1))
-            .dedicated_thread(true)
-            .build();
-        let running = tokio::spawn(worker.run());
-        let handle = tasks
-            .enqueue(crate::Job::new("noop").args(()))
-            .await
-            .expect("enqueue");
-        handle.wait::<()>().await.expect("the worker runs");
-        assert!(Arc::strong_count(&held) > 1, "its actor holds a clone");
-        running.abort();
-        let _ = running.await;
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while Arc::strong_count(&held) > 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the worker's thread never ended"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        dropping_the_run_stops_it(true).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_run_of_a_spawned_worker_stops_it() {
+        dropping_the_run_stops_it(false).await;
     }
 
     #[test]
