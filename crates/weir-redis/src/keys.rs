@@ -121,8 +121,14 @@ impl Keys {
         format!("{}:permits:{name}", self.prefix)
     }
 
+    /// Built by hand, not with `format!`: a worker makes a few per job.
     pub(crate) fn result(&self, id: &str) -> String {
-        format!("{}:result:{id}", self.prefix)
+        const MIDDLE: &str = ":result:";
+        let mut key = String::with_capacity(self.prefix.len() + MIDDLE.len() + id.len());
+        key.push_str(&self.prefix);
+        key.push_str(MIDDLE);
+        key.push_str(id);
+        key
     }
 
     /// The pub/sub channel announcing stored results: each message names

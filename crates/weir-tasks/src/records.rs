@@ -36,7 +36,12 @@ pub(crate) fn final_and_latest_keys(id: &TaskId, run: u64) -> [String; 2] {
 /// The key of task `id`'s latest record: what a worker looks up before it
 /// runs a job (`id` as text, as a job message's key carries it).
 pub(crate) fn latest_key(id: &str) -> String {
-    format!("weir-tasks:{id}")
+    // By hand, not with `format!`: a worker makes a few per job.
+    const PREFIX: &str = "weir-tasks:";
+    let mut key = String::with_capacity(PREFIX.len() + id.len());
+    key.push_str(PREFIX);
+    key.push_str(id);
+    key
 }
 
 /// The records of one broker, kept for `ttl`.

@@ -139,6 +139,17 @@ struct Pending {
 }
 
 impl Batch {
+    /// A batch for `n` writes, sized for them.
+    fn with_capacity(n: usize) -> Self {
+        Batch {
+            records: Vec::with_capacity(n),
+            at: HashMap::with_capacity(n),
+            events: Vec::with_capacity(n),
+            flushes: Vec::new(),
+            hashes: Vec::with_capacity(n),
+        }
+    }
+
     fn add(&mut self, write: Write) {
         match write {
             Write::Record(record, event, hash) => {
@@ -253,7 +264,7 @@ async fn write<B: TaskBroker>(
 ) {
     let mut gathered = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut gathered, MAX_BATCH).await > 0 {
-        let mut batch = Batch::default();
+        let mut batch = Batch::with_capacity(gathered.len());
         for w in gathered.drain(..) {
             batch.add(w);
         }

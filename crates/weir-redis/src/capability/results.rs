@@ -24,14 +24,14 @@ impl RedisBroker {
         events: Option<(&str, &[Bytes])>,
     ) -> redis::Pipeline {
         let keys = &self.shared.keys;
-        let mut pipe = redis::pipe();
+        let mut pipe = redis::Pipeline::with_capacity(entries.size_hint().0 + 2);
+        let px = px(ttl);
         for (id, value) in entries.clone() {
-            pipe.cmd("SET")
-                .arg(keys.result(id))
-                .arg(value)
-                .arg("PX")
-                .arg(px(ttl))
-                .ignore();
+            let key = keys.result(id);
+            // Sized at once: its arguments, each with room for its header.
+            let mut set = redis::Cmd::with_capacity(5, key.len() + value.len() + 64);
+            set.arg("SET").arg(key).arg(value).arg("PX").arg(px);
+            pipe.add_command(set).ignore();
         }
         if let Some((channel, events)) = events {
             let channel = keys.channel(channel);
