@@ -1,4 +1,5 @@
-//! A worker run as a task of the caller's runtime (the default; see
+//! A worker run as a task of the caller's multi-threaded runtime (when
+//! told not to take a thread of its own; see
 //! [`Worker::run`](super::Worker::run)).
 
 use weir_core::Codec;
