@@ -158,11 +158,13 @@ impl Conn {
                 Ok(link) => link,
                 // A link made again (see `renew`) while the nodes are
                 // still down: tried again like a failed call.
-                Err(e) if e.is_transient() && started.elapsed() < self.reconnect_timeout => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
+                Err(e) if e.is_transient() => match self.next_wait(started, &mut attempt) {
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    None => return Err(e),
+                },
                 Err(e) => return Err(e),
             };
             let err = match call(link).await {
@@ -204,11 +206,10 @@ impl Conn {
         started: Instant,
         attempt: &mut u32,
     ) -> Result<(), BrokerError> {
-        *attempt += 1;
         if !no_script && !is_transient(&err) {
             return Err(to_broker_error(&self.endpoint, err));
         }
-        if started.elapsed() >= self.reconnect_timeout {
+        let Some(backoff) = self.next_wait(started, attempt) else {
             if !is_transient(&err) {
                 return Err(to_broker_error(&self.endpoint, err));
             }
@@ -216,11 +217,20 @@ impl Conn {
                 endpoint: self.endpoint.clone(),
                 reason: format!("{err} (retried for {:?})", self.reconnect_timeout),
             });
-        }
-        let backoff = backoff(*attempt);
+        };
         tracing::debug!(endpoint = %self.endpoint, error = %err, ?backoff, "redis call failed; retrying");
         tokio::time::sleep(backoff).await;
         Ok(())
+    }
+
+    /// The wait before the next attempt (counted in `attempt`), or `None`
+    /// once the reconnect timeout since `started` has passed.
+    fn next_wait(&self, started: Instant, attempt: &mut u32) -> Option<Duration> {
+        if started.elapsed() >= self.reconnect_timeout {
+            return None;
+        }
+        *attempt += 1;
+        Some(backoff(*attempt))
     }
 
     /// Loads every Lua script (a restarted server has none).

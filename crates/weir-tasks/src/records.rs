@@ -71,6 +71,12 @@ pub(crate) fn entries(record: &TaskRecord) -> Result<Vec<(String, Bytes)>, TaskE
     Ok(out)
 }
 
+/// The record entry of `record` alone (see [`entries`]): what a record
+/// stored only if none is holds.
+fn record_entry(record: &TaskRecord) -> Result<Option<(String, Bytes)>, TaskError> {
+    Ok(entries(record)?.into_iter().next())
+}
+
 impl<B: ResultStore> Records<'_, B> {
     /// Stores `record` (see [`entries`]) in one round trip.
     pub(crate) async fn put(&self, record: &TaskRecord) -> Result<(), TaskError> {
@@ -87,7 +93,7 @@ impl<B: ResultStore> Records<'_, B> {
     /// Stores `record` (one that is not final: its record entry alone)
     /// unless a record of its task is stored; whether it stored.
     pub(crate) async fn put_if_absent(&self, record: &TaskRecord) -> Result<bool, TaskError> {
-        let Some((k, bytes)) = entries(record)?.into_iter().next() else {
+        let Some((k, bytes)) = record_entry(record)? else {
             return Ok(false);
         };
         self.broker
@@ -110,7 +116,7 @@ impl<B: ResultStore> Records<'_, B> {
     where
         B: EventChannel,
     {
-        let Some((k, bytes)) = entries(record)?.into_iter().next() else {
+        let Some((k, bytes)) = record_entry(record)? else {
             return Ok(false);
         };
         let events: &[Bytes] = match &event {

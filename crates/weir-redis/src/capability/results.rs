@@ -33,12 +33,7 @@ impl RedisBroker {
             set.arg("SET").arg(key).arg(value).arg("PX").arg(px);
             pipe.add_command(set).ignore();
         }
-        if let Some((channel, events)) = events {
-            let channel = keys.channel(channel);
-            for frame in frame::pack(events.iter().map(|e| &e[..])) {
-                pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
-            }
-        }
+        self.add_events(&mut pipe, events);
         self.announce(&mut pipe, entries.map(|(id, _)| id));
         pipe
     }
@@ -61,17 +56,23 @@ impl RedisBroker {
             .arg("NX")
             .arg("PX")
             .arg(px(ttl));
-        if let Some((channel, events)) = events {
-            let channel = keys.channel(channel);
-            for frame in frame::pack(events.iter().map(|e| &e[..])) {
-                pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
-            }
-        }
+        self.add_events(&mut pipe, events);
         self.announce(&mut pipe, std::iter::once(id));
         // The `SET`'s reply first; a cluster also returns the ignored
         // commands' (see `client.rs`).
         let replies: Vec<redis::Value> = self.shared.conn.pipe(&pipe).await?;
         Ok(!matches!(replies.first(), None | Some(redis::Value::Nil)))
+    }
+
+    /// Adds to `pipe` the `PUBLISH`es of `events` on `channel` (if any).
+    fn add_events(&self, pipe: &mut redis::Pipeline, events: Option<(&str, &[Bytes])>) {
+        let Some((channel, events)) = events else {
+            return;
+        };
+        let channel = self.shared.keys.channel(channel);
+        for frame in frame::pack(events.iter().map(|e| &e[..])) {
+            pipe.cmd("PUBLISH").arg(&channel).arg(frame).ignore();
+        }
     }
 
     /// Adds to `pipe` the announcement that wakes the waiters of `ids`.
