@@ -33,12 +33,15 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         self.enqueue_encoded(encoded).await
     }
 
-    /// Enqueues many jobs at once, in three round trips on Redis whatever
-    /// their number: their queued records in one write, the jobs to run
-    /// now in one batch, their `queued` events in one publish (plus one
-    /// call per unique id, and one per delayed job). One result per job, in
-    /// order; the outer error is for what fails them all (no producer, a
-    /// queue that cannot be declared).
+    /// Enqueues many jobs at once. On Redis, jobs that are not unique,
+    /// not delayed, and go to queues this client sent jobs to before, go
+    /// in one round trip whatever their number: their queued records and
+    /// events in one pipeline, the jobs in one batch, at the same time.
+    /// The others take three: their queued records in one write, the jobs
+    /// to run now in one batch, their `queued` events in one publish (plus
+    /// one call per unique id, and one per delayed job). One result per
+    /// job, in order; the outer error is for what fails them all (no
+    /// producer, a queue that cannot be declared).
     ///
     /// # Errors
     ///
@@ -61,12 +64,60 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
                 self.queue(q).declare().await?;
             }
         }
-        let mut staged = join_all(
-            prepared
-                .into_iter()
-                .map(|e| async move { self.stage(e?).await }),
-        )
-        .await;
+        // A job that is not unique is ready at once; a unique one takes
+        // its id first, all of them at the same time.
+        let mut staged = Vec::with_capacity(prepared.len());
+        let mut unique = Vec::new();
+        for (i, e) in prepared.into_iter().enumerate() {
+            match e {
+                Ok(e) if e.id.is_some() => unique.push((i, e)),
+                e => staged.push((
+                    i,
+                    e.and_then(|e| {
+                        let start = e.start;
+                        ready_of(message_of(e), start).map(Staged::Ready)
+                    }),
+                )),
+            }
+        }
+        staged.extend(
+            join_all(
+                unique
+                    .into_iter()
+                    .map(|(i, e)| async move { (i, self.stage(e).await) }),
+            )
+            .await,
+        );
+        self.learn_if_absent(staged.iter().map(|(_, s)| s)).await;
+        let mut at_once = Vec::new();
+        let mut in_turn = Vec::new();
+        for (i, s) in staged {
+            match s {
+                Ok(Staged::Ready(ready)) if self.goes_at_once(&ready) => at_once.push((i, ready)),
+                s => in_turn.push((i, s)),
+            }
+        }
+        let (at_once, in_turn) = tokio::join!(
+            self.enqueue_at_once(producer, at_once),
+            self.enqueue_in_turn(producer, in_turn)
+        );
+        let mut enqueued: Vec<_> = at_once.into_iter().chain(in_turn).collect();
+        enqueued.sort_unstable_by_key(|(i, _)| *i);
+        Ok(enqueued.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Enqueues the staged jobs `staged` (each with its place in the
+    /// caller's list) in three round trips: their records, then the jobs
+    /// to run now, then their events.
+    async fn enqueue_in_turn(
+        &self,
+        producer: &B::Producer,
+        staged: Vec<Placed<Staged<B, C>>>,
+    ) -> Vec<Placed<TaskHandle<B, C>>> {
+        if staged.is_empty() {
+            return Vec::new();
+        }
+        let (places, mut staged): (Vec<usize>, Vec<_>) = staged.into_iter().unzip();
         self.store_queued(&mut staged).await;
 
         // The jobs to run now: one batch.
@@ -117,17 +168,20 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             .iter()
             .filter_map(|d| d.as_ref().ok().and_then(|(_, e)| e.clone()))
             .collect();
-        if let Err(e) = self.broker().publish_many(EVENT_CHANNEL, &queued).await {
+        if !queued.is_empty()
+            && let Err(e) = self.broker().publish_many(EVENT_CHANNEL, &queued).await
+        {
             tracing::warn!(
                 error = &e as &(dyn std::error::Error + 'static),
                 events = queued.len(),
                 "cannot publish the queued events of enqueued jobs"
             );
         }
-        Ok(delivered
+        places
             .into_iter()
-            .map(|d| d.map(|(handle, _)| handle))
-            .collect())
+            .zip(delivered)
+            .map(|(i, d)| (i, d.map(|(handle, _)| handle)))
+            .collect()
     }
 
     pub(crate) async fn enqueue_encoded(
@@ -146,14 +200,18 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         // job that the caller is told did not go.
         let early = ready.start.is_none() && self.reached(&ready.topic);
         // A job that is not unique has a new id: no record of it exists
-        // but the ones the worker that runs it writes. Stored only if none
-        // is, its queued record can never replace those, so it may go at
-        // the same time as the job: one round trip in all. Its event is
-        // sent before the job (on one Redis server, on the same
-        // connection), and the job's `started` needs the worker's own
-        // round trips after the job arrives.
-        if early && !ready.unique && self.if_absent() == Some(true) {
-            return Box::pin(self.enqueue_at_once(&ready, &queued)).await;
+        // but the ones the worker that runs it writes, so its queued
+        // record may go at the same time as the job.
+        if self.goes_at_once(&ready) {
+            let producer = self.producer().await?;
+            let mut enqueued = Box::pin(self.enqueue_at_once(producer, vec![(0, ready)])).await;
+            return match enqueued.pop() {
+                Some((_, r)) => r,
+                None => Err(TaskError::Broker {
+                    doing: "enqueueing a task".to_owned(),
+                    source: BrokerError::backend("weir-tasks", "the task was lost on its way"),
+                }),
+            };
         }
         let stored = if early {
             let (stored, ()) = tokio::join!(
@@ -219,32 +277,131 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         }
     }
 
-    /// Stores the queued record of a job that is not unique (only if none
-    /// is) and publishes its `queued` event (one request), and sends it
-    /// (another), at once. A
-    /// record that fails to be stored while the job went leaves the job to
-    /// run: the caller is told of the failure, and the record appears when
-    /// a worker starts it.
+    /// Whether `ready` may go with its queued record stored at the same
+    /// time (see [`enqueue_at_once`](Tasks::enqueue_at_once)): a job that
+    /// is not unique nor delayed, to a queue this client sent jobs to
+    /// before, on a broker that stores a record only if none is.
+    fn goes_at_once(&self, ready: &Ready) -> bool {
+        ready.start.is_none()
+            && !ready.unique
+            && self.if_absent() == Some(true)
+            && self.reached(&ready.topic)
+    }
+
+    /// Learns whether the broker stores a record only if none is, unless
+    /// known, by storing so the queued record of a job in `staged` that
+    /// is not unique: the record its enqueue stores anyway.
+    async fn learn_if_absent<'a>(
+        &self,
+        mut staged: impl Iterator<Item = &'a Result<Staged<B, C>, TaskError>>,
+    ) where
+        B: 'a,
+        C: 'a,
+    {
+        if self.if_absent().is_some() {
+            return;
+        }
+        let candidate = staged.find_map(|s| match s {
+            Ok(Staged::Ready(ready)) if !ready.unique => Some(ready),
+            _ => None,
+        });
+        if let Some(ready) = candidate {
+            // Its enqueue stores it again, or reports the error again.
+            let _ = self.store_queued_record(ready).await;
+        }
+    }
+
+    /// Enqueues `readies` (jobs that are not unique, each with its place
+    /// in the caller's list) in one round trip: their queued records,
+    /// stored only if none is, with their `queued` events, in one request,
+    /// and the jobs in another, at the same time. A record stored only if
+    /// none is can never replace one its worker wrote first. The events
+    /// go before the jobs (on one Redis server, on the same connection),
+    /// and a job's `started` needs its worker's own round trips after the
+    /// job arrives. A job whose record fails to be stored while the job
+    /// went is left to run: the caller is told of the failure, and the
+    /// record appears when a worker starts it.
     async fn enqueue_at_once(
         &self,
-        ready: &Ready,
-        queued: &TaskEvent,
-    ) -> Result<TaskHandle<B, C>, TaskError> {
-        let producer = self.producer().await?;
-        let send = producer
-            .produce(
+        producer: &B::Producer,
+        readies: Vec<(usize, Box<Ready>)>,
+    ) -> Vec<Placed<TaskHandle<B, C>>> {
+        let mut enqueued = Vec::with_capacity(readies.len());
+        let mut entries = Vec::with_capacity(readies.len());
+        let mut queued = Vec::with_capacity(readies.len());
+        let mut batch = Vec::with_capacity(readies.len());
+        let mut going = Vec::with_capacity(readies.len());
+        for (i, ready) in readies {
+            match records::record_entry(&ready.record) {
+                Ok(Some(entry)) => entries.push(entry),
+                Ok(None) => {}
+                Err(e) => {
+                    enqueued.push((i, Err(e)));
+                    continue;
+                }
+            }
+            queued.extend(events::encode(&TaskEvent::of(
+                EventKind::Queued,
+                &ready.record,
+            )));
+            batch.push((
                 Destination::Topic(ready.topic.clone()),
                 ready.payload.clone(),
-            )
-            .map(|r| r.map(|_| ()));
+            ));
+            going.push((i, ready));
+        }
+        if going.is_empty() {
+            return enqueued;
+        }
+        let send = async {
+            // One job goes as a single call, which gathers with others.
+            if let [(destination, payload)] = &batch[..] {
+                vec![producer.produce(destination.clone(), payload.clone()).await]
+            } else {
+                producer.produce_batch(batch).await
+            }
+        };
         let records = self.records();
         let (stored, sent) = tokio::join!(
-            records.put_if_absent_publishing(&ready.record, events::encode(queued)),
+            records.put_entries_if_absent_publishing(&entries, &queued, || match &going[..] {
+                [(_, ready)] => format!(
+                    "storing the record of task `{}` and publishing its event",
+                    ready.record.id
+                ),
+                _ => format!(
+                    "storing the queued records of {} tasks and publishing their events",
+                    going.len()
+                ),
+            }),
             send
         );
-        self.deliver(ready, sent).await?;
-        stored?;
-        Ok(self.handle_of(&ready.record))
+        let mut store_errors = stored.err().map(|e| e.for_each_of(going.len()));
+        // A job that went is delivered; one that did not is seen through
+        // (its queue declared, or what it took freed), all at once.
+        let mut failed = Vec::new();
+        for ((i, ready), sent) in going.into_iter().zip(sent) {
+            let stored = match store_errors.as_mut().and_then(Iterator::next) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
+            match sent {
+                Ok(_) => enqueued.push((i, stored.map(|()| self.handle_of(&ready.record)))),
+                Err(e) => failed.push((i, ready, e, stored)),
+            }
+        }
+        enqueued.extend(
+            join_all(failed.into_iter().map(|(i, ready, e, stored)| async move {
+                let delivered = self.deliver(&ready, Err(e)).await;
+                (
+                    i,
+                    delivered
+                        .and(stored)
+                        .map(|()| self.handle_of(&ready.record)),
+                )
+            }))
+            .await,
+        );
+        enqueued
     }
 
     fn handle_of(&self, record: &TaskRecord) -> TaskHandle<B, C> {
@@ -272,18 +429,7 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
                 Duplicates::Ignore => Ok(Staged::Existing(self.handle(message.id))),
             };
         }
-        let payload = message.to_payload().map_err(|source| TaskError::Corrupt {
-            id: message.id.clone(),
-            what: "message",
-            source,
-        })?;
-        Ok(Staged::Ready(Box::new(Ready {
-            unique: message.unique,
-            topic: level_topic(&message.queue, message.priority),
-            payload,
-            start,
-            record: queued_record(&message),
-        })))
+        ready_of(message, start).map(Staged::Ready)
     }
 
     /// Stores the queued records of the staged jobs in one write; a job
@@ -384,6 +530,9 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
     }
 }
 
+/// What became of one job of a bulk call, with its place in the call.
+type Placed<T> = (usize, Result<T, TaskError>);
+
 /// A job on its way in.
 enum Staged<B: TaskBroker, C> {
     /// A unique job already there (duplicates ignored).
@@ -419,6 +568,23 @@ pub(crate) fn message_of(e: Encoded) -> JobMessage {
         errors: Vec::new(),
         dead_reason: None,
     }
+}
+
+/// The message of a job whose unique id (if any) is taken, made ready to
+/// go: its payload and its queued record.
+fn ready_of(message: JobMessage, start: Option<Start>) -> Result<Box<Ready>, TaskError> {
+    let payload = message.to_payload().map_err(|source| TaskError::Corrupt {
+        id: message.id.clone(),
+        what: "message",
+        source,
+    })?;
+    Ok(Box::new(Ready {
+        unique: message.unique,
+        topic: level_topic(&message.queue, message.priority),
+        payload,
+        start,
+        record: queued_record(&message),
+    }))
 }
 
 /// The record of a job just enqueued.
@@ -476,11 +642,66 @@ mod tests {
         started.state = TaskState::Started;
         started.attempt = 1;
         tasks.records().put(&started).await.expect("put");
-        let queued = TaskEvent::of(EventKind::Queued, &ready.record);
-        let handle = tasks
-            .enqueue_at_once(&ready, &queued)
-            .await
-            .expect("enqueue");
+        let producer = tasks.producer().await.expect("producer");
+        let mut enqueued = tasks.enqueue_at_once(producer, vec![(0, ready)]).await;
+        let Some((0, Ok(handle))) = enqueued.pop() else {
+            panic!("enqueued");
+        };
         assert_eq!(handle.state().await.expect("state"), TaskState::Started);
+    }
+
+    /// A second bulk call sends its plain jobs with their records at once,
+    /// and the unique, delayed and undeclared ones in turn, at the same
+    /// time: every result in its job's place, every job sent recorded and
+    /// announced.
+    #[tokio::test(start_paused = true)]
+    async fn a_mixed_bulk_call_keeps_each_jobs_place() {
+        let tasks = Tasks::new(MemoryBroker::new());
+        tasks.queue("default").declare().await.expect("declare");
+        let mut queued = tasks
+            .subscribe(crate::EventFilter::new().name("queued"))
+            .await
+            .expect("subscribe");
+        let first = tasks
+            .enqueue_many([Job::new("noop").args(0)])
+            .await
+            .expect("a producer");
+        assert!(first.iter().all(Result::is_ok));
+        assert_eq!(tasks.if_absent(), Some(true), "learned by the first call");
+        assert!(tasks.reached(&level_topic("default", crate::Priority::Medium)));
+        let jobs = [
+            Job::new("noop").args(1),
+            Job::new("noop").args(2).id("once"),
+            Job::new("noop")
+                .args(3)
+                .delay(std::time::Duration::from_secs(60)),
+            Job::new("noop").args(4),
+            Job::new("noop").args(5).queue("nowhere"),
+            Job::new("noop").args(6),
+        ];
+        let got = tasks.enqueue_many(jobs).await.expect("a producer");
+        assert_eq!(got.len(), 6);
+        assert!(matches!(
+            &got[4],
+            Err(TaskError::UndeclaredQueue { queue }) if queue == "nowhere"
+        ));
+        assert_eq!(got[1].as_ref().expect("unique").id().as_str(), "once");
+        let sent: Vec<_> = got.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(sent.len(), 5);
+        let mut announced = std::collections::HashSet::new();
+        while announced.len() < 1 + sent.len() {
+            let e = queued.next().await.expect("an event");
+            announced.insert(e.id);
+        }
+        for h in sent {
+            assert!(announced.contains(h.id()), "{} announced", h.id());
+            assert_eq!(h.state().await.expect("a record"), TaskState::Queued);
+        }
+        let counts = tasks.queue("default").counts().await.expect("counts");
+        assert_eq!(
+            (counts.waiting, counts.scheduled),
+            (5, Some(1)),
+            "the first call's job and the four not delayed wait: {counts:?}"
+        );
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn entries(record: &TaskRecord) -> Result<Vec<(String, Bytes)>, TaskE
 
 /// The record entry of `record` alone (see [`entries`]): what a record
 /// stored only if none is holds.
-fn record_entry(record: &TaskRecord) -> Result<Option<(String, Bytes)>, TaskError> {
+pub(crate) fn record_entry(record: &TaskRecord) -> Result<Option<(String, Bytes)>, TaskError> {
     Ok(entries(record)?.into_iter().next())
 }
 
@@ -105,31 +105,24 @@ impl<B: ResultStore> Records<'_, B> {
             )))
     }
 
-    /// [`put_if_absent`](Records::put_if_absent), publishing `event` (if
-    /// any) on the task event channel with it: one round trip on Redis.
-    /// The event goes out whether or not the record was stored.
-    pub(crate) async fn put_if_absent_publishing(
+    /// Stores each of `entries` (record entries, see [`record_entry`])
+    /// unless a record of its task is stored, and publishes `events` on
+    /// the task event channel: one round trip on Redis. The events go out
+    /// either way; whether each was stored, in order. `doing` names the
+    /// tasks in an error.
+    pub(crate) async fn put_entries_if_absent_publishing(
         &self,
-        record: &TaskRecord,
-        event: Option<Bytes>,
-    ) -> Result<bool, TaskError>
+        entries: &[(String, Bytes)],
+        events: &[Bytes],
+        doing: impl FnOnce() -> String,
+    ) -> Result<Vec<bool>, TaskError>
     where
         B: EventChannel,
     {
-        let Some((k, bytes)) = record_entry(record)? else {
-            return Ok(false);
-        };
-        let events: &[Bytes] = match &event {
-            Some(e) => std::slice::from_ref(e),
-            None => &[],
-        };
         self.broker
-            .put_result_if_absent_publishing(&k, bytes, self.ttl, EVENT_CHANNEL, events)
+            .put_results_if_absent_publishing(entries, self.ttl, EVENT_CHANNEL, events)
             .await
-            .map_err(TaskError::broker(format!(
-                "storing the record of task `{}` and publishing its event",
-                record.id
-            )))
+            .map_err(|e| TaskError::broker(doing())(e))
     }
 
     /// The latest record of `id`.

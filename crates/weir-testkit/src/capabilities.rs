@@ -320,43 +320,53 @@ pub async fn results_stored_if_absent_never_replace_one<B: Broker + ResultStore>
     );
 }
 
-/// A result stored only if absent, with events: stored the first time
-/// only, and its events published both times, in order.
+/// Results stored only if absent, with events: each stored unless one
+/// of its id is, in one call, and the events published either way, in
+/// order.
 pub async fn results_stored_if_absent_with_events_publish_them_either_way<
     B: Broker + ResultStore + EventChannel,
 >(
     broker: &B,
 ) {
     let channel = unique_name("events");
-    let id = unique_name("job");
+    let (a, b) = (unique_name("job"), unique_name("job"));
     let mut sub = broker.subscribe(&channel).await.expect("subscribe");
     let first = broker
-        .put_result_if_absent_publishing(
-            &id,
-            Bytes::from_static(b"first"),
+        .put_results_if_absent_publishing(
+            &[(a.clone(), Bytes::from_static(b"a1"))],
             WAIT,
             &channel,
             &[Bytes::from_static(b"e1")],
         )
         .await
         .expect("put if absent and publish");
-    assert!(first, "nothing was stored: it stores");
+    assert_eq!(first, [true], "nothing was stored: it stores");
     let second = broker
-        .put_result_if_absent_publishing(
-            &id,
-            Bytes::from_static(b"second"),
+        .put_results_if_absent_publishing(
+            &[
+                (a.clone(), Bytes::from_static(b"a2")),
+                (b.clone(), Bytes::from_static(b"b1")),
+            ],
             WAIT,
             &channel,
             &[Bytes::from_static(b"e2"), Bytes::from_static(b"e3")],
         )
         .await
         .expect("put if absent and publish");
-    assert!(!second, "one is stored: it does not");
+    assert_eq!(second, [false, true], "only the one not stored is");
     assert_eq!(
-        broker.get_result(&id).await.expect("get"),
-        Some(Bytes::from_static(b"first"))
+        broker.get_results(&[a, b]).await.expect("get"),
+        [
+            Some(Bytes::from_static(b"a1")),
+            Some(Bytes::from_static(b"b1"))
+        ]
     );
-    assert_eq!(messages(&mut sub, 3).await, ["e1", "e2", "e3"]);
+    let none = broker
+        .put_results_if_absent_publishing(&[], WAIT, &channel, &[Bytes::from_static(b"e4")])
+        .await
+        .expect("publish alone");
+    assert!(none.is_empty());
+    assert_eq!(messages(&mut sub, 4).await, ["e1", "e2", "e3", "e4"]);
 }
 
 /// Results stored with events: a subscriber gets the events, and a waiter

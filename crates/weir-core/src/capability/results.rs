@@ -96,26 +96,30 @@ pub trait ResultStore: Send + Sync + 'static {
         }
     }
 
-    /// Stores `value` as [`put_result_if_absent`](ResultStore::put_result_if_absent)
-    /// does and publishes `events` on `channel`, as
+    /// Stores each `(id, value)` as
+    /// [`put_result_if_absent`](ResultStore::put_result_if_absent) does and
+    /// publishes `events` on `channel`, as
     /// [`put_results_publishing`](ResultStore::put_results_publishing)
-    /// does for many: one round trip on Redis. The events go out whether
-    /// or not a value was stored; returns whether it was.
+    /// does: one round trip on Redis. The events go out whether or not
+    /// anything was stored; returns, in order, whether each was.
     ///
-    /// The default stores, then publishes.
-    fn put_result_if_absent_publishing(
+    /// The default stores each, then publishes. Not atomic: after an
+    /// error, some may be stored or published.
+    fn put_results_if_absent_publishing(
         &self,
-        id: &str,
-        value: Bytes,
+        entries: &[(String, Bytes)],
         ttl: Duration,
         channel: &str,
         events: &[Bytes],
-    ) -> impl Future<Output = Result<bool, BrokerError>> + Send
+    ) -> impl Future<Output = Result<Vec<bool>, BrokerError>> + Send
     where
         Self: crate::capability::EventChannel,
     {
         async move {
-            let stored = self.put_result_if_absent(id, value, ttl).await?;
+            let mut stored = Vec::with_capacity(entries.len());
+            for (id, value) in entries {
+                stored.push(self.put_result_if_absent(id, value.clone(), ttl).await?);
+            }
             self.publish_many(channel, events).await?;
             Ok(stored)
         }

@@ -38,30 +38,48 @@ impl RedisBroker {
         pipe
     }
 
-    /// Stores `value` as the result of `id` unless one is, publishes
-    /// `events` (if any), and announces `id`, in one pipeline; whether it
-    /// stored.
-    async fn put_if_absent_pipeline(
+    /// Stores each `(id, value)` unless a result of its id is, publishes
+    /// `events` (if any), and announces the ids, in one pipeline; whether
+    /// each stored, in order.
+    async fn put_if_absent_pipeline<'a>(
         &self,
-        id: &str,
-        value: &[u8],
+        entries: impl ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
         ttl: Duration,
         events: Option<(&str, &[Bytes])>,
-    ) -> Result<bool, BrokerError> {
+    ) -> Result<Vec<bool>, BrokerError> {
         let keys = &self.shared.keys;
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(keys.result(id))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(px(ttl));
+        let n = entries.len();
+        let mut pipe = redis::Pipeline::with_capacity(n + 2);
+        let px = px(ttl);
+        for (id, value) in entries.clone() {
+            let key = keys.result(id);
+            let mut set = redis::Cmd::with_capacity(6, key.len() + value.len() + 72);
+            set.arg("SET")
+                .arg(key)
+                .arg(value)
+                .arg("NX")
+                .arg("PX")
+                .arg(px);
+            pipe.add_command(set);
+        }
         self.add_events(&mut pipe, events);
-        self.announce(&mut pipe, std::iter::once(id));
-        // The `SET`'s reply first; a cluster also returns the ignored
+        self.announce(&mut pipe, entries.map(|(id, _)| id));
+        // The `SET`s' replies first; a cluster also returns the ignored
         // commands' (see `client.rs`).
         let replies: Vec<redis::Value> = self.shared.conn.pipe(&pipe).await?;
-        Ok(!matches!(replies.first(), None | Some(redis::Value::Nil)))
+        if replies.len() < n {
+            return Err(BrokerError::backend(
+                "redis",
+                format!(
+                    "a pipeline of {n} SET NX answered {} replies",
+                    replies.len()
+                ),
+            ));
+        }
+        Ok(replies[..n]
+            .iter()
+            .map(|r| !matches!(r, redis::Value::Nil))
+            .collect())
     }
 
     /// Adds to `pipe` the `PUBLISH`es of `events` on `channel` (if any).
@@ -104,21 +122,30 @@ impl ResultStore for RedisBroker {
         value: Bytes,
         ttl: Duration,
     ) -> Result<bool, BrokerError> {
-        self.put_if_absent_pipeline(id, &value, ttl, None).await
+        let stored = self
+            .put_if_absent_pipeline(std::iter::once((id, &value[..])), ttl, None)
+            .await?;
+        Ok(stored.first().copied().unwrap_or(false))
     }
 
-    /// One pipeline: `SET ... NX PX`, the events' `PUBLISH`, then the
+    /// One pipeline: the `SET ... NX PX`s, the events' `PUBLISH`, then the
     /// announcement to waiters.
-    async fn put_result_if_absent_publishing(
+    async fn put_results_if_absent_publishing(
         &self,
-        id: &str,
-        value: Bytes,
+        entries: &[(String, Bytes)],
         ttl: Duration,
         channel: &str,
         events: &[Bytes],
-    ) -> Result<bool, BrokerError> {
-        self.put_if_absent_pipeline(id, &value, ttl, Some((channel, events)))
-            .await
+    ) -> Result<Vec<bool>, BrokerError> {
+        if entries.is_empty() && events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.put_if_absent_pipeline(
+            entries.iter().map(|(id, v)| (id.as_str(), &v[..])),
+            ttl,
+            Some((channel, events)),
+        )
+        .await
     }
 
     /// One pipeline for all of them.

@@ -228,21 +228,40 @@ pub async fn a_handle_from_the_id_alone_follows_the_task<B: TaskBroker>(tasks: T
     worker.stop().await;
 }
 
-/// Many jobs enqueued in one call all run.
+/// Many jobs enqueued in one call all run: in a first call, and in a
+/// second one (on memory and Redis, it sends the jobs with their records
+/// at once, as the client reached the queue before). Each has its record
+/// and its `queued` event before a worker starts.
 pub async fn jobs_enqueued_in_bulk_all_run<B: TaskBroker>(tasks: Tasks<B>) {
     tasks.queue("default").declare().await.expect("declare");
-    let handles = tasks
-        .enqueue_many((0..50i64).map(|i| Job::new("add").args((i, 1i64))))
+    let mut queued = tasks
+        .subscribe(EventFilter::new().name("queued"))
         .await
-        .expect("a producer");
+        .expect("subscribe");
+    let mut handles = Vec::new();
+    for call in 0..2i64 {
+        let jobs = (0..25i64).map(|i| Job::new("add").args((call * 25 + i, 1i64)));
+        for h in tasks.enqueue_many(jobs).await.expect("a producer") {
+            handles.push(h.expect("enqueued"));
+        }
+    }
+    let mut announced = std::collections::HashSet::new();
+    while announced.len() < handles.len() {
+        let e = tokio::time::timeout(WAIT, queued.next())
+            .await
+            .expect("every job's event in time")
+            .expect("an event");
+        assert_eq!(e.kind, EventKind::Queued);
+        announced.insert(e.id);
+    }
+    for h in &handles {
+        assert!(announced.contains(h.id()), "{} announced", h.id());
+        assert_eq!(h.state().await.expect("a record"), TaskState::Queued);
+    }
     let log = log();
     let worker = start(&tasks, router(&log), |w| w.concurrency(8)).await;
     for (i, h) in handles.into_iter().enumerate() {
-        let sum: i64 = h
-            .expect("enqueued")
-            .wait_timeout(WAIT)
-            .await
-            .expect("the result");
+        let sum: i64 = h.wait_timeout(WAIT).await.expect("the result");
         assert_eq!(sum, i as i64 + 1);
     }
     let stats = worker.stop().await;
