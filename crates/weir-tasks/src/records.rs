@@ -36,12 +36,9 @@ pub(crate) fn final_and_latest_keys(id: &TaskId, run: u64) -> [String; 2] {
 /// The key of task `id`'s latest record: what a worker looks up before it
 /// runs a job (`id` as text, as a job message's key carries it).
 pub(crate) fn latest_key(id: &str) -> String {
-    // By hand, not with `format!`: a worker makes a few per job.
-    const PREFIX: &str = "weir-tasks:";
-    let mut key = String::with_capacity(PREFIX.len() + id.len());
-    key.push_str(PREFIX);
-    key.push_str(id);
-    key
+    // Joined in one allocation of the right size, not with `format!`: a
+    // worker makes a few per job.
+    ["weir-tasks:", id].concat()
 }
 
 /// The records of one broker, kept for `ttl`.
@@ -54,6 +51,18 @@ pub(crate) struct Records<'a, B> {
 /// final entry after it (whoever is woken by the final entry reads the
 /// final record too).
 pub(crate) fn entries(record: &TaskRecord) -> Result<Vec<(String, Bytes)>, TaskError> {
+    let (key, bytes) = record_entry(record)?;
+    Ok(if record.state.is_final() {
+        let last = (final_key(&record.id, record.run), bytes.clone());
+        vec![(key, bytes), last]
+    } else {
+        vec![(key, bytes)]
+    })
+}
+
+/// The record entry of `record` alone: its latest record, what a record
+/// stored only if none is holds.
+pub(crate) fn record_entry(record: &TaskRecord) -> Result<(String, Bytes), TaskError> {
     let bytes = MsgPack
         .encode(record)
         .map_err(|source| TaskError::Corrupt {
@@ -61,20 +70,7 @@ pub(crate) fn entries(record: &TaskRecord) -> Result<Vec<(String, Bytes)>, TaskE
             what: "record",
             source,
         })?;
-    let mut out = Vec::with_capacity(2);
-    if record.state.is_final() {
-        out.push((key(&record.id), bytes.clone()));
-        out.push((final_key(&record.id, record.run), bytes));
-    } else {
-        out.push((key(&record.id), bytes));
-    }
-    Ok(out)
-}
-
-/// The record entry of `record` alone (see [`entries`]): what a record
-/// stored only if none is holds.
-pub(crate) fn record_entry(record: &TaskRecord) -> Result<Option<(String, Bytes)>, TaskError> {
-    Ok(entries(record)?.into_iter().next())
+    Ok((key(&record.id), bytes))
 }
 
 impl<B: ResultStore> Records<'_, B> {
@@ -93,9 +89,7 @@ impl<B: ResultStore> Records<'_, B> {
     /// Stores `record` (one that is not final: its record entry alone)
     /// unless a record of its task is stored; whether it stored.
     pub(crate) async fn put_if_absent(&self, record: &TaskRecord) -> Result<bool, TaskError> {
-        let Some((k, bytes)) = record_entry(record)? else {
-            return Ok(false);
-        };
+        let (k, bytes) = record_entry(record)?;
         self.broker
             .put_result_if_absent(&k, bytes, self.ttl)
             .await

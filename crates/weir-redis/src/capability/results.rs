@@ -14,7 +14,8 @@ use super::waiters::Woken;
 use crate::RedisBroker;
 
 impl RedisBroker {
-    /// The pipeline that stores each `(id, value)`: their `SET`s, then the
+    /// The pipeline that stores each `(id, value)`: their `SET`s (with
+    /// `NX` when `if_absent`, and then their replies kept), then the
     /// `PUBLISH`es of `events` on `channel` (if any), then the
     /// announcement that wakes the entries' waiters.
     fn put_pipeline<'a>(
@@ -22,6 +23,7 @@ impl RedisBroker {
         entries: impl Iterator<Item = (&'a str, &'a [u8])> + Clone,
         ttl: Duration,
         events: Option<(&str, &[Bytes])>,
+        if_absent: bool,
     ) -> redis::Pipeline {
         let keys = &self.shared.keys;
         let mut pipe = redis::Pipeline::with_capacity(entries.size_hint().0 + 2);
@@ -29,9 +31,16 @@ impl RedisBroker {
         for (id, value) in entries.clone() {
             let key = keys.result(id);
             // Sized at once: its arguments, each with room for its header.
-            let mut set = redis::Cmd::with_capacity(5, key.len() + value.len() + 64);
-            set.arg("SET").arg(key).arg(value).arg("PX").arg(px);
-            pipe.add_command(set).ignore();
+            let mut set = redis::Cmd::with_capacity(6, key.len() + value.len() + 72);
+            set.arg("SET").arg(key).arg(value);
+            if if_absent {
+                set.arg("NX");
+            }
+            set.arg("PX").arg(px);
+            let set = pipe.add_command(set);
+            if !if_absent {
+                set.ignore();
+            }
         }
         self.add_events(&mut pipe, events);
         self.announce(&mut pipe, entries.map(|(id, _)| id));
@@ -47,23 +56,8 @@ impl RedisBroker {
         ttl: Duration,
         events: Option<(&str, &[Bytes])>,
     ) -> Result<Vec<bool>, BrokerError> {
-        let keys = &self.shared.keys;
         let n = entries.len();
-        let mut pipe = redis::Pipeline::with_capacity(n + 2);
-        let px = px(ttl);
-        for (id, value) in entries.clone() {
-            let key = keys.result(id);
-            let mut set = redis::Cmd::with_capacity(6, key.len() + value.len() + 72);
-            set.arg("SET")
-                .arg(key)
-                .arg(value)
-                .arg("NX")
-                .arg("PX")
-                .arg(px);
-            pipe.add_command(set);
-        }
-        self.add_events(&mut pipe, events);
-        self.announce(&mut pipe, entries.map(|(id, _)| id));
+        let pipe = self.put_pipeline(entries, ttl, events, true);
         // The `SET`s' replies first; a cluster also returns the ignored
         // commands' (see `client.rs`).
         let replies: Vec<redis::Value> = self.shared.conn.pipe(&pipe).await?;
@@ -109,7 +103,7 @@ fn px(ttl: Duration) -> u64 {
 
 impl ResultStore for RedisBroker {
     async fn put_result(&self, id: &str, value: Bytes, ttl: Duration) -> Result<(), BrokerError> {
-        let pipe = self.put_pipeline(std::iter::once((id, &value[..])), ttl, None);
+        let pipe = self.put_pipeline(std::iter::once((id, &value[..])), ttl, None, false);
         self.shared.conn.pipe::<()>(&pipe).await
     }
 
@@ -161,6 +155,7 @@ impl ResultStore for RedisBroker {
             entries.iter().map(|(id, v)| (id.as_str(), &v[..])),
             ttl,
             None,
+            false,
         );
         self.shared.conn.pipe::<()>(&pipe).await
     }
@@ -181,6 +176,7 @@ impl ResultStore for RedisBroker {
             entries.iter().map(|(id, v)| (id.as_str(), &v[..])),
             ttl,
             Some((channel, events)),
+            false,
         );
         self.shared.conn.pipe::<()>(&pipe).await
     }

@@ -42,8 +42,7 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
         let mut going = Vec::with_capacity(readies.len());
         for (i, ready) in readies {
             match records::record_entry(&ready.record) {
-                Ok(Some(entry)) => entries.push(entry),
-                Ok(None) => {}
+                Ok(entry) => entries.push(entry),
                 Err(e) => {
                     enqueued.push((i, Err(e)));
                     continue;

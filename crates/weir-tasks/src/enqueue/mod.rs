@@ -43,13 +43,6 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
             Staged::Existing(handle) => return Ok(handle),
             Staged::Ready(ready) => ready,
         };
-        let queued = TaskEvent::of(EventKind::Queued, &ready.record);
-        // To a queue that took jobs before, the `queued` event goes out
-        // with the record, before the job: one round trip less, and still
-        // ahead of the job's `started`. Should the job fail to go after all
-        // (an outage, the queue deleted since), the event has announced a
-        // job that the caller is told did not go.
-        let early = ready.start.is_none() && self.reached(&ready.topic);
         // A job that is not unique has a new id: no record of it exists
         // but the ones the worker that runs it writes, so its queued
         // record may go at the same time as the job.
@@ -64,6 +57,13 @@ impl<B: TaskBroker, C: Codec + Clone> Tasks<B, C> {
                 }),
             };
         }
+        let queued = TaskEvent::of(EventKind::Queued, &ready.record);
+        // To a queue that took jobs before, the `queued` event goes out
+        // with the record, before the job: one round trip less, and still
+        // ahead of the job's `started`. Should the job fail to go after all
+        // (an outage, the queue deleted since), the event has announced a
+        // job that the caller is told did not go.
+        let early = ready.start.is_none() && self.reached(&ready.topic);
         let stored = if early {
             let (stored, ()) = tokio::join!(
                 self.store_queued_record(&ready),

@@ -213,10 +213,16 @@ impl<B: TaskBroker, C: Codec + Clone> Worker<B, C> {
     pub async fn run(self) -> Result<WorkerStats, TaskError> {
         let multi_threaded = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread);
-        match self.dedicated_thread.unwrap_or(multi_threaded) {
-            true => own_thread::run(self).await,
-            false if multi_threaded => spawned::run(self).await,
-            false => self.run_here().await,
+        let own_thread = self.dedicated_thread.unwrap_or(multi_threaded);
+        if !own_thread && !multi_threaded {
+            return self.run_here().await;
+        }
+        // Run elsewhere: a caller that stops waiting asks it to stop.
+        let _stop = StopOnDrop(self.shutdown.clone());
+        if own_thread {
+            own_thread::run(self).await
+        } else {
+            spawned::run(self).await
         }
     }
 
@@ -481,6 +487,15 @@ impl<B: TaskBroker, C: Codec + Clone> WorkerBuilder<B, C> {
     /// The worker.
     pub fn build(self) -> Worker<B, C> {
         self.worker
+    }
+}
+
+/// Asks the worker to stop when the caller stops waiting for it.
+struct StopOnDrop(ShutdownHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown();
     }
 }
 

@@ -4,19 +4,17 @@
 use tokio::sync::oneshot;
 use weir_core::Codec;
 
-use super::{ShutdownHandle, Worker, WorkerStats};
+use super::{Worker, WorkerStats};
 use crate::{TaskBroker, TaskError};
 
 /// Runs `worker` on a new thread and waits for what it returns. A panic
-/// of the worker is resumed here; dropping this future asks the worker to
-/// stop.
+/// of the worker is resumed here.
 pub(super) async fn run<B, C>(worker: Worker<B, C>) -> Result<WorkerStats, TaskError>
 where
     B: TaskBroker,
     C: Codec + Clone,
 {
     let id = worker.id.clone();
-    let _stop = StopOnDrop(worker.shutdown.clone());
     let (tx, rx) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name(format!("weir-{id}"))
@@ -48,14 +46,5 @@ where
                 source: std::io::Error::other("the worker's thread ended without an outcome"),
             }),
         },
-    }
-}
-
-/// Asks the worker to stop when the caller stops waiting for it.
-pub(super) struct StopOnDrop(pub(super) ShutdownHandle);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.shutdown();
     }
 }

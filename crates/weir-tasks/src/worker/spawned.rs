@@ -4,13 +4,11 @@
 
 use weir_core::Codec;
 
-use super::own_thread::StopOnDrop;
 use super::{Worker, WorkerStats};
 use crate::{TaskBroker, TaskError};
 
 /// Spawns `worker` on the current runtime and waits for what it returns.
-/// A panic of the worker is resumed here; dropping this future asks the
-/// worker to stop.
+/// A panic of the worker is resumed here.
 ///
 /// Spawned, the worker's own loop runs on the runtime's worker threads,
 /// next to the jobs it hands out. Awaited in place from `main`, it would
@@ -22,7 +20,6 @@ where
     C: Codec + Clone,
 {
     let id = worker.id.clone();
-    let _stop = StopOnDrop(worker.shutdown.clone());
     match tokio::spawn(worker.run_here()).await {
         Ok(outcome) => outcome,
         Err(e) => match e.try_into_panic() {
