@@ -170,6 +170,7 @@ fn next_id() -> u64 {
 
 mod weir_side {
     use super::*;
+    use std::collections::VecDeque;
     use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Producer, Topic};
     use weir_memory::MemoryBroker;
     use weir_strategies::{
@@ -187,6 +188,15 @@ mod weir_side {
                 self.0.seen(p.index as usize, o);
             }
             ProcessingStrategy::<T>::submit(&mut self.1, m)
+        }
+        #[inline]
+        fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
+            for m in queue.iter() {
+                for (p, o) in m.committable() {
+                    self.0.seen(p.index as usize, o);
+                }
+            }
+            ProcessingStrategy::<T>::submit_all(&mut self.1, queue)
         }
         fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
             ProcessingStrategy::<T>::poll(&mut self.1)

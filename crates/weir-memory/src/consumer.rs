@@ -153,16 +153,7 @@ impl MemoryConsumer {
                 let mut next = read.first;
                 for run in read {
                     let n = run.len() as u64;
-                    out.reserve(run.len());
-                    out.extend(
-                        run.zip(next..)
-                            .map(|((payload, timestamp), offset)| BrokerValue {
-                                payload,
-                                partition: p.clone(),
-                                offset,
-                                timestamp,
-                            }),
-                    );
+                    out.extend(run.messages(p, next));
                     next += n;
                 }
                 c.position = next;

@@ -3,7 +3,7 @@
 use std::collections::vec_deque::Iter;
 use std::time::SystemTime;
 
-use weir_core::Payload;
+use weir_core::{BrokerValue, Partition, Payload};
 
 use crate::arena::Arena;
 use crate::chunked::{ChunkedDeque, Runs};
@@ -162,6 +162,30 @@ impl Iterator for Run<'_> {
 }
 
 impl ExactSizeIterator for Run<'_> {}
+
+impl<'a> Run<'a> {
+    /// The run as messages of `partition`, the first at offset `first`.
+    /// (The iterator's exact length lets a `Vec` extended with it write
+    /// each message in place.)
+    #[inline]
+    pub(crate) fn messages(
+        self,
+        partition: &'a Partition,
+        first: u64,
+    ) -> impl ExactSizeIterator<Item = BrokerValue<Payload>> + 'a {
+        let mut offset = first;
+        self.entries.map(move |e| {
+            let message = BrokerValue {
+                payload: e.payload.clone(),
+                partition: partition.clone(),
+                offset,
+                timestamp: e.timestamp,
+            };
+            offset += 1;
+            message
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {

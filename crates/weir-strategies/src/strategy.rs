@@ -1,5 +1,6 @@
 //! The strategy trait: one step of a stream-processing pipeline.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -62,6 +63,30 @@ pub trait ProcessingStrategy<T>: Send {
     /// is at capacity: the message is never dropped.
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>>;
 
+    /// Offers the messages in `queue`, in order, as [`submit`](Self::submit)
+    /// would one by one: each message taken is removed from the front, and
+    /// what the step is at capacity for stays in `queue`, first in line. An
+    /// error ends the call (the message it is about was taken; the ones
+    /// after it stay).
+    ///
+    /// The processor hands each batch read from the broker over this way.
+    /// By default it calls `submit` for each message; a step that can do
+    /// better with a run of messages (apply its function in one loop, record
+    /// positions in one pass) overrides it.
+    fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
+        while let Some(message) = queue.pop_front() {
+            match self.submit(message) {
+                Ok(()) => {}
+                Err(SubmitError::Rejected(message)) => {
+                    queue.push_front(message);
+                    break;
+                }
+                Err(SubmitError::Failed(e)) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Checks on background work, forwards what finished, and returns the
     /// positions that may be committed now.
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError>;
@@ -86,6 +111,10 @@ impl<T, S: ProcessingStrategy<T> + ?Sized> ProcessingStrategy<T> for Box<S> {
 
     fn submit(&mut self, message: Incoming<T>) -> Result<(), SubmitError<T>> {
         (**self).submit(message)
+    }
+
+    fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
+        (**self).submit_all(queue)
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
@@ -113,5 +142,86 @@ pub(crate) fn split<T>(message: Incoming<T>) -> Result<(Message<()>, T), Message
     match payload {
         Some(p) => Ok((meta, p)),
         None => Err(meta),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::TaskError;
+    use crate::testing::{Collect, broker_msg};
+
+    fn offsets<T>(queue: &VecDeque<Incoming<T>>) -> Vec<u64> {
+        queue
+            .iter()
+            .filter_map(|m| m.position())
+            .map(|(_, o)| o)
+            .collect()
+    }
+
+    #[test]
+    fn submitting_all_stops_at_capacity_and_keeps_the_rest_in_order() {
+        let sink = Collect::with_capacity(2);
+        let mut step = sink.clone();
+        let mut queue: VecDeque<_> = (0..5).map(|o| broker_msg(0, o, o as u32)).collect();
+        step.submit_all(&mut queue).unwrap();
+        assert_eq!(sink.payloads(), vec![Some(0), Some(1)]);
+        assert_eq!(
+            offsets(&queue),
+            [2, 3, 4],
+            "the rejected message is first in line"
+        );
+        sink.drain();
+        step.submit_all(&mut queue).unwrap();
+        assert_eq!(offsets(&queue), [4]);
+    }
+
+    /// Takes even payloads, fails on odd ones.
+    struct EvenOnly(Vec<u32>);
+
+    impl ProcessingStrategy<u32> for EvenOnly {
+        fn attach(&mut self, _: &Progress) {}
+        fn submit(&mut self, message: Incoming<u32>) -> Result<(), SubmitError<u32>> {
+            match message.payload() {
+                Filterable::Payload(p) if p % 2 == 1 => {
+                    let reason = format!("odd {p}");
+                    Err(StrategyError::from_task(&message, TaskError::invalid(reason)).into())
+                }
+                Filterable::Payload(p) => {
+                    self.0.push(*p);
+                    Ok(())
+                }
+                Filterable::Filtered => Ok(()),
+            }
+        }
+        fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+            Ok(None)
+        }
+        fn close(&mut self) {}
+        fn terminate(&mut self) {}
+        fn join(&mut self, _: Option<Duration>) -> JoinFuture<'_> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    #[test]
+    fn submitting_all_ends_at_a_failure_which_takes_its_message() {
+        let mut step = EvenOnly(Vec::new());
+        let mut queue: VecDeque<_> = [0, 2, 3, 4]
+            .iter()
+            .map(|&p| broker_msg(0, u64::from(p), p))
+            .collect();
+        let Err(StrategyError::Invalid(e)) = step.submit_all(&mut queue) else {
+            panic!("expected the odd payload to fail")
+        };
+        assert_eq!((e.offset, e.reason.as_str()), (Some(3), "odd 3"));
+        assert_eq!(step.0, [0, 2]);
+        assert_eq!(
+            offsets(&queue),
+            [4],
+            "the failed message was taken, the next one stays"
+        );
     }
 }

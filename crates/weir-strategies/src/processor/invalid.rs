@@ -124,9 +124,11 @@ impl std::fmt::Display for InvalidLimit {
 }
 
 impl InvalidCounts {
-    pub(crate) fn valid(&mut self) {
-        self.total += 1;
-        self.consecutive = 0;
+    pub(crate) fn valid(&mut self, n: u64) {
+        if n > 0 {
+            self.total += n;
+            self.consecutive = 0;
+        }
     }
 
     /// Counts an invalid message; the limit it breaks, if any.
@@ -159,7 +161,7 @@ mod tests {
         let mut c = InvalidCounts::default();
         assert_eq!(c.invalid(&policy), None);
         assert_eq!(c.invalid(&policy), None);
-        c.valid();
+        c.valid(1);
         assert_eq!(c.invalid(&policy), None);
         assert_eq!(c.invalid(&policy), None);
         assert_eq!(
@@ -174,7 +176,7 @@ mod tests {
         let mut c = InvalidCounts::default();
         assert_eq!(c.invalid(&policy), None, "1 of 1, but too few to judge");
         for _ in 0..6 {
-            c.valid();
+            c.valid(1);
         }
         assert_eq!(c.invalid(&policy), None, "2 of 8 is 25%");
         assert!(matches!(

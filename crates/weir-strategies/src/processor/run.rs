@@ -1,6 +1,6 @@
 //! The processor's loop.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -18,7 +18,6 @@ use super::raw_buffer::RawBuffer;
 use super::{ProcessorError, ProcessorReport, StreamProcessor};
 use crate::{
     Incoming, InvalidMessage, ProcessingStrategy, Progress, StrategyContext, StrategyError,
-    SubmitError,
 };
 
 /// Why the hot submit loop stopped.
@@ -43,11 +42,10 @@ struct Run<C> {
     uncommitted: CommitRequest,
     since_commit: u64,
     last_commit: Instant,
-    held: Option<Incoming<Payload>>,
     /// Messages read but not yet submitted, in order, already in the shape
-    /// the pipeline takes (converted in one pass per batch, which spares the
-    /// hot submit loop a copy of every message).
-    buffered: std::vec::IntoIter<Incoming<Payload>>,
+    /// the pipeline takes (converted in one pass per batch). The first is
+    /// the one the pipeline rejected last, if it did.
+    buffered: VecDeque<Incoming<Payload>>,
     backpressure: Backpressure,
     /// Polling failing with transient errors, and when to poll again.
     poll_outage: Outage,
@@ -81,8 +79,7 @@ impl<C: Consumer> StreamProcessor<C> {
             uncommitted: CommitRequest::new(),
             since_commit: 0,
             last_commit: Instant::now(),
-            held: None,
-            buffered: Vec::new().into_iter(),
+            buffered: VecDeque::new(),
             poll_outage: Outage::new(),
             poll_again_at: None,
             lost: BTreeSet::new(),
@@ -175,7 +172,7 @@ impl<C: Consumer> Run<C> {
         if !self.uncommitted.is_empty() {
             deadline = earliest(deadline, self.p.commit_policy.next_due(self.last_commit));
         }
-        let holding = self.held.is_some() || self.buffered.len() > 0;
+        let holding = !self.buffered.is_empty();
         if holding {
             deadline = earliest(deadline, self.backpressure.pause_at());
             deadline = earliest(deadline, Some(Instant::now() + self.p.retry_interval));
@@ -255,14 +252,7 @@ impl<C: Consumer> Run<C> {
                             raw.remember(message);
                         }
                     }
-                    let batch = batch.into_iter().map(incoming);
-                    if self.buffered.len() == 0 {
-                        self.buffered = batch.collect::<Vec<_>>().into_iter();
-                    } else {
-                        let mut rest: Vec<_> = std::mem::take(&mut self.buffered).collect();
-                        rest.extend(batch);
-                        self.buffered = rest.into_iter();
-                    }
+                    self.buffered.extend(batch.into_iter().map(incoming));
                 }
             }
             ConsumerEvent::Assigned(added) => {
@@ -304,8 +294,7 @@ impl<C: Consumer> Run<C> {
                 }
             }
         }
-        self.held = None;
-        self.buffered = Vec::new().into_iter();
+        self.buffered = VecDeque::new();
         if let Some(raw) = &mut self.raw {
             raw.clear();
         }
@@ -386,7 +375,7 @@ impl<C: Consumer> Run<C> {
         self.since_commit += submitted;
         self.report.messages += submitted;
         count(m::MESSAGES_TOTAL, submitted);
-        if self.held.is_none() && self.backpressure.is_active() {
+        if self.buffered.is_empty() && self.backpressure.is_active() {
             let (resume, lasted) = self.backpressure.accepted(Instant::now());
             if let Some(d) = lasted {
                 seconds(m::BACKPRESSURE_SECONDS, d);
@@ -399,11 +388,11 @@ impl<C: Consumer> Run<C> {
     }
 
     /// The hot loop, kept free of awaits: submits until the buffer is empty,
-    /// the pipeline rejects a message (it is held), or a message fails.
+    /// the pipeline rejects a message (it stays first in the buffer), or a
+    /// message fails.
     fn submit_run(&mut self) -> (u64, Stop) {
         let Run {
             strategy,
-            held,
             buffered,
             counts,
             backpressure,
@@ -412,20 +401,24 @@ impl<C: Consumer> Run<C> {
         let Some(strategy) = strategy.as_mut() else {
             return (0, Stop::Drained);
         };
-        let mut submitted = 0u64;
-        if let Some(m) = held.take() {
-            match offer(strategy.as_mut(), m, held, counts, backpressure) {
-                None => submitted += 1,
-                Some((n, stop)) => return (submitted + n, stop),
+        let before = buffered.len();
+        let result = strategy.submit_all(buffered);
+        let taken = (before - buffered.len()) as u64;
+        match result {
+            Ok(()) => {
+                counts.valid(taken);
+                if !buffered.is_empty() {
+                    backpressure.rejected(Instant::now());
+                }
+                (taken, Stop::Drained)
             }
-        }
-        for m in buffered.by_ref() {
-            match offer(strategy.as_mut(), m, held, counts, backpressure) {
-                None => submitted += 1,
-                Some((n, stop)) => return (submitted + n, stop),
+            // The invalid message counts as submitted, but not as valid.
+            Err(StrategyError::Invalid(i)) => {
+                counts.valid(taken.saturating_sub(1));
+                (taken, Stop::Invalid(i))
             }
+            Err(e) => (taken.saturating_sub(1), Stop::Failed(e)),
         }
-        (submitted, Stop::Drained)
     }
 
     async fn on_invalid(&mut self, invalid: InvalidMessage) -> Result<(), ProcessorError> {
@@ -649,31 +642,6 @@ fn incoming(message: BrokerValue<Payload>) -> Incoming<Payload> {
         offset: message.offset,
         timestamp: message.timestamp,
     })
-}
-
-/// Offers one message: `None` if taken, else how many count as submitted
-/// (an invalid message does) and why to stop.
-#[inline(always)]
-fn offer(
-    strategy: &mut dyn ProcessingStrategy<Payload>,
-    message: Incoming<Payload>,
-    held: &mut Option<Incoming<Payload>>,
-    counts: &mut InvalidCounts,
-    backpressure: &mut Backpressure,
-) -> Option<(u64, Stop)> {
-    match strategy.submit(message) {
-        Ok(()) => {
-            counts.valid();
-            None
-        }
-        Err(SubmitError::Rejected(m)) => {
-            *held = Some(m);
-            backpressure.rejected(Instant::now());
-            Some((0, Stop::Drained))
-        }
-        Err(SubmitError::Failed(StrategyError::Invalid(i))) => Some((1, Stop::Invalid(i))),
-        Err(SubmitError::Failed(e)) => Some((0, Stop::Failed(e))),
-    }
 }
 
 /// Logs a transient broker error about to be retried.

@@ -1,5 +1,6 @@
 //! CommitOffsets: the last step, which turns finished messages into commits.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use weir_core::CommitRequest;
@@ -44,6 +45,14 @@ impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
         Ok(())
     }
 
+    #[inline]
+    fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
+        for message in queue.drain(..) {
+            self.pending.record_message(&message);
+        }
+        Ok(())
+    }
+
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         Ok(self.pending.take_request())
     }
@@ -75,5 +84,17 @@ mod tests {
         let req = s.poll().unwrap().unwrap();
         assert_eq!((req.get(&part(0)), req.get(&part(1))), (Some(5), Some(9)));
         assert_eq!(s.poll().unwrap(), None);
+    }
+
+    #[test]
+    fn submitting_all_keeps_the_highest_position_per_partition() {
+        let mut c = CommitOffsets::new();
+        let s: &mut dyn ProcessingStrategy<u8> = &mut c;
+        let mut queue: VecDeque<_> =
+            [broker_msg(0, 3, 0), broker_msg(1, 8, 0), filtered_msg(0, 4)].into();
+        s.submit_all(&mut queue).unwrap();
+        assert!(queue.is_empty());
+        let req = s.poll().unwrap().unwrap();
+        assert_eq!((req.get(&part(0)), req.get(&part(1))), (Some(5), Some(9)));
     }
 }

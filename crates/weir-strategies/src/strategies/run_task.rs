@@ -1,5 +1,6 @@
 //! RunTask: apply a function to each message, in the processor's task.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -105,6 +106,42 @@ where
         Ok(())
     }
 
+    /// Applies the function to every message of `queue` in one loop, then
+    /// hands the results to the next step at once. Like `submit`, it takes
+    /// messages only once the results of earlier ones were taken; those it
+    /// takes wait in its outbox if the next step is at capacity.
+    fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
+        if self.closed {
+            return Err(StrategyError::Closed);
+        }
+        self.outbox.flush(&mut self.next)?;
+        let Some(mut out) = self.outbox.take_empty() else {
+            return Ok(());
+        };
+        out.reserve(queue.len());
+        let mut failed = None;
+        while let Some(message) = queue.pop_front() {
+            let mapped = message.try_map(|payload| match payload {
+                Filterable::Filtered => Ok(Filterable::Filtered),
+                Filterable::Payload(t) => self.call(t).map(Filterable::Payload),
+            });
+            match mapped {
+                Ok(m) => out.push(m),
+                Err((at, failure)) => {
+                    failed = Some(failure.into_error(&at));
+                    break;
+                }
+            }
+        }
+        self.outbox.put(out);
+        if let Some(e) = failed {
+            // The results before the failure wait in the outbox: offered now,
+            // a failure of theirs would hide this one.
+            return Err(e);
+        }
+        self.outbox.flush(&mut self.next)
+    }
+
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         self.outbox.flush(&mut self.next)?;
         self.next.poll()
@@ -136,7 +173,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Collect, broker_msg, filtered_msg};
+    use crate::testing::{Collect, broker_msg, filtered_msg, part};
 
     #[test]
     fn maps_payloads_and_keeps_positions() {
@@ -194,6 +231,82 @@ mod tests {
         sink.drain();
         s.poll().unwrap();
         assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
+    }
+
+    fn queue(offsets: std::ops::Range<u64>) -> VecDeque<Incoming<u32>> {
+        offsets.map(|o| broker_msg(0, o, o as u32)).collect()
+    }
+
+    #[test]
+    fn submitting_all_maps_every_message_and_forwards_them_at_once() {
+        let sink = Collect::new();
+        let mut s = RunTask::new(|x: u32| Ok(x * 10), sink.clone());
+        let mut q = queue(0..3);
+        q.push_back(filtered_msg(0, 3));
+        s.submit_all(&mut q).unwrap();
+        assert!(q.is_empty());
+        assert_eq!(sink.payloads(), vec![Some(0), Some(10), Some(20), None]);
+        assert_eq!(s.poll().unwrap().unwrap().get(&part(0)), Some(4));
+    }
+
+    #[test]
+    fn submitting_all_stops_at_an_invalid_message_and_keeps_the_finished_ones() {
+        let sink = Collect::new();
+        let mut s = RunTask::new(
+            |x: u32| match x {
+                2 => Err(TaskError::invalid("two")),
+                x => Ok(x),
+            },
+            sink.clone(),
+        );
+        let mut q = queue(0..5);
+        let Err(StrategyError::Invalid(i)) = s.submit_all(&mut q) else {
+            panic!("expected an invalid message")
+        };
+        assert_eq!((i.offset, i.reason.as_str()), (Some(2), "two"));
+        let left: Vec<u64> = q
+            .iter()
+            .filter_map(|m| m.position())
+            .map(|(_, o)| o)
+            .collect();
+        assert_eq!(left, [3, 4], "the messages after the invalid one stay");
+        // The results before it go on with the next call.
+        s.submit_all(&mut q).unwrap();
+        assert_eq!(sink.payloads(), vec![Some(0), Some(1), Some(3), Some(4)]);
+    }
+
+    #[test]
+    fn submitting_all_takes_nothing_while_earlier_results_wait() {
+        let sink = Collect::with_capacity(2);
+        let mut s = RunTask::new(|x: u32| Ok(x), sink.clone());
+        let mut q = queue(0..4);
+        s.submit_all(&mut q).unwrap();
+        assert!(q.is_empty(), "a batch is taken whole");
+        assert_eq!(sink.payloads(), vec![Some(0), Some(1)]);
+        let mut more = queue(4..6);
+        s.submit_all(&mut more).unwrap();
+        assert_eq!(
+            more.len(),
+            2,
+            "results 2 and 3 still wait: nothing more is taken"
+        );
+        sink.drain();
+        s.submit_all(&mut more).unwrap();
+        assert!(more.is_empty(), "2 and 3 went on, so 4 and 5 were taken");
+        assert_eq!(sink.payloads().len(), 4);
+        sink.drain();
+        s.poll().unwrap();
+        let all: Vec<_> = (0..6).map(Some).collect();
+        assert_eq!(sink.payloads(), all);
+    }
+
+    #[test]
+    fn submitting_all_after_close_fails() {
+        let mut s = RunTask::new(|x: u32| Ok(x), Collect::new());
+        s.close();
+        let mut q = queue(0..1);
+        assert!(matches!(s.submit_all(&mut q), Err(StrategyError::Closed)));
+        assert_eq!(q.len(), 1);
     }
 
     #[tokio::test]

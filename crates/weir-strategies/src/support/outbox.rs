@@ -58,21 +58,29 @@ impl<U> Outbox<U> {
     }
 
     /// Submits queued messages in order until the next step rejects one.
+    #[inline]
     pub(crate) fn flush<N: ProcessingStrategy<U> + ?Sized>(
         &mut self,
         next: &mut N,
     ) -> Result<(), StrategyError> {
-        while let Some(m) = self.queue.pop_front() {
-            match next.submit(m) {
-                Ok(()) => {}
-                Err(SubmitError::Rejected(m)) => {
-                    self.queue.push_front(m);
-                    break;
-                }
-                Err(SubmitError::Failed(e)) => return Err(e),
-            }
+        if self.queue.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        next.submit_all(&mut self.queue)
+    }
+
+    /// Takes the queue's buffer to fill, when the queue is empty (no copy).
+    #[inline]
+    pub(crate) fn take_empty(&mut self) -> Option<Vec<Incoming<U>>> {
+        self.queue
+            .is_empty()
+            .then(|| Vec::from(std::mem::take(&mut self.queue)))
+    }
+
+    /// Puts back a buffer taken by [`take_empty`](Self::take_empty), filled.
+    #[inline]
+    pub(crate) fn put(&mut self, filled: Vec<Incoming<U>>) {
+        self.queue = filled.into();
     }
 
     /// Flushes everything into `next`, polling it and waiting for progress in
