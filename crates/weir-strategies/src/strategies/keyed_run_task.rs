@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use weir_core::{CommitRequest, Filterable, Message, Origin, Partition, Value};
 
 use crate::strategy::split;
+use crate::support::deferred::Deferred;
 use crate::support::ordered::{Failure, Outcome, run_user_task, spawn_work};
 use crate::support::origins::origin_of;
 use crate::support::outbox::{Outbox, deadline_after, join_next, wait};
@@ -55,6 +56,8 @@ pub struct KeyedRunTask<KF, F, K, T, U, N> {
     outbox: Outbox<U>,
     progress: Progress,
     closed: bool,
+    /// A failure met while making room, for the next `poll` or `join`.
+    failed: Deferred,
 }
 
 struct Waiting<T> {
@@ -128,6 +131,7 @@ impl<KF, F, K, T, U, N> KeyedRunTask<KF, F, K, T, U, N> {
             outbox: Outbox::default(),
             progress: Progress::new(),
             closed: false,
+            failed: Deferred::default(),
         }
     }
 
@@ -272,9 +276,15 @@ where
         if self.closed {
             return Err(StrategyError::Closed.into());
         }
-        if self.pending + self.outbox.len() >= self.max_pending {
-            self.advance()?;
-            if self.pending + self.outbox.len() >= self.max_pending {
+        if self.failed.is_waiting() || self.pending + self.outbox.len() >= self.max_pending {
+            // A failure met making room is about earlier work: it waits for
+            // the next `poll`, and this message goes back (see `Deferred`).
+            if !self.failed.is_waiting()
+                && let Err(e) = self.advance()
+            {
+                self.failed.keep(e, &self.progress);
+            }
+            if self.failed.is_waiting() || self.pending + self.outbox.len() >= self.max_pending {
                 return Err(SubmitError::Rejected(message));
             }
         }
@@ -313,6 +323,7 @@ where
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        self.failed.report()?;
         self.advance()?;
         self.next.poll()
     }
@@ -330,6 +341,7 @@ where
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
         Box::pin(async move {
+            self.failed.report()?;
             let deadline: Option<Instant> = deadline_after(timeout);
             let mut commits = None;
             loop {
@@ -413,6 +425,39 @@ mod tests {
         let c = s.poll().unwrap().unwrap();
         assert_eq!(sink.payloads(), vec![Some(3), Some(1), Some(2)]);
         assert_eq!(c.get(&part(0)), Some(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_offered_while_an_earlier_one_fails_comes_back() {
+        let sink = Collect::new();
+        let mut s = KeyedRunTask::new(
+            |j: &Job| j.0,
+            |j: Job| async move {
+                match j.1 {
+                    0 => Err(TaskError::invalid("zero")),
+                    v => Ok(v),
+                }
+            },
+            1,
+            sink.clone(),
+        )
+        .max_pending(1);
+        s.attach(&Progress::new());
+        s.submit(broker_msg(0, 0, ('a', 0, 0))).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Full: making room finds the first task's failure.
+        let Err(SubmitError::Rejected(back)) = s.submit(broker_msg(0, 1, ('b', 1, 0))) else {
+            panic!("the message must come back, not be dropped with another's failure")
+        };
+        assert_eq!(back.position().map(|(_, o)| o), Some(1));
+        let Err(StrategyError::Invalid(i)) = s.poll() else {
+            panic!("the failure is reported by the next poll")
+        };
+        assert_eq!(i.offset, Some(0));
+        s.submit(back).unwrap();
+        s.close();
+        s.join(None).await.unwrap();
+        assert_eq!(sink.payloads(), vec![Some(1)]);
     }
 
     #[tokio::test(start_paused = true)]

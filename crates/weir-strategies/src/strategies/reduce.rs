@@ -205,6 +205,7 @@ where
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        self.stage.report_failure()?;
         {
             let Stage { work, next, .. } = &mut self.stage;
             work.flush(next)?;
@@ -228,6 +229,7 @@ where
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
         Box::pin(async move {
+            self.stage.report_failure()?;
             // The last batch goes out whatever its size (an empty one only
             // if it carries positions).
             self.flush_empty = false;

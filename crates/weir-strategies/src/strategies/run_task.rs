@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use weir_core::{CommitRequest, Filterable};
 
+use crate::support::deferred::Deferred;
 use crate::support::ordered::Failure;
 use crate::support::outbox::{Outbox, deadline_after, join_next};
 use crate::{
@@ -41,6 +42,8 @@ pub struct RunTask<F, N, U> {
     outbox: Outbox<U>,
     progress: Progress,
     closed: bool,
+    /// A failure met while making room, for the next `poll` or `join`.
+    failed: Deferred,
 }
 
 impl<F, N, U> RunTask<F, N, U> {
@@ -55,11 +58,27 @@ impl<F, N, U> RunTask<F, N, U> {
             outbox: Outbox::default(),
             progress: Progress::new(),
             closed: false,
+            failed: Deferred::default(),
         }
     }
 }
 
 impl<F, N, U> RunTask<F, N, U> {
+    /// Forwards the waiting results before a message is taken; a failure
+    /// met doing so waits for the next `poll` (see [`Deferred`]).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self)
+    where
+        N: ProcessingStrategy<U>,
+    {
+        if !self.failed.is_waiting()
+            && let Err(e) = self.outbox.flush(&mut self.next)
+        {
+            self.failed.keep(e, &self.progress);
+        }
+    }
+
     /// Calls the function, turning a panic into a failure.
     #[inline]
     fn call<T>(&mut self, payload: T) -> Result<U, Failure>
@@ -90,9 +109,9 @@ where
         if self.closed {
             return Err(StrategyError::Closed.into());
         }
-        if !self.outbox.is_empty() {
-            self.outbox.flush(&mut self.next)?;
-            if !self.outbox.is_empty() {
+        if !self.outbox.is_empty() || self.failed.is_waiting() {
+            self.make_room();
+            if !self.outbox.is_empty() || self.failed.is_waiting() {
                 return Err(SubmitError::Rejected(message));
             }
         }
@@ -114,6 +133,8 @@ where
         if self.closed {
             return Err(StrategyError::Closed);
         }
+        // Nothing is taken yet: a failure can be returned at once.
+        self.failed.report()?;
         self.outbox.flush(&mut self.next)?;
         let Some(mut out) = self.outbox.take_empty() else {
             return Ok(());
@@ -143,6 +164,7 @@ where
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        self.failed.report()?;
         self.outbox.flush(&mut self.next)?;
         self.next.poll()
     }
@@ -160,6 +182,7 @@ where
 
     fn join(&mut self, timeout: Option<Duration>) -> JoinFuture<'_> {
         Box::pin(async move {
+            self.failed.report()?;
             let deadline = deadline_after(timeout);
             let commits = self
                 .outbox
@@ -231,6 +254,46 @@ mod tests {
         sink.drain();
         s.poll().unwrap();
         assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
+    }
+
+    /// Rejects each message the first time it is offered, and reports it
+    /// invalid the second time.
+    #[derive(Default)]
+    struct RejectsThenRefuses(Option<u64>);
+
+    impl ProcessingStrategy<u32> for RejectsThenRefuses {
+        fn attach(&mut self, _: &Progress) {}
+        fn submit(&mut self, m: Incoming<u32>) -> Result<(), SubmitError<u32>> {
+            let offset = m.position().map(|(_, o)| o);
+            if self.0 == offset {
+                return Err(StrategyError::from_task(&m, TaskError::invalid("refused")).into());
+            }
+            self.0 = offset;
+            Err(SubmitError::Rejected(m))
+        }
+        fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+            Ok(None)
+        }
+        fn close(&mut self) {}
+        fn terminate(&mut self) {}
+        fn join(&mut self, _: Option<Duration>) -> JoinFuture<'_> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    #[test]
+    fn a_message_offered_while_an_earlier_result_fails_comes_back() {
+        let mut s = RunTask::new(|x: u32| Ok(x), RejectsThenRefuses::default());
+        s.submit(broker_msg(0, 0, 0)).unwrap(); // its result waits
+        let Err(SubmitError::Rejected(back)) = s.submit(broker_msg(0, 1, 1)) else {
+            panic!("the message must come back, not be dropped with another's failure")
+        };
+        assert_eq!(back.position().map(|(_, o)| o), Some(1));
+        let Err(StrategyError::Invalid(i)) = s.poll() else {
+            panic!("the failure is reported by the next poll")
+        };
+        assert_eq!(i.offset, Some(0));
+        s.submit(back).unwrap();
     }
 
     fn queue(offsets: std::ops::Range<u64>) -> VecDeque<Incoming<u32>> {

@@ -74,8 +74,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Progress;
     use crate::testing::{Collect, broker_msg, filtered_msg, part};
+    use crate::{Progress, StrategyError};
     use std::time::Duration;
 
     async fn sleepy(ms: u64, v: u32) -> Result<u32, TaskError> {
@@ -177,6 +177,38 @@ mod tests {
             vec![Some(0)],
             "only the work before it went on"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_offered_while_an_earlier_one_fails_comes_back() {
+        let sink = Collect::new();
+        let mut s = RunTaskAsync::new(
+            |v: u32| async move {
+                match v {
+                    0 => Err(TaskError::invalid("zero")),
+                    v => Ok(v),
+                }
+            },
+            1,
+            sink.clone(),
+        );
+        s.attach(&Progress::new());
+        s.submit(broker_msg(0, 0, 0)).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Full: making room finds the first task's failure.
+        let Err(SubmitError::Rejected(back)) = s.submit(broker_msg(0, 1, 1)) else {
+            panic!("the message must come back, not be dropped with another's failure")
+        };
+        assert_eq!(back.position().map(|(_, o)| o), Some(1));
+        let Err(StrategyError::Invalid(i)) = s.poll() else {
+            panic!("the failure is reported by the next poll")
+        };
+        assert_eq!(i.offset, Some(0));
+        s.submit(back).unwrap();
+        s.close();
+        let commits = s.join(None).await.unwrap().unwrap();
+        assert_eq!(commits.get(&part(0)), Some(2));
+        assert_eq!(sink.payloads(), vec![Some(1)]);
     }
 
     #[tokio::test(start_paused = true)]

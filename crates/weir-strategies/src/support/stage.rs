@@ -9,8 +9,10 @@
 //!
 //! - `submit` on a closed step fails with [`StrategyError::Closed`]; on a
 //!   full one it first forwards what it can, then hands the message back
-//!   ([`Stage::has_room`]).
-//! - `poll` forwards what finished, then polls the next step.
+//!   ([`Stage::has_room`]). A failure met while forwarding is kept for the
+//!   next `poll` ([`Deferred`]), and the message goes back.
+//! - `poll` reports a kept failure first; then it forwards what finished,
+//!   and polls the next step.
 //! - `close` only marks the step closed: the next step may still receive
 //!   this step's work, so it is closed in `join`, after that work went out.
 //! - `terminate` drops the work and terminates the next step.
@@ -26,6 +28,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use weir_core::CommitRequest;
 
+use crate::support::deferred::Deferred;
 use crate::support::ordered::Ordered;
 use crate::support::outbox::{Outbox, deadline_after, join_next};
 use crate::{ProcessingStrategy, Progress, StrategyError};
@@ -120,6 +123,8 @@ pub(crate) struct Stage<W, N> {
     /// The processor's progress signal (a private one until attached).
     pub(crate) progress: Progress,
     closed: bool,
+    /// A failure met while making room, for the next `poll` or `join`.
+    failed: Deferred,
 }
 
 impl<W: Default, N> Stage<W, N> {
@@ -129,6 +134,7 @@ impl<W: Default, N> Stage<W, N> {
             next,
             progress: Progress::new(),
             closed: false,
+            failed: Deferred::default(),
         }
     }
 }
@@ -153,7 +159,7 @@ impl<W, N> Stage<W, N> {
         W: Pending<U>,
         N: ProcessingStrategy<U>,
     {
-        if !self.closed && self.work.held() < limit {
+        if !self.closed && self.work.held() < limit && !self.failed.is_waiting() {
             return Ok(true);
         }
         self.make_room(limit)
@@ -172,8 +178,19 @@ impl<W, N> Stage<W, N> {
         if self.closed {
             return Err(StrategyError::Closed);
         }
-        self.work.forward(&mut self.next)?;
-        Ok(self.work.held() < limit)
+        if !self.failed.is_waiting()
+            && let Err(e) = self.work.forward(&mut self.next)
+        {
+            self.failed.keep(e, &self.progress);
+        }
+        Ok(self.work.held() < limit && !self.failed.is_waiting())
+    }
+
+    /// Reports a failure kept while making room, if any (every `poll` and
+    /// `join` of a step starts with it).
+    #[inline]
+    pub(crate) fn report_failure(&mut self) -> Result<(), StrategyError> {
+        self.failed.report()
     }
 
     /// Forwards what finished, then polls the next step.
@@ -183,6 +200,7 @@ impl<W, N> Stage<W, N> {
         W: Pending<U>,
         N: ProcessingStrategy<U>,
     {
+        self.failed.report()?;
         self.work.forward(&mut self.next)?;
         self.next.poll()
     }
@@ -214,6 +232,7 @@ impl<W, N> Stage<W, N> {
         W: Pending<U>,
         N: ProcessingStrategy<U>,
     {
+        self.failed.report()?;
         let deadline = deadline_after(timeout);
         let commits = self
             .work
