@@ -150,8 +150,7 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::*;
-    use crate::TaskError;
-    use crate::testing::{Collect, broker_msg};
+    use crate::testing::{Collect, Judge, Verdict, broker_msg};
 
     fn offsets<T>(queue: &VecDeque<Incoming<T>>) -> Vec<u64> {
         queue
@@ -178,37 +177,13 @@ mod tests {
         assert_eq!(offsets(&queue), [4]);
     }
 
-    /// Takes even payloads, fails on odd ones.
-    struct EvenOnly(Vec<u32>);
-
-    impl ProcessingStrategy<u32> for EvenOnly {
-        fn attach(&mut self, _: &Progress) {}
-        fn submit(&mut self, message: Incoming<u32>) -> Result<(), SubmitError<u32>> {
-            match message.payload() {
-                Filterable::Payload(p) if p % 2 == 1 => {
-                    let reason = format!("odd {p}");
-                    Err(StrategyError::from_task(&message, TaskError::invalid(reason)).into())
-                }
-                Filterable::Payload(p) => {
-                    self.0.push(*p);
-                    Ok(())
-                }
-                Filterable::Filtered => Ok(()),
-            }
-        }
-        fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-            Ok(None)
-        }
-        fn close(&mut self) {}
-        fn terminate(&mut self) {}
-        fn join(&mut self, _: Option<Duration>) -> JoinFuture<'_> {
-            Box::pin(async { Ok(None) })
-        }
-    }
-
     #[test]
     fn submitting_all_ends_at_a_failure_which_takes_its_message() {
-        let mut step = EvenOnly(Vec::new());
+        // Takes even payloads, refuses odd ones.
+        let mut step = Judge::new(|m: &Incoming<u32>| match m.payload() {
+            Filterable::Payload(p) if p % 2 == 1 => Verdict::Refuse(format!("odd {p}")),
+            _ => Verdict::Take,
+        });
         let mut queue: VecDeque<_> = [0, 2, 3, 4]
             .iter()
             .map(|&p| broker_msg(0, u64::from(p), p))
@@ -217,7 +192,7 @@ mod tests {
             panic!("expected the odd payload to fail")
         };
         assert_eq!((e.offset, e.reason.as_str()), (Some(3), "odd 3"));
-        assert_eq!(step.0, [0, 2]);
+        assert_eq!(step.taken, [0, 2]);
         assert_eq!(
             offsets(&queue),
             [4],

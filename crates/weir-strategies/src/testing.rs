@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use weir_core::{CommitRequest, Filterable, Message, Partition};
 
-use crate::{Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError};
+use crate::{
+    Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
+};
 
 pub(crate) fn part(i: u32) -> Partition {
     Partition::new("t", i)
@@ -144,4 +146,82 @@ impl<T: Send + Clone> ProcessingStrategy<T> for Collect<T> {
             self.poll()
         })
     }
+}
+
+/// What [`Judge`] does with a message offered to it.
+pub(crate) enum Verdict {
+    /// Takes it (and keeps its payload).
+    Take,
+    /// Hands it back: at capacity.
+    Reject,
+    /// Fails it as invalid, for this reason.
+    Refuse(String),
+}
+
+/// A last step that decides each offer with a function; it keeps the
+/// payloads it takes and commits nothing.
+pub(crate) struct Judge<F> {
+    judge: F,
+    pub(crate) taken: Vec<u32>,
+}
+
+impl<F: FnMut(&Incoming<u32>) -> Verdict> Judge<F> {
+    pub(crate) fn new(judge: F) -> Self {
+        Judge {
+            judge,
+            taken: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(&Incoming<u32>) -> Verdict + Send> ProcessingStrategy<u32> for Judge<F> {
+    fn attach(&mut self, _progress: &Progress) {}
+
+    fn submit(&mut self, message: Incoming<u32>) -> Result<(), SubmitError<u32>> {
+        match (self.judge)(&message) {
+            Verdict::Take => {
+                if let Filterable::Payload(p) = message.payload() {
+                    self.taken.push(*p);
+                }
+                Ok(())
+            }
+            Verdict::Reject => Err(SubmitError::Rejected(message)),
+            Verdict::Refuse(reason) => {
+                Err(StrategyError::from_task(&message, TaskError::invalid(reason)).into())
+            }
+        }
+    }
+
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        Ok(None)
+    }
+
+    fn close(&mut self) {}
+
+    fn terminate(&mut self) {}
+
+    fn join(&mut self, _timeout: Option<Duration>) -> JoinFuture<'_> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// Offers `message` to a step that must first forward earlier work whose
+/// failure (an invalid message at `failed_offset`) it meets doing so: the
+/// message must come back, and the failure come from the next `poll`.
+/// Returns the message, to offer again.
+pub(crate) fn handed_back_then_reported<T, S: ProcessingStrategy<T>>(
+    step: &mut S,
+    message: Incoming<T>,
+    failed_offset: u64,
+) -> Incoming<T> {
+    let offset = message.position().map(|(_, o)| o);
+    let Err(SubmitError::Rejected(back)) = step.submit(message) else {
+        panic!("the message must come back, not be dropped with another's failure")
+    };
+    assert_eq!(back.position().map(|(_, o)| o), offset);
+    let Err(StrategyError::Invalid(i)) = step.poll() else {
+        panic!("the failure is reported by the next poll")
+    };
+    assert_eq!(i.offset, Some(failed_offset));
+    back
 }

@@ -372,7 +372,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Collect, broker_msg, filtered_msg, part};
+    use crate::testing::{Collect, broker_msg, filtered_msg, handed_back_then_reported, part};
 
     /// (key, value, milliseconds)
     type Job = (char, u32, u64);
@@ -446,14 +446,7 @@ mod tests {
         s.submit(broker_msg(0, 0, ('a', 0, 0))).unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
         // Full: making room finds the first task's failure.
-        let Err(SubmitError::Rejected(back)) = s.submit(broker_msg(0, 1, ('b', 1, 0))) else {
-            panic!("the message must come back, not be dropped with another's failure")
-        };
-        assert_eq!(back.position().map(|(_, o)| o), Some(1));
-        let Err(StrategyError::Invalid(i)) = s.poll() else {
-            panic!("the failure is reported by the next poll")
-        };
-        assert_eq!(i.offset, Some(0));
+        let back = handed_back_then_reported(&mut s, broker_msg(0, 1, ('b', 1, 0)), 0);
         s.submit(back).unwrap();
         s.close();
         s.join(None).await.unwrap();

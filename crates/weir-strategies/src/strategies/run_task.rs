@@ -196,7 +196,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Collect, broker_msg, filtered_msg, part};
+    use crate::testing::{
+        Collect, Judge, Verdict, broker_msg, filtered_msg, handed_back_then_reported, part,
+    };
 
     #[test]
     fn maps_payloads_and_keeps_positions() {
@@ -256,43 +258,21 @@ mod tests {
         assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
     }
 
-    /// Rejects each message the first time it is offered, and reports it
-    /// invalid the second time.
-    #[derive(Default)]
-    struct RejectsThenRefuses(Option<u64>);
-
-    impl ProcessingStrategy<u32> for RejectsThenRefuses {
-        fn attach(&mut self, _: &Progress) {}
-        fn submit(&mut self, m: Incoming<u32>) -> Result<(), SubmitError<u32>> {
-            let offset = m.position().map(|(_, o)| o);
-            if self.0 == offset {
-                return Err(StrategyError::from_task(&m, TaskError::invalid("refused")).into());
-            }
-            self.0 = offset;
-            Err(SubmitError::Rejected(m))
-        }
-        fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
-            Ok(None)
-        }
-        fn close(&mut self) {}
-        fn terminate(&mut self) {}
-        fn join(&mut self, _: Option<Duration>) -> JoinFuture<'_> {
-            Box::pin(async { Ok(None) })
-        }
-    }
-
     #[test]
     fn a_message_offered_while_an_earlier_result_fails_comes_back() {
-        let mut s = RunTask::new(|x: u32| Ok(x), RejectsThenRefuses::default());
+        // The next step rejects each message once, then refuses it.
+        let mut seen = None;
+        let next = Judge::new(move |m: &Incoming<u32>| {
+            let offset = m.position().map(|(_, o)| o);
+            if std::mem::replace(&mut seen, offset) == offset {
+                Verdict::Refuse("refused".into())
+            } else {
+                Verdict::Reject
+            }
+        });
+        let mut s = RunTask::new(|x: u32| Ok(x), next);
         s.submit(broker_msg(0, 0, 0)).unwrap(); // its result waits
-        let Err(SubmitError::Rejected(back)) = s.submit(broker_msg(0, 1, 1)) else {
-            panic!("the message must come back, not be dropped with another's failure")
-        };
-        assert_eq!(back.position().map(|(_, o)| o), Some(1));
-        let Err(StrategyError::Invalid(i)) = s.poll() else {
-            panic!("the failure is reported by the next poll")
-        };
-        assert_eq!(i.offset, Some(0));
+        let back = handed_back_then_reported(&mut s, broker_msg(0, 1, 1), 0);
         s.submit(back).unwrap();
     }
 

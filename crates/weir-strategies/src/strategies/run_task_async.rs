@@ -74,8 +74,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Collect, broker_msg, filtered_msg, part};
-    use crate::{Progress, StrategyError};
+    use crate::testing::{Collect, broker_msg, filtered_msg, handed_back_then_reported, part};
+    use crate::Progress;
     use std::time::Duration;
 
     async fn sleepy(ms: u64, v: u32) -> Result<u32, TaskError> {
@@ -196,14 +196,7 @@ mod tests {
         s.submit(broker_msg(0, 0, 0)).unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
         // Full: making room finds the first task's failure.
-        let Err(SubmitError::Rejected(back)) = s.submit(broker_msg(0, 1, 1)) else {
-            panic!("the message must come back, not be dropped with another's failure")
-        };
-        assert_eq!(back.position().map(|(_, o)| o), Some(1));
-        let Err(StrategyError::Invalid(i)) = s.poll() else {
-            panic!("the failure is reported by the next poll")
-        };
-        assert_eq!(i.offset, Some(0));
+        let back = handed_back_then_reported(&mut s, broker_msg(0, 1, 1), 0);
         s.submit(back).unwrap();
         s.close();
         let commits = s.join(None).await.unwrap().unwrap();
