@@ -1,10 +1,12 @@
-//! A fast hash for the broker's own maps keyed by topic name.
+//! A fast hash for the broker's own maps keyed by topic.
 //!
-//! Every produce call looks its topic up by name. The standard library's
-//! SipHash resists collision attacks from untrusted keys, at a price that
-//! showed as a tenth of a produce call; topic names are the application's
-//! own (a topic must be created before anything is sent to it), so a simple
-//! multiplicative hash over eight bytes at a time (rustc's "Fx" hash) serves.
+//! Every produce call looks its topic up. The standard library's SipHash
+//! resists collision attacks from untrusted keys, at a price that showed as
+//! a tenth of a produce call; topics are the application's own (a topic must
+//! be created before anything is sent to it), so a simple multiplicative
+//! hash (rustc's "Fx" hash) serves. A topic hashes as the one address its
+//! interned name is stored at, so a lookup mixes a single word; other keys
+//! are taken eight bytes at a time.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -74,8 +74,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Collect, broker_msg, filtered_msg, handed_back_then_reported, part};
     use crate::Progress;
+    use crate::testing::{Collect, broker_msg, filtered_msg, handed_back_then_reported, part};
     use std::time::Duration;
 
     async fn sleepy(ms: u64, v: u32) -> Result<u32, TaskError> {
