@@ -47,8 +47,6 @@ impl Partitioner {
         h
     }
 
-    /// The index, among `partitions` (at least one), of the partition a
-    /// message with this key goes to. `None` for a topic without partitions.
     /// The next turn. A load and a store rather than one atomic
     /// read-modify-write, which costs a locked instruction on every
     /// message: callers at the same instant on two threads may take the
@@ -60,6 +58,8 @@ impl Partitioner {
         turn
     }
 
+    /// The index, among `partitions` (at least one), of the partition a
+    /// message with this key goes to. `None` for a topic without partitions.
     #[inline]
     pub fn choose(&self, key: Option<&[u8]>, partitions: u32) -> Option<u32> {
         let n = u64::from(partitions);
