@@ -424,6 +424,85 @@ async fn skip_policy_counts_and_goes_on() {
     assert_eq!(running.stop().await.unwrap().invalid, 3);
 }
 
+/// A last step that rejects each message the first time it is offered; the
+/// second time it refuses the one at `refused` as invalid and takes the
+/// others, recording their offsets.
+struct Picky {
+    refused: u64,
+    offered: Option<u64>,
+    taken: Arc<Mutex<Vec<u64>>>,
+    commit: CommitOffsets,
+}
+
+impl ProcessingStrategy<Payload> for Picky {
+    fn attach(&mut self, _: &Progress) {}
+    fn submit(&mut self, m: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
+        let offset = m.committable().next().map(|(_, next)| next - 1);
+        if std::mem::replace(&mut self.offered, offset) != offset {
+            return Err(SubmitError::Rejected(m));
+        }
+        if offset == Some(self.refused) {
+            let reason = "refused by the last step";
+            return Err(SubmitError::Failed(StrategyError::Invalid(
+                weir_strategies::InvalidMessage::of(&m, reason),
+            )));
+        }
+        self.taken.lock().unwrap().extend(offset);
+        self.commit.submit(m)
+    }
+    fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
+        ProcessingStrategy::<Payload>::poll(&mut self.commit)
+    }
+    fn close(&mut self) {}
+    fn terminate(&mut self) {}
+    fn join(&mut self, t: Option<Duration>) -> JoinFuture<'_> {
+        ProcessingStrategy::<Payload>::join(&mut self.commit, t)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_offered_while_an_earlier_one_fails_is_not_lost() {
+    use weir_strategies::RunTaskAsync;
+    let (broker, topic) = setup(1).await;
+    produce(&broker, &topic, 1, 0..8).await;
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let t = taken.clone();
+    // One task at a time: the step is full whenever a message is offered,
+    // so it forwards the earlier result first, and meets the refusal of
+    // offset 3 while offset 4 is being offered.
+    let p = builder(
+        &broker,
+        &topic,
+        factory(move || {
+            RunTaskAsync::new(
+                |p: Payload| async move { Ok::<_, TaskError>(p) },
+                1,
+                Picky {
+                    refused: 3,
+                    offered: None,
+                    taken: t.clone(),
+                    commit: CommitOffsets::new(),
+                },
+            )
+        }),
+    )
+    .await
+    .invalid_messages(InvalidPolicy::skip())
+    .build();
+    let running = spawn(p);
+    eventually("all are committed", || async {
+        committed(&broker, &topic, 1).await[&0] == Some(8)
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    assert_eq!(report.invalid, 1);
+    assert_eq!(
+        *taken.lock().unwrap(),
+        [0, 1, 2, 4, 5, 6, 7],
+        "offset 4 was not dropped"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn invalid_limits_stop_the_processor_with_a_clear_error() {
     let (broker, topic) = setup(1).await;
