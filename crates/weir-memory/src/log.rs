@@ -140,30 +140,21 @@ impl<'a> Iterator for Read<'a> {
     }
 }
 
-/// Consecutive messages read from a log, as payloads and timestamps. A
-/// payload's clone shares the stored bytes and allocates nothing.
+/// Consecutive messages read from a log, turned into messages by
+/// [`messages`](Run::messages). A payload's clone shares the stored bytes
+/// and allocates nothing.
 #[derive(Debug)]
 pub(crate) struct Run<'a> {
     entries: Iter<'a, Entry>,
 }
 
-impl Iterator for Run<'_> {
-    type Item = (Payload, SystemTime);
-
-    #[inline]
-    fn next(&mut self) -> Option<(Payload, SystemTime)> {
-        let e = self.entries.next()?;
-        Some((e.payload.clone(), e.timestamp))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.entries.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Run<'_> {}
-
 impl<'a> Run<'a> {
+    /// How many messages the run holds.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// The run as messages of `partition`, the first at offset `first`.
     /// (The iterator's exact length lets a `Vec` extended with it write
     /// each message in place.)
@@ -210,8 +201,11 @@ mod tests {
             read.first, 2,
             "reading below the retained range starts at the oldest"
         );
+        let p = Partition::new("t", 0);
         assert_eq!(
-            read.flatten().map(|(p, _)| p.value[0]).collect::<Vec<_>>(),
+            read.flat_map(|run| run.messages(&p, 0))
+                .map(|m| m.payload.value[0])
+                .collect::<Vec<_>>(),
             vec![2, 3, 4]
         );
     }
@@ -230,7 +224,12 @@ mod tests {
         for p in &stored {
             log.append(p.clone(), t, Retention::unbounded());
         }
-        let read: Vec<(Payload, SystemTime)> = log.read(0, 10).flatten().collect();
+        let p = Partition::new("t", 0);
+        let read: Vec<(Payload, SystemTime)> = log
+            .read(0, 10)
+            .flat_map(|run| run.messages(&p, 0))
+            .map(|m| (m.payload, m.timestamp))
+            .collect();
         assert_eq!(read, stored.map(|p| (p, t)));
     }
 }

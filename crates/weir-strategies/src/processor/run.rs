@@ -294,7 +294,7 @@ impl<C: Consumer> Run<C> {
                 }
             }
         }
-        self.buffered = VecDeque::new();
+        self.buffered.clear();
         if let Some(raw) = &mut self.raw {
             raw.clear();
         }

@@ -212,6 +212,12 @@ where
         }
     }
 
+    /// Whether as many messages as allowed are held, or a failure waits
+    /// for `poll`: then no message is taken.
+    fn is_full(&self) -> bool {
+        self.failed.is_waiting() || self.pending + self.outbox.len() >= self.max_pending
+    }
+
     /// Collects finished tasks, forwards their results, starts waiting work.
     fn advance(&mut self) -> Result<(), StrategyError> {
         self.outbox.flush(&mut self.next)?;
@@ -276,15 +282,17 @@ where
         if self.closed {
             return Err(StrategyError::Closed.into());
         }
-        if self.failed.is_waiting() || self.pending + self.outbox.len() >= self.max_pending {
-            // A failure met making room is about earlier work: it waits for
-            // the next `poll`, and this message goes back (see `Deferred`).
+        if self.is_full() {
+            // `Deferred::make_room`, written out because `advance` borrows
+            // the whole step: nothing is forwarded while a failure waits;
+            // a failure met is about earlier work, kept for `poll`, and
+            // this message goes back.
             if !self.failed.is_waiting()
                 && let Err(e) = self.advance()
             {
                 self.failed.keep(e, &self.progress);
             }
-            if self.failed.is_waiting() || self.pending + self.outbox.len() >= self.max_pending {
+            if self.is_full() {
                 return Err(SubmitError::Rejected(message));
             }
         }

@@ -64,6 +64,13 @@ impl<F, N, U> RunTask<F, N, U> {
 }
 
 impl<F, N, U> RunTask<F, N, U> {
+    /// Whether results wait for the next step, or a failure for `poll`:
+    /// then no message is taken.
+    #[inline]
+    fn is_full(&self) -> bool {
+        !self.outbox.is_empty() || self.failed.is_waiting()
+    }
+
     /// Forwards the waiting results before a message is taken; a failure
     /// met doing so waits for the next `poll` (see [`Deferred`]).
     #[cold]
@@ -72,11 +79,14 @@ impl<F, N, U> RunTask<F, N, U> {
     where
         N: ProcessingStrategy<U>,
     {
-        if !self.failed.is_waiting()
-            && let Err(e) = self.outbox.flush(&mut self.next)
-        {
-            self.failed.keep(e, &self.progress);
-        }
+        let RunTask {
+            outbox,
+            next,
+            progress,
+            failed,
+            ..
+        } = self;
+        failed.make_room(progress, || outbox.flush(next));
     }
 
     /// Calls the function, turning a panic into a failure.
@@ -109,9 +119,9 @@ where
         if self.closed {
             return Err(StrategyError::Closed.into());
         }
-        if !self.outbox.is_empty() || self.failed.is_waiting() {
+        if self.is_full() {
             self.make_room();
-            if !self.outbox.is_empty() || self.failed.is_waiting() {
+            if self.is_full() {
                 return Err(SubmitError::Rejected(message));
             }
         }
@@ -140,7 +150,7 @@ where
             return Ok(());
         };
         out.reserve(queue.len());
-        let mut failed = None;
+        let mut failure = None;
         while let Some(message) = queue.pop_front() {
             let mapped = message.try_map(|payload| match payload {
                 Filterable::Filtered => Ok(Filterable::Filtered),
@@ -148,14 +158,14 @@ where
             });
             match mapped {
                 Ok(m) => out.push(m),
-                Err((at, failure)) => {
-                    failed = Some(failure.into_error(&at));
+                Err((at, f)) => {
+                    failure = Some(f.into_error(&at));
                     break;
                 }
             }
         }
         self.outbox.put(out);
-        if let Some(e) = failed {
+        if let Some(e) = failure {
             // The results before the failure wait in the outbox: offered now,
             // a failure of theirs would hide this one.
             return Err(e);

@@ -23,6 +23,22 @@ impl Deferred {
         progress.notify();
     }
 
+    /// Makes room with `forward` (earlier work going on), unless a failure
+    /// already waits: forwarding then could meet a second failure, and one
+    /// is kept at a time. Keeps the failure `forward` meets.
+    #[inline]
+    pub(crate) fn make_room(
+        &mut self,
+        progress: &Progress,
+        forward: impl FnOnce() -> Result<(), StrategyError>,
+    ) {
+        if self.0.is_none()
+            && let Err(e) = forward()
+        {
+            self.keep(e, progress);
+        }
+    }
+
     /// Whether a failure waits: the step takes no message until it is reported.
     #[inline]
     pub(crate) fn is_waiting(&self) -> bool {

@@ -178,11 +178,14 @@ impl<W, N> Stage<W, N> {
         if self.closed {
             return Err(StrategyError::Closed);
         }
-        if !self.failed.is_waiting()
-            && let Err(e) = self.work.forward(&mut self.next)
-        {
-            self.failed.keep(e, &self.progress);
-        }
+        let Stage {
+            work,
+            next,
+            progress,
+            failed,
+            ..
+        } = self;
+        failed.make_room(progress, || work.forward(next));
         Ok(self.work.held() < limit && !self.failed.is_waiting())
     }
 
