@@ -28,6 +28,7 @@ mod locks;
 mod log;
 mod name_hash;
 mod producer;
+mod stamp;
 mod topic;
 
 pub use admin::MemoryAdmin;

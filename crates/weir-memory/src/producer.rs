@@ -6,12 +6,12 @@
 //! (see [`PartitionLocks`]), appending in the batch's order.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use weir_core::{BrokerError, Destination, Payload, Produced, Producer, check_payload_size};
 
 use crate::MemoryBroker;
 use crate::locks::PartitionLocks;
+use crate::stamp;
 use crate::topic::TopicState;
 
 /// Appends payloads to the memory broker's partitions. Clones share the broker.
@@ -59,7 +59,7 @@ impl Producer for MemoryProducer {
             .with_topic(destination.topic(), |topic| {
                 let index = self.place(topic, &destination, &payload)?;
                 let offset = topic
-                    .append(index, payload, SystemTime::now())
+                    .append(index, payload, stamp::now())
                     .ok_or_else(|| unknown_partition(topic, index))?;
                 topic.wake();
                 Ok(Produced {
@@ -91,7 +91,7 @@ impl Producer for MemoryProducer {
                 Ok((t, self.place(&topics[t], destination, payload)?))
             })
             .collect();
-        let now = SystemTime::now();
+        let now = stamp::now();
         let mut locks = PartitionLocks::lock(&topics, placed.iter().flatten().copied());
         let out = batch
             .into_iter()
