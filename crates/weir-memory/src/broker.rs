@@ -84,6 +84,7 @@ impl MemoryBrokerBuilder {
 
     /// The broker.
     pub fn build(self) -> MemoryBroker {
+        crate::stamp::calibrate();
         MemoryBroker {
             inner: Arc::new(Inner {
                 topics: RwLock::new(NameMap::default()),

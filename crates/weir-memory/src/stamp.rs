@@ -41,8 +41,14 @@ thread_local! {
     static ANCHOR: Cell<Option<Anchor>> = const { Cell::new(None) };
 }
 
+/// Calibrates the counter clock now, if no stamp did yet, so that the first
+/// `produce` does not pay for it (see [`counter`]).
+pub(crate) fn calibrate() {
+    counter();
+}
+
 /// The process's counter clock; the first use calibrates it (under a
-/// millisecond), later ones read it.
+/// millisecond here; quanta gives up after 200 ms), later ones read it.
 fn counter() -> &'static quanta::Clock {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new)
