@@ -3,7 +3,7 @@
 //! backend departs from the model.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use weir_core::{
@@ -396,6 +396,45 @@ pub async fn same_key_same_partition<B: Broker>(broker: &B) {
     for (key, parts) in where_ {
         assert_eq!(parts.len(), 1, "key {key} went to partitions {parts:?}");
     }
+}
+
+/// A message carries the time it was produced at: not before the call (but
+/// for the millisecond a backend may round down to), not after it returned
+/// (but for that millisecond). Single calls and a batch alike.
+pub async fn messages_carry_the_time_they_were_produced<B: Broker>(broker: &B) {
+    let topic = new_topic(broker, "stamped", 1).await;
+    let producer = broker.producer().await.expect("producer");
+    let rounding = Duration::from_millis(1);
+    let mut windows = Vec::new();
+    for i in 0..3 {
+        let before = SystemTime::now();
+        producer
+            .produce(topic.clone().into(), Payload::new(format!("single-{i}")))
+            .await
+            .expect("produce");
+        windows.push((before, SystemTime::now()));
+    }
+    let before = SystemTime::now();
+    let batch = (0..3)
+        .map(|i| (topic.clone().into(), Payload::new(format!("batch-{i}"))))
+        .collect();
+    for r in producer.produce_batch(batch).await {
+        r.expect("produce in a batch");
+    }
+    windows.extend([(before, SystemTime::now()); 3]);
+    let mut c = subscribed(broker, &unique_name("g"), std::slice::from_ref(&topic)).await;
+    let seen = collect(&mut c, false, |s| s.messages.len() >= windows.len()).await;
+    for (m, (before, after)) in seen.messages.iter().zip(&windows) {
+        assert!(
+            m.timestamp + rounding >= *before && m.timestamp <= *after + rounding,
+            "offset {} stamped {:?}, produced between {:?} and {:?}",
+            m.offset,
+            m.timestamp,
+            before,
+            after
+        );
+    }
+    c.close().await.expect("close");
 }
 
 /// Two groups each read the whole topic, independently.

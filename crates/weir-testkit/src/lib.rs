@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
             unknown_topic_is_a_clear_error,
             concurrent_producers_lose_nothing,
             same_key_same_partition,
+            messages_carry_the_time_they_were_produced,
             separate_groups_each_see_everything,
             admin_creates_lists_and_deletes_topics,
             admin_reads_offsets_and_a_groups_commits,
