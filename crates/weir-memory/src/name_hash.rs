@@ -5,8 +5,8 @@
 //! a tenth of a produce call; topics are the application's own (a topic must
 //! be created before anything is sent to it), so a simple multiplicative
 //! hash (rustc's "Fx" hash) serves. A topic hashes as the one address its
-//! interned name is stored at, so a lookup mixes a single word; other keys
-//! are taken eight bytes at a time.
+//! interned name is stored at, so a lookup mixes a single word (bytes
+//! written any other way are taken eight at a time).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -44,16 +44,6 @@ impl Hasher for NameHasher {
             b[..rest.len()].copy_from_slice(rest);
             self.add(u64::from_le_bytes(b));
         }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
     }
 
     #[inline]

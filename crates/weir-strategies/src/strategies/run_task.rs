@@ -152,6 +152,8 @@ where
         out.reserve(queue.len());
         let mut failure = None;
         while let Some(message) = queue.pop_front() {
+            // The same mapping as `submit`'s, written out: shared through a
+            // method, even an inlined one, RunTask ran 3-4% slower.
             let mapped = message.try_map(|payload| match payload {
                 Filterable::Filtered => Ok(Filterable::Filtered),
                 Filterable::Payload(t) => self.call(t).map(Filterable::Payload),

@@ -159,10 +159,20 @@ impl<W, N> Stage<W, N> {
         W: Pending<U>,
         N: ProcessingStrategy<U>,
     {
-        if !self.closed && self.work.held() < limit && !self.failed.is_waiting() {
+        if !self.closed && self.takes(limit) {
             return Ok(true);
         }
         self.make_room(limit)
+    }
+
+    /// Whether the step holds fewer than `limit` messages and no failure
+    /// waits for `poll`.
+    #[inline]
+    fn takes<U>(&self, limit: usize) -> bool
+    where
+        W: Pending<U>,
+    {
+        self.work.held() < limit && !self.failed.is_waiting()
     }
 
     /// The rare path of [`has_room`](Self::has_room), kept out of line so
@@ -186,7 +196,7 @@ impl<W, N> Stage<W, N> {
             ..
         } = self;
         failed.make_room(progress, || work.forward(next));
-        Ok(self.work.held() < limit && !self.failed.is_waiting())
+        Ok(self.takes(limit))
     }
 
     /// Reports a failure kept while making room, if any (every `poll` and
