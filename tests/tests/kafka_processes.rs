@@ -1,8 +1,8 @@
 //! Process-level fault tests on Kafka (tansu on a free loopback port, or the
 //! cluster named by `WEIR_KAFKA_BOOTSTRAP`): a StreamProcessor pipeline
 //! process (`src/bin/pipeline_process.rs`) is SIGKILLed mid-batch, and
-//! another process of its group finishes: a survivor that shared the work
-//! (on a real Kafka), or a successor started after the kill (on tansu too).
+//! another process of its group finishes: a survivor that shared the work,
+//! or a successor started after the kill.
 //! Every message produced and processed is counted: none lost, duplicates
 //! bounded by the uncommitted window (a commit every 100 ms, plus what the
 //! killed process had read ahead).
@@ -14,7 +14,7 @@ use std::time::Duration;
 use weir::core::{Admin, Broker, Topic};
 use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_testkit::servers::{scratch_dir, tansu};
-use weir_testkit::{produce_through_outages, unique_name};
+use weir_testkit::{produce_spread_through_outages, produce_through_outages, unique_name};
 
 use support::{PipelineProcess, finishes_after_kill, wait_for};
 
@@ -22,22 +22,29 @@ use support::{PipelineProcess, finishes_after_kill, wait_for};
 /// the survivor takes over the killed one's partitions once it runs out.
 const SESSION: Duration = Duration::from_millis(6000);
 
-// On tansu, the second process never gets a partition: the first keeps all
-// four for over a minute while both poll, so the kill never lands on a
-// shared group. Run it against a real Kafka with `WEIR_KAFKA_BOOTSTRAP` and
-// `--run-ignored all` until that is understood.
-#[ignore = "on tansu the second process never gets a partition (the group does not rebalance)"]
+/// The partitions of the test topic.
+const PARTITIONS: u32 = 4;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_finishes() {
     const FIRST: u64 = 400;
     const MESSAGES: u64 = 6000;
     let (bootstrap, broker, topic) = kafka_topic().await;
-    // A first few, so both processes are in the group and working before
-    // the backlog comes (a Kafka group takes seconds to form; alone, one
-    // process would drain a backlog before the other joined).
+    // A first few on every partition, so both processes are in the group
+    // and working before the backlog comes (a Kafka group takes seconds to
+    // form; alone, one process would drain a backlog before the other
+    // joined). Spread by hand: librdkafka's sticky partitioner would put
+    // such a burst on one or two partitions, both maybe the first's.
     let producer = broker.producer().await.expect("producer");
-    let mut produced =
-        produce_through_outages(&producer, &topic, 0..FIRST, 200, Duration::ZERO).await;
+    let mut produced = produce_spread_through_outages(
+        &producer,
+        &topic,
+        PARTITIONS,
+        0..FIRST,
+        200,
+        Duration::ZERO,
+    )
+    .await;
     let dir = scratch_dir("kafka-procs");
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let group = unique_name("g");
@@ -70,11 +77,10 @@ async fn a_kafka_pipeline_process_killed_mid_batch_loses_nothing_the_survivor_fi
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// On one broker that does not rebalance a live group (see above), the
-/// crash is still tested: a pipeline process is SIGKILLed mid-backlog and a
-/// new process of the same group, started after, finishes the work once the
-/// dead member's session runs out. None lost; duplicates bounded by the
-/// uncommitted window.
+/// A pipeline process is SIGKILLed mid-backlog and a new process of the
+/// same group, started after, finishes the work once the dead member's
+/// session runs out. None lost; duplicates bounded by the uncommitted
+/// window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_pipeline_process_killed_mid_backlog_loses_nothing_its_successor_finishes() {
     const MESSAGES: u64 = 4000;
@@ -106,7 +112,7 @@ async fn a_kafka_pipeline_process_killed_mid_backlog_loses_nothing_its_successor
 }
 
 /// The test broker's bootstrap servers, a client of it, and a new topic of
-/// 4 partitions.
+/// [`PARTITIONS`] partitions.
 async fn kafka_topic() -> (String, KafkaBroker, Topic) {
     let bootstrap = tansu::bootstrap();
     let broker = KafkaBroker::new(
@@ -120,7 +126,7 @@ async fn kafka_topic() -> (String, KafkaBroker, Topic) {
         .admin()
         .await
         .expect("admin")
-        .create_topic(&topic, 4)
+        .create_topic(&topic, PARTITIONS)
         .await
         .expect("create topic");
     (bootstrap, broker, topic)

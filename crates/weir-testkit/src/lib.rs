@@ -30,7 +30,7 @@ pub use support::{
     Seen, WAIT, collect, delete_topic, new_topic, numbered, poll_quietly, produce_numbered,
     subscribed, subscribed_with, unique_name, until_assigned,
 };
-pub use tally::{Tally, Verdict, number, produce_through_outages};
+pub use tally::{Tally, Verdict, number, produce_spread_through_outages, produce_through_outages};
 
 /// Expands the conformance suite into one test per scenario, each given a
 /// broker by the async function `$factory`.

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use weir_core::{Payload, Producer, Topic};
+use weir_core::{Destination, Payload, Producer, Topic};
 
 /// How often each message (a payload holding its number) was processed;
 /// clones share the counts.
@@ -96,7 +96,8 @@ pub fn number(payload: &Payload) -> u64 {
 /// `topic`, `batch` at a time with `pause` between batches, retrying what
 /// fails with a transient error (a broker outage) until it is stored, as an
 /// application that rides through outages would; returns the numbers the
-/// broker acknowledged.
+/// broker acknowledged. Which partition a number lands on is the backend's
+/// choice for keyless messages.
 ///
 /// # Panics
 ///
@@ -108,6 +109,43 @@ pub async fn produce_through_outages<P: Producer>(
     batch: usize,
     pause: Duration,
 ) -> BTreeSet<u64> {
+    produce_numbers(producer, |_| topic.into(), range, batch, pause).await
+}
+
+/// As [`produce_through_outages`], with number `n` on partition
+/// `n % partitions`: every partition gets its share of even a short burst.
+/// A backend may put a burst of keyless messages on one partition
+/// (librdkafka's sticky partitioner does, for 10 ms at a time), which leaves
+/// a test that needs every member of a group busy with one idle member.
+///
+/// # Panics
+///
+/// On a permanent error, or if `partitions` is 0.
+pub async fn produce_spread_through_outages<P: Producer>(
+    producer: &P,
+    topic: &Topic,
+    partitions: u32,
+    range: std::ops::Range<u64>,
+    batch: usize,
+    pause: Duration,
+) -> BTreeSet<u64> {
+    assert!(partitions > 0, "a topic has at least one partition");
+    let of = |n: u64| {
+        let index = u32::try_from(n % u64::from(partitions)).expect("below a u32 count");
+        topic.partition(index).into()
+    };
+    produce_numbers(producer, of, range, batch, pause).await
+}
+
+/// Produces each number of `range` to `destination(n)`, as
+/// [`produce_through_outages`] describes.
+async fn produce_numbers<P: Producer>(
+    producer: &P,
+    destination: impl Fn(u64) -> Destination,
+    range: std::ops::Range<u64>,
+    batch: usize,
+    pause: Duration,
+) -> BTreeSet<u64> {
     let mut acked = BTreeSet::new();
     let numbers: Vec<u64> = range.collect();
     for chunk in numbers.chunks(batch.max(1)) {
@@ -115,7 +153,7 @@ pub async fn produce_through_outages<P: Producer>(
         while !pending.is_empty() {
             let sent = pending
                 .iter()
-                .map(|n| (topic.clone().into(), Payload::new(n.to_string())))
+                .map(|n| (destination(*n), Payload::new(n.to_string())))
                 .collect();
             let results = producer.produce_batch(sent).await;
             let mut failed = Vec::new();
