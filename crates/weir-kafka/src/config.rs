@@ -31,6 +31,19 @@ const FETCH_QUEUE_BACKOFF: &str = "fetch.queue.backoff.ms";
 const PREFETCH_KBYTES: &str = "16384";
 const QUEUED_MAX_KBYTES: &str = "queued.max.messages.kbytes";
 
+/// How often a consumer that settles before leaving
+/// ([`KafkaConfigBuilder::settle_before_leaving`]) reads its join state from
+/// librdkafka's statistics (`statistics.interval.ms`): a cooperative
+/// rebalance starts without a callback, and only the statistics show it.
+/// A tenth of a second is well inside a join, which takes a heartbeat
+/// (half a second with [`KafkaConfigBuilder::fast_group_joins`]) to start.
+///
+/// Applies only then, and unless set through [`KafkaConfigBuilder::set`] or
+/// [`KafkaConfigBuilder::set_consumer`] (a longer interval makes settling
+/// slower to notice a join).
+const SETTLE_STATISTICS_MS: &str = "100";
+const STATISTICS_INTERVAL: &str = "statistics.interval.ms";
+
 /// How a consumer group hands partitions over when members come and go
 /// (non-exhaustive: Kafka's newer consumer protocol may join them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -210,6 +223,9 @@ impl KafkaConfig {
         if !self.common.contains_key(QUEUED_MAX_KBYTES) {
             c.set(QUEUED_MAX_KBYTES, PREFETCH_KBYTES);
         }
+        if self.settle_before_leaving.is_some() && !self.common.contains_key(STATISTICS_INTERVAL) {
+            c.set(STATISTICS_INTERVAL, SETTLE_STATISTICS_MS);
+        }
         for (k, v) in &self.consumer {
             c.set(k, v);
         }
@@ -340,6 +356,10 @@ impl KafkaConfigBuilder {
     /// holds its assignment for `quiet` (up to ten seconds in all). Off by
     /// default; Kafka does not need it. tansu 0.6 does: a member leaving
     /// while the group forms leaves the others waiting forever.
+    ///
+    /// A consumer learns of a join under way from librdkafka's statistics,
+    /// which this turns on every 100 ms unless `statistics.interval.ms` is
+    /// set.
     pub fn settle_before_leaving(mut self, quiet: Duration) -> Self {
         self.config.settle_before_leaving = Some(quiet);
         self
@@ -435,6 +455,23 @@ mod tests {
             config(KafkaConfig::builder("localhost:9092").set_consumer(QUEUED_MAX_KBYTES, "1024"))
                 .consumer_settings(&group);
         assert_eq!(set.get(QUEUED_MAX_KBYTES), Some("1024"));
+    }
+
+    #[test]
+    fn consumers_that_settle_before_leaving_hear_their_join_state_unless_told_otherwise() {
+        let group = ConsumerConfig::new("g");
+        let config = |b: KafkaConfigBuilder| b.build().expect("a valid kafka config");
+        let plain = config(KafkaConfig::builder("localhost:9092")).consumer_settings(&group);
+        assert_eq!(plain.get(STATISTICS_INTERVAL), None);
+        let settling =
+            KafkaConfig::builder("localhost:9092").settle_before_leaving(Duration::from_secs(1));
+        let default = config(settling.clone()).consumer_settings(&group);
+        assert_eq!(default.get(STATISTICS_INTERVAL), Some(SETTLE_STATISTICS_MS));
+        let set = config(settling.clone().set_consumer(STATISTICS_INTERVAL, "1000"))
+            .consumer_settings(&group);
+        assert_eq!(set.get(STATISTICS_INTERVAL), Some("1000"));
+        let common = config(settling.set(STATISTICS_INTERVAL, "2000")).consumer_settings(&group);
+        assert_eq!(common.get(STATISTICS_INTERVAL), Some("2000"));
     }
 
     #[test]

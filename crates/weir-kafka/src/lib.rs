@@ -32,6 +32,7 @@ mod config;
 mod consumer;
 mod convert;
 mod error;
+mod group_stats;
 mod inbox;
 mod metadata;
 mod producer;

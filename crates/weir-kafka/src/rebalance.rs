@@ -39,6 +39,9 @@
 //! holds its assignment a moment before it leaves: tansu's group coordinator
 //! loses track of a member (its leader, notably) that leaves while the group
 //! is forming, after which the remaining members never complete their join.
+//! The callbacks do not show every join: a cooperative rebalance starts
+//! with no callback at all (the member rejoins keeping its partitions), so
+//! the join state librdkafka reports in its statistics counts too.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,6 +55,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::Notify;
 use weir_core::Partition;
 
+use crate::group_stats;
 use crate::inbox::Forwarding;
 
 /// What a rebalance callback recorded for the consumer to report.
@@ -89,6 +93,9 @@ pub(crate) struct GroupContext {
     /// The member holds a generation: its last rebalance callback was an
     /// assignment (possibly empty), not a revocation.
     settled: AtomicBool,
+    /// librdkafka's last statistics report said a join or rebalance is
+    /// under way (see the `group_stats` module).
+    joining: AtomicBool,
     /// Where assigned partitions' messages go (the consumer's inbox), while
     /// it exists.
     pub(crate) forwarding: Arc<Forwarding>,
@@ -123,9 +130,11 @@ impl GroupContext {
         }
     }
 
-    /// Whether the member holds a generation (joined, not being revoked).
+    /// Whether the member holds a generation (joined, not being revoked)
+    /// and, as far as the last statistics report tells, no join is under
+    /// way (a cooperative rebalance starts without a callback).
     pub(crate) fn settled(&self) -> bool {
-        self.settled.load(Ordering::Acquire)
+        self.settled.load(Ordering::Acquire) && !self.joining.load(Ordering::Acquire)
     }
 
     /// From now on, revocations are unassigned at once.
@@ -159,7 +168,9 @@ pub(crate) fn partitions_of(tpl: &TopicPartitionList) -> Vec<Partition> {
 
 /// librdkafka queues its logs, statistics and errors on the consumer queue
 /// (rdkafka sets `log.queue`); serving one counts as a served event, so a
-/// poll that consumed one knows the queue may hold more.
+/// poll that consumed one knows the queue may hold more. Statistics (on
+/// when the consumer settles before leaving) tell whether a join is under
+/// way.
 impl ClientContext for GroupContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         self.served.fetch_add(1, Ordering::AcqRel);
@@ -176,8 +187,11 @@ impl ClientContext for GroupContext {
         }
     }
 
-    fn stats_raw(&self, _statistics: &[u8]) {
+    fn stats_raw(&self, statistics: &[u8]) {
         self.served.fetch_add(1, Ordering::AcqRel);
+        if let Some(joining) = group_stats::joining(statistics) {
+            self.joining.store(joining, Ordering::Release);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

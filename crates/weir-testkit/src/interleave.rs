@@ -204,12 +204,13 @@ const STALLED: Duration = Duration::from_secs(15);
 /// `missing`, adding what it reads to `delivered`; returns the member.
 ///
 /// On tansu 0.6 a member joining right after the others left sometimes
-/// never gets past connecting to the broker (librdkafka's bootstrap
-/// connection stays in `CONNECT`; see `cooperative_interleavings.rs` in
-/// weir-kafka). Such a member, silent for [`STALLED`], is dropped and
-/// another joins: it reads from the same committed offsets, so the check
-/// is the same. Twice at most; the third member, and any member that says
-/// something, gets the whole [`WAIT`](crate::WAIT).
+/// never gets an assignment: the coordinator still names a member that
+/// left in the middle of a join as the group's leader (see
+/// `cooperative_interleavings.rs` in weir-kafka). Such a member, silent for
+/// [`STALLED`], is dropped and another joins: it reads from the same
+/// committed offsets, so the check is the same. Twice at most; the third
+/// member, and any member that says something, gets the whole
+/// [`WAIT`](crate::WAIT).
 async fn read_back<B: Broker>(
     broker: &B,
     group: &str,

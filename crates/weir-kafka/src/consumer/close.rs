@@ -62,4 +62,8 @@ fn settle_membership(client: &BaseConsumer<GroupContext>, quiet: Duration) {
             settled_since = None;
         }
     }
+    tracing::warn!(
+        within = ?SETTLE_WITHIN,
+        "kafka: the group did not settle; leaving it in the middle of a join"
+    );
 }
