@@ -4,25 +4,53 @@
 //! duplicates bounded by what the crashed members had not committed (a
 //! commit every 100 ms, plus what they had read ahead). A member that
 //! leaves gracefully commits what it finished before its partitions move.
-//! On memory, on one redis-server and on a local 3-master Redis Cluster.
+//! On memory, on one redis-server and on a local 3-master Redis Cluster;
+//! on Kafka (tansu) every 700 ms, several churns inside each of the group's
+//! rebalances, which take seconds there.
 
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use weir::core::{Broker, ConsumerConfig, Payload, Topic};
 use weir::memory::MemoryBroker;
+use weir_kafka::{KafkaBroker, KafkaConfig};
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_strategies::{
     CommitPolicy, Pipeline, ProcessorError, ProcessorReport, ShutdownHandle, StreamProcessor,
 };
 use weir_testkit::servers::redis::RedisServer;
 use weir_testkit::servers::redis_cluster::RedisCluster;
-use weir_testkit::{Tally, new_topic, produce_through_outages, unique_name};
+use weir_testkit::servers::tansu;
+use weir_testkit::{Tally, new_topic, produce_spread_through_outages, unique_name};
 
 const PARTITIONS: u32 = 6;
-const BACKLOG: u64 = 2000;
-const MORE: u64 = 1000;
 const MAX_POLL: usize = 50;
+
+/// How fast the storm churns and how much work it churns through.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    /// Between two churns.
+    tick: Duration,
+    /// Produced before the storm.
+    backlog: u64,
+    /// Produced during the storm.
+    more: u64,
+}
+
+/// Kafka: a group takes seconds to rebalance, so a churn every 700 ms
+/// comes inside one rebalance or the next, and the backlog is larger.
+const KAFKA: Pace = Pace {
+    tick: Duration::from_millis(700),
+    backlog: 3000,
+    more: 1000,
+};
+
+/// Memory and Redis: a churn every quarter of a second.
+const QUICK: Pace = Pace {
+    tick: Duration::from_millis(250),
+    backlog: 2000,
+    more: 1000,
+};
 
 /// What the storm does at each tick (every 250 ms).
 #[derive(Clone, Copy, Debug)]
@@ -93,20 +121,33 @@ async fn join<B: Broker>(broker: &B, topic: &Topic, group: &str, tally: &Tally) 
     }
 }
 
-async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B) {
+async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B, pace: Pace) {
+    let Pace {
+        tick,
+        backlog,
+        more,
+    } = pace;
     let topic = new_topic(&broker, "storm", PARTITIONS).await;
     let producer = broker.producer().await.expect("producer");
-    let mut produced =
-        produce_through_outages(&producer, &topic, 0..BACKLOG, 500, Duration::ZERO).await;
-    let more = tokio::spawn({
+    let mut produced = produce_spread_through_outages(
+        &producer,
+        &topic,
+        PARTITIONS,
+        0..backlog,
+        500,
+        Duration::ZERO,
+    )
+    .await;
+    let during = tokio::spawn({
         let topic = topic.clone();
         async move {
-            produce_through_outages(
+            produce_spread_through_outages(
                 &producer,
                 &topic,
-                BACKLOG..BACKLOG + MORE,
+                PARTITIONS,
+                backlog..backlog + more,
                 100,
-                Duration::from_millis(330),
+                tick * 4 / 3,
             )
             .await
         }
@@ -116,7 +157,7 @@ async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B) {
     let mut members = vec![join(&broker, &topic, &group, &tally).await];
     let (mut crashes, mut leaves) = (0u64, 0u64);
     for churn in STORM {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(tick).await;
         match churn {
             Churn::Join => members.push(join(&broker, &topic, &group, &tally).await),
             Churn::Leave if members.len() > 1 => {
@@ -143,10 +184,10 @@ async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B) {
         }
     }
     let processed_during_storm = tally.distinct();
-    produced.extend(more.await.expect("the producer finishes"));
-    assert_eq!(produced.len() as u64, BACKLOG + MORE);
+    produced.extend(during.await.expect("the producer finishes"));
+    assert_eq!(produced.len() as u64, backlog + more);
     assert!(
-        (processed_during_storm as u64) < BACKLOG + MORE,
+        (processed_during_storm as u64) < backlog + more,
         "the backlog was still draining when the storm ended ({processed_during_storm})"
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -158,8 +199,12 @@ async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for m in members {
+    // All at once, as a deployment stops them: on Kafka, one after another
+    // each would wait for the rebalance the one before started.
+    for m in &members {
         m.stop.shutdown();
+    }
+    for m in members {
         m.task
             .await
             .expect("joins")
@@ -187,19 +232,34 @@ async fn storm<B: Broker + Clone + Send + Sync + 'static>(broker: B) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_storm_on_memory_loses_nothing_and_duplicates_only_uncommitted_work() {
-    storm(MemoryBroker::new()).await;
+    storm(MemoryBroker::new(), QUICK).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_storm_on_redis_loses_nothing_and_duplicates_only_uncommitted_work() {
     let server = RedisServer::start();
-    storm(storm_redis(server.url()).await).await;
+    storm(storm_redis(server.url()).await, QUICK).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_storm_on_a_redis_cluster_loses_nothing_and_duplicates_only_uncommitted_work() {
     let cluster = RedisCluster::start();
-    storm(storm_redis(cluster.url()).await).await;
+    storm(storm_redis(cluster.url()).await, QUICK).await;
+}
+
+/// Quick group joins; members settle before they leave, which tansu needs
+/// (see `KafkaConfigBuilder::settle_before_leaving`), so a leave or a crash
+/// (a dropped consumer) lands between rebalances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_storm_on_kafka_loses_nothing_and_duplicates_only_uncommitted_work() {
+    let broker = KafkaBroker::new(
+        KafkaConfig::builder(tansu::bootstrap())
+            .fast_group_joins()
+            .settle_before_leaving(Duration::from_millis(1200))
+            .build()
+            .expect("config"),
+    );
+    storm(broker, KAFKA).await;
 }
 
 /// A broker whose members' sessions last a second, so that the storm's
