@@ -5,6 +5,8 @@
 //! Workloads (each on 1 and 4 partitions for Weir; the channel has none):
 //! - **produce**: single `produce` calls, awaited one by one, next to
 //!   `UnboundedSender::send` of each payload;
+//! - **produce (topic handle)**: the same through a `TopicProducer`, which
+//!   holds the topic rather than look its name up, and answers at once;
 //! - **produce_batch**: `produce_batch` calls of `WEIR_BENCH_MEMORY_BATCH`
 //!   messages (100), next to the same sends;
 //! - **consume + commit**: the topic (or the channel) is filled and the
@@ -134,6 +136,20 @@ async fn weir_produce(partitions: u32, n: u64) -> Spent {
             .produce(Destination::Topic(topic.clone()), Payload::new(v))
             .await
             .expect("produce");
+    }
+    let t = clock.stop();
+    drop(broker);
+    t
+}
+
+async fn weir_produce_on_handle(partitions: u32, n: u64) -> Spent {
+    let (broker, topic) = broker_with(partitions);
+    let producer = broker.producer().await.expect("producer");
+    let orders = producer.topic(&topic).expect("topic handle");
+    let values = payloads(0, n);
+    let clock = Clock::start();
+    for v in values {
+        orders.produce(Payload::new(v)).expect("produce");
     }
     let t = clock.stop();
     drop(broker);
@@ -313,6 +329,7 @@ fn print_table(title: &str, rows: &[Row]) {
 #[derive(Clone, Copy, Debug)]
 enum Side {
     Produce(u32),
+    ProduceOnHandle(u32),
     ProduceBatch(u32),
     Send,
     Consume(u32),
@@ -325,6 +342,7 @@ fn measure(rt: &tokio::runtime::Runtime, side: Side, n: u64, batch: usize) -> Sp
     rt.block_on(async {
         match side {
             Side::Produce(p) => weir_produce(p, n).await,
+            Side::ProduceOnHandle(p) => weir_produce_on_handle(p, n).await,
             Side::ProduceBatch(p) => weir_produce_batch(p, n, batch).await,
             Side::Send => mpsc_send(n).await,
             Side::Consume(p) => weir_consume(p, n).await,
@@ -373,6 +391,10 @@ fn comparisons(runs: usize, n: u64, batch: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     if part("produce") {
         let mut produce = per_partitions("produce", Side::Produce);
+        produce.extend(per_partitions(
+            "produce (topic handle)",
+            Side::ProduceOnHandle,
+        ));
         produce.extend(per_partitions(
             &format!("produce_batch of {batch}"),
             Side::ProduceBatch,

@@ -194,11 +194,12 @@ impl MemoryBroker {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(topic);
-        if removed.is_none() {
+        let Some(removed) = removed else {
             return Err(BrokerError::UnknownTopic {
                 topic: topic.clone(),
             });
-        }
+        };
+        removed.mark_deleted();
         {
             let mut groups = lock(&self.inner.groups);
             for g in groups.values_mut() {

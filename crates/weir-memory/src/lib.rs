@@ -30,6 +30,7 @@ mod name_hash;
 mod producer;
 mod stamp;
 mod topic;
+mod topic_producer;
 
 pub use admin::MemoryAdmin;
 pub use assign::Assignor;
@@ -38,3 +39,4 @@ pub use capability::MemorySubscription;
 pub use consumer::MemoryConsumer;
 pub use log::Retention;
 pub use producer::MemoryProducer;
+pub use topic_producer::TopicProducer;

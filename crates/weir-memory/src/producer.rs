@@ -7,12 +7,13 @@
 
 use std::sync::Arc;
 
-use weir_core::{BrokerError, Destination, Payload, Produced, Producer, check_payload_size};
+use weir_core::{BrokerError, Destination, Payload, Produced, Producer, Topic, check_payload_size};
 
 use crate::MemoryBroker;
 use crate::locks::PartitionLocks;
 use crate::stamp;
 use crate::topic::TopicState;
+use crate::topic_producer::TopicProducer;
 
 /// Appends payloads to the memory broker's partitions. Clones share the broker.
 #[derive(Clone, Debug)]
@@ -41,6 +42,56 @@ impl MemoryProducer {
     }
 }
 
+impl MemoryProducer {
+    /// A producer for `topic` alone, which skips the look-up of the topic's
+    /// name in every call (see [`TopicProducer`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::UnknownTopic`] if there is no such topic.
+    pub fn topic(&self, topic: &Topic) -> Result<TopicProducer, BrokerError> {
+        Ok(TopicProducer {
+            producer: self.clone(),
+            state: self.broker.inner.topic(topic)?,
+        })
+    }
+
+    /// Appends `payload` now, looking its topic up while the topic map is
+    /// read.
+    #[inline]
+    pub(crate) fn produce_now(
+        &self,
+        destination: Destination,
+        payload: Payload,
+    ) -> Result<Produced, BrokerError> {
+        self.broker
+            .inner
+            .with_topic(destination.topic(), |topic| {
+                self.append(topic, &destination, payload)
+            })
+            .and_then(|r| r)
+    }
+
+    /// Appends `payload` to `topic`, which `destination` names.
+    #[inline]
+    pub(crate) fn append(
+        &self,
+        topic: &TopicState,
+        destination: &Destination,
+        payload: Payload,
+    ) -> Result<Produced, BrokerError> {
+        let index = self.place(topic, destination, &payload)?;
+        let offset = topic
+            .append(index, payload, stamp::now())
+            .ok_or_else(|| unknown_partition(topic, index))?;
+        topic.wake();
+        Ok(Produced {
+            partition: topic.topic.partition(index),
+            offset,
+        })
+    }
+}
+
 fn unknown_partition(topic: &TopicState, index: u32) -> BrokerError {
     BrokerError::UnknownPartition {
         partition: topic.topic.partition(index),
@@ -54,20 +105,7 @@ impl Producer for MemoryProducer {
         destination: Destination,
         payload: Payload,
     ) -> Result<Produced, BrokerError> {
-        self.broker
-            .inner
-            .with_topic(destination.topic(), |topic| {
-                let index = self.place(topic, &destination, &payload)?;
-                let offset = topic
-                    .append(index, payload, stamp::now())
-                    .ok_or_else(|| unknown_partition(topic, index))?;
-                topic.wake();
-                Ok(Produced {
-                    partition: topic.topic.partition(index),
-                    offset,
-                })
-            })
-            .and_then(|r| r)
+        self.produce_now(destination, payload)
     }
 
     async fn produce_batch(

@@ -1,6 +1,6 @@
 //! A topic's partitions and the members waiting for its data.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::SystemTime;
 
@@ -19,6 +19,9 @@ pub(crate) struct TopicState {
     waiters: RwLock<Vec<Weak<Signal>>>,
     /// How many `waiters` there are, read without their lock (see `wake`).
     waiting: AtomicUsize,
+    /// Set once the topic is deleted: a [`TopicProducer`](crate::TopicProducer)
+    /// that still holds it looks the name up again.
+    deleted: AtomicBool,
 }
 
 /// Locks a mutex; a panic elsewhere while holding it leaves plain data that is still consistent.
@@ -48,7 +51,19 @@ impl TopicState {
             partitioner: Partitioner::new(),
             waiters: RwLock::new(Vec::new()),
             waiting: AtomicUsize::new(0),
+            deleted: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the topic deleted (it is already out of the broker's map).
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+    }
+
+    /// Whether the topic was deleted.
+    #[inline]
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
     }
 
     pub(crate) fn partition_count(&self) -> u32 {
