@@ -5,7 +5,7 @@
 //! name up in the broker's topic map, under the map's read lock, at every
 //! call, and answers through a future. A [`TopicProducer`] holds the topic
 //! itself, so a call is the append alone, and answers at once: the memory
-//! broker never waits. Single calls run about a fifth faster this way (see
+//! broker never waits. Single calls run a fifth to a third faster this way (see
 //! `docs/benchmarks.md`).
 //!
 //! A deleted topic is noticed at the next call, which then looks the name
