@@ -3,7 +3,8 @@
 //! A single `produce` does its work while the topic map is read, rather than
 //! take a reference count of the topic for the call. `produce_batch` looks
 //! each topic up once, reads the clock once, and locks each partition once
-//! (see [`PartitionLocks`]), appending in the batch's order.
+//! (see [`PartitionLocks`]), appending in the batch's order. A
+//! [`TopicProducer`] skips the look-up: it holds its topic.
 
 use std::sync::Arc;
 
@@ -40,9 +41,7 @@ impl MemoryProducer {
             Destination::Partition(p) => Err(unknown_partition(topic, p.index)),
         }
     }
-}
 
-impl MemoryProducer {
     /// A producer for `topic` alone, which skips the look-up of the topic's
     /// name in every call (see [`TopicProducer`]).
     ///
