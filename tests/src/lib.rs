@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use weir_kafka::{KafkaConfig, KafkaConfigBuilder};
 use weir_redis::RedisConfig;
 
 /// A Redis config for crash and outage tests: a lease (consumer-group
@@ -21,4 +22,15 @@ pub fn quick_redis_config(url: impl Into<String>, session: Duration) -> RedisCon
         .reconnect_timeout(Duration::from_secs(1))
         .build()
         .expect("a valid redis config")
+}
+
+/// Kafka settings for group tests on the test broker (tansu): quick group
+/// joins, and members that settle before they leave (tansu loses a group
+/// whose member leaves in the middle of a join; see
+/// [`KafkaConfigBuilder::settle_before_leaving`]), holding a settled
+/// assignment for 1.2 s first. Tests add their own settings.
+pub fn settling_kafka_config(bootstrap: impl Into<String>) -> KafkaConfigBuilder {
+    KafkaConfig::builder(bootstrap)
+        .fast_group_joins()
+        .settle_before_leaving(Duration::from_millis(1200))
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use weir::core::{Broker, ConsumerConfig, Payload, Topic};
 use weir::memory::MemoryBroker;
-use weir_kafka::{KafkaBroker, KafkaConfig};
+use weir_integration_tests::settling_kafka_config;
+use weir_kafka::KafkaBroker;
 use weir_redis::{RedisBroker, RedisConfig};
 use weir_strategies::{
     CommitPolicy, Pipeline, ProcessorError, ProcessorReport, ShutdownHandle, StreamProcessor,
@@ -253,9 +254,7 @@ async fn a_rebalance_storm_on_a_redis_cluster_loses_nothing_and_duplicates_only_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_storm_on_kafka_loses_nothing_and_duplicates_only_uncommitted_work() {
     let broker = KafkaBroker::new(
-        KafkaConfig::builder(tansu::bootstrap())
-            .fast_group_joins()
-            .settle_before_leaving(Duration::from_millis(1200))
+        settling_kafka_config(tansu::bootstrap())
             .build()
             .expect("config"),
     );

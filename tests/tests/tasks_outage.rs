@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use weir_integration_tests::quick_redis_config;
-use weir_kafka::{CapabilityConfig, KafkaBroker, KafkaConfig};
+use weir_integration_tests::{quick_redis_config, settling_kafka_config};
+use weir_kafka::{CapabilityConfig, KafkaBroker};
 use weir_redis::RedisBroker;
 use weir_tasks::{
     Context, Job, RetryPolicy, Router, ShutdownHandle, TaskBroker, TaskError, TaskHandle,
@@ -80,12 +80,10 @@ async fn a_worker_on_kafka_rides_through_a_frozen_broker_and_finishes_every_job(
         .events_topic(unique_name("events"))
         .build()
         .expect("valid capability settings");
-    let config = KafkaConfig::builder(server.bootstrap())
-        .fast_group_joins()
+    let config = settling_kafka_config(server.bootstrap())
         .set_consumer("fetch.wait.max.ms", "100")
         .set_consumer("socket.timeout.ms", "2000")
         .set_producer("message.timeout.ms", "60000")
-        .settle_before_leaving(Duration::from_millis(1200))
         .request_timeout(Duration::from_secs(2))
         .capabilities(capabilities)
         .build()
