@@ -360,6 +360,11 @@ impl KafkaConfigBuilder {
     /// A consumer learns of a join under way from librdkafka's statistics,
     /// which this turns on every 100 ms unless `statistics.interval.ms` is
     /// set.
+    ///
+    /// A rebalance completes only once every member took part, and a member
+    /// takes part in its `poll`: the group settles while its other members
+    /// go on polling. Stop the members of one process one at a time, or all
+    /// at once, but not one while the others are left unpolled.
     pub fn settle_before_leaving(mut self, quiet: Duration) -> Self {
         self.config.settle_before_leaving = Some(quiet);
         self

@@ -3,6 +3,7 @@
 //! least once, committed offsets never move backwards, and no partition has
 //! two owners at once.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -31,7 +32,8 @@ pub enum Op {
     Commit(usize),
     /// A new member joins.
     Join,
-    /// A member leaves gracefully (without committing first).
+    /// A member leaves gracefully (without committing first), while the
+    /// others go on polling.
     Leave(usize),
     /// A member crashes: dropped without commit or goodbye.
     Crash(usize),
@@ -108,20 +110,114 @@ struct Member<C> {
     pending: CommitRequest,
 }
 
+/// What the interleaving has seen, and the member that reads the group's
+/// committed offsets to check them.
+struct Ledger<C> {
+    observer: C,
+    partitions: Vec<Partition>,
+    delivered: BTreeSet<(u32, u64)>,
+    last_committed: BTreeMap<Partition, u64>,
+}
+
+impl<C: Consumer> Ledger<C> {
+    /// One poll by `m`, waiting up to `wait`, handled as an application
+    /// would: messages are recorded, and revoked partitions' finished work
+    /// is committed before they are handed over.
+    async fn poll(&mut self, m: &mut Member<C>, wait: Duration) {
+        let Ok(event) = tokio::time::timeout(wait, m.consumer.poll()).await else {
+            return;
+        };
+        match event.expect("poll") {
+            ConsumerEvent::Messages(batch) => {
+                for msg in batch {
+                    self.delivered.insert((msg.partition.index, msg.offset));
+                    m.pending.insert(msg.partition.clone(), msg.next_offset());
+                }
+            }
+            ConsumerEvent::Revoked(revoked) => {
+                let mut finished = m.pending.clone();
+                finished.retain(|p| revoked.contains(p));
+                m.pending.retain(|p| !revoked.contains(p));
+                commit(&mut m.consumer, &finished).await;
+                self.check_monotonic().await;
+            }
+            ConsumerEvent::Assigned(_) => {}
+        }
+    }
+
+    /// `m` commits what it has received.
+    async fn commit(&mut self, m: &mut Member<C>) {
+        let req = std::mem::take(&mut m.pending);
+        commit(&mut m.consumer, &req).await;
+        self.check_monotonic().await;
+    }
+
+    /// Committed offsets never move backwards.
+    async fn check_monotonic(&mut self) {
+        let now = self
+            .observer
+            .committed(&self.partitions)
+            .await
+            .expect("committed");
+        for (p, offset) in now {
+            if let Some(offset) = offset {
+                let before = self.last_committed.insert(p.clone(), offset).unwrap_or(0);
+                assert!(
+                    offset >= before,
+                    "the committed offset of {p} moved backwards: {before} -> {offset}"
+                );
+            }
+        }
+    }
+
+    /// `leaving` closes while the other members go on polling, as members
+    /// of a group running in processes of their own do.
+    ///
+    /// A group rebalances when a member leaves, and a rebalance completes
+    /// only once every member took part: on Kafka, a member does that in its
+    /// `poll`. A close that waits for its group to settle (see weir-kafka's
+    /// `settle_before_leaving`) would otherwise wait for members that this
+    /// one-threaded harness does not poll while it waits.
+    async fn close_while_others_poll(&mut self, mut leaving: Member<C>, others: &mut [Member<C>]) {
+        let closed = Cell::new(false);
+        let closing = async {
+            leaving.consumer.close().await.expect("close");
+            closed.set(true);
+        };
+        let polling = async {
+            while !closed.get() && !others.is_empty() {
+                for i in 0..others.len() {
+                    if closed.get() {
+                        break;
+                    }
+                    self.poll(&mut others[i], POLL_WHILE_CLOSING).await;
+                    check_exclusive(others);
+                }
+            }
+        };
+        tokio::join!(closing, polling);
+    }
+}
+
+/// How long one poll of a member waits while another closes.
+const POLL_WHILE_CLOSING: Duration = Duration::from_millis(50);
+
 /// Runs one interleaving and checks the invariants.
 pub async fn run_interleaving<B: Broker>(broker: &B, config: &InterleavingConfig, ops: Vec<Op>) {
     let topic = new_topic(broker, "interleave", config.partitions).await;
     let group = unique_name("g");
     let producer = broker.producer().await.expect("producer");
-    let mut observer = broker
-        .consumer(ConsumerConfig::new(&group))
-        .await
-        .expect("observer");
-    let partitions: Vec<Partition> = (0..config.partitions).map(|i| topic.partition(i)).collect();
+    let mut ledger = Ledger {
+        observer: broker
+            .consumer(ConsumerConfig::new(&group))
+            .await
+            .expect("observer"),
+        partitions: (0..config.partitions).map(|i| topic.partition(i)).collect(),
+        delivered: BTreeSet::new(),
+        last_committed: BTreeMap::new(),
+    };
     let mut members: Vec<Member<B::Consumer>> = Vec::new();
     let mut produced: BTreeSet<(u32, u64)> = BTreeSet::new();
-    let mut delivered: BTreeSet<(u32, u64)> = BTreeSet::new();
-    let mut last_committed: BTreeMap<Partition, u64> = BTreeMap::new();
     let mut n = 0usize;
 
     for op in ops {
@@ -140,39 +236,15 @@ pub async fn run_interleaving<B: Broker>(broker: &B, config: &InterleavingConfig
             Op::Join => members.push(join(broker, &group, &topic).await),
             Op::Poll(i) if !members.is_empty() => {
                 let i = i % members.len();
-                let m = &mut members[i];
-                let Ok(event) = tokio::time::timeout(config.poll_wait, m.consumer.poll()).await
-                else {
-                    continue;
-                };
-                match event.expect("poll") {
-                    ConsumerEvent::Messages(batch) => {
-                        for msg in batch {
-                            delivered.insert((msg.partition.index, msg.offset));
-                            m.pending.insert(msg.partition.clone(), msg.next_offset());
-                        }
-                    }
-                    ConsumerEvent::Revoked(revoked) => {
-                        // As a processor would: commit what finished before handing over.
-                        let mut finished = m.pending.clone();
-                        finished.retain(|p| revoked.contains(p));
-                        m.pending.retain(|p| !revoked.contains(p));
-                        commit(&mut m.consumer, &finished).await;
-                        check_monotonic(&mut observer, &partitions, &mut last_committed).await;
-                    }
-                    ConsumerEvent::Assigned(_) => {}
-                }
+                ledger.poll(&mut members[i], config.poll_wait).await;
             }
             Op::Commit(i) if !members.is_empty() => {
                 let i = i % members.len();
-                let m = &mut members[i];
-                let req = std::mem::take(&mut m.pending);
-                commit(&mut m.consumer, &req).await;
-                check_monotonic(&mut observer, &partitions, &mut last_committed).await;
+                ledger.commit(&mut members[i]).await;
             }
             Op::Leave(i) if !members.is_empty() => {
-                let mut m = members.remove(i % members.len());
-                m.consumer.close().await.expect("close");
+                let m = members.remove(i % members.len());
+                ledger.close_while_others_poll(m, &mut members).await;
             }
             Op::Crash(i) if !members.is_empty() => {
                 drop(members.remove(i % members.len()));
@@ -182,10 +254,13 @@ pub async fn run_interleaving<B: Broker>(broker: &B, config: &InterleavingConfig
         check_exclusive(&members);
     }
 
-    for mut m in members.drain(..) {
-        m.consumer.close().await.expect("close");
+    // The members left stop one at a time, the others polling meanwhile,
+    // as a rolling restart stops them.
+    while let Some(m) = members.pop() {
+        ledger.close_while_others_poll(m, &mut members).await;
     }
     // A fresh member reads everything past the committed offsets.
+    let mut delivered = std::mem::take(&mut ledger.delivered);
     let missing: BTreeSet<(u32, u64)> = produced.difference(&delivered).copied().collect();
     let mut last = read_back(broker, &group, &topic, &missing, &mut delivered).await;
     assert!(
@@ -282,22 +357,5 @@ async fn commit<C: Consumer>(consumer: &mut C, req: &CommitRequest) {
         // The partition moved on meanwhile: the new owner redoes the work.
         Ok(()) | Err(BrokerError::NotAssigned { .. }) => {}
         Err(e) => panic!("commit failed: {e}"),
-    }
-}
-
-async fn check_monotonic<C: Consumer>(
-    observer: &mut C,
-    partitions: &[Partition],
-    last: &mut BTreeMap<Partition, u64>,
-) {
-    let now = observer.committed(partitions).await.expect("committed");
-    for (p, offset) in now {
-        if let Some(offset) = offset {
-            let before = last.insert(p.clone(), offset).unwrap_or(0);
-            assert!(
-                offset >= before,
-                "the committed offset of {p} moved backwards: {before} -> {offset}"
-            );
-        }
     }
 }
