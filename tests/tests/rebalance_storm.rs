@@ -53,7 +53,7 @@ const QUICK: Pace = Pace {
     more: 1000,
 };
 
-/// What the storm does at each tick (every 250 ms).
+/// What the storm does at each tick (see [`Pace`]).
 #[derive(Clone, Copy, Debug)]
 enum Churn {
     Join,

@@ -92,18 +92,23 @@ mod tests {
     use super::*;
     use crate::MemoryBroker;
 
-    fn orders(broker: &MemoryBroker, partitions: u32) -> Topic {
+    /// A topic "orders" of `partitions` on `broker`, a producer, and a
+    /// handle on the topic.
+    async fn orders(
+        broker: &MemoryBroker,
+        partitions: u32,
+    ) -> (Topic, MemoryProducer, TopicProducer) {
         let topic = Topic::new("orders");
         broker.create_topic(&topic, partitions).expect("created");
-        topic
+        let producer = broker.producer().await.expect("producer");
+        let handle = producer.topic(&topic).expect("handle");
+        (topic, producer, handle)
     }
 
     #[tokio::test]
     async fn it_appends_where_produce_would_and_consumers_read_it() {
         let broker = MemoryBroker::new();
-        let topic = orders(&broker, 4);
-        let producer = broker.producer().await.expect("producer");
-        let handle = producer.topic(&topic).expect("handle");
+        let (topic, producer, handle) = orders(&broker, 4).await;
         let keyed = || Payload::new("v").with_key("user-7");
         let by_handle = handle.produce(keyed()).expect("by handle");
         let by_trait = producer
@@ -134,13 +139,11 @@ mod tests {
     #[tokio::test]
     async fn bad_calls_are_the_errors_produce_gives() {
         let broker = MemoryBroker::builder().max_payload_bytes(4).build();
-        let topic = orders(&broker, 2);
-        let producer = broker.producer().await.expect("producer");
+        let (_, producer, handle) = orders(&broker, 2).await;
         assert!(matches!(
             producer.topic(&Topic::new("none")),
             Err(BrokerError::UnknownTopic { .. })
         ));
-        let handle = producer.topic(&topic).expect("handle");
         assert!(matches!(
             handle.produce_to(2, Payload::new("x")),
             Err(BrokerError::UnknownPartition { partitions: 2, .. })
@@ -154,9 +157,7 @@ mod tests {
     #[tokio::test]
     async fn a_deleted_topic_is_looked_up_again() {
         let broker = MemoryBroker::new();
-        let topic = orders(&broker, 1);
-        let producer = broker.producer().await.expect("producer");
-        let handle = producer.topic(&topic).expect("handle");
+        let (topic, producer, handle) = orders(&broker, 1).await;
         handle.produce(Payload::new("a")).expect("before");
         handle.produce(Payload::new("b")).expect("before");
         broker.delete_topic(&topic).expect("deleted");
@@ -164,7 +165,7 @@ mod tests {
             handle.produce(Payload::new("lost?")),
             Err(BrokerError::UnknownTopic { .. })
         ));
-        orders(&broker, 1);
+        broker.create_topic(&topic, 1).expect("created again");
         // The new topic's log, not the deleted one's: it starts at 0.
         assert_eq!(handle.produce(Payload::new("c")).expect("again").offset, 0);
         let fresh = producer.topic(&topic).expect("fresh handle");

@@ -185,14 +185,13 @@ impl<C: Consumer> Ledger<C> {
             closed.set(true);
         };
         let polling = async {
-            while !closed.get() && !others.is_empty() {
-                for i in 0..others.len() {
-                    if closed.get() {
-                        break;
-                    }
-                    self.poll(&mut others[i], POLL_WHILE_CLOSING).await;
-                    check_exclusive(others);
+            // In turn until the close is done (at once without others).
+            for i in (0..others.len()).cycle() {
+                if closed.get() {
+                    break;
                 }
+                self.poll(&mut others[i], POLL_WHILE_CLOSING).await;
+                check_exclusive(others);
             }
         };
         tokio::join!(closing, polling);
