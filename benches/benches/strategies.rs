@@ -6,6 +6,13 @@
 //! - commit-only: CommitOffsets
 //! - run-task: RunTask (payload length) → CommitOffsets
 //! - run-task-reduce: RunTask → Reduce(1000 messages, 100 ms) → CommitOffsets
+//! - run-task-owned: run-task with a function that takes each payload owned
+//!
+//! Weir's RunTask in the first three borrows the payload
+//! (`RunTask::borrowing`, as a parse step does), so it reads the messages
+//! the memory broker lends without a reference count per message;
+//! run-task-owned shows the cost of taking them owned. sentry_arroyo has
+//! one RunTask, which takes its message owned, in both.
 //!
 //! Methodology (the same on both sides):
 //! - Before every run, both brokers are filled anew, each message with a
@@ -85,6 +92,7 @@ enum Pipeline {
     CommitOnly,
     RunTask,
     RunTaskReduce,
+    RunTaskOwned,
 }
 
 impl Pipeline {
@@ -93,14 +101,16 @@ impl Pipeline {
             Pipeline::CommitOnly => "commit-only",
             Pipeline::RunTask => "run-task",
             Pipeline::RunTaskReduce => "run-task-reduce",
+            Pipeline::RunTaskOwned => "run-task-owned",
         }
     }
 }
 
-const PIPELINES: [Pipeline; 3] = [
+const PIPELINES: [Pipeline; 4] = [
     Pipeline::CommitOnly,
     Pipeline::RunTask,
     Pipeline::RunTaskReduce,
+    Pipeline::RunTaskOwned,
 ];
 const PARTITIONS: [u32; 2] = [1, 4];
 const PAYLOAD_BYTES: usize = 100;
@@ -171,7 +181,7 @@ fn next_id() -> u64 {
 mod weir_side {
     use super::*;
     use std::collections::VecDeque;
-    use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Producer, Topic};
+    use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Producer, RecordBatch, Topic};
     use weir_memory::MemoryBroker;
     use weir_strategies::{
         CommitOffsets, CommitPolicy, Incoming, JoinFuture, ProcessingStrategy, Progress as Signal,
@@ -197,6 +207,14 @@ mod weir_side {
                 }
             }
             ProcessingStrategy::<T>::submit_all(&mut self.1, queue)
+        }
+        #[inline]
+        fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+            if !batch.is_empty() {
+                self.0
+                    .seen(batch.partition().index as usize, batch.next_offset());
+            }
+            ProcessingStrategy::<T>::submit_batch(&mut self.1, batch)
         }
         fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
             ProcessingStrategy::<T>::poll(&mut self.1)
@@ -254,7 +272,11 @@ mod weir_side {
         }
     }
 
-    fn length(p: Payload) -> Result<usize, weir_strategies::TaskError> {
+    fn length(p: &Payload) -> Result<usize, weir_strategies::TaskError> {
+        Ok(p.value.len())
+    }
+
+    fn owned_length(p: Payload) -> Result<usize, weir_strategies::TaskError> {
         Ok(p.value.len())
     }
 
@@ -266,8 +288,9 @@ mod weir_side {
             let last = Counted(super::Tally::new(pr.clone()), CommitOffsets::new());
             match pipeline {
                 Pipeline::CommitOnly => Box::new(last),
-                Pipeline::RunTask => Box::new(RunTask::new(length, last)),
-                Pipeline::RunTaskReduce => Box::new(RunTask::new(
+                Pipeline::RunTask => Box::new(RunTask::borrowing(length, last)),
+                Pipeline::RunTaskOwned => Box::new(RunTask::new(owned_length, last)),
+                Pipeline::RunTaskReduce => Box::new(RunTask::borrowing(
                     length,
                     Reduce::new(
                         || 0usize,
@@ -361,7 +384,7 @@ mod arroyo_side {
             );
             match self.0 {
                 Pipeline::CommitOnly => Box::new(last),
-                Pipeline::RunTask => Box::new(RunTask::new(length, last)),
+                Pipeline::RunTask | Pipeline::RunTaskOwned => Box::new(RunTask::new(length, last)),
                 Pipeline::RunTaskReduce => Box::new(RunTask::new(
                     length,
                     Reduce::new(

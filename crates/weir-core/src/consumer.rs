@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use crate::{BrokerError, BrokerValue, CommitRequest, Partition, Payload, Topic};
+use crate::{BrokerError, BrokerValue, CommitRequest, Partition, Payload, RecordBatch, Topic};
 
 /// What a consumer's [`poll`](Consumer::poll) returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,16 @@ pub enum ConsumerEvent {
     Revoked(BTreeSet<Partition>),
     /// Messages, in offset order per partition (never empty).
     Messages(Vec<BrokerValue<Payload>>),
+}
+
+/// What a consumer's [`poll_batches`](Consumer::poll_batches) returns.
+#[derive(Clone, Debug)]
+pub enum Polled {
+    /// What [`poll`](Consumer::poll) returns.
+    Event(ConsumerEvent),
+    /// Messages lent as record batches, in offset order per partition
+    /// (never empty, and no batch is empty).
+    Batches(Vec<RecordBatch>),
 }
 
 /// Where a consumer starts on a partition that has no committed offset.
@@ -159,6 +169,17 @@ pub trait Consumer: Send + 'static {
 
     /// Waits for the next event.
     fn poll(&mut self) -> impl Future<Output = Result<ConsumerEvent, BrokerError>> + Send;
+
+    /// Waits for the next event as [`poll`](Consumer::poll) does, but may
+    /// hand messages over as [`RecordBatch`]es that share the broker's
+    /// storage rather than as copies, for a reader that only borrows their
+    /// payloads. Cancel-safe like `poll`.
+    ///
+    /// By default it is `poll`; a backend that keeps messages in memory it
+    /// can share (the memory broker) overrides it.
+    fn poll_batches(&mut self) -> impl Future<Output = Result<Polled, BrokerError>> + Send {
+        async move { self.poll().await.map(Polled::Event) }
+    }
 
     /// Stops returning messages from these partitions (membership is kept).
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError>;

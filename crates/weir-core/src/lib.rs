@@ -57,6 +57,7 @@ mod message;
 mod partitioner;
 mod payload;
 mod producer;
+mod record;
 mod report;
 mod topic;
 
@@ -67,7 +68,9 @@ pub use broker::Broker;
 pub use codec::Json;
 pub use codec::{Codec, CodecError, DecodeError, MsgPack, Undecodable};
 pub use commit::CommitRequest;
-pub use consumer::{Consumer, ConsumerConfig, ConsumerConfigBuilder, ConsumerEvent, OffsetReset};
+pub use consumer::{
+    Consumer, ConsumerConfig, ConsumerConfigBuilder, ConsumerEvent, OffsetReset, Polled,
+};
 pub use error::BrokerError;
 pub use ext::{BrokerExt, ProducerExt};
 pub use limits::{check_partition, check_partition_count, check_payload_size};
@@ -75,5 +78,6 @@ pub use message::{BrokerValue, Committable, Filterable, Message, Origin, Value};
 pub use partitioner::Partitioner;
 pub use payload::{Headers, Payload};
 pub use producer::{Destination, Produced, Producer};
+pub use record::{Record, RecordBatch};
 pub use report::ErrorReport;
 pub use topic::{Partition, Topic};

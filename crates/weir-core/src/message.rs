@@ -41,6 +41,16 @@ impl<T> BrokerValue<T> {
     pub fn next_offset(&self) -> u64 {
         self.offset + 1
     }
+
+    /// This message with its payload borrowed.
+    pub fn as_ref(&self) -> BrokerValue<&T> {
+        BrokerValue {
+            payload: &self.payload,
+            partition: self.partition.clone(),
+            offset: self.offset,
+            timestamp: self.timestamp,
+        }
+    }
 }
 
 /// A value that does not map one to one onto a broker message (a batch, say):

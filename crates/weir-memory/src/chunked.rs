@@ -1,5 +1,5 @@
 //! A double-ended queue kept in fixed-size chunks, so that growing it never
-//! moves what it holds.
+//! moves what it holds, and a full chunk can be lent to readers.
 //!
 //! A partition's log only grows at the back and shrinks at the front. In one
 //! `VecDeque`, every doubling of its capacity copies all stored entries and,
@@ -9,10 +9,16 @@
 //! the memory held is what the entries take plus at most one chunk.
 //!
 //! Every chunk but the first and the last is full, so an index finds its
-//! chunk by one division.
+//! chunk by one division. Chunks are reference counted: a reader may keep a
+//! full one (a consumer's record batch) while the deque goes on. Nothing is
+//! ever appended to a full chunk, so a shared chunk never changes. An entry
+//! removed from the front is released at once unless a reader shares its
+//! chunk; then it stays until the whole chunk goes (at most one chunk's
+//! entries are held this way).
 
 use std::collections::VecDeque;
-use std::collections::vec_deque::Iter;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// Entries per chunk.
 pub(crate) const CHUNK: usize = 1024;
@@ -21,8 +27,38 @@ pub(crate) const CHUNK: usize = 1024;
 pub(crate) struct ChunkedDeque<T> {
     /// The first chunk may have lost entries at its front and the last may
     /// not be full yet; the ones between hold [`CHUNK`] entries each.
-    chunks: VecDeque<VecDeque<T>>,
+    chunks: VecDeque<Chunk<T>>,
     len: usize,
+}
+
+/// One chunk: the entries from `start` on are in the deque.
+#[derive(Debug)]
+struct Chunk<T> {
+    entries: Entries<T>,
+    start: usize,
+}
+
+/// A chunk's entries: owned while it fills, shared once full (and never
+/// changed again).
+#[derive(Debug)]
+enum Entries<T> {
+    Open(Vec<T>),
+    Full(Arc<Vec<T>>),
+}
+
+impl<T> Entries<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Entries::Open(v) => v,
+            Entries::Full(v) => v,
+        }
+    }
+}
+
+impl<T> Chunk<T> {
+    fn len(&self) -> usize {
+        self.entries.as_slice().len() - self.start
+    }
 }
 
 impl<T> Default for ChunkedDeque<T> {
@@ -40,27 +76,54 @@ impl<T> ChunkedDeque<T> {
     }
 
     pub(crate) fn push_back(&mut self, value: T) {
-        match self.chunks.back_mut() {
-            Some(last) if last.len() < CHUNK => last.push_back(value),
-            _ => {
-                let mut chunk = VecDeque::with_capacity(CHUNK);
-                chunk.push_back(value);
-                self.chunks.push_back(chunk);
-            }
-        }
         self.len += 1;
+        if let Some(Chunk {
+            entries: Entries::Open(open),
+            ..
+        }) = self.chunks.back_mut()
+        {
+            open.push(value);
+            if open.len() == CHUNK {
+                let full = Arc::new(std::mem::take(open));
+                if let Some(last) = self.chunks.back_mut() {
+                    last.entries = Entries::Full(full);
+                }
+            }
+            return;
+        }
+        let mut open = Vec::with_capacity(CHUNK);
+        open.push(value);
+        self.chunks.push_back(Chunk {
+            entries: Entries::Open(open),
+            start: 0,
+        });
     }
 
-    pub(crate) fn pop_front(&mut self) -> Option<T> {
-        let first = self.chunks.front_mut()?;
-        let value = first.pop_front();
-        if first.is_empty() {
+    /// The first entry.
+    pub(crate) fn front(&self) -> Option<&T> {
+        let first = self.chunks.front()?;
+        first.entries.as_slice().get(first.start)
+    }
+
+    /// Removes the first entry. `release` may free what it holds, and is
+    /// called unless a reader shares its chunk.
+    pub(crate) fn pop_front(&mut self, release: impl FnOnce(&mut T)) -> bool {
+        let Some(first) = self.chunks.front_mut() else {
+            return false;
+        };
+        let entries = match &mut first.entries {
+            Entries::Open(v) => Some(v),
+            Entries::Full(shared) => Arc::get_mut(shared),
+        };
+        if let Some(entry) = entries.and_then(|v| v.get_mut(first.start)) {
+            release(entry);
+        }
+        first.start += 1;
+        if first.len() == 0 {
             self.chunks.pop_front();
         }
-        if value.is_some() {
-            self.len -= 1;
-        }
-        value
+        self.len -= 1;
+        true
     }
 
     /// The entries from index `start`, at most `max` of them, as runs that
@@ -68,7 +131,7 @@ impl<T> ChunkedDeque<T> {
     pub(crate) fn runs(&self, start: usize, max: usize) -> Runs<'_, T> {
         let start = start.min(self.len);
         let remaining = max.min(self.len - start);
-        let first_len = self.chunks.front().map_or(0, VecDeque::len);
+        let first_len = self.chunks.front().map_or(0, Chunk::len);
         let (chunk, skip) = if start < first_len {
             (0, start)
         } else {
@@ -93,20 +156,46 @@ pub(crate) struct Runs<'a, T> {
     remaining: usize,
 }
 
+/// Consecutive entries of one chunk.
+#[derive(Debug)]
+pub(crate) struct ChunkRun<'a, T> {
+    chunk: &'a Entries<T>,
+    range: Range<usize>,
+}
+
+impl<'a, T> ChunkRun<'a, T> {
+    /// The entries.
+    pub(crate) fn entries(&self) -> &'a [T] {
+        &self.chunk.as_slice()[self.range.clone()]
+    }
+
+    /// The chunk and the run's place in it, if the chunk is full (and so
+    /// will never change); `None` for the chunk still being filled.
+    pub(crate) fn shared(&self) -> Option<(Arc<Vec<T>>, Range<usize>)> {
+        match self.chunk {
+            Entries::Full(shared) => Some((Arc::clone(shared), self.range.clone())),
+            Entries::Open(_) => None,
+        }
+    }
+}
+
 impl<'a, T> Iterator for Runs<'a, T> {
-    type Item = Iter<'a, T>;
+    type Item = ChunkRun<'a, T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
             return None;
         }
         let chunk = self.deque.chunks.get(self.chunk)?;
-        let end = chunk.len().min(self.skip + self.remaining);
-        let run = chunk.range(self.skip..end);
-        self.remaining -= end - self.skip;
+        let from = chunk.start + self.skip;
+        let end = chunk.entries.as_slice().len().min(from + self.remaining);
+        self.remaining -= end - from;
         self.chunk += 1;
         self.skip = 0;
-        Some(run)
+        Some(ChunkRun {
+            chunk: &chunk.entries,
+            range: from..end,
+        })
     }
 }
 
@@ -115,7 +204,10 @@ mod tests {
     use super::*;
 
     fn read(d: &ChunkedDeque<usize>, start: usize, max: usize) -> Vec<usize> {
-        d.runs(start, max).flatten().copied().collect()
+        d.runs(start, max)
+            .flat_map(|run| run.entries())
+            .copied()
+            .collect()
     }
 
     #[test]
@@ -125,7 +217,8 @@ mod tests {
             d.push_back(i);
         }
         for i in 0..10 {
-            assert_eq!(d.pop_front(), Some(i));
+            assert_eq!(d.front(), Some(&i));
+            assert!(d.pop_front(|_| {}));
         }
         assert_eq!(d.len(), 3 * CHUNK - 5);
         // Index 0 is now the value 10.
@@ -147,16 +240,22 @@ mod tests {
     fn a_full_chunk_never_grows() {
         let mut d = ChunkedDeque::default();
         d.push_back(0);
-        let capacity = d.chunks[0].capacity();
+        let Entries::Open(first) = &d.chunks[0].entries else {
+            panic!("the chunk being filled is owned")
+        };
+        let capacity = first.capacity();
         for i in 1..CHUNK + 1 {
             d.push_back(i);
         }
         assert_eq!(d.chunks.len(), 2);
-        assert_eq!(d.chunks[0].capacity(), capacity);
+        let Entries::Full(first) = &d.chunks[0].entries else {
+            panic!("a full chunk is shared")
+        };
+        assert_eq!(first.capacity(), capacity);
         // Popping from the front chunk does not let the back one overfill.
-        assert_eq!(d.pop_front(), Some(0));
+        assert!(d.pop_front(|_| {}));
         d.push_back(CHUNK + 1);
-        assert_eq!(d.chunks[1].len(), 2);
+        assert_eq!(d.chunks[1].entries.as_slice().len(), 2);
     }
 
     #[test]
@@ -165,9 +264,50 @@ mod tests {
         for i in 0..CHUNK + 3 {
             d.push_back(i);
         }
-        while d.pop_front().is_some() {}
+        while d.pop_front(|_| {}) {}
         assert_eq!((d.len(), d.chunks.len()), (0, 0));
         d.push_back(7);
         assert_eq!(read(&d, 0, 5), vec![7]);
+    }
+
+    #[test]
+    fn only_full_chunks_are_shared_and_a_shared_one_keeps_what_was_popped() {
+        let mut d = ChunkedDeque::default();
+        for i in 0..CHUNK + 3 {
+            d.push_back(vec![i]);
+        }
+        let runs: Vec<_> = d.runs(CHUNK - 2, 5).map(|r| r.shared()).collect();
+        let [Some((full, range)), None] = &runs[..] else {
+            panic!("expected the full chunk shared and the last one not")
+        };
+        assert_eq!(range, &(CHUNK - 2..CHUNK));
+        // Popping releases entries of unshared chunks only.
+        let mut released = 0;
+        for _ in 0..CHUNK {
+            d.pop_front(|v| {
+                v.clear();
+                released += 1;
+            });
+        }
+        assert_eq!(released, 0, "the full chunk is shared");
+        assert_eq!(
+            full[CHUNK - 1],
+            vec![CHUNK - 1],
+            "what the reader holds is intact"
+        );
+        assert_eq!(d.front(), Some(&vec![CHUNK]));
+        d.pop_front(|v| {
+            v.clear();
+            released += 1;
+        });
+        assert_eq!(released, 1, "the last chunk is not shared");
+        // Appending after a share goes on in the unshared last chunk.
+        d.push_back(vec![7]);
+        assert_eq!(
+            d.runs(0, 10)
+                .flat_map(|r| r.entries().to_vec())
+                .collect::<Vec<_>>(),
+            [vec![CHUNK + 1], vec![CHUNK + 2], vec![7]]
+        );
     }
 }

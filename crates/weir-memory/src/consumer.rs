@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 
 use weir_core::{
     Assignment, BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerConfig, ConsumerEvent,
-    OffsetReset, Partition, Topic,
+    OffsetReset, Partition, Polled, RecordBatch, Topic,
 };
 
 use crate::MemoryBroker;
 use crate::group::{GroupEvent, Signal};
+use crate::log::Run;
 use crate::topic::{TopicState, lock};
 
 /// A member of a consumer group on the memory broker.
@@ -129,13 +130,34 @@ impl MemoryConsumer {
 
     /// Reads up to `max_poll_records` from the assigned, unpaused partitions.
     fn fetch(&mut self) -> Vec<BrokerValue<weir_core::Payload>> {
-        let max = self.config.max_poll_records();
         // Sized up front: growing a Vec of messages one push at a time copies
         // it over and over (capped, since `max` may be huge).
-        let mut out = Vec::with_capacity(max.min(1024));
+        let mut out = Vec::with_capacity(self.config.max_poll_records().min(1024));
+        self.fetch_runs(|run, p, first| out.extend(run.messages(p, first)));
+        out
+    }
+
+    /// Reads as [`fetch`](Self::fetch) does, lending the messages as
+    /// record batches (one per chunk of the log touched).
+    fn fetch_batches(&mut self) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        self.fetch_runs(|run, p, first| {
+            if run.len() > 0 {
+                out.push(run.batch(p, first));
+            }
+        });
+        out
+    }
+
+    /// Hands `take` each run of messages read, with its partition and
+    /// first offset: up to `max_poll_records` in all, from the assigned,
+    /// unpaused partitions, a different one first at each call.
+    fn fetch_runs(&mut self, mut take: impl FnMut(Run<'_>, &Partition, u64)) {
+        let max = self.config.max_poll_records();
+        let mut taken = 0;
         let n = self.cursors.len();
         if n == 0 {
-            return out;
+            return;
         }
         self.turn = (self.turn + 1) % n;
         let turn = self.turn;
@@ -143,23 +165,67 @@ impl MemoryConsumer {
         let assignment = &self.assignment;
         for pass in 0..2 {
             for (i, (p, c)) in self.cursors.iter_mut().enumerate() {
-                if (pass == 0) != (i >= turn) || assignment.is_paused(p) || out.len() >= max {
+                if (pass == 0) != (i >= turn) || assignment.is_paused(p) || taken >= max {
                     continue;
                 }
                 let Some(log) = c.topic.log(p.index) else {
                     continue;
                 };
-                let read = log.read(c.position, max - out.len());
+                let read = log.read(c.position, max - taken);
                 let mut next = read.first;
                 for run in read {
-                    let n = run.len() as u64;
-                    out.extend(run.messages(p, next));
-                    next += n;
+                    let n = run.len();
+                    take(run, p, next);
+                    next += n as u64;
+                    taken += n;
                 }
                 c.position = next;
             }
         }
-        out
+    }
+
+    /// Waits until there is something to report: a group event, or what
+    /// `fetch` reads.
+    async fn next<R>(
+        &mut self,
+        fetch: impl Fn(&mut Self) -> Option<R>,
+        event: impl Fn(ConsumerEvent) -> R,
+    ) -> Result<R, BrokerError> {
+        self.check_open()?;
+        if !self.joined {
+            return Err(BrokerError::NotSubscribed);
+        }
+        loop {
+            // Register interest before looking, so a wake-up between the look
+            // and the wait is not lost (the permit is stored).
+            let signal = Arc::clone(&self.signal);
+            let notified = signal.notify.notified();
+            if (self.awaiting_ack || self.signal.event.load(Ordering::Acquire))
+                && let Some(e) = self.group_event()
+            {
+                return Ok(event(e));
+            }
+            if let Some(read) = fetch(self) {
+                return Ok(read);
+            }
+            let deadline = lock(&self.broker.inner.groups)
+                .get(self.config.group_id())
+                .and_then(|g| g.next_deadline());
+            match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        () = notified => {}
+                        () = tokio::time::sleep_until(d) => {
+                            let mut groups = lock(&self.broker.inner.groups);
+                            if let Some(g) = groups.get_mut(self.config.group_id()) {
+                                g.expire(tokio::time::Instant::now());
+                            }
+                        }
+                    }
+                }
+                None => notified.await,
+            }
+        }
     }
 
     fn leave(&mut self) {
@@ -210,42 +276,22 @@ impl Consumer for MemoryConsumer {
     }
 
     async fn poll(&mut self) -> Result<ConsumerEvent, BrokerError> {
-        self.check_open()?;
-        if !self.joined {
-            return Err(BrokerError::NotSubscribed);
-        }
-        loop {
-            // Register interest before looking, so a wake-up between the look
-            // and the wait is not lost (the permit is stored).
-            let signal = Arc::clone(&self.signal);
-            let notified = signal.notify.notified();
-            if (self.awaiting_ack || self.signal.event.load(Ordering::Acquire))
-                && let Some(event) = self.group_event()
-            {
-                return Ok(event);
-            }
-            let messages = self.fetch();
-            if !messages.is_empty() {
-                return Ok(ConsumerEvent::Messages(messages));
-            }
-            let deadline = lock(&self.broker.inner.groups)
-                .get(self.config.group_id())
-                .and_then(|g| g.next_deadline());
-            match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        () = notified => {}
-                        () = tokio::time::sleep_until(d) => {
-                            let mut groups = lock(&self.broker.inner.groups);
-                            if let Some(g) = groups.get_mut(self.config.group_id()) {
-                                g.expire(tokio::time::Instant::now());
-                            }
-                        }
-                    }
-                }
-                None => notified.await,
-            }
-        }
+        let fetch = |c: &mut Self| {
+            let messages = c.fetch();
+            (!messages.is_empty()).then_some(ConsumerEvent::Messages(messages))
+        };
+        self.next(fetch, |e| e).await
+    }
+
+    /// Lends messages out of the log: a full chunk of it (1024 messages)
+    /// is shared with the batches read from it, and the chunk still being
+    /// filled is copied (see [`RecordBatch`]).
+    async fn poll_batches(&mut self) -> Result<Polled, BrokerError> {
+        let fetch = |c: &mut Self| {
+            let batches = c.fetch_batches();
+            (!batches.is_empty()).then_some(Polled::Batches(batches))
+        };
+        self.next(fetch, Polled::Event).await
     }
 
     fn pause(&mut self, partitions: &[Partition]) -> Result<(), BrokerError> {

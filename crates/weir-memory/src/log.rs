@@ -1,12 +1,12 @@
 //! One partition's log: dense offsets, optional retention.
 
-use std::collections::vec_deque::Iter;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use weir_core::{BrokerValue, Partition, Payload};
+use weir_core::{BrokerValue, Partition, Payload, Record, RecordBatch};
 
 use crate::arena::Arena;
-use crate::chunked::{ChunkedDeque, Runs};
+use crate::chunked::{ChunkRun, ChunkedDeque, Runs};
 
 /// How much of a partition's log is kept; the oldest messages go first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,19 +40,13 @@ impl Retention {
     }
 }
 
-/// One stored message, its key and value in the partition's arena.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    payload: Payload,
-    timestamp: SystemTime,
-}
-
 /// The stored messages of one partition. Offsets are dense: the entry at
 /// index `i` has offset `base + i`.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionLog {
     base: u64,
-    entries: ChunkedDeque<Entry>,
+    /// The messages, their keys and values in the arena.
+    entries: ChunkedDeque<Record>,
     bytes: usize,
     /// Holds the keys and values, so that reading them never allocates.
     arena: Arena,
@@ -79,7 +73,7 @@ impl PartitionLog {
             key: key.map(|k| self.arena.store(k)),
             headers,
         };
-        self.entries.push_back(Entry { payload, timestamp });
+        self.entries.push_back(Record { payload, timestamp });
         self.enforce(retention);
         offset
     }
@@ -92,8 +86,10 @@ impl PartitionLog {
                 .is_some_and(|m| self.entries.len() > m)
                 || retention.max_bytes.is_some_and(|b| self.bytes > b))
         {
-            if let Some(old) = self.entries.pop_front() {
-                self.bytes -= old.payload.byte_size();
+            let size = self.entries.front().map_or(0, |r| r.payload.byte_size());
+            // A record a consumer's batch still shares keeps its bytes.
+            if self.entries.pop_front(|r| r.payload = Payload::default()) {
+                self.bytes -= size;
                 self.base += 1;
             }
         }
@@ -127,7 +123,7 @@ impl PartitionLog {
 pub(crate) struct Read<'a> {
     /// The offset of the first message.
     pub(crate) first: u64,
-    runs: Runs<'a, Entry>,
+    runs: Runs<'a, Record>,
 }
 
 impl<'a> Iterator for Read<'a> {
@@ -135,24 +131,24 @@ impl<'a> Iterator for Read<'a> {
 
     fn next(&mut self) -> Option<Run<'a>> {
         Some(Run {
-            entries: self.runs.next()?,
+            run: self.runs.next()?,
         })
     }
 }
 
 /// Consecutive messages read from a log, turned into messages by
-/// [`messages`](Run::messages). A payload's clone shares the stored bytes
-/// and allocates nothing.
+/// [`messages`](Run::messages) or lent as a [`batch`](Run::batch). A
+/// payload's clone shares the stored bytes and allocates nothing.
 #[derive(Debug)]
 pub(crate) struct Run<'a> {
-    entries: Iter<'a, Entry>,
+    run: ChunkRun<'a, Record>,
 }
 
 impl<'a> Run<'a> {
     /// How many messages the run holds.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.run.entries().len()
     }
 
     /// The run as messages of `partition`, the first at offset `first`.
@@ -165,7 +161,7 @@ impl<'a> Run<'a> {
         first: u64,
     ) -> impl ExactSizeIterator<Item = BrokerValue<Payload>> + 'a {
         let mut offset = first;
-        self.entries.map(move |e| {
+        self.run.entries().iter().map(move |e| {
             let message = BrokerValue {
                 payload: e.payload.clone(),
                 partition: partition.clone(),
@@ -175,6 +171,21 @@ impl<'a> Run<'a> {
             offset += 1;
             message
         })
+    }
+
+    /// The run as a record batch of `partition`, the first at offset
+    /// `first`: sharing the log's chunk when it is full, a copy of the
+    /// messages otherwise (the chunk still being filled is never shared).
+    pub(crate) fn batch(self, partition: &Partition, first: u64) -> RecordBatch {
+        let (records, range) = match self.run.shared() {
+            Some(shared) => shared,
+            None => {
+                let copy = self.run.entries().to_vec();
+                let n = copy.len();
+                (Arc::new(copy), 0..n)
+            }
+        };
+        RecordBatch::new(records, range, partition.clone(), first)
     }
 }
 
@@ -231,5 +242,62 @@ mod tests {
             .map(|m| (m.payload, m.timestamp))
             .collect();
         assert_eq!(read, stored.map(|p| (p, t)));
+    }
+
+    #[test]
+    fn lent_batches_stay_whole_while_retention_drops_their_messages() {
+        use crate::chunked::CHUNK;
+        let mut log = PartitionLog::default();
+        let t = SystemTime::UNIX_EPOCH;
+        let keep = Retention::messages(CHUNK + 10);
+        let n = CHUNK + 5;
+        for i in 0..n {
+            log.append(Payload::new(format!("v{i}")), t, keep);
+        }
+        let p = Partition::new("t", 0);
+        let read = log.read(0, n);
+        let first = read.first;
+        let mut next = first;
+        let batches: Vec<RecordBatch> = read
+            .map(|run| {
+                let len = run.len() as u64;
+                let b = run.batch(&p, next);
+                next += len;
+                b
+            })
+            .collect();
+        assert_eq!(
+            batches.len(),
+            2,
+            "the full chunk, then the one being filled"
+        );
+        assert_eq!(
+            (
+                batches[0].len(),
+                batches[1].first_offset(),
+                batches[1].len()
+            ),
+            (CHUNK, CHUNK as u64, 5)
+        );
+        // Retention now drops the whole first chunk, which the batch shares.
+        for i in n..n + 200 {
+            log.append(Payload::new(format!("v{i}")), t, Retention::messages(100));
+        }
+        assert!(
+            log.start() > CHUNK as u64,
+            "the lent messages are out of the log"
+        );
+        for b in &batches {
+            for m in b.iter() {
+                assert_eq!(m.payload.value, format!("v{}", m.offset).as_bytes());
+            }
+        }
+        // Once the batches are gone, the log goes on as before.
+        drop(batches);
+        log.append(Payload::new("last"), t, Retention::messages(1));
+        assert_eq!(log.bytes, 4, "only the last message is kept");
+        let kept: Vec<_> = log.read(0, 10).flat_map(|r| r.messages(&p, 0)).collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(&kept[0].payload.value[..], b"last");
     }
 }

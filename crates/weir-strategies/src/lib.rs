@@ -44,8 +44,8 @@ pub use error::{BoxError, InvalidMessage, StrategyError, TaskError};
 pub use factory::{ProcessingStrategyFactory, StrategyContext};
 pub use pipeline::Pipeline;
 pub use strategies::{
-    Batch, CommitOffsets, Decode, Filter, Healthcheck, KeyedRunTask, Noop, Produce, Reduce,
-    RunTask, RunTaskAsync, RunTaskBlocking, Unbatch, Unfold,
+    Batch, Borrowing, CommitOffsets, Decode, Filter, Healthcheck, KeyedRunTask, Noop, Produce,
+    Reduce, RunTask, RunTaskAsync, RunTaskBlocking, Task, Unbatch, Unfold,
 };
 pub use strategy::{Incoming, JoinFuture, ProcessingStrategy, SubmitError};
 pub use support::progress::Progress;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use weir_core::{CommitRequest, Filterable, Message};
+use weir_core::{CommitRequest, Filterable, Message, RecordBatch};
 
 use crate::{Progress, StrategyError};
 
@@ -87,6 +87,24 @@ pub trait ProcessingStrategy<T>: Send {
         Ok(())
     }
 
+    /// Offers the messages a consumer lends in `batch` (see
+    /// [`Consumer::poll_batches`](weir_core::Consumer::poll_batches)), in
+    /// order, as [`submit_all`](Self::submit_all) offers a queue: each
+    /// message taken is advanced past, what the step is at capacity for
+    /// stays in `batch`, and an error ends the call (the message it is
+    /// about was taken).
+    ///
+    /// `None` declines, taking nothing: the step wants its messages owned,
+    /// and the processor copies the batch into messages for `submit_all`.
+    /// That is the default. A first step that only reads its payloads (a
+    /// [`RunTask::borrowing`](crate::RunTask::borrowing), or
+    /// [`CommitOffsets`](crate::CommitOffsets) alone) takes them by
+    /// reference and spares each message a reference count on its bytes.
+    fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+        let _ = batch;
+        None
+    }
+
     /// Checks on background work, forwards what finished, and returns the
     /// positions that may be committed now.
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError>;
@@ -115,6 +133,10 @@ impl<T, S: ProcessingStrategy<T> + ?Sized> ProcessingStrategy<T> for Box<S> {
 
     fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
         (**self).submit_all(queue)
+    }
+
+    fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+        (**self).submit_batch(batch)
     }
 
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use weir_core::{CommitRequest, Filterable, Message, Partition};
+use weir_core::{CommitRequest, Filterable, Message, Partition, Payload, Record, RecordBatch};
 
 use crate::{
     Incoming, JoinFuture, ProcessingStrategy, Progress, StrategyError, SubmitError, TaskError,
@@ -20,6 +20,20 @@ pub(crate) fn broker_msg<T>(partition: u32, offset: u64, payload: T) -> Incoming
         offset,
         SystemTime::UNIX_EPOCH,
     )
+}
+
+/// A record batch lent from partition `partition`, the values at offsets
+/// from `first` on.
+pub(crate) fn lent(partition: u32, first: u64, values: &[&'static str]) -> RecordBatch {
+    let records: Vec<Record> = values
+        .iter()
+        .map(|v| Record {
+            payload: Payload::new(*v),
+            timestamp: SystemTime::UNIX_EPOCH,
+        })
+        .collect();
+    let n = records.len();
+    RecordBatch::new(Arc::new(records), 0..n, part(partition), first)
 }
 
 pub(crate) fn filtered_msg<T>(partition: u32, offset: u64) -> Incoming<T> {

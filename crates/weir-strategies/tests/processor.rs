@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use weir_core::{Broker, CommitRequest, ConsumerConfig, Payload, Topic};
+use weir_core::{
+    Broker, CommitRequest, ConsumerConfig, Filterable, Message, Payload, RecordBatch, Topic,
+};
 use weir_strategies::{
     Batch, CommitOffsets, CommitPolicy, DeadLetterQueue, Filter, HEADER_OFFSET, HEADER_PARTITION,
-    HEADER_REASON, HEADER_TOPIC, Incoming, InvalidLimit, InvalidPolicy, JoinFuture,
+    HEADER_REASON, HEADER_TOPIC, Incoming, InvalidLimit, InvalidPolicy, JoinFuture, Pipeline,
     ProcessingStrategy, ProcessorError, Progress, RunTask, StrategyError, SubmitError, TaskError,
 };
 
@@ -52,6 +54,42 @@ async fn processes_every_message_and_commits_it() {
     let mut v = seen.values();
     v.sort_unstable();
     assert_eq!(v, (0..100).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_borrowing_pipeline_reads_lent_batches_and_commits_everything() {
+    // More than a chunk of the log (1024 messages) per partition, so that
+    // full chunks are lent and the one being filled is copied.
+    let (broker, topic) = setup(2).await;
+    produce(&broker, &topic, 2, 0..5000).await;
+    let seen = Seen::default();
+    let s = seen.clone();
+    let p = builder(
+        &broker,
+        &topic,
+        factory(move || {
+            let s = s.clone();
+            Pipeline::new()
+                .map_ref(move |p: &Payload| Ok(s.record(p)))
+                .commit()
+        }),
+    )
+    .await
+    .build();
+    let running = spawn(p);
+    let done = all_committed(5000, 2);
+    eventually("all 5000 are committed", || async {
+        done(&committed(&broker, &topic, 2).await)
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    assert_eq!(report.messages, 5000);
+    let v = seen.values();
+    for parity in 0..2 {
+        let of_partition: Vec<u64> = v.iter().copied().filter(|n| n % 2 == parity).collect();
+        let expected: Vec<u64> = (0..5000).filter(|n| n % 2 == parity).collect();
+        assert_eq!(of_partition, expected, "each partition in order, once");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -129,7 +167,8 @@ impl Gate {
     }
 }
 
-struct GateStep(Gate, CommitOffsets);
+/// Takes lent record batches as well if its flag is set.
+struct GateStep(Gate, CommitOffsets, bool);
 
 impl ProcessingStrategy<Payload> for GateStep {
     fn attach(&mut self, progress: &Progress) {
@@ -141,6 +180,26 @@ impl ProcessingStrategy<Payload> for GateStep {
         }
         self.0.taken.fetch_add(1, Ordering::SeqCst);
         self.1.submit(m)
+    }
+    fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+        if !self.2 {
+            return None;
+        }
+        while let Some(m) = batch.first() {
+            if self.0.taken.load(Ordering::SeqCst) >= self.0.capacity.load(Ordering::SeqCst) {
+                break;
+            }
+            self.0.taken.fetch_add(1, Ordering::SeqCst);
+            let m = Message::broker(
+                Filterable::Payload(m.payload.clone()),
+                m.partition,
+                m.offset,
+                m.timestamp,
+            );
+            ProcessingStrategy::<Payload>::submit(&mut self.1, m).unwrap();
+            batch.advance(1);
+        }
+        Some(Ok(()))
     }
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         ProcessingStrategy::<Payload>::poll(&mut self.1)
@@ -154,6 +213,15 @@ impl ProcessingStrategy<Payload> for GateStep {
 
 #[tokio::test(start_paused = true)]
 async fn backpressure_pauses_after_the_threshold_and_resumes_without_loss() {
+    backpressure_pauses_and_resumes_without_loss(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_on_lent_batches_pauses_and_resumes_without_loss() {
+    backpressure_pauses_and_resumes_without_loss(true).await;
+}
+
+async fn backpressure_pauses_and_resumes_without_loss(lend: bool) {
     let (broker, topic) = setup(2).await;
     produce(&broker, &topic, 2, 0..40).await;
     let gate = Gate::default();
@@ -162,7 +230,7 @@ async fn backpressure_pauses_after_the_threshold_and_resumes_without_loss() {
     let p = builder(
         &broker,
         &topic,
-        factory(move || GateStep(g.clone(), CommitOffsets::new())),
+        factory(move || GateStep(g.clone(), CommitOffsets::new(), lend)),
     )
     .await
     .pause_after(Duration::from_secs(2))
@@ -207,7 +275,7 @@ async fn a_short_backpressure_does_not_pause() {
     let p = builder(
         &broker,
         &topic,
-        factory(move || GateStep(g.clone(), CommitOffsets::new())),
+        factory(move || GateStep(g.clone(), CommitOffsets::new(), false)),
     )
     .await
     .pause_after(Duration::from_secs(2))
@@ -226,26 +294,39 @@ async fn a_short_backpressure_does_not_pause() {
     assert_eq!(running.stop().await.unwrap().pauses, 0);
 }
 
+/// The payload's number, invalid if it ends in 3.
+fn ends_in_3(p: &Payload) -> Result<u64, TaskError> {
+    let v: u64 = std::str::from_utf8(&p.value).unwrap().parse().unwrap();
+    if v % 10 == 3 {
+        Err(TaskError::invalid(format!("{v} ends in 3")))
+    } else {
+        Ok(v)
+    }
+}
+
 fn odd_is_invalid()
 -> impl Fn(&weir_strategies::StrategyContext) -> Box<dyn ProcessingStrategy<Payload>> + Send + Sync
 {
-    factory(|| {
-        RunTask::new(
-            |p: Payload| {
-                let v: u64 = std::str::from_utf8(&p.value).unwrap().parse().unwrap();
-                if v % 10 == 3 {
-                    Err(TaskError::invalid(format!("{v} ends in 3")))
-                } else {
-                    Ok(v)
-                }
-            },
-            CommitOffsets::new(),
-        )
-    })
+    factory(|| RunTask::new(|p: Payload| ends_in_3(&p), CommitOffsets::new()))
 }
 
 #[tokio::test(start_paused = true)]
 async fn invalid_messages_go_to_the_dead_letter_topic_with_their_origin() {
+    dead_letters_with_their_origin(odd_is_invalid()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_lent_messages_go_to_the_dead_letter_topic_with_their_origin() {
+    let borrowing = factory(|| RunTask::borrowing(ends_in_3, CommitOffsets::new()));
+    dead_letters_with_their_origin(borrowing).await;
+}
+
+async fn dead_letters_with_their_origin(
+    pipeline: impl Fn(&weir_strategies::StrategyContext) -> Box<dyn ProcessingStrategy<Payload>>
+    + Send
+    + Sync
+    + 'static,
+) {
     let (broker, topic) = setup(1).await;
     let dlq_topic = Topic::new("input-dlq");
     broker.create_topic(&dlq_topic, 1).unwrap();
@@ -261,7 +342,7 @@ async fn invalid_messages_go_to_the_dead_letter_topic_with_their_origin() {
             .unwrap();
     }
     let dlq = DeadLetterQueue::new(broker.producer().await.unwrap(), dlq_topic.clone());
-    let p = builder(&broker, &topic, odd_is_invalid())
+    let p = builder(&broker, &topic, pipeline)
         .await
         .invalid_messages(InvalidPolicy::dead_letter(dlq))
         .build();
@@ -707,7 +788,7 @@ async fn a_strategy_that_never_signals_is_still_retried() {
     let p = builder(
         &broker,
         &topic,
-        factory(move || GateStep(g.clone(), CommitOffsets::new())),
+        factory(move || GateStep(g.clone(), CommitOffsets::new(), false)),
     )
     .await
     .retry_interval(Duration::from_millis(250))

@@ -1,7 +1,8 @@
 //! Invariants over random streams, task durations and rebalances: every
 //! message reaches the end at least once, commits never pass an unfinished
 //! message, and order holds where promised (per partition for RunTaskAsync,
-//! per key for KeyedRunTask).
+//! per key for KeyedRunTask). The first step takes the messages owned, or
+//! borrows them from the record batches the consumer lends.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use weir_core::{
-    Broker, CommitRequest, Consumer, ConsumerConfig, Partition, Payload, Producer, Topic,
+    Broker, CommitRequest, Consumer, ConsumerConfig, Filterable, Message, Partition, Payload,
+    Producer, RecordBatch, Topic,
 };
 use weir_memory::MemoryBroker;
 use weir_strategies::{
@@ -107,6 +109,7 @@ impl Checked {
 
 fn pipeline(
     log: Shared,
+    lend: bool,
     keyed: bool,
     concurrency: usize,
     counter: Arc<AtomicU64>,
@@ -158,6 +161,7 @@ fn pipeline(
             positioned,
         );
         Box::new(FromPayload {
+            lend,
             next: Box::new(filter),
         }) as Box<dyn ProcessingStrategy<Payload>>
     }
@@ -210,9 +214,22 @@ impl ProcessingStrategy<Raw> for Positioned {
     }
 }
 
-/// Reads the raw payload into a [`Raw`] before the pipeline proper.
+/// Reads the raw payload into a [`Raw`] before the pipeline proper; takes
+/// lent record batches if `lend`.
 struct FromPayload {
+    lend: bool,
     next: Box<dyn ProcessingStrategy<Raw>>,
+}
+
+fn raw(partition: &Partition, offset: u64, p: &Payload) -> Raw {
+    let (key, millis, keep) = decode(p);
+    Raw {
+        partition: partition.index,
+        offset,
+        key,
+        millis,
+        keep,
+    }
 }
 
 impl ProcessingStrategy<Payload> for FromPayload {
@@ -221,25 +238,35 @@ impl ProcessingStrategy<Payload> for FromPayload {
     }
     fn submit(&mut self, m: Incoming<Payload>) -> Result<(), SubmitError<Payload>> {
         let back = m.clone();
-        let (partition, offset) = m.position().map(|(p, o)| (p.index, o)).unwrap();
+        let (partition, offset) = m.position().map(|(p, o)| (p.clone(), o)).unwrap();
         let m = m.map(|f| match f {
-            weir_core::Filterable::Payload(p) => {
-                let (key, millis, keep) = decode(&p);
-                weir_core::Filterable::Payload(Raw {
-                    partition,
-                    offset,
-                    key,
-                    millis,
-                    keep,
-                })
-            }
-            weir_core::Filterable::Filtered => weir_core::Filterable::Filtered,
+            Filterable::Payload(p) => Filterable::Payload(raw(&partition, offset, &p)),
+            Filterable::Filtered => Filterable::Filtered,
         });
         match self.next.submit(m) {
             Ok(()) => Ok(()),
             Err(SubmitError::Rejected(_)) => Err(SubmitError::Rejected(back)),
             Err(SubmitError::Failed(e)) => Err(SubmitError::Failed(e)),
         }
+    }
+    fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+        if !self.lend {
+            return None;
+        }
+        while let Some(m) = batch.first() {
+            let r = raw(&m.partition, m.offset, m.payload);
+            let message =
+                Message::broker(Filterable::Payload(r), m.partition, m.offset, m.timestamp);
+            match self.next.submit(message) {
+                Ok(()) => batch.advance(1),
+                Err(SubmitError::Rejected(_)) => break,
+                Err(SubmitError::Failed(e)) => {
+                    batch.advance(1);
+                    return Some(Err(e));
+                }
+            }
+        }
+        Some(Ok(()))
     }
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         self.next.poll()
@@ -257,6 +284,7 @@ impl ProcessingStrategy<Payload> for FromPayload {
 
 async fn scenario(
     inputs: Vec<Input>,
+    lend: bool,
     keyed: bool,
     concurrency: usize,
     join_at: u64,
@@ -283,7 +311,7 @@ async fn scenario(
     let start = |name: &'static str| {
         let broker = broker.clone();
         let topic = topic.clone();
-        let factory = pipeline(log.clone(), keyed, concurrency, counter.clone());
+        let factory = pipeline(log.clone(), lend, keyed, concurrency, counter.clone());
         async move {
             let consumer = broker
                 .consumer(
@@ -373,6 +401,7 @@ proptest! {
     #[test]
     fn pipelines_lose_nothing_and_never_commit_past_unfinished_work(
         inputs in inputs(),
+        lend in any::<bool>(),
         keyed in any::<bool>(),
         concurrency in 1usize..6,
         join_at in 0u64..200,
@@ -383,6 +412,6 @@ proptest! {
             .start_paused(true)
             .build()
             .unwrap();
-        rt.block_on(scenario(inputs, keyed, concurrency, join_at, leave_at));
+        rt.block_on(scenario(inputs, lend, keyed, concurrency, join_at, leave_at));
     }
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use weir_core::{
-    Admin, Broker, BrokerError, CommitRequest, Consumer, ConsumerEvent, Destination, Headers,
-    Payload, Producer, Topic,
+    Admin, Broker, BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerEvent, Destination,
+    Headers, Payload, Polled, Producer, Topic,
 };
 
 use crate::member::{RunningMember, wait_until};
@@ -45,6 +45,97 @@ pub async fn per_partition_order<B: Broker>(broker: &B) {
         }
     }
     c.close().await.expect("close");
+}
+
+/// Reading with `poll_batches` (lent record batches, where the backend
+/// lends them) delivers exactly what `poll` delivers: the same messages,
+/// offsets, keys, headers and times, per partition in order, in batches
+/// that are never empty; and committing what was read works.
+pub async fn lent_batches_match_what_poll_delivers<B: Broker>(broker: &B) {
+    // More than the memory broker's chunk (1024) per partition, so that
+    // both full chunks and the one being filled are read.
+    const EACH: usize = 1100;
+    let topic = new_topic(broker, "lent", 2).await;
+    let producer = broker.producer().await.expect("producer");
+    for i in 0..2 {
+        let batch = (0..EACH)
+            .map(|n| {
+                let payload = numbered(&format!("p{i}"), n)
+                    .with_key(format!("k{}", n % 3))
+                    .with_header("n", n.to_string());
+                (topic.partition(i).into(), payload)
+            })
+            .collect();
+        for r in producer.produce_batch(batch).await {
+            r.expect("produced");
+        }
+    }
+    let topics = std::slice::from_ref(&topic);
+    let mut owned = subscribed(broker, &unique_name("owned"), topics).await;
+    let by_poll = collect(&mut owned, false, |s| s.messages.len() >= 2 * EACH).await;
+    owned.close().await.expect("close");
+
+    let mut lending = subscribed(broker, &unique_name("lent"), topics).await;
+    let mut by_batches: Vec<BrokerValue<Payload>> = Vec::new();
+    let deadline = tokio::time::Instant::now() + crate::WAIT;
+    while by_batches.len() < 2 * EACH {
+        let polled = tokio::time::timeout_at(deadline, lending.poll_batches())
+            .await
+            .unwrap_or_else(|_| panic!("timed out with {} lent messages", by_batches.len()))
+            .expect("poll_batches works");
+        let read = match polled {
+            Polled::Batches(batches) => {
+                assert!(!batches.is_empty(), "a poll lends at least one batch");
+                assert!(
+                    batches.iter().all(|b| !b.is_empty()),
+                    "no lent batch is empty"
+                );
+                batches.iter().flat_map(|b| b.to_messages()).collect()
+            }
+            // A backend that lends nothing polls as `poll` does.
+            Polled::Event(ConsumerEvent::Messages(m)) => m,
+            Polled::Event(_) => continue,
+        };
+        let ends = read
+            .iter()
+            .map(|m| (m.partition.clone(), m.next_offset()))
+            .collect();
+        lending
+            .commit(&ends)
+            .await
+            .expect("committing what was read");
+        by_batches.extend(read);
+    }
+    for i in 0..2 {
+        let p = topic.partition(i);
+        let fields = |ms: &[BrokerValue<Payload>]| -> Vec<_> {
+            ms.iter()
+                .filter(|m| m.partition == p)
+                .map(|m| (m.offset, m.payload.clone(), m.timestamp))
+                .collect()
+        };
+        let lent = fields(&by_batches);
+        assert_eq!(
+            lent.len(),
+            EACH,
+            "partition {p}: {} of {EACH} lent",
+            lent.len()
+        );
+        assert_eq!(
+            lent,
+            fields(&by_poll.messages),
+            "partition {p}: lent as polled"
+        );
+    }
+    let committed = lending
+        .committed(&[topic.partition(0), topic.partition(1)])
+        .await
+        .expect("committed");
+    assert!(
+        committed.values().all(|c| *c == Some(EACH as u64)),
+        "{committed:?}"
+    );
+    lending.close().await.expect("close");
 }
 
 /// A consumer that committed and left is followed by one that starts exactly

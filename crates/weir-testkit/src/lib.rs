@@ -39,6 +39,7 @@ macro_rules! conformance_suite {
     ($factory:path) => {
         $crate::conformance_suite!(@cases $factory,
             per_partition_order,
+            lent_batches_match_what_poll_delivers,
             commit_then_resume_after_restart,
             uncommitted_messages_are_redelivered,
             group_members_split_partitions_and_take_over,

@@ -85,7 +85,7 @@ use crate::{CommitOffsets, ProcessingStrategy, TaskError};
 pub use step::{Identity, Stack, Step};
 pub use steps::{
     BatchStep, DecodeStep, FilterStep, HealthcheckStep, KeyedStep, MapAsyncStep, MapBlockingStep,
-    MapStep, ProduceStep, ReduceStep, UnbatchStep, UnfoldStep,
+    MapRefStep, MapStep, ProduceStep, ReduceStep, UnbatchStep, UnfoldStep,
 };
 
 /// A pipeline being written, top-down: messages of type `In` enter it, and
@@ -282,6 +282,27 @@ impl<In, T, S> Pipeline<In, Vec<T>, S> {
 }
 
 impl<In, S> Pipeline<In, Payload, S> {
+    /// Applies a quick function that only reads each payload, as
+    /// [`map`](Self::map) does ([`RunTask::borrowing`](crate::RunTask::borrowing)).
+    /// As a pipeline's first step it takes the messages a consumer lends
+    /// without a copy of each (see
+    /// [`ProcessingStrategy::submit_batch`]).
+    ///
+    /// ```
+    /// use weir_core::Payload;
+    /// use weir_strategies::Pipeline;
+    /// let pipeline = Pipeline::new()
+    ///     .map_ref(|p: &Payload| Ok(p.value.len()))
+    ///     .commit();
+    /// # let _ = pipeline;
+    /// ```
+    pub fn map_ref<U, F>(self, function: F) -> Pipeline<In, U, Stack<S, MapRefStep<F>>>
+    where
+        F: FnMut(&Payload) -> Result<U, TaskError> + Send,
+    {
+        self.then(MapRefStep::new(function))
+    }
+
     /// Decodes each payload into `T` with `codec`; one that does not decode
     /// goes to the dead-letter policy naming its position
     /// ([`Decode`](crate::Decode)).

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use weir_core::{Codec, Destination, Produced, Producer};
+use weir_core::{Codec, Destination, Payload, Produced, Producer};
 
 use crate::pipeline::Step;
 use crate::{
-    Batch, Decode, Filter, Healthcheck, KeyedRunTask, ProcessingStrategy, Produce, Reduce, RunTask,
-    RunTaskAsync, RunTaskBlocking, TaskError, Unbatch, Unfold,
+    Batch, Borrowing, Decode, Filter, Healthcheck, KeyedRunTask, ProcessingStrategy, Produce,
+    Reduce, RunTask, RunTaskAsync, RunTaskBlocking, TaskError, Unbatch, Unfold,
 };
 
 /// How long a batch waits to fill up by default.
@@ -76,6 +76,28 @@ where
 
     fn wrap(self, next: N) -> Self::Strategy {
         RunTask::new(self.function, next)
+    }
+}
+
+/// [`Pipeline::map_ref`](crate::Pipeline::map_ref).
+pub struct MapRefStep<F> {
+    function: F,
+}
+
+impl<F> MapRefStep<F> {
+    pub(crate) fn new(function: F) -> Self {
+        MapRefStep { function }
+    }
+}
+
+impl<N, F, U> Step<N> for MapRefStep<F>
+where
+    F: FnMut(&Payload) -> Result<U, TaskError>,
+{
+    type Strategy = RunTask<Borrowing<F>, N, U>;
+
+    fn wrap(self, next: N) -> Self::Strategy {
+        RunTask::borrowing(self.function, next)
     }
 }
 

@@ -25,7 +25,7 @@ impl RawBuffer {
         }
     }
 
-    pub(crate) fn remember(&mut self, message: &BrokerValue<Payload>) {
+    pub(crate) fn remember(&mut self, message: BrokerValue<&Payload>) {
         let q = match self.partitions.get_mut(&message.partition) {
             Some(q) => q,
             None => self
@@ -40,7 +40,12 @@ impl RawBuffer {
         if q.len() >= self.limit {
             q.pop_front();
         }
-        q.push_back(message.clone());
+        q.push_back(BrokerValue::new(
+            message.payload.clone(),
+            message.partition,
+            message.offset,
+            message.timestamp,
+        ));
     }
 
     /// Drops what lies before `next` (it is committed).
@@ -128,7 +133,7 @@ mod tests {
     fn one_message_keeps_its_bytes_while_buffered_and_bounded() {
         let mut b = RawBuffer::new(3);
         for o in 10..14 {
-            b.remember(&raw(o));
+            b.remember(raw(o).as_ref());
         }
         let p = Partition::new("t", 0);
         let at = |o| InvalidMessage::new(p.clone(), o, "bad");
@@ -146,7 +151,7 @@ mod tests {
     fn an_aggregate_sends_each_original_and_names_the_ones_gone() {
         let mut b = RawBuffer::new(4);
         for o in [20, 21, 23, 24, 25] {
-            b.remember(&raw(o));
+            b.remember(raw(o).as_ref());
         }
         let p = Partition::new("t", 0);
         let mut invalid = InvalidMessage::new(p.clone(), 25, "bad batch");

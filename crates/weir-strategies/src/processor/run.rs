@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use weir_core::{
     BrokerError, BrokerValue, CommitRequest, Consumer, ConsumerEvent, Filterable, Message,
-    Partition, Payload, Topic,
+    Partition, Payload, Polled, RecordBatch, Topic,
 };
 
 use super::backpressure::Backpressure;
@@ -46,6 +46,13 @@ struct Run<C> {
     /// the pipeline takes (converted in one pass per batch). The first is
     /// the one the pipeline rejected last, if it did.
     buffered: VecDeque<Incoming<Payload>>,
+    /// Record batches the consumer lent, not yet taken by the pipeline
+    /// (read before anything in `buffered`: the two never hold messages
+    /// of one partition at once, as reading waits while either holds any).
+    lent: VecDeque<RecordBatch>,
+    /// Whether the pipeline takes lent batches (see
+    /// [`ProcessingStrategy::submit_batch`]); learnt at its first batch.
+    lending: bool,
     backpressure: Backpressure,
     /// Polling failing with transient errors, and when to poll again.
     poll_outage: Outage,
@@ -80,6 +87,8 @@ impl<C: Consumer> StreamProcessor<C> {
             since_commit: 0,
             last_commit: Instant::now(),
             buffered: VecDeque::new(),
+            lent: VecDeque::new(),
+            lending: true,
             poll_outage: Outage::new(),
             poll_again_at: None,
             lost: BTreeSet::new(),
@@ -172,7 +181,7 @@ impl<C: Consumer> Run<C> {
         if !self.uncommitted.is_empty() {
             deadline = earliest(deadline, self.p.commit_policy.next_due(self.last_commit));
         }
-        let holding = !self.buffered.is_empty();
+        let holding = self.is_holding();
         if holding {
             deadline = earliest(deadline, self.backpressure.pause_at());
             deadline = earliest(deadline, Some(Instant::now() + self.p.retry_interval));
@@ -200,18 +209,21 @@ impl<C: Consumer> Run<C> {
             () = self.p.shutdown.requested() => None,
             () = self.progress.notified() => None,
             () = sleep => None,
-            e = self.p.consumer.poll(), if read => Some(e),
+            e = poll(&mut self.p.consumer, self.lending), if read => Some(e),
         };
         if let Some(event) = event {
             seconds(m::CONSUMER_POLL_SECONDS, polled.elapsed());
             match event {
-                Ok(event) => {
+                Ok(polled) => {
                     if self.poll_outage.is_active() {
                         tracing::info!("polling the consumer works again");
                         self.poll_outage.recovered();
                         self.poll_again_at = None;
                     }
-                    self.on_event(event).await?;
+                    match polled {
+                        Polled::Event(event) => self.on_event(event).await?,
+                        Polled::Batches(batches) => self.on_batches(batches),
+                    }
                 }
                 Err(e) if e.is_transient() => self.poll_failed(e)?,
                 Err(e) => return Err(ProcessorError::Consumer(e)),
@@ -239,6 +251,38 @@ impl<C: Consumer> Run<C> {
         Ok(())
     }
 
+    /// Whether read messages wait for the pipeline.
+    fn is_holding(&self) -> bool {
+        !self.buffered.is_empty() || !self.lent.is_empty()
+    }
+
+    /// Keeps lent batches for the pipeline (or their copies, if it declined
+    /// lent batches before).
+    fn on_batches(&mut self, mut batches: Vec<RecordBatch>) {
+        if !self.lost.is_empty() {
+            let lost = &self.lost;
+            batches.retain(|b| !lost.contains(b.partition()));
+        }
+        if self.strategy.is_none() {
+            return;
+        }
+        if let Some(raw) = &mut self.raw {
+            for message in batches.iter().flat_map(RecordBatch::iter) {
+                raw.remember(message);
+            }
+        }
+        if self.lending {
+            self.lent.extend(batches);
+        } else {
+            self.buffered.extend(
+                batches
+                    .iter()
+                    .flat_map(RecordBatch::to_messages)
+                    .map(incoming),
+            );
+        }
+    }
+
     async fn on_event(&mut self, event: ConsumerEvent) -> Result<(), ProcessorError> {
         match event {
             ConsumerEvent::Messages(mut batch) => {
@@ -249,7 +293,7 @@ impl<C: Consumer> Run<C> {
                 if self.strategy.is_some() {
                     if let Some(raw) = &mut self.raw {
                         for message in &batch {
-                            raw.remember(message);
+                            raw.remember(message.as_ref());
                         }
                     }
                     self.buffered.extend(batch.into_iter().map(incoming));
@@ -295,6 +339,8 @@ impl<C: Consumer> Run<C> {
             }
         }
         self.buffered.clear();
+        self.lent.clear();
+        self.lending = true;
         if let Some(raw) = &mut self.raw {
             raw.clear();
         }
@@ -375,7 +421,7 @@ impl<C: Consumer> Run<C> {
         self.since_commit += submitted;
         self.report.messages += submitted;
         count(m::MESSAGES_TOTAL, submitted);
-        if self.buffered.is_empty() && self.backpressure.is_active() {
+        if !self.is_holding() && self.backpressure.is_active() {
             let (resume, lasted) = self.backpressure.accepted(Instant::now());
             if let Some(d) = lasted {
                 seconds(m::BACKPRESSURE_SECONDS, d);
@@ -387,13 +433,15 @@ impl<C: Consumer> Run<C> {
         result.map(|()| submitted)
     }
 
-    /// The hot loop, kept free of awaits: submits until the buffer is empty,
-    /// the pipeline rejects a message (it stays first in the buffer), or a
-    /// message fails.
+    /// The hot loop, kept free of awaits: submits until nothing is held,
+    /// the pipeline rejects a message (it stays first in line), or a
+    /// message fails. Lent batches go first.
     fn submit_run(&mut self) -> (u64, Stop) {
         let Run {
             strategy,
             buffered,
+            lent,
+            lending,
             counts,
             backpressure,
             ..
@@ -401,24 +449,35 @@ impl<C: Consumer> Run<C> {
         let Some(strategy) = strategy.as_mut() else {
             return (0, Stop::Drained);
         };
+        let mut taken = 0u64;
+        while let Some(batch) = lent.front_mut() {
+            let before = batch.len();
+            let Some(result) = strategy.submit_batch(batch) else {
+                // The pipeline wants its messages owned, now and later.
+                *lending = false;
+                let copies = lent.iter().flat_map(RecordBatch::to_messages);
+                let copies: Vec<_> = copies.map(incoming).collect();
+                lent.clear();
+                for m in copies.into_iter().rev() {
+                    buffered.push_front(m);
+                }
+                break;
+            };
+            let rest = batch.len();
+            if rest == 0 {
+                lent.pop_front();
+            }
+            let (n, stop) = settle(result, before - rest, rest > 0, counts, backpressure);
+            taken += n;
+            if rest > 0 || !matches!(stop, Stop::Drained) {
+                return (taken, stop);
+            }
+        }
         let before = buffered.len();
         let result = strategy.submit_all(buffered);
-        let taken = (before - buffered.len()) as u64;
-        match result {
-            Ok(()) => {
-                counts.valid(taken);
-                if !buffered.is_empty() {
-                    backpressure.rejected(Instant::now());
-                }
-                (taken, Stop::Drained)
-            }
-            // The invalid message counts as submitted, but not as valid.
-            Err(StrategyError::Invalid(i)) => {
-                counts.valid(taken.saturating_sub(1));
-                (taken, Stop::Invalid(i))
-            }
-            Err(e) => (taken.saturating_sub(1), Stop::Failed(e)),
-        }
+        let rest = buffered.len();
+        let (n, stop) = settle(result, before - rest, rest > 0, counts, backpressure);
+        (taken + n, stop)
     }
 
     async fn on_invalid(&mut self, invalid: InvalidMessage) -> Result<(), ProcessorError> {
@@ -642,6 +701,44 @@ fn incoming(message: BrokerValue<Payload>) -> Incoming<Payload> {
         offset: message.offset,
         timestamp: message.timestamp,
     })
+}
+
+/// What one submit call of the hot loop comes to, given the `taken`
+/// messages it took and whether some are left over (the pipeline is at
+/// capacity): how many count as submitted, and why it stopped.
+fn settle(
+    result: Result<(), StrategyError>,
+    taken: usize,
+    left_over: bool,
+    counts: &mut InvalidCounts,
+    backpressure: &mut Backpressure,
+) -> (u64, Stop) {
+    let taken = taken as u64;
+    match result {
+        Ok(()) => {
+            counts.valid(taken);
+            if left_over {
+                backpressure.rejected(Instant::now());
+            }
+            (taken, Stop::Drained)
+        }
+        // The invalid message counts as submitted, but not as valid.
+        Err(StrategyError::Invalid(i)) => {
+            counts.valid(taken.saturating_sub(1));
+            (taken, Stop::Invalid(i))
+        }
+        Err(e) => (taken.saturating_sub(1), Stop::Failed(e)),
+    }
+}
+
+/// Polls for lent batches while the pipeline takes them, for owned
+/// messages otherwise.
+async fn poll<C: Consumer>(consumer: &mut C, lending: bool) -> Result<Polled, BrokerError> {
+    if lending {
+        consumer.poll_batches().await
+    } else {
+        consumer.poll().await.map(Polled::Event)
+    }
 }
 
 /// Logs a transient broker error about to be retried.

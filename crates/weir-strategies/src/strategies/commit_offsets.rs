@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use weir_core::CommitRequest;
+use weir_core::{CommitRequest, RecordBatch};
 
 use crate::support::positions::Positions;
 
@@ -53,6 +53,16 @@ impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
         Ok(())
     }
 
+    /// Takes the whole batch: only its end position is recorded.
+    #[inline]
+    fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+        if !batch.is_empty() {
+            self.pending.record(batch.partition(), batch.next_offset());
+            batch.advance(batch.len());
+        }
+        Some(Ok(()))
+    }
+
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         Ok(self.pending.take_request())
     }
@@ -72,7 +82,7 @@ impl<T: Send> ProcessingStrategy<T> for CommitOffsets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{broker_msg, filtered_msg, part};
+    use crate::testing::{broker_msg, filtered_msg, lent, part};
 
     #[test]
     fn keeps_the_highest_position_per_partition() {
@@ -96,5 +106,21 @@ mod tests {
         assert!(queue.is_empty());
         let req = s.poll().unwrap().unwrap();
         assert_eq!((req.get(&part(0)), req.get(&part(1))), (Some(5), Some(9)));
+    }
+
+    #[test]
+    fn a_lent_batch_is_taken_whole_and_commits_its_end() {
+        let mut c = CommitOffsets::new();
+        let s: &mut dyn ProcessingStrategy<u8> = &mut c;
+        let mut batch = lent(2, 100, &["a", "b", "c"]);
+        s.submit_batch(&mut batch).expect("taken").unwrap();
+        assert!(batch.is_empty());
+        s.submit(broker_msg(2, 50, 0)).unwrap();
+        let req = s.poll().unwrap().unwrap();
+        assert_eq!(
+            req.get(&part(2)),
+            Some(103),
+            "never back below the batch's end"
+        );
     }
 }

@@ -3,15 +3,19 @@
 use serde::de::DeserializeOwned;
 use weir_core::{Codec, Payload};
 
-use crate::{ProcessingStrategy, RunTask, TaskError};
+use crate::{Borrowing, ProcessingStrategy, RunTask, TaskError};
 
-type DecodeFn<T> = Box<dyn FnMut(Payload) -> Result<T, TaskError> + Send>;
+type DecodeFn<T> = Box<dyn FnMut(&Payload) -> Result<T, TaskError> + Send>;
 
 /// Decodes each payload's value into a `T` with a [`Codec`]
 /// ([`MsgPack`](weir_core::MsgPack) is Weir's default). A payload that does
 /// not decode is an [`InvalidMessage`](crate::InvalidMessage) naming its
 /// partition and offset: the processor's dead-letter policy receives it with
 /// its original bytes.
+///
+/// It reads each payload in place: as a pipeline's first step, it takes
+/// the messages a consumer lends without a copy of each (see
+/// [`ProcessingStrategy::submit_batch`]).
 ///
 /// ```
 /// use weir_core::MsgPack;
@@ -22,19 +26,19 @@ type DecodeFn<T> = Box<dyn FnMut(Payload) -> Result<T, TaskError> + Send>;
 /// # let _ = step;
 /// ```
 pub struct Decode<T, N> {
-    inner: RunTask<DecodeFn<T>, N, T>,
+    inner: RunTask<Borrowing<DecodeFn<T>>, N, T>,
 }
 
 impl<T: DeserializeOwned + 'static, N> Decode<T, N> {
     /// Decodes with `codec` into `next`.
     pub fn new<C: Codec>(codec: C, next: N) -> Self {
-        let decode: DecodeFn<T> = Box::new(move |p: Payload| {
+        let decode: DecodeFn<T> = Box::new(move |p: &Payload| {
             codec
                 .decode::<T>(&p.value)
                 .map_err(|e| TaskError::invalid(e.to_string()))
         });
         Decode {
-            inner: RunTask::new(decode, next),
+            inner: RunTask::borrowing(decode, next),
         }
     }
 }

@@ -16,6 +16,7 @@ mod reduce;
 mod run_task;
 mod run_task_async;
 mod run_task_blocking;
+mod task;
 mod unbatch;
 mod unfold;
 
@@ -31,5 +32,6 @@ pub use reduce::Reduce;
 pub use run_task::RunTask;
 pub use run_task_async::RunTaskAsync;
 pub use run_task_blocking::RunTaskBlocking;
+pub use task::{Borrowing, Task};
 pub use unbatch::Unbatch;
 pub use unfold::Unfold;

@@ -4,8 +4,9 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use weir_core::{CommitRequest, Filterable};
+use weir_core::{BrokerValue, CommitRequest, Filterable, Message, Payload, RecordBatch};
 
+use crate::strategies::task::{Borrowing, Task};
 use crate::support::deferred::Deferred;
 use crate::support::ordered::Failure;
 use crate::support::outbox::{Outbox, deadline_after, join_next};
@@ -21,6 +22,11 @@ use crate::{
 /// [`TaskError::Invalid`] to send the message to the dead-letter policy; a
 /// panic becomes [`StrategyError::Panicked`] naming the message's position.
 /// Filtered messages pass by without calling it.
+///
+/// A function that only reads the payload is best made with
+/// [`RunTask::borrowing`]: as the first step of a pipeline, it then reads
+/// the messages a consumer lends (see
+/// [`ProcessingStrategy::submit_batch`]) without a copy of each.
 ///
 /// ```
 /// use weir_core::Payload;
@@ -63,6 +69,33 @@ impl<F, N, U> RunTask<F, N, U> {
     }
 }
 
+impl<F, N, U> RunTask<Borrowing<F>, N, U> {
+    /// Applies `function` to a borrowed payload and forwards to `next`.
+    ///
+    /// ```
+    /// use weir_core::Payload;
+    /// use weir_strategies::{CommitOffsets, RunTask, TaskError};
+    /// let step = RunTask::borrowing(
+    ///     |p: &Payload| std::str::from_utf8(&p.value).map(str::len).map_err(|e| TaskError::invalid(e.to_string())),
+    ///     CommitOffsets::new(),
+    /// );
+    /// # let _ = step;
+    /// ```
+    pub fn borrowing(function: F, next: N) -> Self
+    where
+        F: FnMut(&Payload) -> Result<U, TaskError>,
+    {
+        RunTask {
+            function: Borrowing(function),
+            next,
+            outbox: Outbox::default(),
+            progress: Progress::new(),
+            closed: false,
+            failed: Deferred::default(),
+        }
+    }
+}
+
 impl<F, N, U> RunTask<F, N, U> {
     /// Whether results wait for the next step, or a failure for `poll`:
     /// then no message is taken.
@@ -93,20 +126,81 @@ impl<F, N, U> RunTask<F, N, U> {
     #[inline]
     fn call<T>(&mut self, payload: T) -> Result<U, Failure>
     where
-        F: FnMut(T) -> Result<U, TaskError>,
+        F: Task<T, U>,
     {
         let function = &mut self.function;
-        match catch_unwind(AssertUnwindSafe(|| function(payload))) {
-            Ok(Ok(u)) => Ok(u),
-            Ok(Err(e)) => Err(Failure::Task(e)),
-            Err(panic) => Err(Failure::panic(&*panic)),
+        caught(|| function.call(payload))
+    }
+
+    /// Calls the function on a lent payload, turning a panic into a failure.
+    #[inline]
+    fn call_lent<T>(&mut self, payload: &Payload) -> Result<U, Failure>
+    where
+        F: Task<T, U>,
+    {
+        let function = &mut self.function;
+        caught(|| function.call_lent(payload))
+    }
+}
+
+impl<F, N, U> RunTask<F, N, U> {
+    /// [`submit_batch`](ProcessingStrategy::submit_batch) for a borrowing
+    /// function: `submit_all`'s loop over lent payloads.
+    fn submit_lent<T>(&mut self, batch: &mut RecordBatch) -> Result<(), StrategyError>
+    where
+        F: Task<T, U>,
+        N: ProcessingStrategy<U>,
+    {
+        if self.closed {
+            return Err(StrategyError::Closed);
         }
+        self.failed.report()?;
+        self.outbox.flush(&mut self.next)?;
+        let Some(mut out) = self.outbox.take_empty() else {
+            return Ok(());
+        };
+        out.reserve(batch.len());
+        let mut taken = 0;
+        let mut failure = None;
+        for m in batch.iter() {
+            taken += 1;
+            match self.call_lent(m.payload) {
+                Ok(u) => out.push(Message::Broker(BrokerValue::new(
+                    Filterable::Payload(u),
+                    m.partition,
+                    m.offset,
+                    m.timestamp,
+                ))),
+                Err(f) => {
+                    let at = Message::broker((), m.partition, m.offset, m.timestamp);
+                    failure = Some(f.into_error(&at));
+                    break;
+                }
+            }
+        }
+        batch.advance(taken);
+        self.outbox.put(out);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.outbox.flush(&mut self.next)
+    }
+}
+
+/// The task's result, with a panic turned into a failure. (Inlined always:
+/// as a call of its own, RunTask ran 15% slower.)
+#[inline(always)]
+fn caught<U>(task: impl FnOnce() -> Result<U, TaskError>) -> Result<U, Failure> {
+    match catch_unwind(AssertUnwindSafe(task)) {
+        Ok(Ok(u)) => Ok(u),
+        Ok(Err(e)) => Err(Failure::Task(e)),
+        Err(panic) => Err(Failure::panic(&*panic)),
     }
 }
 
 impl<T, U, F, N> ProcessingStrategy<T> for RunTask<F, N, U>
 where
-    F: FnMut(T) -> Result<U, TaskError> + Send,
+    F: Task<T, U>,
     N: ProcessingStrategy<U>,
     U: Send,
 {
@@ -175,6 +269,15 @@ where
         self.outbox.flush(&mut self.next)
     }
 
+    /// Takes lent messages if the function borrows its payloads (declines
+    /// otherwise), in one loop as `submit_all` does.
+    fn submit_batch(&mut self, batch: &mut RecordBatch) -> Option<Result<(), StrategyError>> {
+        if !F::BORROWS {
+            return None;
+        }
+        Some(self.submit_lent(batch))
+    }
+
     fn poll(&mut self) -> Result<Option<CommitRequest>, StrategyError> {
         self.failed.report()?;
         self.outbox.flush(&mut self.next)?;
@@ -209,7 +312,7 @@ where
 mod tests {
     use super::*;
     use crate::testing::{
-        Collect, Judge, Verdict, broker_msg, filtered_msg, handed_back_then_reported, part,
+        Collect, Judge, Verdict, broker_msg, filtered_msg, handed_back_then_reported, lent, part,
     };
 
     #[test]
@@ -382,5 +485,115 @@ mod tests {
         assert!(sink.was_closed() && sink.was_joined());
         s.terminate();
         assert!(sink.was_terminated());
+    }
+
+    fn length(p: &Payload) -> Result<usize, TaskError> {
+        match &p.value[..] {
+            b"bad" => Err(TaskError::invalid("bad")),
+            b"boom" => panic!("boom"),
+            v => Ok(v.len()),
+        }
+    }
+
+    #[test]
+    fn a_borrowing_task_takes_a_lent_batch_in_place() {
+        let sink = Collect::new();
+        let mut s = RunTask::borrowing(length, sink.clone());
+        let mut batch = lent(1, 40, &["a", "bb", "ccc"]);
+        ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut batch)
+            .expect("a borrowing task takes lent batches")
+            .unwrap();
+        assert!(batch.is_empty());
+        assert_eq!(sink.payloads(), vec![Some(1), Some(2), Some(3)]);
+        let offsets: Vec<_> = sink
+            .messages()
+            .iter()
+            .filter_map(|m| m.position().map(|(p, o)| (p.index, o)))
+            .collect();
+        assert_eq!(offsets, [(1, 40), (1, 41), (1, 42)]);
+        let commits = ProcessingStrategy::<Payload>::poll(&mut s)
+            .unwrap()
+            .unwrap();
+        assert_eq!(commits.get(&part(1)), Some(43));
+        // Owned messages go through the same function.
+        s.submit(broker_msg(1, 43, Payload::new("dddd"))).unwrap();
+        assert_eq!(sink.payloads().last(), Some(&Some(4)));
+    }
+
+    #[test]
+    fn a_task_taking_payloads_owned_declines_a_lent_batch() {
+        let mut s = RunTask::new(|p: Payload| Ok(p.value.len()), Collect::new());
+        let mut batch = lent(0, 0, &["a"]);
+        assert!(ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut batch).is_none());
+        assert_eq!(batch.len(), 1, "nothing is taken");
+    }
+
+    #[test]
+    fn a_lent_batch_stops_at_an_invalid_message_which_it_takes() {
+        let sink = Collect::new();
+        let mut s = RunTask::borrowing(length, sink.clone());
+        let mut batch = lent(0, 10, &["a", "bad", "cc"]);
+        let Some(Err(StrategyError::Invalid(i))) =
+            ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut batch)
+        else {
+            panic!("expected an invalid message")
+        };
+        assert_eq!((i.offset, i.reason.as_str()), (Some(11), "bad"));
+        assert_eq!(batch.first_offset(), 12, "the message after it stays");
+        ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut batch)
+            .expect("taken")
+            .unwrap();
+        assert_eq!(sink.payloads(), vec![Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn a_panic_on_a_lent_message_names_its_position() {
+        let mut s = RunTask::borrowing(length, Collect::new());
+        let mut batch = lent(3, 7, &["boom"]);
+        let Some(Err(e)) = ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut batch) else {
+            panic!("expected a failure")
+        };
+        assert_eq!(
+            e.to_string(),
+            "user code panicked on the message at t/3 offset 7: boom"
+        );
+    }
+
+    #[test]
+    fn a_lent_batch_waits_while_earlier_results_wait() {
+        let sink = Collect::with_capacity(1);
+        let mut s = RunTask::borrowing(length, sink.clone());
+        let mut first = lent(0, 0, &["a", "b"]);
+        ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut first)
+            .expect("taken")
+            .unwrap();
+        assert!(first.is_empty(), "a batch is taken whole");
+        let mut second = lent(0, 2, &["c"]);
+        ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut second)
+            .expect("taken")
+            .unwrap();
+        assert_eq!(
+            second.len(),
+            1,
+            "result 1 still waits: nothing more is taken"
+        );
+        sink.drain();
+        ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut second)
+            .expect("taken")
+            .unwrap();
+        assert!(second.is_empty());
+    }
+
+    #[test]
+    fn a_closed_task_refuses_a_lent_batch() {
+        let mut s = RunTask::borrowing(length, Collect::new());
+        ProcessingStrategy::<Payload>::close(&mut s);
+        let mut batch = lent(0, 0, &["a"]);
+        let Some(Err(StrategyError::Closed)) =
+            ProcessingStrategy::<Payload>::submit_batch(&mut s, &mut batch)
+        else {
+            panic!("expected the closed error")
+        };
+        assert_eq!(batch.len(), 1);
     }
 }

@@ -16,6 +16,20 @@ macro_rules! forward_to_inner {
             self.inner.submit(message)
         }
 
+        fn submit_all(
+            &mut self,
+            queue: &mut std::collections::VecDeque<$crate::Incoming<$input>>,
+        ) -> Result<(), $crate::StrategyError> {
+            self.inner.submit_all(queue)
+        }
+
+        fn submit_batch(
+            &mut self,
+            batch: &mut weir_core::RecordBatch,
+        ) -> Option<Result<(), $crate::StrategyError>> {
+            self.inner.submit_batch(batch)
+        }
+
         fn poll(&mut self) -> Result<Option<weir_core::CommitRequest>, $crate::StrategyError> {
             self.inner.poll()
         }
