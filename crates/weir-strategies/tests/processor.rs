@@ -29,65 +29,51 @@ fn all_committed(
 
 #[tokio::test(start_paused = true)]
 async fn processes_every_message_and_commits_it() {
-    let (broker, topic) = setup(2).await;
-    produce(&broker, &topic, 2, 0..100).await;
-    let seen = Seen::default();
-    let s = seen.clone();
-    let p = builder(
-        &broker,
-        &topic,
-        factory(move || {
-            let s = s.clone();
-            RunTask::new(move |p: Payload| Ok(s.record(&p)), CommitOffsets::new())
-        }),
-    )
-    .await
-    .build();
-    let running = spawn(p);
-    let done = all_committed(100, 2);
-    eventually("all 100 are committed", || async {
-        done(&committed(&broker, &topic, 2).await)
+    processes_in_order_and_commits(100, |s| {
+        RunTask::new(move |p: Payload| Ok(s.record(&p)), CommitOffsets::new())
     })
     .await;
-    let report = running.stop().await.unwrap();
-    assert_eq!(report.messages, 100);
-    let mut v = seen.values();
-    v.sort_unstable();
-    assert_eq!(v, (0..100).collect::<Vec<_>>());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_borrowing_pipeline_reads_lent_batches_and_commits_everything() {
     // More than a chunk of the log (1024 messages) per partition, so that
     // full chunks are lent and the one being filled is copied.
+    processes_in_order_and_commits(5000, |s| {
+        Pipeline::new()
+            .map_ref(move |p: &Payload| Ok(s.record(p)))
+            .commit()
+    })
+    .await;
+}
+
+/// Runs the pipeline `make` builds (recording into the `Seen` it is
+/// given) over `n` messages on 2 partitions: each is seen once, each
+/// partition's in order, and all are committed.
+async fn processes_in_order_and_commits<S, F>(n: u64, make: F)
+where
+    S: ProcessingStrategy<Payload> + 'static,
+    F: Fn(Seen) -> S + Send + Sync + 'static,
+{
     let (broker, topic) = setup(2).await;
-    produce(&broker, &topic, 2, 0..5000).await;
+    produce(&broker, &topic, 2, 0..n).await;
     let seen = Seen::default();
     let s = seen.clone();
-    let p = builder(
-        &broker,
-        &topic,
-        factory(move || {
-            let s = s.clone();
-            Pipeline::new()
-                .map_ref(move |p: &Payload| Ok(s.record(p)))
-                .commit()
-        }),
-    )
-    .await
-    .build();
+    let p = builder(&broker, &topic, factory(move || make(s.clone())))
+        .await
+        .build();
     let running = spawn(p);
-    let done = all_committed(5000, 2);
-    eventually("all 5000 are committed", || async {
+    let done = all_committed(n, 2);
+    eventually("all are committed", || async {
         done(&committed(&broker, &topic, 2).await)
     })
     .await;
     let report = running.stop().await.unwrap();
-    assert_eq!(report.messages, 5000);
+    assert_eq!(report.messages, n);
     let v = seen.values();
     for parity in 0..2 {
-        let of_partition: Vec<u64> = v.iter().copied().filter(|n| n % 2 == parity).collect();
-        let expected: Vec<u64> = (0..5000).filter(|n| n % 2 == parity).collect();
+        let of_partition: Vec<u64> = v.iter().copied().filter(|i| i % 2 == parity).collect();
+        let expected: Vec<u64> = (0..n).filter(|i| i % 2 == parity).collect();
         assert_eq!(of_partition, expected, "each partition in order, once");
     }
 }

@@ -151,15 +151,9 @@ impl<F, N, U> RunTask<F, N, U> {
         F: Task<T, U>,
         N: ProcessingStrategy<U>,
     {
-        if self.closed {
-            return Err(StrategyError::Closed);
-        }
-        self.failed.report()?;
-        self.outbox.flush(&mut self.next)?;
-        let Some(mut out) = self.outbox.take_empty() else {
+        let Some(mut out) = self.open_run(batch.len())? else {
             return Ok(());
         };
-        out.reserve(batch.len());
         let mut taken = 0;
         let mut failure = None;
         for m in batch.iter() {
@@ -179,8 +173,45 @@ impl<F, N, U> RunTask<F, N, U> {
             }
         }
         batch.advance(taken);
+        self.close_run(out, failure)
+    }
+
+    /// Starts taking a run of `len` messages: the buffer their results go
+    /// in, once the results of earlier ones were taken (`None` before).
+    #[inline(always)]
+    fn open_run(&mut self, len: usize) -> Result<Option<Vec<Incoming<U>>>, StrategyError>
+    where
+        N: ProcessingStrategy<U>,
+    {
+        if self.closed {
+            return Err(StrategyError::Closed);
+        }
+        // Nothing is taken yet: a failure can be returned at once.
+        self.failed.report()?;
+        self.outbox.flush(&mut self.next)?;
+        let out = self.outbox.take_empty();
+        Ok(out.map(|mut out| {
+            out.reserve(len);
+            out
+        }))
+    }
+
+    /// Ends a run: its results go to the next step at once (those it is at
+    /// capacity for wait in the outbox), or a failure the run stopped at is
+    /// returned.
+    #[inline(always)]
+    fn close_run(
+        &mut self,
+        out: Vec<Incoming<U>>,
+        failure: Option<StrategyError>,
+    ) -> Result<(), StrategyError>
+    where
+        N: ProcessingStrategy<U>,
+    {
         self.outbox.put(out);
         if let Some(e) = failure {
+            // The results before the failure wait in the outbox: offered now,
+            // a failure of theirs would hide this one.
             return Err(e);
         }
         self.outbox.flush(&mut self.next)
@@ -234,16 +265,9 @@ where
     /// messages only once the results of earlier ones were taken; those it
     /// takes wait in its outbox if the next step is at capacity.
     fn submit_all(&mut self, queue: &mut VecDeque<Incoming<T>>) -> Result<(), StrategyError> {
-        if self.closed {
-            return Err(StrategyError::Closed);
-        }
-        // Nothing is taken yet: a failure can be returned at once.
-        self.failed.report()?;
-        self.outbox.flush(&mut self.next)?;
-        let Some(mut out) = self.outbox.take_empty() else {
+        let Some(mut out) = self.open_run(queue.len())? else {
             return Ok(());
         };
-        out.reserve(queue.len());
         let mut failure = None;
         while let Some(message) = queue.pop_front() {
             // The same mapping as `submit`'s, written out: shared through a
@@ -260,13 +284,7 @@ where
                 }
             }
         }
-        self.outbox.put(out);
-        if let Some(e) = failure {
-            // The results before the failure wait in the outbox: offered now,
-            // a failure of theirs would hide this one.
-            return Err(e);
-        }
-        self.outbox.flush(&mut self.next)
+        self.close_run(out, failure)
     }
 
     /// Takes lent messages if the function borrows its payloads (declines
