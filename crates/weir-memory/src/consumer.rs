@@ -456,6 +456,52 @@ mod tests {
 
     /// Allocations of one poll returning `n` messages, each produced from
     /// a buffer of its own, with a key and a header.
+    #[tokio::test]
+    async fn lending_full_chunks_allocates_per_poll_not_per_message() {
+        use crate::chunked::CHUNK;
+        let two = allocations_of_lending(2 * CHUNK).await;
+        let four = allocations_of_lending(4 * CHUNK).await;
+        assert_eq!(two, four, "lending 4 chunks allocates as lending 2");
+        assert!(four <= 1, "{four} allocations for one poll");
+    }
+
+    /// Allocations of one `poll_batches` of `n` messages, all in full chunks.
+    async fn allocations_of_lending(n: usize) -> u64 {
+        let broker = MemoryBroker::new();
+        let topic = Topic::new("t");
+        broker.create_topic(&topic, 1).expect("topic");
+        let batch = (0..n)
+            .map(|i| {
+                (
+                    Destination::Topic(topic.clone()),
+                    Payload::new(vec![i as u8; 100]),
+                )
+            })
+            .collect();
+        let producer = broker.producer().await.expect("producer");
+        for r in producer.produce_batch(batch).await {
+            r.expect("produced");
+        }
+        let mut consumer = assigned(&broker, &topic, n).await;
+        let before = allocations();
+        let polled = consumer.poll_batches().await.expect("poll_batches");
+        let spent = allocations() - before;
+        let Polled::Batches(batches) = polled else {
+            panic!("expected lent batches, got {polled:?}")
+        };
+        let lent: usize = batches.iter().map(RecordBatch::len).sum();
+        assert_eq!(lent, n);
+        let last = batches
+            .last()
+            .and_then(|b| b.iter().last())
+            .expect("a message");
+        assert_eq!(
+            (last.offset, last.payload.value[0]),
+            ((n - 1) as u64, (n - 1) as u8)
+        );
+        spent
+    }
+
     async fn allocations_of_poll(n: usize) -> u64 {
         let broker = MemoryBroker::new();
         let topic = Topic::new("t");
