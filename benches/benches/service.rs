@@ -169,10 +169,7 @@ async fn start_raw<B: Broker>(broker: &B, tag: &str) -> RawSide<B::Producer> {
                 for r in p.produce_batch(answers).await {
                     r.expect("answer produced");
                 }
-                let commit: CommitRequest = batch
-                    .iter()
-                    .map(|m| (m.partition.clone(), m.next_offset()))
-                    .collect();
+                let commit: CommitRequest = batch.iter().collect();
                 server.commit(&commit).await.expect("server commit");
             }
         }

@@ -43,10 +43,7 @@ pub async fn consume_and_commit<C: Consumer>(consumer: &mut C, n: u64) {
     while got < n {
         if let ConsumerEvent::Messages(batch) = consumer.poll().await.expect("poll") {
             got += batch.len() as u64;
-            let commit: CommitRequest = batch
-                .iter()
-                .map(|m| (m.partition.clone(), m.next_offset()))
-                .collect();
+            let commit: CommitRequest = batch.iter().collect();
             consumer.commit(&commit).await.expect("commit");
         }
     }

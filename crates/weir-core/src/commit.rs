@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::Partition;
+use crate::{BrokerValue, Partition};
 
 /// What to commit: per partition, the offset of the next message to read.
 ///
@@ -106,6 +106,26 @@ impl FromIterator<(Partition, u64)> for CommitRequest {
             req.insert(p, o);
         }
         req
+    }
+}
+
+impl<'a, T: 'a> FromIterator<&'a BrokerValue<T>> for CommitRequest {
+    /// What committing these messages stores: per partition, the offset
+    /// after the last of them.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use weir_core::{BrokerValue, CommitRequest, Partition};
+    /// let p = Partition::new("events", 0);
+    /// let read = [4, 5].map(|o| BrokerValue::new((), p.clone(), o, SystemTime::UNIX_EPOCH));
+    /// let done: CommitRequest = read.iter().collect();
+    /// assert_eq!(done.get(&p), Some(6));
+    /// ```
+    fn from_iter<I: IntoIterator<Item = &'a BrokerValue<T>>>(messages: I) -> Self {
+        messages
+            .into_iter()
+            .map(|m| (m.partition.clone(), m.next_offset()))
+            .collect()
     }
 }
 

@@ -100,9 +100,7 @@ impl RecordBatch {
 
     /// The first message left, lent.
     pub fn first(&self) -> Option<BrokerValue<&Payload>> {
-        self.records[self.range.clone()]
-            .first()
-            .map(|r| self.lend(r, self.offset))
+        self.iter().next()
     }
 
     /// The messages left, lent, in offset order.

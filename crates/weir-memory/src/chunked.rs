@@ -59,6 +59,16 @@ impl<T> Chunk<T> {
     fn len(&self) -> usize {
         self.entries.as_slice().len() - self.start
     }
+
+    /// Appends to a chunk being filled, sharing it once full.
+    fn push(&mut self, value: T) {
+        if let Entries::Open(open) = &mut self.entries {
+            open.push(value);
+            if open.len() == CHUNK {
+                self.entries = Entries::Full(Arc::new(std::mem::take(open)));
+            }
+        }
+    }
 }
 
 impl<T> Default for ChunkedDeque<T> {
@@ -77,26 +87,17 @@ impl<T> ChunkedDeque<T> {
 
     pub(crate) fn push_back(&mut self, value: T) {
         self.len += 1;
-        if let Some(Chunk {
-            entries: Entries::Open(open),
-            ..
-        }) = self.chunks.back_mut()
-        {
-            open.push(value);
-            if open.len() == CHUNK {
-                let full = Arc::new(std::mem::take(open));
-                if let Some(last) = self.chunks.back_mut() {
-                    last.entries = Entries::Full(full);
-                }
+        match self.chunks.back_mut() {
+            Some(last) if matches!(last.entries, Entries::Open(_)) => last.push(value),
+            _ => {
+                let mut chunk = Chunk {
+                    entries: Entries::Open(Vec::with_capacity(CHUNK)),
+                    start: 0,
+                };
+                chunk.push(value);
+                self.chunks.push_back(chunk);
             }
-            return;
         }
-        let mut open = Vec::with_capacity(CHUNK);
-        open.push(value);
-        self.chunks.push_back(Chunk {
-            entries: Entries::Open(open),
-            start: 0,
-        });
     }
 
     /// The first entry.

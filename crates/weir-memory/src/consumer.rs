@@ -454,8 +454,6 @@ mod tests {
         c
     }
 
-    /// Allocations of one poll returning `n` messages, each produced from
-    /// a buffer of its own, with a key and a header.
     #[tokio::test]
     async fn lending_full_chunks_allocates_per_poll_not_per_message() {
         use crate::chunked::CHUNK;
@@ -465,24 +463,30 @@ mod tests {
         assert!(four <= 1, "{four} allocations for one poll");
     }
 
-    /// Allocations of one `poll_batches` of `n` messages, all in full chunks.
-    async fn allocations_of_lending(n: usize) -> u64 {
+    /// A consumer assigned a topic that holds `n` messages, each produced
+    /// from a buffer of its own, with a key and a header.
+    async fn filled(n: usize) -> MemoryConsumer {
         let broker = MemoryBroker::new();
         let topic = Topic::new("t");
         broker.create_topic(&topic, 1).expect("topic");
         let batch = (0..n)
             .map(|i| {
-                (
-                    Destination::Topic(topic.clone()),
-                    Payload::new(vec![i as u8; 100]),
-                )
+                let payload = Payload::new(vec![i as u8; 100])
+                    .with_key(format!("key-{i}").into_bytes())
+                    .with_header("attempt", vec![b'1']);
+                (Destination::Topic(topic.clone()), payload)
             })
             .collect();
         let producer = broker.producer().await.expect("producer");
         for r in producer.produce_batch(batch).await {
             r.expect("produced");
         }
-        let mut consumer = assigned(&broker, &topic, n).await;
+        assigned(&broker, &topic, n).await
+    }
+
+    /// Allocations of one `poll_batches` of `n` messages, all in full chunks.
+    async fn allocations_of_lending(n: usize) -> u64 {
+        let mut consumer = filled(n).await;
         let before = allocations();
         let polled = consumer.poll_batches().await.expect("poll_batches");
         let spent = allocations() - before;
@@ -502,23 +506,9 @@ mod tests {
         spent
     }
 
+    /// Allocations of one poll returning `n` messages.
     async fn allocations_of_poll(n: usize) -> u64 {
-        let broker = MemoryBroker::new();
-        let topic = Topic::new("t");
-        broker.create_topic(&topic, 1).expect("topic");
-        let batch = (0..n)
-            .map(|i| {
-                let payload = Payload::new(vec![i as u8; 100])
-                    .with_key(format!("key-{i}").into_bytes())
-                    .with_header("attempt", vec![b'1']);
-                (Destination::Topic(topic.clone()), payload)
-            })
-            .collect();
-        let producer = broker.producer().await.expect("producer");
-        for r in producer.produce_batch(batch).await {
-            r.expect("produced");
-        }
-        let mut consumer = assigned(&broker, &topic, n).await;
+        let mut consumer = filled(n).await;
         let before = allocations();
         let event = consumer.poll().await.expect("poll");
         let spent = allocations() - before;

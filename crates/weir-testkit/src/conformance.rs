@@ -96,10 +96,7 @@ pub async fn lent_batches_match_what_poll_delivers<B: Broker>(broker: &B) {
             Polled::Event(ConsumerEvent::Messages(m)) => m,
             Polled::Event(_) => continue,
         };
-        let ends = read
-            .iter()
-            .map(|m| (m.partition.clone(), m.next_offset()))
-            .collect();
+        let ends = read.iter().collect();
         lending
             .commit(&ends)
             .await

@@ -55,10 +55,7 @@ impl RunningMember {
                     }
                     Ok(ConsumerEvent::Messages(batch)) => {
                         if commit {
-                            let req = batch
-                                .iter()
-                                .map(|m| (m.partition.clone(), m.next_offset()))
-                                .collect();
+                            let req = batch.iter().collect();
                             if let Err(e) = consumer.commit(&req).await {
                                 record(&mut |s| s.error = Some(format!("commit: {e}")));
                                 break;

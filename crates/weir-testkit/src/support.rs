@@ -140,10 +140,7 @@ pub async fn collect<C: Consumer>(
             ConsumerEvent::Revoked(r) => seen.revoked.push(r),
             ConsumerEvent::Messages(batch) => {
                 if commit {
-                    let req = batch
-                        .iter()
-                        .map(|m| (m.partition.clone(), m.next_offset()))
-                        .collect();
+                    let req = batch.iter().collect();
                     consumer
                         .commit(&req)
                         .await

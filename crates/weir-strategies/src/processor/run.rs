@@ -256,8 +256,9 @@ impl<C: Consumer> Run<C> {
         !self.buffered.is_empty() || !self.lent.is_empty()
     }
 
-    /// Keeps lent batches for the pipeline (or their copies, if it declined
-    /// lent batches before).
+    /// Keeps lent batches for the pipeline. (Only a pipeline that takes
+    /// them is polled for them: one that declines gets the ones held as
+    /// copies, in `submit_run`, and owned messages from then on.)
     fn on_batches(&mut self, mut batches: Vec<RecordBatch>) {
         if !self.lost.is_empty() {
             let lost = &self.lost;
@@ -271,16 +272,7 @@ impl<C: Consumer> Run<C> {
                 raw.remember(message);
             }
         }
-        if self.lending {
-            self.lent.extend(batches);
-        } else {
-            self.buffered.extend(
-                batches
-                    .iter()
-                    .flat_map(RecordBatch::to_messages)
-                    .map(incoming),
-            );
-        }
+        self.lent.extend(batches);
     }
 
     async fn on_event(&mut self, event: ConsumerEvent) -> Result<(), ProcessorError> {
@@ -455,12 +447,9 @@ impl<C: Consumer> Run<C> {
             let Some(result) = strategy.submit_batch(batch) else {
                 // The pipeline wants its messages owned, now and later.
                 *lending = false;
-                let copies = lent.iter().flat_map(RecordBatch::to_messages);
-                let copies: Vec<_> = copies.map(incoming).collect();
-                lent.clear();
-                for m in copies.into_iter().rev() {
-                    buffered.push_front(m);
-                }
+                debug_assert!(buffered.is_empty(), "lent and owned messages held at once");
+                let copies = lent.drain(..).flat_map(|b| b.to_messages());
+                buffered.extend(copies.map(incoming));
                 break;
             };
             let rest = batch.len();

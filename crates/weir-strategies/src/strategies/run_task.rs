@@ -58,6 +58,11 @@ impl<F, N, U> RunTask<F, N, U> {
     where
         F: FnMut(T) -> Result<U, TaskError>,
     {
+        RunTask::with_task(function, next)
+    }
+
+    /// Runs `function` (any [`Task`]) and forwards to `next`.
+    fn with_task(function: F, next: N) -> Self {
         RunTask {
             function,
             next,
@@ -85,14 +90,7 @@ impl<F, N, U> RunTask<Borrowing<F>, N, U> {
     where
         F: FnMut(&Payload) -> Result<U, TaskError>,
     {
-        RunTask {
-            function: Borrowing(function),
-            next,
-            outbox: Outbox::default(),
-            progress: Progress::new(),
-            closed: false,
-            failed: Deferred::default(),
-        }
+        RunTask::with_task(Borrowing(function), next)
     }
 }
 
@@ -141,9 +139,7 @@ impl<F, N, U> RunTask<F, N, U> {
         let function = &mut self.function;
         caught(|| function.call_lent(payload))
     }
-}
 
-impl<F, N, U> RunTask<F, N, U> {
     /// [`submit_batch`](ProcessingStrategy::submit_batch) for a borrowing
     /// function: `submit_all`'s loop over lent payloads.
     fn submit_lent<T>(&mut self, batch: &mut RecordBatch) -> Result<(), StrategyError>
